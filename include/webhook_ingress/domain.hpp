@@ -1,0 +1,125 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wi {
+
+/// Per-tenant endpoint identifier: a sequence starting at 1, never reused.
+using endpoint_id = uint64_t;
+
+/// Seconds since the Unix epoch, UTC. All stored times use this unit.
+using unix_seconds = int64_t;
+
+/// Milliseconds since the Unix epoch, UTC (query bounds keep sub-seconds).
+using unix_millis = int64_t;
+
+/// An endpoint's delivery status, as in the spec's `WebhookEndpointStatus`.
+enum class endpoint_status : uint8_t {
+  /// Receives deliveries.
+  active = 0,
+  /// Tripped by the circuit breaker; events queue, only probes are sent.
+  disabled = 1,
+  /// Switched off by the tenant (`PUT /disable`); nothing is delivered.
+  inactive = 2,
+};
+
+/// Returns `"active"`, `"disabled"` or `"inactive"`.
+constexpr std::string_view to_string(endpoint_status x) noexcept {
+  switch (x) {
+    case endpoint_status::active: return "active";
+    case endpoint_status::disabled: return "disabled";
+    case endpoint_status::inactive: return "inactive";
+  }
+  return "unknown";
+}
+
+/// Parses the spec's spelling of a status.
+constexpr std::optional<endpoint_status>
+parse_endpoint_status(std::string_view x) noexcept {
+  for (auto s : {endpoint_status::active, endpoint_status::disabled,
+                 endpoint_status::inactive})
+    if (to_string(s) == x)
+      return s;
+  return std::nullopt;
+}
+
+/// Custom headers sent with every delivery, in the order the tenant gave.
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+/// A validated create request. Producing one is the HTTP layer's job
+/// (`http/validation.hpp`); every value in it already obeys the spec.
+struct new_endpoint {
+  std::string url;
+  std::string secret;
+  std::vector<std::string> event_types;
+  header_list headers;
+};
+
+/// A webhook endpoint as the tenant actor owns it.
+struct endpoint {
+  endpoint_id id = 0;
+  std::string url;
+  std::string secret;
+  std::vector<std::string> event_types;
+  header_list headers;
+  endpoint_status status = endpoint_status::active;
+  unix_seconds created_at = 0;
+  unix_seconds last_modified = 0;
+
+  friend bool operator==(const endpoint&, const endpoint&) = default;
+};
+
+/// Delivery statistics of one endpoint (the spec's `WebhookStatistics`).
+struct endpoint_stats {
+  endpoint ep;
+  uint64_t total_attempts = 0;
+  uint64_t successful_attempts = 0;
+  uint64_t failed_attempts = 0;
+  /// Percentage 0-100 of attempts that got a 2xx; 0 without attempts.
+  double success_rate = 0;
+  /// Mean wall time of all attempts in milliseconds; 0 without attempts.
+  double average_response_time_ms = 0;
+  std::optional<unix_seconds> last_success_at;
+  std::optional<unix_seconds> last_failure_at;
+  /// Deliveries of this endpoint neither delivered nor exhausted.
+  uint64_t pending_events = 0;
+};
+
+/// Parameters of `GET /v1/webhook/endpoints/list`, already validated.
+struct list_query {
+  /// 1-based page number.
+  uint32_t page = 1;
+  /// Items per page, 1-100.
+  uint32_t page_size = 10;
+  /// Inclusive lower bound on `created_at`, if any.
+  std::optional<unix_millis> created_from;
+  /// Inclusive upper bound on `created_at`, if any.
+  std::optional<unix_millis> created_to;
+};
+
+/// One page of endpoints ordered by identifier.
+struct endpoint_page {
+  std::vector<endpoint> items;
+  uint32_t page = 1;
+  uint32_t page_size = 10;
+  /// Number of endpoints matching the date filter, over all pages.
+  uint64_t total_items = 0;
+};
+
+/// A tenant as the admin API shows it.
+struct tenant_info {
+  std::string id;
+  std::string name;
+  unix_seconds created_at = 0;
+  bool active = true;
+  /// The bearer token in clear text: set only in the answer that created
+  /// the tenant, empty everywhere else (only its SHA-256 is stored).
+  std::string token;
+};
+
+} // namespace wi

@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/expected.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/unit.hpp>
+
+#include "webhook_ingress/domain.hpp"
+
+namespace wi {
+
+// -- atoms --------------------------------------------------------------------
+
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+
+// -- replies to non-actor callers ---------------------------------------------
+
+/// The continuation of a request that came from outside the actor system
+/// (an HTTP handler). The actor that computes the answer calls it exactly
+/// once, from its own thread; the callee must not block. This keeps the HTTP
+/// hot path to one actor hop: no bridge actor, no blocking requester.
+template <class T>
+using reply_fn = std::function<void(caf::expected<T>)>;
+
+/// An answer without content (HTTP 204).
+using no_content = caf::unit_t;
+
+// -- typed actor interfaces ---------------------------------------------------
+
+/// Appends encoded WAL records durably (see `persistence/wal_writer.hpp`).
+/// Replies with the record's sequence number once its batch is synced, or
+/// with `errc::storage_unavailable` / `errc::overloaded`.
+using wal_writer_actor = caf::typed_actor<
+  caf::replies_to<append_atom, std::string>::with<uint64_t>>;
+
+/// One per tenant: owns the tenant's endpoints and serializes every mutation
+/// and status transition (see `actors/tenant_actor.hpp`).
+using tenant_actor = caf::typed_actor<
+  caf::reacts_to<create_atom, new_endpoint, reply_fn<endpoint>>,
+  caf::reacts_to<get_atom, endpoint_id, reply_fn<endpoint>>,
+  caf::reacts_to<status_atom, endpoint_id, endpoint_status,
+                 reply_fn<no_content>>,
+  caf::reacts_to<stats_atom, endpoint_id, reply_fn<endpoint_stats>>,
+  caf::reacts_to<list_atom, list_query, reply_fn<endpoint_page>>>;
+
+/// Called with the tenant's actor once it runs.
+using tenant_continuation = std::function<void(tenant_actor)>;
+
+/// Owns the tenant registry, spawns tenant actors on first use and publishes
+/// the routing table (see `actors/directory_actor.hpp`).
+using directory_actor = caf::typed_actor<
+  caf::reacts_to<create_atom, std::string, reply_fn<tenant_info>>,
+  caf::reacts_to<list_atom, reply_fn<std::vector<tenant_info>>>,
+  caf::reacts_to<spawn_atom, std::string, tenant_continuation>>;
+
+} // namespace wi
+
+// Local-only message types: they never cross a node boundary.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::new_endpoint)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::list_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::no_content>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_stats>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_page>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::tenant_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<std::vector<wi::tenant_info>>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_continuation)

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <string>
+#include <variant>
+
+#include "webhook_ingress/domain.hpp"
+
+namespace wi {
+
+/// WAL record: a tenant was registered.
+struct tenant_created {
+  std::string tenant_id;
+  std::string name;
+  /// SHA-256 of the whole bearer token, 32 raw bytes.
+  std::string token_hash;
+  unix_seconds at = 0;
+
+  friend bool operator==(const tenant_created&,
+                         const tenant_created&) = default;
+};
+
+/// WAL record: an endpoint was created (carries the whole endpoint, with its
+/// identifier, status `active` and both timestamps set).
+struct endpoint_created {
+  std::string tenant_id;
+  endpoint ep;
+
+  friend bool operator==(const endpoint_created&,
+                         const endpoint_created&) = default;
+};
+
+/// WAL record: an endpoint's status changed (also sets `last_modified`).
+struct endpoint_status_changed {
+  std::string tenant_id;
+  endpoint_id id = 0;
+  endpoint_status status = endpoint_status::active;
+  unix_seconds at = 0;
+
+  friend bool operator==(const endpoint_status_changed&,
+                         const endpoint_status_changed&) = default;
+};
+
+/// One durable mutation. Records carry every value they set (ids, times), so
+/// applying them is deterministic: the same `apply` serves live mutation and
+/// replay. New alternatives are appended at the end; the binary codec
+/// (`persistence/record_codec.hpp`) tags each with a stable number.
+using record =
+  std::variant<tenant_created, endpoint_created, endpoint_status_changed>;
+
+/// Returns the tenant a record belongs to.
+[[nodiscard]] inline const std::string& tenant_of(const record& x) {
+  return std::visit([](const auto& r) -> const std::string& {
+    return r.tenant_id;
+  }, x);
+}
+
+} // namespace wi

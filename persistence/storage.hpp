@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+namespace wi::persistence {
+
+/// Durable storage of the write-ahead log and of node metadata.
+///
+/// Thread safety: `append` and `put_meta` are called by one thread at a time
+/// (the WAL writer); `replay` and `get_meta` may run concurrently with them.
+/// Every method may block on disk I/O: never call one from a CAF scheduler
+/// thread or a RESTinio I/O thread (the WAL writer runs detached).
+///
+/// Errors are `wi::errc` values: `storage_unavailable` for I/O failures
+/// (disk full, read-only filesystem), `corrupt_data` for unreadable data.
+/// No backend-specific status leaks past this interface.
+class storage {
+public:
+  virtual ~storage() = default;
+
+  /// Appends `records` as one atomic batch with `sync = true`. On success the
+  /// records got the consecutive sequence numbers `[first, first + n)` and
+  /// `first` is returned. On failure nothing of the batch is stored and the
+  /// sequence counter does not advance. Sequence numbers start at 1.
+  [[nodiscard]] virtual caf::expected<uint64_t>
+  append(const std::vector<std::string>& records)
+    = 0;
+
+  /// Calls `f(seq, bytes)` for every WAL record with `seq >= from`, in
+  /// ascending order. Stops at and returns the first error `f` returns.
+  [[nodiscard]] virtual caf::error
+  replay(uint64_t from,
+         const std::function<caf::error(uint64_t, std::string_view)>& f)
+    = 0;
+
+  /// Returns the sequence number of the newest WAL record, 0 if none.
+  [[nodiscard]] virtual uint64_t last_sequence() const = 0;
+
+  /// Reads a metadata value; `std::nullopt` if the key is absent.
+  [[nodiscard]] virtual caf::expected<std::optional<std::string>>
+  get_meta(std::string_view key)
+    = 0;
+
+  /// Writes a metadata value with `sync = true`.
+  [[nodiscard]] virtual caf::error put_meta(std::string_view key,
+                                            std::string_view value)
+    = 0;
+};
+
+/// Opens (creating if needed) the RocksDB store in `dir` with the column
+/// families `wal`, `snapshot`, `payload` and `meta`.
+///
+/// A new or empty directory is initialized with the current schema version.
+/// A directory that holds anything else (files that are not a RocksDB of
+/// this service, another schema version, missing column families) fails with
+/// `errc::corrupt_data` and a message naming the directory: the service never
+/// starts silently empty over existing data.
+[[nodiscard]] caf::expected<std::unique_ptr<storage>>
+open_rocksdb_storage(const std::string& dir);
+
+/// A storage double for tests: keeps everything in memory and fails on
+/// command. Thread-safe.
+class memory_storage : public storage {
+public:
+  memory_storage();
+  ~memory_storage() override;
+
+  /// While set, `append` and `put_meta` fail with `storage_unavailable`.
+  void fail_writes(bool on);
+
+  /// Number of `append` calls that succeeded (one per batch).
+  [[nodiscard]] uint64_t batches() const;
+
+  caf::expected<uint64_t>
+  append(const std::vector<std::string>& records) override;
+  caf::error
+  replay(uint64_t from,
+         const std::function<caf::error(uint64_t, std::string_view)>& f)
+    override;
+  uint64_t last_sequence() const override;
+  caf::expected<std::optional<std::string>>
+  get_meta(std::string_view key) override;
+  caf::error put_meta(std::string_view key, std::string_view value) override;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace wi::persistence
