@@ -1,0 +1,17 @@
+#pragma once
+
+#include <caf/expected.hpp>
+
+#include "actors/directory_state.hpp"
+#include "persistence/storage.hpp"
+
+namespace wi {
+
+/// Rebuilds the node state by replaying every WAL record through the same
+/// `apply` functions the actors use live. Blocks on storage reads: call it
+/// from the main thread or a detached actor, never a scheduler thread.
+/// Fails with `errc::corrupt_data` on a record that does not decode or does
+/// not apply, naming its sequence number.
+[[nodiscard]] caf::expected<node_state> recover(persistence::storage& store);
+
+} // namespace wi

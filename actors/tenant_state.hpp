@@ -1,0 +1,43 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <caf/error.hpp>
+
+#include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/records.hpp"
+
+namespace wi {
+
+/// Everything one tenant owns. Owned by exactly one tenant actor while it
+/// runs (before that, by recovery and then the directory); nothing else
+/// mutates it. Changed only through `apply`.
+struct tenant_state {
+  std::string tenant_id;
+  /// Highest endpoint identifier applied so far; 0 when none.
+  endpoint_id last_id = 0;
+  /// Endpoints ordered by identifier (the list order of the API).
+  std::map<endpoint_id, endpoint> endpoints;
+
+  friend bool operator==(const tenant_state&, const tenant_state&) = default;
+};
+
+/// Applies one WAL record of this tenant. Pure and deterministic: every value
+/// it sets comes from the record, so live mutation and replay produce the
+/// same state. Returns `errc::corrupt_data` (and leaves `st` unchanged) for
+/// a record that cannot follow the current state: another tenant's record,
+/// a tenant-level record, an identifier not above `last_id`, or a status
+/// change of an unknown endpoint.
+[[nodiscard]] caf::error apply(tenant_state& st, const record& rec);
+
+/// Returns the page `q` asks for: endpoints whose `created_at` lies within
+/// the query's inclusive bounds, ordered by identifier.
+[[nodiscard]] endpoint_page list_endpoints(const tenant_state& st,
+                                           const list_query& q);
+
+/// Returns the statistics of `ep`. Until the delivery engine exists there are
+/// no attempts, so every counter is zero.
+[[nodiscard]] endpoint_stats statistics_of(const endpoint& ep);
+
+} // namespace wi
