@@ -1,1 +1,186 @@
-int main() { return 0; }
+// webhook-ingress: wires the persistence, actors and http libraries together.
+// Everything here runs on the main thread, which may block (opening the
+// store, recovery, waiting for a signal); no request is handled here.
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/crypto.hpp"
+#include "actors/directory_actor.hpp"
+#include "actors/recovery.hpp"
+#include "http/server.hpp"
+#include "persistence/storage.hpp"
+#include "persistence/wal_writer.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace {
+
+constexpr const char* admin_hash_key = "admin_token_sha256";
+
+struct options {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string admin_token;
+  size_t max_body_bytes = size_t{1} << 20;
+  size_t http_threads = 2;
+};
+
+/// Splits `HOST:PORT` (or `[V6]:PORT`); nullopt when malformed.
+std::optional<std::pair<std::string, uint16_t>>
+parse_listen(const std::string& x) {
+  auto colon = x.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == x.size())
+    return std::nullopt;
+  auto host = x.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto port_text = x.substr(colon + 1);
+  if (host.empty() || port_text.size() > 5 ||
+      port_text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  auto port = std::stoul(port_text);
+  if (port > 65535)
+    return std::nullopt;
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+int fail(const std::string& what) {
+  std::cerr << "webhook-ingress: " << what << '\n';
+  return EXIT_FAILURE;
+}
+
+/// Resolves the admin token's hash: the flag, else the environment, else the
+/// hash kept in the store, else a fresh token that is printed once.
+caf::expected<std::string> admin_token_hash(const options& opts,
+                                            wi::persistence::storage& store) {
+  if (!opts.admin_token.empty())
+    return wi::crypto::sha256(opts.admin_token);
+  auto stored = store.get_meta(admin_hash_key);
+  if (!stored)
+    return stored.error();
+  if (*stored)
+    return **stored;
+  auto token = wi::crypto::make_admin_token();
+  auto hash = wi::crypto::sha256(token);
+  if (auto err = store.put_meta(admin_hash_key, hash))
+    return err;
+  std::cout << "admin token: " << token
+            << "\n(shown once; only its SHA-256 is stored)" << std::endl;
+  return hash;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  if (const char* env = std::getenv("WEBHOOK_INGRESS_ADMIN_TOKEN"))
+    opts.admin_token = env;
+  CLI::App app{"webhook-ingress: multi-tenant webhook service"};
+  app.set_version_flag("--version",
+                       std::string{"webhook-ingress "} + WI_VERSION);
+  app.add_option("--listen", opts.listen, "HOST:PORT to serve HTTP on")
+    ->capture_default_str();
+  app
+    .add_option("--data-dir", opts.data_dir, "directory of the embedded store")
+    ->capture_default_str();
+  app.add_option("--admin-token", opts.admin_token,
+                 "admin bearer token (else env WEBHOOK_INGRESS_ADMIN_TOKEN, "
+                 "else generated on first start)");
+  app
+    .add_option("--max-body-bytes", opts.max_body_bytes,
+                "largest request body accepted (413 beyond)")
+    ->capture_default_str()
+    ->check(CLI::Range(size_t{1}, size_t{64} << 20));
+  app.add_option("--http-threads", opts.http_threads, "HTTP I/O threads")
+    ->capture_default_str()
+    ->check(CLI::Range(size_t{1}, size_t{64}));
+  CLI11_PARSE(app, argc, argv);
+
+  auto listen = parse_listen(opts.listen);
+  if (!listen)
+    return fail("--listen must be HOST:PORT with a port 0-65535, got '" +
+                opts.listen + "'");
+
+  // Block the shutdown signals before any thread starts: every thread
+  // inherits the mask and the main thread alone takes them with sigwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("webhook-ingress"));
+
+  auto opened = wi::persistence::open_rocksdb_storage(opts.data_dir);
+  if (!opened)
+    return fail(wi::text_of(opened.error()));
+  std::shared_ptr<wi::persistence::storage> store = std::move(*opened);
+
+  auto admin_hash = admin_token_hash(opts, *store);
+  if (!admin_hash)
+    return fail(wi::text_of(admin_hash.error()));
+
+  wi::http::server_config http_cfg;
+  http_cfg.host = listen->first;
+  http_cfg.port = listen->second;
+  http_cfg.threads = opts.http_threads;
+  http_cfg.max_body_bytes = opts.max_body_bytes;
+  http_cfg.admin_token_hash = *admin_hash;
+  // Declared before the actor system: it is destroyed after every actor,
+  // so no late reply can reach a destroyed server.
+  wi::http::server http{http_cfg};
+  auto port = http.start();
+  if (!port)
+    return fail(wi::text_of(port.error()));
+  std::cout << "webhook-ingress listening on http://" << listen->first << ':'
+            << *port << std::endl;
+
+  caf::actor_system_config caf_cfg;
+  caf_cfg.add_error_category(
+    wi::error_category,
+    [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+      return wi::to_string(static_cast<wi::errc>(code)) + " " +
+             caf::to_string(ctx);
+    });
+  caf::actor_system sys{caf_cfg};
+
+  auto node = wi::recover(*store);
+  if (!node) {
+    http.stop();
+    return fail(wi::text_of(node.error()));
+  }
+  spdlog::info("recovered {} tenants up to WAL sequence {}",
+               node->directory.tenants.size(), node->last_sequence);
+  auto wal = wi::persistence::spawn_wal_writer(sys, store);
+  auto table = std::make_shared<wi::tenant_table>();
+  auto directory = wi::spawn_directory(sys, std::move(*node), wal, table);
+  http.set_ready(wi::http::backend{directory, table});
+  spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
+               "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
+               "http://{}:{}/admin/v1/tenants",
+               listen->first, *port);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {} received, shutting down", sig);
+  http.stop();
+  caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
+  // A detached actor's thread ends only when its last handle is gone.
+  directory = nullptr;
+  wal = nullptr;
+  sys.await_all_actors_done();
+  return EXIT_SUCCESS;
+}

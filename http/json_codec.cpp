@@ -1,1 +1,79 @@
-// placeholder: filled in by its owner
+#include "http/json_codec.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/value.hpp>
+
+#include "http/time_format.hpp"
+
+namespace wi::http {
+
+namespace json = boost::json;
+
+json::object to_json(const wi::endpoint& x) {
+  json::object result;
+  result.reserve(8);
+  result["identifier"] = x.id;
+  result["url"] = x.url;
+  result["secret"] = x.secret;
+  json::array types;
+  types.reserve(x.event_types.size());
+  for (const auto& type : x.event_types)
+    types.emplace_back(type);
+  result["event_types"] = std::move(types);
+  json::object headers;
+  headers.reserve(x.headers.size());
+  for (const auto& [name, value] : x.headers)
+    headers.emplace(name, value);
+  result["headers"] = std::move(headers);
+  result["status"] = wi::to_string(x.status);
+  result["create_timestamp"] = format_rfc3339(x.created_at);
+  result["last_modified"] = format_rfc3339(x.last_modified);
+  return result;
+}
+
+json::object to_json(const wi::endpoint_stats& x) {
+  json::object result;
+  result.reserve(10);
+  result["id"] = x.ep.id;
+  result["endpoint"] = to_json(x.ep);
+  result["total_attempts"] = x.total_attempts;
+  result["successful_attempts"] = x.successful_attempts;
+  result["failed_attempts"] = x.failed_attempts;
+  result["success_rate"] = x.success_rate;
+  result["average_response_time_ms"] = x.average_response_time_ms;
+  result["pending_events"] = x.pending_events;
+  if (x.last_success_at)
+    result["last_success_at"] = format_rfc3339(*x.last_success_at);
+  if (x.last_failure_at)
+    result["last_failure_at"] = format_rfc3339(*x.last_failure_at);
+  return result;
+}
+
+json::object to_json(const wi::tenant_info& x) {
+  json::object result;
+  result.reserve(5);
+  result["id"] = x.id;
+  result["name"] = x.name;
+  result["created_at"] = format_rfc3339(x.created_at);
+  result["active"] = x.active;
+  if (!x.token.empty())
+    result["token"] = x.token;
+  return result;
+}
+
+json::object pagination_json(const wi::endpoint_page& x) {
+  uint64_t total_pages = 0;
+  if (x.page_size > 0)
+    total_pages = (x.total_items + x.page_size - 1) / x.page_size;
+  json::object result;
+  result.reserve(6);
+  result["page"] = x.page;
+  result["page_size"] = x.page_size;
+  result["total_items"] = x.total_items;
+  result["total_pages"] = total_pages;
+  result["has_next"] = x.page < total_pages;
+  result["has_prev"] = x.page > 1;
+  return result;
+}
+
+} // namespace wi::http

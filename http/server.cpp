@@ -1,1 +1,447 @@
-// placeholder: filled in by its owner
+#include "http/server.hpp"
+
+#include <atomic>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+#include <caf/send.hpp>
+#include <restinio/all.hpp>
+
+#include "actors/crypto.hpp"
+#include "http/envelope.hpp"
+#include "http/error_mapping.hpp"
+#include "http/json_codec.hpp"
+#include "http/routes.hpp"
+#include "http/time_format.hpp"
+#include "http/validation.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace wi::http {
+
+namespace {
+
+using request_handle = restinio::request_handle_t;
+using handling_status = restinio::request_handling_status_t;
+
+std::string_view reason_phrase(int status) noexcept {
+  switch (status) {
+  case 200:
+    return "OK";
+  case 201:
+    return "Created";
+  case 204:
+    return "No Content";
+  case 400:
+    return "Bad Request";
+  case 401:
+    return "Unauthorized";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 413:
+    return "Payload Too Large";
+  case 422:
+    return "Unprocessable Entity";
+  case 429:
+    return "Too Many Requests";
+  case 503:
+    return "Service Unavailable";
+  default:
+    return "Internal Server Error";
+  }
+}
+
+restinio::http_status_line_t status_line(int status) {
+  return restinio::http_status_line_t{
+    restinio::http_status_code_t{static_cast<std::uint16_t>(status)},
+    std::string{reason_phrase(status)}};
+}
+
+/// What an answer needs besides its content: where it goes and its id.
+struct exchange {
+  request_handle req;
+  std::string request_id;
+
+  response_meta meta() const {
+    return response_meta{request_id, now_rfc3339()};
+  }
+
+  void write(int status, std::string body, std::string_view allow = {}) const {
+    auto resp = req->create_response(status_line(status));
+    resp.append_header(restinio::http_field::content_type, "application/json");
+    resp.append_header("X-Request-Id", request_id);
+    if (!allow.empty())
+      resp.append_header(restinio::http_field::allow, std::string{allow});
+    resp.set_body(std::move(body));
+    resp.done();
+  }
+
+  void write_data(int status, boost::json::value data) const {
+    write(status, success_body(std::move(data), meta()));
+  }
+
+  void write_no_content() const {
+    req->create_response(status_line(204))
+      .append_header("X-Request-Id", request_id)
+      .done();
+  }
+
+  void write_error(const caf::error& err, std::string_view allow = {}) const {
+    write(map_error(err).status, error_body(err, meta()), allow);
+  }
+};
+
+/// Returns the credentials of an `Authorization: Bearer <token>` header.
+std::optional<std::string_view> bearer_token(const request_handle& req) {
+  auto field = req->header().try_get_field(restinio::http_field::authorization);
+  if (!field)
+    return std::nullopt;
+  std::string_view value{field->data(), field->size()};
+  constexpr std::string_view scheme = "bearer ";
+  if (value.size() <= scheme.size())
+    return std::nullopt;
+  for (size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(value[i])) != scheme[i])
+      return std::nullopt;
+  value.remove_prefix(scheme.size());
+  while (!value.empty() && value.front() == ' ')
+    value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ')
+    value.remove_suffix(1);
+  if (value.empty())
+    return std::nullopt;
+  return value;
+}
+
+caf::error unauthorized() {
+  return make_error(errc::unauthorized, "Authorization",
+                    "Authorization must carry a valid bearer token");
+}
+
+std::string request_id_of(const request_handle& req) {
+  auto field = req->header().try_get_field("X-Request-Id");
+  if (field) {
+    std::string_view value{field->data(), field->size()};
+    if (valid_request_id(value))
+      return std::string{value};
+  }
+  return make_request_id();
+}
+
+} // namespace
+
+struct server::impl {
+  using traits = restinio::default_traits_t;
+
+  explicit impl(server_config config) : cfg(std::move(config)) {}
+
+  server_config cfg;
+  /// Set (release) after `be` is written; handlers read it (acquire) first.
+  std::atomic<bool> ready{false};
+  backend be;
+  std::atomic<size_t> in_flight{0};
+  std::atomic<uint16_t> bound_port{0};
+  restinio::running_server_handle_t<traits> running;
+  bool stopped = false;
+
+  /// Builds the continuation an actor calls with its answer. Counts the
+  /// request as in flight until then.
+  template <class T, class Format>
+  reply_fn<T> reply_with(exchange ex, Format format) {
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    return [this, ex = std::move(ex),
+            format = std::move(format)](caf::expected<T> result) {
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (!result)
+        ex.write_error(result.error());
+      else if constexpr (std::is_same_v<T, no_content>)
+        format(ex, no_content{}); // expected<unit_t> has no value access
+      else
+        format(ex, *result);
+    };
+  }
+
+  /// Runs `f(actor)` with the tenant's actor: at once when it runs, else
+  /// after the directory spawned it.
+  template <class F>
+  void with_tenant(const tenant_table::lookup_result& found,
+                   std::string tenant_id, const exchange& ex, F f) {
+    if (found.outcome == tenant_table::verdict::running) {
+      f(found.actor);
+      return;
+    }
+    tenant_continuation cont = [ex, f = std::move(f)](tenant_actor actor) {
+      if (!actor)
+        ex.write_error(unauthorized());
+      else
+        f(std::move(actor));
+    };
+    caf::anon_send(be.directory, spawn_atom::value, std::move(tenant_id),
+                   std::move(cont));
+  }
+
+  bool admin_authorized(const request_handle& req) const {
+    auto token = bearer_token(req);
+    return token && crypto::constant_time_equal(crypto::sha256(*token),
+                                                cfg.admin_token_hash);
+  }
+
+  handling_status handle(request_handle req) {
+    exchange ex{req, request_id_of(req)};
+    try {
+      dispatch(ex);
+    } catch (const std::exception& e) {
+      ex.write_error(make_error(errc::internal, e.what()));
+    }
+    return restinio::request_accepted();
+  }
+
+  void dispatch(const exchange& ex) {
+    const auto& req = ex.req;
+    std::string_view path{req->header().path().data(),
+                          req->header().path().size()};
+    auto method = parse_method(req->header().method().c_str());
+    auto route = match_route(method, path);
+    if (!route) {
+      ex.write_error(route.error(), allowed_methods(path));
+      return;
+    }
+    if (req->body().size() > cfg.max_body_bytes) {
+      ex.write_error(make_error(errc::payload_too_large, "body",
+                                "body must be at most " +
+                                  std::to_string(cfg.max_body_bytes) +
+                                  " bytes"));
+      return;
+    }
+    switch (route->id) {
+    case route_id::healthz:
+      ex.write_data(200, boost::json::object{{"status", "ok"}});
+      return;
+    case route_id::readyz:
+      if (ready.load(std::memory_order_acquire))
+        ex.write_data(200, boost::json::object{{"status", "ready"}});
+      else
+        ex.write_error(not_ready());
+      return;
+    default:
+      break;
+    }
+    if (!ready.load(std::memory_order_acquire)) {
+      ex.write_error(not_ready());
+      return;
+    }
+    if (in_flight.load(std::memory_order_relaxed) >= cfg.max_in_flight) {
+      ex.write_error(make_error(errc::overloaded,
+                                "too many requests in flight; retry later"));
+      return;
+    }
+    switch (route->id) {
+    case route_id::admin_create_tenant:
+    case route_id::admin_list_tenants:
+      dispatch_admin(ex, route->id);
+      return;
+    default:
+      dispatch_tenant(ex, *route);
+      return;
+    }
+  }
+
+  static caf::error not_ready() {
+    return make_error(errc::not_ready, "recovery has not finished yet");
+  }
+
+  void dispatch_admin(const exchange& ex, route_id id) {
+    if (!admin_authorized(ex.req)) {
+      ex.write_error(unauthorized());
+      return;
+    }
+    if (id == route_id::admin_list_tenants) {
+      caf::anon_send(be.directory, list_atom::value,
+                     reply_with<std::vector<tenant_info>>(
+                       ex, [](const exchange& e, const auto& tenants) {
+                         boost::json::array arr;
+                         for (const auto& t : tenants)
+                           arr.push_back(to_json(t));
+                         e.write_data(200, std::move(arr));
+                       }));
+      return;
+    }
+    auto name = parse_create_tenant(ex.req->body());
+    if (!name) {
+      ex.write_error(name.error());
+      return;
+    }
+    caf::anon_send(
+      be.directory, create_atom::value, std::move(*name),
+      reply_with<tenant_info>(ex, [](const exchange& e, const tenant_info& t) {
+        e.write_data(201, to_json(t));
+      }));
+  }
+
+  void dispatch_tenant(const exchange& ex, const route_match& route) {
+    auto token = bearer_token(ex.req);
+    auto tenant_id = token ? crypto::tenant_of_token(*token) : std::nullopt;
+    if (!tenant_id) {
+      ex.write_error(unauthorized());
+      return;
+    }
+    auto found = be.tenants->lookup(*tenant_id, crypto::sha256(*token));
+    if (found.outcome == tenant_table::verdict::unauthorized) {
+      ex.write_error(unauthorized());
+      return;
+    }
+    std::string tid{*tenant_id};
+    switch (route.id) {
+    case route_id::create_endpoint: {
+      auto body = parse_create_endpoint(ex.req->body());
+      if (!body) {
+        ex.write_error(body.error());
+        return;
+      }
+      auto reply =
+        reply_with<endpoint>(ex, [](const exchange& e, const endpoint& ep) {
+          e.write_data(201, to_json(ep));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [body = std::move(*body), reply](tenant_actor a) {
+                    caf::anon_send(a, create_atom::value, body, reply);
+                  });
+      return;
+    }
+    case route_id::list_endpoints: {
+      auto query = parse_query(ex);
+      if (!query) {
+        ex.write_error(query.error());
+        return;
+      }
+      auto reply = reply_with<endpoint_page>(
+        ex, [](const exchange& e, const endpoint_page& page) {
+          if (page.items.empty())
+            e.write_no_content();
+          else
+            e.write(200, page_body(page, e.meta()));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [q = *query, reply](tenant_actor a) {
+                    caf::anon_send(a, list_atom::value, q, reply);
+                  });
+      return;
+    }
+    default:
+      break;
+    }
+    auto id = parse_endpoint_id(route.id_param);
+    if (!id) {
+      ex.write_error(id.error());
+      return;
+    }
+    switch (route.id) {
+    case route_id::get_endpoint: {
+      auto reply =
+        reply_with<endpoint>(ex, [](const exchange& e, const endpoint& ep) {
+          e.write_data(200, to_json(ep));
+        });
+      with_tenant(found, std::move(tid), ex, [id = *id, reply](tenant_actor a) {
+        caf::anon_send(a, get_atom::value, id, reply);
+      });
+      return;
+    }
+    case route_id::disable_endpoint:
+    case route_id::enable_endpoint: {
+      auto status = route.id == route_id::disable_endpoint
+                      ? endpoint_status::inactive
+                      : endpoint_status::active;
+      auto reply = reply_with<no_content>(
+        ex, [](const exchange& e, no_content) { e.write_no_content(); });
+      with_tenant(found, std::move(tid), ex,
+                  [id = *id, status, reply](tenant_actor a) {
+                    caf::anon_send(a, status_atom::value, id, status, reply);
+                  });
+      return;
+    }
+    case route_id::get_statistics: {
+      auto reply = reply_with<endpoint_stats>(
+        ex, [](const exchange& e, const endpoint_stats& s) {
+          e.write_data(200, to_json(s));
+        });
+      with_tenant(found, std::move(tid), ex, [id = *id, reply](tenant_actor a) {
+        caf::anon_send(a, stats_atom::value, id, reply);
+      });
+      return;
+    }
+    default:
+      ex.write_error(make_error(errc::internal, "unhandled route"));
+      return;
+    }
+  }
+
+  static caf::expected<list_query> parse_query(const exchange& ex) {
+    auto parsed = restinio::try_parse_query<
+      restinio::parse_query_traits::restinio_defaults>(
+      ex.req->header().query());
+    if (!parsed)
+      return make_error(errc::invalid_parameter, "query",
+                        "query string is not valid URL encoding");
+    std::vector<std::pair<std::string, std::string>> params;
+    for (const auto& [key, value] : *parsed)
+      params.emplace_back(std::string(key.data(), key.size()),
+                          std::string(value.data(), value.size()));
+    return parse_list_query(params);
+  }
+};
+
+server::server(server_config cfg)
+  : impl_(std::make_unique<impl>(std::move(cfg))) {
+  // nop
+}
+
+server::~server() {
+  stop();
+}
+
+caf::expected<uint16_t> server::start() {
+  auto* self = impl_.get();
+  // Bodies between our limit and this hard cap get a 413 in the envelope;
+  // RESTinio closes the connection on anything larger.
+  auto hard_cap = std::max<size_t>(self->cfg.max_body_bytes * 4, 16u << 20);
+  try {
+    self->running = restinio::run_async<impl::traits>(
+      restinio::own_io_context(),
+      restinio::server_settings_t<impl::traits>{}
+        .address(self->cfg.host)
+        .port(self->cfg.port)
+        .incoming_http_msg_limits(
+          restinio::incoming_http_msg_limits_t{}.max_body_size(hard_cap))
+        .handle_request_timeout(std::chrono::seconds{60})
+        .acceptor_post_bind_hook([self](asio::ip::tcp::acceptor& acceptor) {
+          self->bound_port.store(acceptor.local_endpoint().port());
+        })
+        .request_handler(
+          [self](request_handle req) { return self->handle(std::move(req)); }),
+      self->cfg.threads);
+  } catch (const std::exception& e) {
+    return make_error(errc::internal, "listen",
+                      "cannot listen on " + self->cfg.host + ":" +
+                        std::to_string(self->cfg.port) + ": " + e.what());
+  }
+  return self->bound_port.load();
+}
+
+void server::set_ready(backend b) {
+  impl_->be = std::move(b);
+  impl_->ready.store(true, std::memory_order_release);
+}
+
+void server::stop() {
+  if (impl_->running && !impl_->stopped) {
+    impl_->stopped = true;
+    impl_->running->stop();
+    impl_->running->wait();
+  }
+}
+
+} // namespace wi::http

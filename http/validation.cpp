@@ -1,1 +1,579 @@
-// placeholder: filled in by its owner
+#include "http/validation.hpp"
+
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <optional>
+
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "http/time_format.hpp"
+
+namespace wi::http {
+
+namespace {
+
+namespace json = boost::json;
+
+using limits = endpoint_limits;
+
+caf::error fail(errc code, std::string field, std::string text) {
+  return wi::make_error(code, std::move(field), std::move(text));
+}
+
+char to_lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view x, std::string_view y) noexcept {
+  if (x.size() != y.size())
+    return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (to_lower(x[i]) != to_lower(y[i]))
+      return false;
+  return true;
+}
+
+bool istarts_with(std::string_view x, std::string_view prefix) noexcept {
+  return x.size() >= prefix.size() &&
+         iequals(x.substr(0, prefix.size()), prefix);
+}
+
+bool is_alpha(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+
+bool is_hex(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+std::string_view view(const json::string& x) noexcept {
+  return {x.data(), x.size()};
+}
+
+// -- JSON parsing -------------------------------------------------------------
+
+/// A `basic_parser` handler that only records the keys of the top-level
+/// member `headers` when that is an object, in input order and including
+/// exact duplicates (which `json::object` would silently merge).
+struct header_key_scanner {
+  static constexpr size_t max_object_size = std::numeric_limits<size_t>::max();
+  static constexpr size_t max_array_size = std::numeric_limits<size_t>::max();
+  static constexpr size_t max_key_size = std::numeric_limits<size_t>::max();
+  static constexpr size_t max_string_size = std::numeric_limits<size_t>::max();
+
+  size_t depth = 0;
+  bool last_top_key_is_headers = false;
+  bool in_headers = false;
+  std::string key;
+  std::vector<std::string> keys;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    if (++depth == 2 && last_top_key_is_headers) {
+      in_headers = true;
+      keys.clear(); // a later "headers" member replaces an earlier one
+    }
+    return true;
+  }
+  bool on_object_end(size_t, json::error_code&) {
+    if (depth-- == 2)
+      in_headers = false;
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    ++depth;
+    return true;
+  }
+  bool on_array_end(size_t, json::error_code&) {
+    --depth;
+    return true;
+  }
+  bool on_key_part(json::string_view s, size_t, json::error_code&) {
+    key.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, json::error_code&) {
+    key.append(s.data(), s.size());
+    if (depth == 1)
+      last_top_key_is_headers = key == "headers";
+    else if (depth == 2 && in_headers)
+      keys.push_back(key);
+    key.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view, size_t, json::error_code&) {
+    return true;
+  }
+  bool on_string(json::string_view, size_t, json::error_code&) { return true; }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(int64_t, json::string_view, json::error_code&) { return true; }
+  bool on_uint64(uint64_t, json::string_view, json::error_code&) {
+    return true;
+  }
+  bool on_double(double, json::string_view, json::error_code&) { return true; }
+  bool on_bool(bool, json::error_code&) { return true; }
+  bool on_null(json::error_code&) { return true; }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+};
+
+/// Returns the raw keys of the top-level `headers` object of `body`, which
+/// is known to be valid JSON.
+std::vector<std::string> raw_header_keys(std::string_view body) {
+  json::basic_parser<header_key_scanner> parser{json::parse_options{}};
+  json::error_code ec;
+  parser.write_some(false, body.data(), body.size(), ec);
+  return std::move(parser.handler().keys);
+}
+
+/// Parses `body` as a JSON object.
+caf::expected<json::object> parse_object(std::string_view body) {
+  if (body.empty())
+    return fail(errc::invalid_json, "body",
+                "body must be a JSON object but is empty");
+  json::error_code ec;
+  auto val = json::parse(json::string_view{body.data(), body.size()}, ec);
+  if (ec)
+    return fail(errc::invalid_json, "body",
+                "body must be a JSON object but is not valid JSON");
+  if (!val.is_object())
+    return fail(errc::invalid_json, "body",
+                "body must be a JSON object but is another JSON value");
+  return std::move(val.as_object());
+}
+
+// -- field rules --------------------------------------------------------------
+
+/// Returns the first problem of `url`, or nullopt.
+std::optional<std::string> url_problem(std::string_view url) {
+  if (url.empty())
+    return "url must not be empty";
+  if (count_code_points(url) > limits::max_url)
+    return "url must be at most " + std::to_string(limits::max_url) +
+           " characters";
+  for (char c : url) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F)
+      return "url must not contain whitespace or control characters";
+    if (u >= 0x80)
+      return "url must contain only ASCII characters";
+    if (std::string_view{"\"<>\\^`{|}"}.find(c) != std::string_view::npos)
+      return "url must not contain the character '" + std::string(1, c) + "'";
+  }
+  std::string_view rest;
+  if (istarts_with(url, "http://"))
+    rest = url.substr(7);
+  else if (istarts_with(url, "https://"))
+    rest = url.substr(8);
+  else
+    return "url must be an absolute http:// or https:// URL";
+  if (url.find('#') != std::string_view::npos)
+    return "url must not contain a fragment";
+  auto authority = rest.substr(0, rest.find_first_of("/?"));
+  if (authority.find('@') != std::string_view::npos)
+    return "url must not contain user information";
+  std::string_view host;
+  std::string_view after_host;
+  if (!authority.empty() && authority.front() == '[') {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos)
+      return "url must have a valid host";
+    host = authority.substr(0, close + 1);
+    after_host = authority.substr(close + 1);
+    auto inner = host.substr(1, host.size() - 2);
+    if (inner.size() < 2)
+      return "url must have a valid host";
+    for (char c : inner)
+      if (!is_hex(c) && c != ':' && c != '.')
+        return "url must have a valid host";
+  } else {
+    auto colon = authority.find(':');
+    host = authority.substr(0, colon);
+    after_host = colon == std::string_view::npos ? std::string_view{}
+                                                 : authority.substr(colon);
+    for (char c : host)
+      if (!is_alpha(c) && !is_digit(c) && c != '-' && c != '.' && c != '_' &&
+          c != '~')
+        return "url must have a valid host";
+  }
+  if (host.empty())
+    return "url must have a host";
+  if (!after_host.empty()) {
+    if (after_host.front() != ':')
+      return "url must have a valid host";
+    auto port = after_host.substr(1);
+    uint32_t value = 0;
+    if (port.empty())
+      return "url port must be between 1 and 65535";
+    for (char c : port) {
+      if (!is_digit(c))
+        return "url port must be between 1 and 65535";
+      value = value * 10 + static_cast<uint32_t>(c - '0');
+      if (value > 65535)
+        return "url port must be between 1 and 65535";
+    }
+    if (value == 0)
+      return "url port must be between 1 and 65535";
+  }
+  return std::nullopt;
+}
+
+bool is_event_type_char(char c) noexcept {
+  return is_alpha(c) || is_digit(c) || c == '.' || c == '_' || c == ':' ||
+         c == '-';
+}
+
+/// Returns whether a header value contains CR, LF, NUL, another C0 control
+/// character other than HTAB, or DEL.
+bool bad_header_value(std::string_view x) noexcept {
+  for (char c : x) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7F)
+      return true;
+  }
+  return false;
+}
+
+std::string element_name(std::string_view array, size_t index) {
+  std::string result{array};
+  result += '[';
+  result += std::to_string(index);
+  result += ']';
+  return result;
+}
+
+std::string header_field(std::string_view name) {
+  std::string result = "headers.";
+  result += name;
+  return result;
+}
+
+/// Parses an optionally negative decimal integer without '+' or whitespace.
+std::optional<int64_t> parse_int64(std::string_view x) noexcept {
+  int64_t result = 0;
+  auto* first = x.data();
+  auto* last = x.data() + x.size();
+  auto [ptr, ec] = std::from_chars(first, last, result);
+  if (x.empty() || ec != std::errc{} || ptr != last)
+    return std::nullopt;
+  return result;
+}
+
+} // namespace
+
+// -- public helpers -----------------------------------------------------------
+
+size_t count_code_points(std::string_view x) noexcept {
+  size_t result = 0;
+  for (char c : x)
+    if ((static_cast<unsigned char>(c) & 0xC0) != 0x80)
+      ++result;
+  return result;
+}
+
+bool has_control_chars(std::string_view x) noexcept {
+  for (size_t i = 0; i < x.size(); ++i) {
+    auto u = static_cast<unsigned char>(x[i]);
+    if (u < 0x20 || u == 0x7F)
+      return true;
+    // C1 controls U+0080-U+009F are encoded as C2 80 - C2 9F.
+    if (u == 0xC2 && i + 1 < x.size()) {
+      auto next = static_cast<unsigned char>(x[i + 1]);
+      if (next >= 0x80 && next <= 0x9F)
+        return true;
+    }
+  }
+  return false;
+}
+
+bool is_http_token(std::string_view x) noexcept {
+  if (x.empty())
+    return false;
+  for (char c : x)
+    if (!is_alpha(c) && !is_digit(c) &&
+        std::string_view{"!#$%&'*+-.^_`|~"}.find(c) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+bool is_reserved_header(std::string_view name) noexcept {
+  static constexpr std::array<std::string_view, 9> reserved{
+    "content-type",      "content-length",    "host",
+    "user-agent",        "webhook-id",        "webhook-timestamp",
+    "webhook-signature", "transfer-encoding", "connection",
+  };
+  for (auto x : reserved)
+    if (iequals(name, x))
+      return true;
+  return false;
+}
+
+// -- create endpoint ----------------------------------------------------------
+
+caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* url = obj->if_contains("url");
+  const json::value* secret = obj->if_contains("secret");
+  const json::value* event_types = obj->if_contains("event_types");
+  const json::value* headers = obj->if_contains("headers");
+  // 1. Types of present fields (400).
+  if (url != nullptr && !url->is_string())
+    return fail(errc::invalid_parameter, "url", "url must be a string");
+  if (secret != nullptr && !secret->is_string())
+    return fail(errc::invalid_parameter, "secret", "secret must be a string");
+  if (event_types != nullptr) {
+    if (!event_types->is_array())
+      return fail(errc::invalid_parameter, "event_types",
+                  "event_types must be an array of strings");
+    const auto& arr = event_types->get_array();
+    for (size_t i = 0; i < arr.size(); ++i) {
+      if (!arr[i].is_string()) {
+        auto field = element_name("event_types", i);
+        auto text = field + " must be a string";
+        return fail(errc::invalid_parameter, std::move(field), std::move(text));
+      }
+    }
+  }
+  if (headers != nullptr) {
+    if (!headers->is_object())
+      return fail(errc::invalid_parameter, "headers",
+                  "headers must be an object of strings");
+    for (const auto& kv : headers->get_object()) {
+      if (!kv.value().is_string()) {
+        auto field = header_field(view(kv.key()));
+        auto text = field + " must be a string";
+        return fail(errc::invalid_parameter, std::move(field), std::move(text));
+      }
+    }
+  }
+  // 2. Required fields (422).
+  if (url == nullptr)
+    return fail(errc::validation_failed, "url", "url is required");
+  if (secret == nullptr)
+    return fail(errc::validation_failed, "secret", "secret is required");
+  if (event_types == nullptr)
+    return fail(errc::validation_failed, "event_types",
+                "event_types is required");
+  // 3. Rules (422).
+  wi::new_endpoint result;
+  result.url = view(url->get_string());
+  if (auto problem = url_problem(result.url))
+    return fail(errc::validation_failed, "url", std::move(*problem));
+  result.secret = view(secret->get_string());
+  auto secret_len = count_code_points(result.secret);
+  if (secret_len < limits::min_secret)
+    return fail(errc::validation_failed, "secret",
+                "secret must be at least " +
+                  std::to_string(limits::min_secret) + " characters");
+  if (secret_len > limits::max_secret)
+    return fail(errc::validation_failed, "secret",
+                "secret must be at most " + std::to_string(limits::max_secret) +
+                  " characters");
+  if (has_control_chars(result.secret))
+    return fail(errc::validation_failed, "secret",
+                "secret must not contain control characters");
+  const auto& types = event_types->get_array();
+  if (types.empty())
+    return fail(errc::validation_failed, "event_types",
+                "event_types must contain at least 1 element");
+  if (types.size() > limits::max_event_types)
+    return fail(errc::validation_failed, "event_types",
+                "event_types must contain at most " +
+                  std::to_string(limits::max_event_types) + " elements");
+  result.event_types.reserve(types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    auto type = view(types[i].get_string());
+    std::string problem;
+    if (type.empty())
+      problem = " must not be empty";
+    else if (count_code_points(type) > limits::max_event_type)
+      problem = " must be at most " + std::to_string(limits::max_event_type) +
+                " characters";
+    else if (type != "*")
+      for (char c : type)
+        if (!is_event_type_char(c)) {
+          problem = " must be \"*\" or contain only letters, digits, '.', "
+                    "'_', ':' and '-'";
+          break;
+        }
+    if (!problem.empty()) {
+      auto field = element_name("event_types", i);
+      auto text = field + problem;
+      return fail(errc::validation_failed, std::move(field), std::move(text));
+    }
+    bool duplicate = false;
+    for (const auto& seen : result.event_types)
+      if (seen == type) {
+        duplicate = true;
+        break;
+      }
+    if (!duplicate)
+      result.event_types.emplace_back(type);
+  }
+  if (headers != nullptr && !headers->get_object().empty()) {
+    const auto& hdrs = headers->get_object();
+    // json::object merged exact duplicates: check the names as written.
+    auto names = raw_header_keys(body);
+    if (names.size() > limits::max_headers)
+      return fail(errc::validation_failed, "headers",
+                  "headers must contain at most " +
+                    std::to_string(limits::max_headers) + " entries");
+    result.headers.reserve(names.size());
+    for (auto& name : names) {
+      auto field = header_field(name);
+      auto reject = [&](std::string_view problem) {
+        auto text = field;
+        text += problem;
+        return fail(errc::validation_failed, field, std::move(text));
+      };
+      if (!is_http_token(name))
+        return reject(" must have a name that is a valid HTTP token");
+      if (name.size() > limits::max_header_name)
+        return reject(" must have a name of at most " +
+                      std::to_string(limits::max_header_name) + " characters");
+      if (is_reserved_header(name))
+        return reject(" is set by the service and must not be overridden");
+      for (const auto& prev : result.headers)
+        if (iequals(prev.first, name))
+          return reject(" duplicates another header (names are "
+                        "case-insensitive)");
+      auto value = view(hdrs.at(name).get_string());
+      if (count_code_points(value) > limits::max_header_value)
+        return reject(" must have a value of at most " +
+                      std::to_string(limits::max_header_value) + " characters");
+      if (bad_header_value(value))
+        return reject(" must have a value without CR, LF, NUL or other "
+                      "control characters");
+      result.headers.emplace_back(std::move(name), std::string{value});
+    }
+  }
+  return result;
+}
+
+// -- list query ---------------------------------------------------------------
+
+caf::expected<wi::list_query> parse_list_query(
+  const std::vector<std::pair<std::string, std::string>>& params) {
+  const std::string* page = nullptr;
+  const std::string* page_size = nullptr;
+  const std::string* initial = nullptr;
+  const std::string* final_date = nullptr;
+  for (const auto& [key, value] : params) {
+    const std::string** slot = nullptr;
+    if (key == "page")
+      slot = &page;
+    else if (key == "pageSize")
+      slot = &page_size;
+    else if (key == "initialDate")
+      slot = &initial;
+    else if (key == "finalDate")
+      slot = &final_date;
+    if (slot != nullptr && *slot == nullptr)
+      *slot = &value;
+  }
+  // 1. Types (400), then 2. ranges (422).
+  std::optional<int64_t> page_value;
+  std::optional<int64_t> page_size_value;
+  wi::list_query result;
+  if (page != nullptr) {
+    page_value = parse_int64(*page);
+    if (!page_value)
+      return fail(errc::invalid_parameter, "page", "page must be an integer");
+  }
+  if (page_size != nullptr) {
+    page_size_value = parse_int64(*page_size);
+    if (!page_size_value)
+      return fail(errc::invalid_parameter, "pageSize",
+                  "pageSize must be an integer");
+  }
+  if (initial != nullptr) {
+    result.created_from = parse_rfc3339(*initial);
+    if (!result.created_from)
+      return fail(errc::invalid_parameter, "initialDate",
+                  "initialDate must be an RFC 3339 date-time");
+  }
+  if (final_date != nullptr) {
+    result.created_to = parse_rfc3339(*final_date);
+    if (!result.created_to)
+      return fail(errc::invalid_parameter, "finalDate",
+                  "finalDate must be an RFC 3339 date-time");
+  }
+  if (page_value) {
+    if (*page_value < 1)
+      return fail(errc::validation_failed, "page", "page must be at least 1");
+    if (*page_value > std::numeric_limits<uint32_t>::max())
+      return fail(errc::validation_failed, "page",
+                  "page must be at most 4294967295");
+    result.page = static_cast<uint32_t>(*page_value);
+  }
+  if (page_size_value) {
+    if (*page_size_value < 1 ||
+        *page_size_value > static_cast<int64_t>(limits::max_page_size))
+      return fail(errc::validation_failed, "pageSize",
+                  "pageSize must be between 1 and " +
+                    std::to_string(limits::max_page_size));
+    result.page_size = static_cast<uint32_t>(*page_size_value);
+  }
+  if (result.created_from && result.created_to &&
+      *result.created_from > *result.created_to)
+    return fail(errc::validation_failed, "initialDate",
+                "initialDate must not be after finalDate");
+  return result;
+}
+
+// -- endpoint id --------------------------------------------------------------
+
+caf::expected<wi::endpoint_id> parse_endpoint_id(std::string_view x) {
+  auto error = [] {
+    return fail(errc::invalid_parameter, "id",
+                "id must be a decimal integer between 0 and "
+                "18446744073709551615");
+  };
+  if (x.empty())
+    return error();
+  for (char c : x)
+    if (!is_digit(c))
+      return error();
+  wi::endpoint_id result = 0;
+  auto [ptr, ec] = std::from_chars(x.data(), x.data() + x.size(), result);
+  if (ec != std::errc{} || ptr != x.data() + x.size())
+    return error();
+  return result;
+}
+
+// -- create tenant ------------------------------------------------------------
+
+caf::expected<std::string> parse_create_tenant(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* name = obj->if_contains("name");
+  if (name == nullptr)
+    return fail(errc::validation_failed, "name", "name is required");
+  if (!name->is_string())
+    return fail(errc::invalid_parameter, "name", "name must be a string");
+  auto result = view(name->get_string());
+  if (result.empty())
+    return fail(errc::validation_failed, "name", "name must not be empty");
+  if (count_code_points(result) > limits::max_tenant_name)
+    return fail(errc::validation_failed, "name",
+                "name must be at most " +
+                  std::to_string(limits::max_tenant_name) + " characters");
+  if (has_control_chars(result))
+    return fail(errc::validation_failed, "name",
+                "name must not contain control characters");
+  return std::string{result};
+}
+
+} // namespace wi::http

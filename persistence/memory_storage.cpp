@@ -1,1 +1,93 @@
-// placeholder: filled in by its owner
+#include <map>
+#include <mutex>
+
+#include "persistence/storage.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace wi::persistence {
+
+// All members are guarded by `mtx`. `replay` copies the matching records
+// under the lock and calls `f` without it, so `f` may call back into the
+// storage (as it may with the RocksDB backend) without deadlocking.
+struct memory_storage::impl {
+  mutable std::mutex mtx;
+  bool fail_writes = false;
+  uint64_t batches = 0;
+  uint64_t last_seq = 0;
+  std::map<uint64_t, std::string> wal;
+  std::map<std::string, std::string, std::less<>> meta;
+};
+
+namespace {
+
+caf::error write_failure() {
+  return make_error(errc::storage_unavailable,
+                    "injected write failure (memory_storage::fail_writes)");
+}
+
+} // namespace
+
+memory_storage::memory_storage() : impl_(std::make_unique<impl>()) {}
+
+memory_storage::~memory_storage() = default;
+
+void memory_storage::fail_writes(bool on) {
+  std::lock_guard guard{impl_->mtx};
+  impl_->fail_writes = on;
+}
+
+uint64_t memory_storage::batches() const {
+  std::lock_guard guard{impl_->mtx};
+  return impl_->batches;
+}
+
+caf::expected<uint64_t>
+memory_storage::append(const std::vector<std::string>& records) {
+  std::lock_guard guard{impl_->mtx};
+  if (impl_->fail_writes)
+    return write_failure();
+  auto first = impl_->last_seq + 1;
+  for (const auto& x : records)
+    impl_->wal.emplace(++impl_->last_seq, x);
+  ++impl_->batches;
+  return first;
+}
+
+caf::error memory_storage::replay(
+  uint64_t from,
+  const std::function<caf::error(uint64_t, std::string_view)>& f) {
+  std::vector<std::pair<uint64_t, std::string>> selected;
+  {
+    std::lock_guard guard{impl_->mtx};
+    for (auto i = impl_->wal.lower_bound(from); i != impl_->wal.end(); ++i)
+      selected.emplace_back(*i);
+  }
+  for (const auto& [seq, bytes] : selected)
+    if (auto err = f(seq, bytes))
+      return err;
+  return caf::none;
+}
+
+uint64_t memory_storage::last_sequence() const {
+  std::lock_guard guard{impl_->mtx};
+  return impl_->last_seq;
+}
+
+caf::expected<std::optional<std::string>>
+memory_storage::get_meta(std::string_view key) {
+  std::lock_guard guard{impl_->mtx};
+  if (auto i = impl_->meta.find(key); i != impl_->meta.end())
+    return std::optional<std::string>{i->second};
+  return std::optional<std::string>{};
+}
+
+caf::error memory_storage::put_meta(std::string_view key,
+                                    std::string_view value) {
+  std::lock_guard guard{impl_->mtx};
+  if (impl_->fail_writes)
+    return write_failure();
+  impl_->meta.insert_or_assign(std::string{key}, std::string{value});
+  return caf::none;
+}
+
+} // namespace wi::persistence

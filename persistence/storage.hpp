@@ -24,7 +24,7 @@ namespace wi::persistence {
 /// (disk full, read-only filesystem), `corrupt_data` for unreadable data.
 /// No backend-specific status leaks past this interface.
 class storage {
-public:
+ public:
   virtual ~storage() = default;
 
   /// Appends `records` as one atomic batch with `sync = true`. On success the
@@ -32,28 +32,24 @@ public:
   /// `first` is returned. On failure nothing of the batch is stored and the
   /// sequence counter does not advance. Sequence numbers start at 1.
   [[nodiscard]] virtual caf::expected<uint64_t>
-  append(const std::vector<std::string>& records)
-    = 0;
+  append(const std::vector<std::string>& records) = 0;
 
   /// Calls `f(seq, bytes)` for every WAL record with `seq >= from`, in
   /// ascending order. Stops at and returns the first error `f` returns.
   [[nodiscard]] virtual caf::error
   replay(uint64_t from,
-         const std::function<caf::error(uint64_t, std::string_view)>& f)
-    = 0;
+         const std::function<caf::error(uint64_t, std::string_view)>& f) = 0;
 
   /// Returns the sequence number of the newest WAL record, 0 if none.
   [[nodiscard]] virtual uint64_t last_sequence() const = 0;
 
   /// Reads a metadata value; `std::nullopt` if the key is absent.
   [[nodiscard]] virtual caf::expected<std::optional<std::string>>
-  get_meta(std::string_view key)
-    = 0;
+  get_meta(std::string_view key) = 0;
 
   /// Writes a metadata value with `sync = true`.
   [[nodiscard]] virtual caf::error put_meta(std::string_view key,
-                                            std::string_view value)
-    = 0;
+                                            std::string_view value) = 0;
 };
 
 /// Opens (creating if needed) the RocksDB store in `dir` with the column
@@ -70,7 +66,7 @@ open_rocksdb_storage(const std::string& dir);
 /// A storage double for tests: keeps everything in memory and fails on
 /// command. Thread-safe.
 class memory_storage : public storage {
-public:
+ public:
   memory_storage();
   ~memory_storage() override;
 
@@ -82,16 +78,15 @@ public:
 
   caf::expected<uint64_t>
   append(const std::vector<std::string>& records) override;
-  caf::error
-  replay(uint64_t from,
-         const std::function<caf::error(uint64_t, std::string_view)>& f)
-    override;
+  caf::error replay(
+    uint64_t from,
+    const std::function<caf::error(uint64_t, std::string_view)>& f) override;
   uint64_t last_sequence() const override;
   caf::expected<std::optional<std::string>>
   get_meta(std::string_view key) override;
   caf::error put_meta(std::string_view key, std::string_view value) override;
 
-private:
+ private:
   struct impl;
   std::unique_ptr<impl> impl_;
 };

@@ -31,9 +31,12 @@ enum class endpoint_status : uint8_t {
 /// Returns `"active"`, `"disabled"` or `"inactive"`.
 constexpr std::string_view to_string(endpoint_status x) noexcept {
   switch (x) {
-    case endpoint_status::active: return "active";
-    case endpoint_status::disabled: return "disabled";
-    case endpoint_status::inactive: return "inactive";
+  case endpoint_status::active:
+    return "active";
+  case endpoint_status::disabled:
+    return "disabled";
+  case endpoint_status::inactive:
+    return "inactive";
   }
   return "unknown";
 }

@@ -60,21 +60,36 @@ inline constexpr caf::atom_value error_category = caf::atom("wi");
 /// Returns the enumerator's name, e.g. `"validation_failed"`.
 inline std::string to_string(errc x) {
   switch (x) {
-    case errc::none: return "none";
-    case errc::invalid_json: return "invalid_json";
-    case errc::invalid_parameter: return "invalid_parameter";
-    case errc::validation_failed: return "validation_failed";
-    case errc::unauthorized: return "unauthorized";
-    case errc::forbidden: return "forbidden";
-    case errc::not_found: return "not_found";
-    case errc::route_not_found: return "route_not_found";
-    case errc::method_not_allowed: return "method_not_allowed";
-    case errc::payload_too_large: return "payload_too_large";
-    case errc::storage_unavailable: return "storage_unavailable";
-    case errc::not_ready: return "not_ready";
-    case errc::overloaded: return "overloaded";
-    case errc::corrupt_data: return "corrupt_data";
-    case errc::internal: return "internal";
+  case errc::none:
+    return "none";
+  case errc::invalid_json:
+    return "invalid_json";
+  case errc::invalid_parameter:
+    return "invalid_parameter";
+  case errc::validation_failed:
+    return "validation_failed";
+  case errc::unauthorized:
+    return "unauthorized";
+  case errc::forbidden:
+    return "forbidden";
+  case errc::not_found:
+    return "not_found";
+  case errc::route_not_found:
+    return "route_not_found";
+  case errc::method_not_allowed:
+    return "method_not_allowed";
+  case errc::payload_too_large:
+    return "payload_too_large";
+  case errc::storage_unavailable:
+    return "storage_unavailable";
+  case errc::not_ready:
+    return "not_ready";
+  case errc::overloaded:
+    return "overloaded";
+  case errc::corrupt_data:
+    return "corrupt_data";
+  case errc::internal:
+    return "internal";
   }
   return "unknown";
 }
@@ -105,8 +120,8 @@ inline std::string to_string(errc x) {
 /// Returns the field named in `err`'s context, or an empty string.
 [[nodiscard]] inline std::string field_of(const caf::error& err) {
   const auto& ctx = err.context();
-  if (err.category() == error_category && ctx.size() == 2
-      && ctx.match_element<std::string>(0))
+  if (err.category() == error_category && ctx.size() == 2 &&
+      ctx.match_element<std::string>(0))
     return ctx.get_as<std::string>(0);
   return {};
 }
@@ -115,8 +130,8 @@ inline std::string to_string(errc x) {
 /// categories a rendering of the CAF error.
 [[nodiscard]] inline std::string text_of(const caf::error& err) {
   const auto& ctx = err.context();
-  if (err.category() == error_category && ctx.size() == 2
-      && ctx.match_element<std::string>(1))
+  if (err.category() == error_category && ctx.size() == 2 &&
+      ctx.match_element<std::string>(1))
     return ctx.get_as<std::string>(1);
   return caf::to_string(err);
 }

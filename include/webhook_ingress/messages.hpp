@@ -44,8 +44,8 @@ using no_content = caf::unit_t;
 /// Appends encoded WAL records durably (see `persistence/wal_writer.hpp`).
 /// Replies with the record's sequence number once its batch is synced, or
 /// with `errc::storage_unavailable` / `errc::overloaded`.
-using wal_writer_actor = caf::typed_actor<
-  caf::replies_to<append_atom, std::string>::with<uint64_t>>;
+using wal_writer_actor =
+  caf::typed_actor<caf::replies_to<append_atom, std::string>::with<uint64_t>>;
 
 /// One per tenant: owns the tenant's endpoints and serializes every mutation
 /// and status transition (see `actors/tenant_actor.hpp`).

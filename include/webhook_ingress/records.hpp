@@ -49,9 +49,8 @@ using record =
 
 /// Returns the tenant a record belongs to.
 [[nodiscard]] inline const std::string& tenant_of(const record& x) {
-  return std::visit([](const auto& r) -> const std::string& {
-    return r.tenant_id;
-  }, x);
+  return std::visit(
+    [](const auto& r) -> const std::string& { return r.tenant_id; }, x);
 }
 
 } // namespace wi

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <boost/json/object.hpp>
+
+#include "webhook_ingress/domain.hpp"
+
+namespace wi::http {
+
+/// Renders an endpoint as the spec's `WebhookEndpoint`: `identifier`
+/// (integer), `url`, `secret`, `event_types` (array), `headers` (object in
+/// the tenant's order), `status` (`active` / `disabled` / `inactive`),
+/// `create_timestamp` and `last_modified` (RFC 3339 UTC).
+[[nodiscard]] boost::json::object to_json(const wi::endpoint& x);
+
+/// Renders statistics as the spec's `WebhookStatistics`: `id` (the endpoint
+/// id), `endpoint` (as above), `total_attempts`, `successful_attempts`,
+/// `failed_attempts`, `success_rate` (0-100), `average_response_time_ms`,
+/// `pending_events`, and `last_success_at` / `last_failure_at` (RFC 3339)
+/// only when set.
+[[nodiscard]] boost::json::object to_json(const wi::endpoint_stats& x);
+
+/// Renders a tenant for the admin API: `id`, `name`, `created_at`
+/// (RFC 3339), `active`, and `token` only when non-empty (the answer that
+/// created the tenant).
+[[nodiscard]] boost::json::object to_json(const wi::tenant_info& x);
+
+/// Renders the spec's `Pagination` of a page: `page`, `page_size`,
+/// `total_items`, `total_pages` (ceil(total_items / page_size); 0 without
+/// items or with page_size 0), `has_next` (page < total_pages) and
+/// `has_prev` (page > 1).
+[[nodiscard]] boost::json::object pagination_json(const wi::endpoint_page& x);
+
+} // namespace wi::http

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/expected.hpp>
+
+#include "actors/tenant_table.hpp"
+#include "webhook_ingress/messages.hpp"
+
+namespace wi::http {
+
+/// Settings of the HTTP front end.
+struct server_config {
+  /// Address to bind. Default: 127.0.0.1.
+  std::string host = "127.0.0.1";
+  /// Port to bind; 0 picks a free one (see `server::start`). Default: 8080.
+  uint16_t port = 8080;
+  /// I/O threads. Default: 2.
+  size_t threads = 2;
+  /// Largest request body accepted; larger ones get 413. Default: 1 MiB.
+  size_t max_body_bytes = size_t{1} << 20;
+  /// Most requests handed to actors and not yet answered; past it new ones
+  /// get 503 OVERLOADED. Default: 10 000.
+  size_t max_in_flight = 10'000;
+  /// SHA-256 (32 raw bytes) of the admin token.
+  std::string admin_token_hash;
+};
+
+/// What the handlers talk to once recovery has finished.
+struct backend {
+  directory_actor directory;
+  std::shared_ptr<tenant_table> tenants;
+};
+
+/// The RESTinio front end: matches routes, authenticates, validates input,
+/// hands each request to one actor with a `reply_fn`, and writes the answer
+/// in the envelope when the actor calls it. Handlers never block: they
+/// return `request_accepted()` after one message send, and responses are
+/// completed from actor threads (RESTinio moves the write onto the
+/// connection's strand).
+///
+/// Before `set_ready`, `/healthz` answers 200, `/readyz` 503, and every other
+/// route 503 NOT_READY.
+class server {
+ public:
+  explicit server(server_config cfg);
+  ~server();
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds and starts serving on the I/O thread pool. Returns the bound
+  /// port (useful with port 0); a bind failure is `errc::internal` with the
+  /// reason.
+  [[nodiscard]] caf::expected<uint16_t> start();
+
+  /// Connects the handlers to the actors; `/readyz` answers 200 from now on.
+  /// Call once, after recovery.
+  void set_ready(backend b);
+
+  /// Stops accepting connections and closes open ones; waits for the I/O
+  /// threads to finish. Idempotent.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace wi::http

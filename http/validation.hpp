@@ -1,0 +1,99 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace wi::http {
+
+/// Limits of `POST /v1/webhook/endpoints`. Lengths count Unicode code points
+/// ("characters"), not bytes.
+struct endpoint_limits {
+  static constexpr size_t max_url = 77;
+  static constexpr size_t min_secret = 8;
+  static constexpr size_t max_secret = 64;
+  static constexpr size_t max_event_types = 64;
+  static constexpr size_t max_event_type = 128;
+  static constexpr size_t max_headers = 32;
+  static constexpr size_t max_header_name = 128;
+  static constexpr size_t max_header_value = 1024;
+  static constexpr size_t max_tenant_name = 100;
+  static constexpr size_t max_page_size = 100;
+};
+
+/// Validates the body of `POST /v1/webhook/endpoints` and returns the
+/// endpoint to create. Every error is a `wi::make_error(code, field, text)`
+/// whose text names the field. Checks run in this order and the first
+/// failure wins:
+/// 1. empty, non-JSON or non-object body: `invalid_json`, field `body`;
+/// 2. present fields of the wrong JSON type (`null` included):
+///    `invalid_parameter` naming `url`, `secret`, `event_types`,
+///    `event_types[i]`, `headers` or `headers.<name>`;
+/// 3. missing `url`, `secret` or `event_types`: `validation_failed`;
+/// 4. rules (`validation_failed`), for url, secret, event_types, headers in
+///    this order: url 1-77 characters, printable ASCII only (no whitespace,
+///    controls or characters RFC 3986 forbids), absolute `http://` or
+///    `https://` (scheme case-insensitive), non-empty valid host (name or
+///    `[IPv6]`), optional port 1-65535, no userinfo, no fragment; secret
+///    8-64 characters without control characters (C0, DEL, C1);
+///    event_types 1-64 elements, each 1-128 characters, `*` or only
+///    `[A-Za-z0-9._:-]`, duplicates removed keeping first order; headers at
+///    most 32, names RFC 7230 tokens of at most 128 characters, unique
+///    case-insensitively (exact duplicates in the JSON text included), not a
+///    header the service sets itself, values at most 1024 characters
+///    without CR, LF, NUL or other control characters except HTAB.
+/// Unknown top-level fields are ignored; header order is kept.
+[[nodiscard]] caf::expected<wi::new_endpoint>
+parse_create_endpoint(std::string_view body);
+
+/// Validates the query of `GET /v1/webhook/endpoints/list`. `params` are
+/// percent-decoded key/value pairs; unknown keys are ignored and the first
+/// occurrence of a key wins. Every type error (400) is reported before any
+/// range error (422); the first failure wins.
+/// - `page` (default 1): not an integer (empty, `1.5`, `+1`, beyond int64)
+///   -> `invalid_parameter`; < 1 or > 4294967295 -> `validation_failed`.
+/// - `pageSize` (default 10): not an integer -> `invalid_parameter`; < 1 or
+///   > 100 -> `validation_failed`.
+/// - `initialDate` / `finalDate`: not RFC 3339 -> `invalid_parameter`
+///   naming the parameter; initialDate after finalDate ->
+///   `validation_failed` naming `initialDate`. Set `created_from` /
+///   `created_to` in milliseconds (both inclusive).
+[[nodiscard]] caf::expected<wi::list_query> parse_list_query(
+  const std::vector<std::pair<std::string, std::string>>& params);
+
+/// Parses an endpoint id path segment: decimal digits only (no sign, no
+/// whitespace), fitting uint64; else `invalid_parameter` with field `id`.
+/// `"0"` is accepted (no endpoint has it, so the tenant actor answers 404).
+[[nodiscard]] caf::expected<wi::endpoint_id>
+parse_endpoint_id(std::string_view x);
+
+/// Validates the body of `POST /admin/v1/tenants` and returns the tenant
+/// name: a JSON object whose `name` is a string of 1-100 characters without
+/// control characters. Bad JSON -> `invalid_json` (field `body`); wrong type
+/// -> `invalid_parameter`; missing or breaking a rule -> `validation_failed`
+/// (field `name`).
+[[nodiscard]] caf::expected<std::string>
+parse_create_tenant(std::string_view body);
+
+/// Returns the number of Unicode code points in valid UTF-8 `x` (bytes that
+/// are not continuation bytes).
+[[nodiscard]] size_t count_code_points(std::string_view x) noexcept;
+
+/// Returns whether valid UTF-8 `x` contains a control character: C0
+/// (U+0000-U+001F), DEL or C1 (U+0080-U+009F).
+[[nodiscard]] bool has_control_chars(std::string_view x) noexcept;
+
+/// Returns whether `x` is a non-empty RFC 7230 token (header field name).
+[[nodiscard]] bool is_http_token(std::string_view x) noexcept;
+
+/// Returns whether `name` (any case) is a header the service sets on every
+/// delivery and that a tenant therefore cannot override.
+[[nodiscard]] bool is_reserved_header(std::string_view name) noexcept;
+
+} // namespace wi::http

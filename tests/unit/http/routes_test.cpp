@@ -1,0 +1,183 @@
+#include "http/routes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "webhook_ingress/error.hpp"
+
+using namespace wi::http;
+using wi::errc;
+
+namespace {
+
+constexpr auto get = http_method::get;
+constexpr auto post = http_method::post;
+constexpr auto put = http_method::put;
+
+route_match must_match(http_method m, std::string_view path) {
+  auto res = match_route(m, path);
+  EXPECT_TRUE(res) << path << ": " << wi::text_of(res.error());
+  return res ? *res : route_match{};
+}
+
+errc error_of(http_method m, std::string_view path) {
+  auto res = match_route(m, path);
+  EXPECT_FALSE(res) << path;
+  return res ? errc::none : wi::code_of(res.error());
+}
+
+} // namespace
+
+TEST(parse_method, known_and_unknown) {
+  EXPECT_EQ(parse_method("GET"), http_method::get);
+  EXPECT_EQ(parse_method("POST"), http_method::post);
+  EXPECT_EQ(parse_method("PUT"), http_method::put);
+  EXPECT_EQ(parse_method("DELETE"), http_method::del);
+  EXPECT_EQ(parse_method("PATCH"), http_method::patch);
+  EXPECT_EQ(parse_method("HEAD"), http_method::head);
+  EXPECT_EQ(parse_method("OPTIONS"), http_method::options);
+  EXPECT_EQ(parse_method("get"), http_method::other);
+  EXPECT_EQ(parse_method(""), http_method::other);
+  EXPECT_EQ(parse_method("TRACE"), http_method::other);
+  EXPECT_EQ(to_string(http_method::del), "DELETE");
+}
+
+TEST(all_routes, table_is_complete) {
+  const auto& routes = all_routes();
+  EXPECT_EQ(routes.size(), 11u);
+  std::set<std::pair<int, std::string>> seen;
+  for (const auto& r : routes) {
+    EXPECT_TRUE(
+      seen.emplace(static_cast<int>(r.method), std::string{r.path_template})
+        .second)
+      << r.path_template;
+    // Every template matches itself (with {id} as a literal segment).
+    auto res = match_route(r.method, r.path_template);
+    ASSERT_TRUE(res) << r.path_template;
+    EXPECT_EQ(res->id, r.id);
+    EXPECT_EQ(res->path_template, r.path_template);
+  }
+}
+
+TEST(match_route, static_routes) {
+  EXPECT_EQ(must_match(get, "/healthz").id, route_id::healthz);
+  EXPECT_EQ(must_match(get, "/readyz").id, route_id::readyz);
+  EXPECT_EQ(must_match(post, "/admin/v1/tenants").id,
+            route_id::admin_create_tenant);
+  EXPECT_EQ(must_match(get, "/admin/v1/tenants").id,
+            route_id::admin_list_tenants);
+  EXPECT_EQ(must_match(post, "/v1/webhook/endpoints").id,
+            route_id::create_endpoint);
+  auto list = must_match(get, "/v1/webhook/endpoints/list");
+  EXPECT_EQ(list.id, route_id::list_endpoints);
+  EXPECT_EQ(list.path_template, "/v1/webhook/endpoints/list");
+  EXPECT_EQ(list.id_param, "");
+  EXPECT_EQ(must_match(get, "/healthz").id_param, "");
+}
+
+TEST(match_route, id_routes) {
+  auto x = must_match(get, "/v1/webhook/endpoints/42");
+  EXPECT_EQ(x.id, route_id::get_endpoint);
+  EXPECT_EQ(x.path_template, "/v1/webhook/endpoints/{id}");
+  EXPECT_EQ(x.id_param, "42");
+  x = must_match(put, "/v1/webhook/endpoints/7/disable");
+  EXPECT_EQ(x.id, route_id::disable_endpoint);
+  EXPECT_EQ(x.id_param, "7");
+  x = must_match(put, "/v1/webhook/endpoints/8/enable");
+  EXPECT_EQ(x.id, route_id::enable_endpoint);
+  EXPECT_EQ(x.id_param, "8");
+  x = must_match(put, "/v1/webhook/endpoints/9/statistics");
+  EXPECT_EQ(x.id, route_id::get_statistics);
+  EXPECT_EQ(x.id_param, "9");
+  x = must_match(get, "/v1/webhook/endpoints/10/statistics");
+  EXPECT_EQ(x.id, route_id::get_statistics);
+  EXPECT_EQ(x.id_param, "10");
+  // The id segment is raw: validation is the handler's job.
+  x = must_match(get, "/v1/webhook/endpoints/abc");
+  EXPECT_EQ(x.id, route_id::get_endpoint);
+  EXPECT_EQ(x.id_param, "abc");
+  x = must_match(get, "/v1/webhook/endpoints/%31");
+  EXPECT_EQ(x.id_param, "%31");
+  // "list" is only literal in the 4-segment template.
+  x = must_match(put, "/v1/webhook/endpoints/list/disable");
+  EXPECT_EQ(x.id, route_id::disable_endpoint);
+  EXPECT_EQ(x.id_param, "list");
+}
+
+TEST(match_route, literal_wins_over_param) {
+  EXPECT_EQ(must_match(get, "/v1/webhook/endpoints/list").id,
+            route_id::list_endpoints);
+  EXPECT_EQ(error_of(put, "/v1/webhook/endpoints/list"),
+            errc::method_not_allowed);
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/list"), "GET");
+  // Case-sensitive: "List" is an id.
+  EXPECT_EQ(must_match(get, "/v1/webhook/endpoints/List").id,
+            route_id::get_endpoint);
+}
+
+TEST(match_route, route_not_found) {
+  for (auto path : {"",
+                    "healthz",
+                    "/",
+                    "//",
+                    "/healthz/",
+                    "/healthz//",
+                    "//healthz",
+                    "/HEALTHZ",
+                    "/health",
+                    "/healthzz",
+                    "/v1/webhook/endpoints/",
+                    "/v1/webhook/endpoints//",
+                    "/v1/webhook/endpoints/1/",
+                    "/v1/webhook/endpoints//disable",
+                    "/v1/webhook/endpoints/1/disable/",
+                    "/v1/webhook/endpoints/1/unknown",
+                    "/v1/webhook",
+                    "/v1/webhook/endpoints/1/disable/x",
+                    "/a/b/c/d/e/f/g/h/i/j/k",
+                    "/admin/v1/tenants/",
+                    "/admin/v1/tenants/x",
+                    "/v2/webhook/endpoints"}) {
+    EXPECT_EQ(error_of(get, path), errc::route_not_found) << path;
+    EXPECT_EQ(error_of(post, path), errc::route_not_found) << path;
+    EXPECT_EQ(allowed_methods(path), "") << path;
+  }
+  auto res = match_route(get, "/nope");
+  ASSERT_FALSE(res);
+  EXPECT_EQ(wi::field_of(res.error()), "path");
+}
+
+TEST(match_route, method_not_allowed) {
+  EXPECT_EQ(error_of(post, "/healthz"), errc::method_not_allowed);
+  EXPECT_EQ(error_of(http_method::head, "/healthz"), errc::method_not_allowed);
+  EXPECT_EQ(error_of(http_method::other, "/readyz"), errc::method_not_allowed);
+  EXPECT_EQ(error_of(get, "/v1/webhook/endpoints"), errc::method_not_allowed);
+  EXPECT_EQ(error_of(put, "/v1/webhook/endpoints/1"), errc::method_not_allowed);
+  EXPECT_EQ(error_of(http_method::del, "/v1/webhook/endpoints/1"),
+            errc::method_not_allowed);
+  EXPECT_EQ(error_of(get, "/v1/webhook/endpoints/1/disable"),
+            errc::method_not_allowed);
+  EXPECT_EQ(error_of(post, "/v1/webhook/endpoints/1/enable"),
+            errc::method_not_allowed);
+  EXPECT_EQ(error_of(post, "/v1/webhook/endpoints/1/statistics"),
+            errc::method_not_allowed);
+  EXPECT_EQ(error_of(http_method::patch, "/admin/v1/tenants"),
+            errc::method_not_allowed);
+  auto res = match_route(http_method::del, "/healthz");
+  ASSERT_FALSE(res);
+  EXPECT_EQ(wi::field_of(res.error()), "method");
+  EXPECT_NE(wi::text_of(res.error()).find("DELETE"), std::string::npos);
+}
+
+TEST(allowed_methods, lists_methods_in_fixed_order) {
+  EXPECT_EQ(allowed_methods("/healthz"), "GET");
+  EXPECT_EQ(allowed_methods("/readyz"), "GET");
+  EXPECT_EQ(allowed_methods("/admin/v1/tenants"), "GET, POST");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints"), "POST");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5"), "GET");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/disable"), "PUT");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/enable"), "PUT");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/statistics"), "GET, PUT");
+}
