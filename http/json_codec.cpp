@@ -1,11 +1,28 @@
 #include "http/json_codec.hpp"
 
+#include <cmath>
+#include <cstdint>
+
 #include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
 #include "http/time_format.hpp"
 
 namespace wi::http {
+
+namespace {
+
+/// Rounds a statistic to 3 decimals and writes whole values as integers:
+/// Boost.JSON prints every double in exponent form (`0E0`, `7E1`), which is
+/// valid JSON but needlessly hard to read.
+boost::json::value json_number(double x) {
+  auto rounded = std::round(x * 1000.0) / 1000.0;
+  if (std::abs(rounded) < 1e15 && rounded == std::trunc(rounded))
+    return static_cast<int64_t>(rounded);
+  return rounded;
+}
+
+} // namespace
 
 namespace json = boost::json;
 
@@ -39,8 +56,8 @@ json::object to_json(const wi::endpoint_stats& x) {
   result["total_attempts"] = x.total_attempts;
   result["successful_attempts"] = x.successful_attempts;
   result["failed_attempts"] = x.failed_attempts;
-  result["success_rate"] = x.success_rate;
-  result["average_response_time_ms"] = x.average_response_time_ms;
+  result["success_rate"] = json_number(x.success_rate);
+  result["average_response_time_ms"] = json_number(x.average_response_time_ms);
   result["pending_events"] = x.pending_events;
   if (x.last_success_at)
     result["last_success_at"] = format_rfc3339(*x.last_success_at);

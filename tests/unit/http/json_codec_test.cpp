@@ -80,6 +80,8 @@ TEST(to_json, stats_without_times) {
   EXPECT_EQ(obj.at("endpoint"), json::value(to_json(sample_endpoint())));
   EXPECT_EQ(obj.at("total_attempts").to_number<int64_t>(), 0);
   EXPECT_EQ(obj.at("success_rate").to_number<double>(), 0.0);
+  // Whole numbers print as integers, not in Boost.JSON's exponent form.
+  EXPECT_EQ(boost::json::serialize(obj.at("success_rate")), "0");
 }
 
 TEST(to_json, stats_with_times) {
@@ -98,6 +100,7 @@ TEST(to_json, stats_with_times) {
   EXPECT_EQ(obj.at("successful_attempts").to_number<int64_t>(), 7);
   EXPECT_EQ(obj.at("failed_attempts").to_number<int64_t>(), 3);
   EXPECT_DOUBLE_EQ(obj.at("success_rate").to_number<double>(), 70.0);
+  EXPECT_EQ(boost::json::serialize(obj.at("success_rate")), "70");
   EXPECT_DOUBLE_EQ(obj.at("average_response_time_ms").to_number<double>(),
                    12.5);
   EXPECT_EQ(obj.at("pending_events").to_number<int64_t>(), 4);
