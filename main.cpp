@@ -2,6 +2,7 @@
 // Everything here runs on the main thread, which may block (opening the
 // store, recovery, waiting for a signal); no request is handled here.
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -9,10 +10,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +42,8 @@ struct options {
   /// Benchmark-only: most records per synced WAL batch (1 = one fsync per
   /// mutation, the baseline group commit is measured against).
   size_t wal_max_batch = 1024;
+  uint64_t snapshot_every = 10'000;
+  unsigned shutdown_grace_s = 10;
 };
 
 /// Splits `HOST:PORT` (or `[V6]:PORT`); nullopt when malformed.
@@ -84,6 +90,23 @@ caf::expected<std::string> admin_token_hash(const options& opts,
   return hash;
 }
 
+/// Asks the directory to snapshot everything and waits until it is durable
+/// or `deadline` passes. Blocking is fine: this is the main thread.
+void snapshot_all(caf::actor_system& sys, const wi::directory_actor& directory,
+                  std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+    deadline - std::chrono::steady_clock::now());
+  caf::scoped_actor self{sys};
+  self
+    ->request(directory, std::max(left, std::chrono::milliseconds{100}),
+              wi::shutdown_atom::value)
+    .receive([](uint64_t n) { spdlog::info("wrote {} snapshots", n); },
+             [](caf::error& err) {
+               spdlog::warn("snapshots at shutdown incomplete: {}",
+                            wi::text_of(err));
+             });
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +132,17 @@ int main(int argc, char** argv) {
   app.add_option("--http-threads", opts.http_threads, "HTTP I/O threads")
     ->capture_default_str()
     ->check(CLI::Range(size_t{1}, size_t{64}));
+  app
+    .add_option("--snapshot-every", opts.snapshot_every,
+                "snapshot a tenant after this many of its WAL records")
+    ->capture_default_str()
+    ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  app
+    .add_option("--shutdown-grace", opts.shutdown_grace_s,
+                "seconds to finish in-flight work and write snapshots on "
+                "SIGTERM/SIGINT")
+    ->capture_default_str()
+    ->check(CLI::Range(0u, 3600u));
   app
     .add_option("--wal-max-batch", opts.wal_max_batch,
                 "benchmark only: most records per synced WAL batch")
@@ -174,9 +208,16 @@ int main(int argc, char** argv) {
                node->directory.tenants.size(), node->last_sequence);
   wi::persistence::wal_writer_config wal_cfg;
   wal_cfg.max_batch = opts.wal_max_batch;
-  auto wal = wi::persistence::spawn_wal_writer(sys, store, wal_cfg);
+  wal_cfg.max_tail_per_owner = opts.snapshot_every;
+  std::unordered_map<std::string, std::vector<uint64_t>> uncovered;
+  for (const auto& [owner, log] : node->logs)
+    if (!log.uncovered.empty())
+      uncovered.emplace(owner, log.uncovered);
+  auto wal = wi::persistence::spawn_wal_writer(sys, store, wal_cfg,
+                                               std::move(uncovered));
   auto table = std::make_shared<wi::tenant_table>();
-  auto directory = wi::spawn_directory(sys, std::move(*node), wal, table);
+  auto directory =
+    wi::spawn_directory(sys, std::move(*node), wal, table, opts.snapshot_every);
   http.set_ready(wi::http::backend{directory, table});
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
                "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
@@ -186,7 +227,11 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {} received, shutting down", sig);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::seconds{opts.shutdown_grace_s};
+  http.drain(deadline);
   http.stop();
+  snapshot_all(sys, directory, deadline);
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
   // A detached actor's thread ends only when its last handle is gone.

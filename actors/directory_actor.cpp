@@ -1,11 +1,17 @@
 #include "actors/directory_actor.hpp"
 
+#include <algorithm>
+#include <memory>
 #include <utility>
 #include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 
 #include "actors/crypto.hpp"
 #include "actors/tenant_actor.hpp"
 #include "persistence/record_codec.hpp"
+#include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {
@@ -14,42 +20,160 @@ namespace {
 
 using self_ptr = directory_actor::stateful_pointer<directory_actor_state>;
 
-directory_actor::behavior_type
-directory_impl(self_ptr self, directory_state data,
-               std::unordered_map<std::string, tenant_state> dormant,
-               wal_writer_actor wal, std::shared_ptr<tenant_table> table) {
+/// Called once per snapshot of a shutdown, with whether it was written.
+using snapshot_done = std::function<void(bool)>;
+
+/// Writes a snapshot of `owner` through the WAL writer and calls `done`.
+void write_snapshot(self_ptr self, std::string owner, uint64_t covered,
+                    std::string bytes, snapshot_done done) {
+  self
+    ->request(self->state.wal, caf::infinite, snapshot_atom::value,
+              std::move(owner), covered, std::move(bytes))
+    .then([done](uint64_t) { done(true); },
+          [done](caf::error&) { done(false); });
+}
+
+/// Snapshots the registry if any registration is not covered yet. Returns
+/// whether a snapshot was started.
+bool snapshot_directory(self_ptr self, snapshot_done done) {
   auto& st = self->state;
-  st.data = std::move(data);
-  st.dormant = std::move(dormant);
-  st.wal = std::move(wal);
-  st.table = std::move(table);
+  if (st.uncovered == 0)
+    return false;
+  st.uncovered = 0;
+  write_snapshot(self, directory_owner, st.last_seq,
+                 persistence::encode_snapshot(st.data), std::move(done));
+  return true;
+}
+
+/// Snapshots a dormant tenant if it has uncovered records. Returns whether a
+/// snapshot was started.
+bool snapshot_dormant(self_ptr self, const std::string& tenant_id,
+                      snapshot_done done) {
+  auto& st = self->state;
+  auto log = st.dormant_logs.find(tenant_id);
+  auto data = st.dormant.find(tenant_id);
+  if (log == st.dormant_logs.end() || log->second.uncovered.empty() ||
+      data == st.dormant.end())
+    return false;
+  log->second.uncovered.clear();
+  write_snapshot(self, tenant_id, log->second.last_seq,
+                 persistence::encode_snapshot(data->second), std::move(done));
+  return true;
+}
+
+void register_tenant(self_ptr self, std::string& name,
+                     reply_fn<tenant_info>& reply) {
+  auto id = crypto::make_tenant_id();
+  while (self->state.data.tenants.count(id) > 0)
+    id = crypto::make_tenant_id();
+  auto token = crypto::make_tenant_token(id);
+  tenant_created rec{id, std::move(name), crypto::sha256(token),
+                     crypto::now_seconds()};
+  self
+    ->request(self->state.wal, caf::infinite, append_atom::value,
+              std::string{directory_owner}, persistence::encode(rec))
+    .then(
+      [self, rec, token, reply](uint64_t seq) {
+        auto& s = self->state;
+        if (auto err = wi::apply(s.data, rec)) {
+          reply(make_error(errc::internal,
+                           "durable record did not apply: " + text_of(err)));
+          return;
+        }
+        s.last_seq = seq;
+        if (++s.uncovered >= s.snapshot_every)
+          snapshot_directory(self, [](bool) {});
+        s.dormant[rec.tenant_id].tenant_id = rec.tenant_id;
+        s.table->put(rec.tenant_id, rec.token_hash, true, {});
+        auto info = info_of(s.data.tenants.at(rec.tenant_id));
+        info.token = token;
+        reply(std::move(info));
+      },
+      [reply](caf::error& err) { reply(std::move(err)); });
+}
+
+void spawn_tenant(self_ptr self, const std::string& tenant_id,
+                  tenant_continuation& cont) {
+  auto& s = self->state;
+  if (auto i = s.running.find(tenant_id); i != s.running.end()) {
+    cont(i->second);
+    return;
+  }
+  if (s.data.tenants.count(tenant_id) == 0) {
+    cont(tenant_actor{});
+    return;
+  }
+  tenant_state init;
+  if (auto i = s.dormant.find(tenant_id); i != s.dormant.end()) {
+    init = std::move(i->second);
+    s.dormant.erase(i);
+  } else {
+    init.tenant_id = tenant_id;
+  }
+  owner_log log;
+  if (auto i = s.dormant_logs.find(tenant_id); i != s.dormant_logs.end()) {
+    log = std::move(i->second);
+    s.dormant_logs.erase(i);
+  }
+  auto actor =
+    self->spawn<caf::linked>(tenant_actor_impl, std::move(init), std::move(log),
+                             s.wal, s.snapshot_every);
+  s.running.emplace(tenant_id, actor);
+  s.table->set_actor(tenant_id, actor);
+  cont(std::move(actor));
+}
+
+/// Snapshots everything with uncovered records; `rp` gets the number of
+/// snapshots written once every one of them finished.
+void shutdown(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
+  struct tally {
+    caf::typed_response_promise<uint64_t> rp;
+    size_t outstanding = 1; // released after all are started
+    uint64_t written = 0;
+  };
+  auto t = std::make_shared<tally>();
+  t->rp = std::move(rp);
+  snapshot_done done = [t](bool ok) {
+    t->written += ok ? 1 : 0;
+    if (--t->outstanding == 0)
+      t->rp.deliver(t->written);
+  };
+  auto& s = self->state;
+  for (const auto& [id, actor] : s.running) {
+    ++t->outstanding;
+    self->request(actor, caf::infinite, checkpoint_atom::value)
+      .then([done](uint64_t) { done(true); },
+            [done](caf::error&) { done(false); });
+  }
+  for (const auto& [id, log] : s.dormant_logs) {
+    ++t->outstanding;
+    if (!snapshot_dormant(self, id, done))
+      --t->outstanding;
+  }
+  ++t->outstanding;
+  if (!snapshot_directory(self, done))
+    --t->outstanding;
+  done(false); // releases the initial count without counting a snapshot
+}
+
+directory_actor::behavior_type
+directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
+               std::shared_ptr<tenant_table> table, uint64_t snapshot_every) {
+  auto& initial = self->state;
+  initial.data = std::move(node.directory);
+  initial.dormant = std::move(node.tenants);
+  if (auto i = node.logs.find(directory_owner); i != node.logs.end()) {
+    initial.last_seq = i->second.last_seq;
+    initial.uncovered = i->second.uncovered.size();
+    node.logs.erase(i);
+  }
+  initial.dormant_logs = std::move(node.logs);
+  initial.wal = std::move(wal);
+  initial.table = std::move(table);
+  initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   return {
     [self](create_atom, std::string& name, reply_fn<tenant_info>& reply) {
-      auto id = crypto::make_tenant_id();
-      while (self->state.data.tenants.count(id) > 0)
-        id = crypto::make_tenant_id();
-      auto token = crypto::make_tenant_token(id);
-      tenant_created rec{id, std::move(name), crypto::sha256(token),
-                         crypto::now_seconds()};
-      self
-        ->request(self->state.wal, caf::infinite, append_atom::value,
-                  persistence::encode(rec))
-        .then(
-          [self, rec, token, reply](uint64_t) {
-            auto& s = self->state;
-            if (auto err = wi::apply(s.data, rec)) {
-              reply(
-                make_error(errc::internal,
-                           "durable record did not apply: " + text_of(err)));
-              return;
-            }
-            s.dormant[rec.tenant_id].tenant_id = rec.tenant_id;
-            s.table->put(rec.tenant_id, rec.token_hash, true, {});
-            auto info = info_of(s.data.tenants.at(rec.tenant_id));
-            info.token = token;
-            reply(std::move(info));
-          },
-          [reply](caf::error& err) { reply(std::move(err)); });
+      register_tenant(self, name, reply);
     },
     [self](list_atom, reply_fn<std::vector<tenant_info>>& reply) {
       std::vector<tenant_info> result;
@@ -59,28 +183,20 @@ directory_impl(self_ptr self, directory_state data,
       reply(std::move(result));
     },
     [self](spawn_atom, const std::string& tenant_id,
-           tenant_continuation& cont) {
+           tenant_continuation& cont) { spawn_tenant(self, tenant_id, cont); },
+    [self](checkpoint_atom, const std::string& owner) {
       auto& s = self->state;
-      if (auto i = s.running.find(tenant_id); i != s.running.end()) {
-        cont(i->second);
-        return;
-      }
-      if (s.data.tenants.count(tenant_id) == 0) {
-        cont(tenant_actor{});
-        return;
-      }
-      tenant_state init;
-      if (auto i = s.dormant.find(tenant_id); i != s.dormant.end()) {
-        init = std::move(i->second);
-        s.dormant.erase(i);
-      } else {
-        init.tenant_id = tenant_id;
-      }
-      auto actor =
-        self->spawn<caf::linked>(tenant_actor_impl, std::move(init), s.wal);
-      s.running.emplace(tenant_id, actor);
-      s.table->set_actor(tenant_id, actor);
-      cont(std::move(actor));
+      if (owner == directory_owner)
+        snapshot_directory(self, [](bool) {});
+      else if (auto i = s.running.find(owner); i != s.running.end())
+        caf::anon_send(i->second, checkpoint_atom::value);
+      else
+        snapshot_dormant(self, owner, [](bool) {});
+    },
+    [self](shutdown_atom) {
+      auto rp = self->make_response_promise<uint64_t>();
+      shutdown(self, rp);
+      return rp;
     },
   };
 }
@@ -89,11 +205,15 @@ directory_impl(self_ptr self, directory_state data,
 
 directory_actor spawn_directory(caf::actor_system& sys, node_state node,
                                 wal_writer_actor wal,
-                                std::shared_ptr<tenant_table> table) {
+                                std::shared_ptr<tenant_table> table,
+                                uint64_t snapshot_every) {
   for (const auto& [id, entry] : node.directory.tenants)
     table->put(id, entry.token_hash, entry.active, {});
-  return sys.spawn(directory_impl, std::move(node.directory),
-                   std::move(node.tenants), std::move(wal), std::move(table));
+  auto dir = sys.spawn(directory_impl, std::move(node), wal, std::move(table),
+                       snapshot_every);
+  caf::anon_send(wal, listen_atom::value,
+                 caf::actor_cast<checkpoint_actor>(dir));
+  return dir;
 }
 
 } // namespace wi

@@ -18,8 +18,16 @@ namespace wi {
 struct directory_actor_state {
   /// The tenant registry as durably applied.
   directory_state data;
-  /// Recovered tenant states whose actor has not been spawned yet.
+  /// Recovered tenant states whose actor has not been spawned yet, and
+  /// where each stands in the WAL.
   std::unordered_map<std::string, tenant_state> dormant;
+  std::unordered_map<std::string, owner_log> dormant_logs;
+  /// Where the directory's own records stand: the last one applied and how
+  /// many its snapshot does not cover.
+  uint64_t last_seq = 0;
+  uint64_t uncovered = 0;
+  /// Snapshot cadence, for the directory and every tenant actor it spawns.
+  uint64_t snapshot_every = 10'000;
   /// Running tenant actors (linked to the directory).
   std::unordered_map<std::string, tenant_actor> running;
   wal_writer_actor wal;
@@ -31,14 +39,23 @@ struct directory_actor_state {
 
 /// Spawns the directory actor over the recovered `node`. Before it returns,
 /// `table` holds an entry for every tenant of `node`, so handlers may use the
-/// table as soon as this returns.
+/// table as soon as this returns, and the directory is registered as the
+/// WAL writer's checkpoint listener.
 ///
 /// The directory owns the tenant registry: it registers tenants (durably,
 /// through `wal`), lists them, and spawns each tenant's actor on first use,
 /// handing it the tenant's recovered state. Tenant actors are linked to it:
 /// the directory's exit ends them.
+///
+/// Snapshots: the directory snapshots its registry every `snapshot_every`
+/// registrations; each tenant actor does the same for its records. When the
+/// WAL writer asks (`checkpoint_atom`), the directory snapshots the named
+/// owner: itself, a dormant tenant (whose state it holds), or a running
+/// tenant (by asking its actor). `shutdown_atom` snapshots everything that
+/// has uncovered records and answers once all of it is durable.
 [[nodiscard]] directory_actor
 spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
-                std::shared_ptr<tenant_table> table);
+                std::shared_ptr<tenant_table> table,
+                uint64_t snapshot_every = 10'000);
 
 } // namespace wi

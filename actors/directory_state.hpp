@@ -11,29 +11,9 @@
 #include "actors/tenant_state.hpp"
 #include "webhook_ingress/domain.hpp"
 #include "webhook_ingress/records.hpp"
+#include "webhook_ingress/state.hpp"
 
 namespace wi {
-
-/// A registered tenant. Only the SHA-256 of its token is kept.
-struct tenant_entry {
-  std::string id;
-  std::string name;
-  /// SHA-256 of the bearer token, 32 raw bytes.
-  std::string token_hash;
-  unix_seconds created_at = 0;
-  bool active = true;
-
-  friend bool operator==(const tenant_entry&, const tenant_entry&) = default;
-};
-
-/// The tenant registry, owned by the directory actor.
-struct directory_state {
-  /// Tenants by id (ordered, so listings are stable).
-  std::map<std::string, tenant_entry> tenants;
-
-  friend bool operator==(const directory_state&,
-                         const directory_state&) = default;
-};
 
 /// Applies a `tenant_created` record. Pure and deterministic like the tenant
 /// `apply`; a duplicate tenant id is `errc::corrupt_data`; other record kinds
@@ -43,11 +23,26 @@ struct directory_state {
 /// Returns the admin view of a tenant (never its token).
 [[nodiscard]] tenant_info info_of(const tenant_entry& x);
 
-/// The whole node's state as rebuilt from the WAL: the registry, each
-/// tenant's state, and the sequence number of the last record applied.
+/// Where one WAL owner (a tenant, or the directory) stands after recovery.
+struct owner_log {
+  /// Sequence number of the owner's last record, from its snapshot or the
+  /// WAL; 0 if it has none.
+  uint64_t last_seq = 0;
+  /// Records applied past the owner's snapshot, ascending: what the WAL must
+  /// keep until the owner's next snapshot.
+  std::vector<uint64_t> uncovered;
+
+  friend bool operator==(const owner_log&, const owner_log&) = default;
+};
+
+/// The whole node's state as rebuilt from snapshots and the WAL: the
+/// registry, each tenant's state, where each owner stands in the WAL, and
+/// the sequence number of the last record read.
 struct node_state {
   directory_state directory;
   std::unordered_map<std::string, tenant_state> tenants;
+  /// By owner: tenant id or `directory_owner`. Filled by recovery only.
+  std::unordered_map<std::string, owner_log> logs;
   uint64_t last_sequence = 0;
 
   friend bool operator==(const node_state&, const node_state&) = default;

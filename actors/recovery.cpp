@@ -3,27 +3,69 @@
 #include <string>
 
 #include "persistence/record_codec.hpp"
+#include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {
 
+namespace {
+
+caf::error at(const std::string& where, const caf::error& err) {
+  return make_error(errc::corrupt_data, "wal", where + ": " + text_of(err));
+}
+
+/// Loads one snapshot into `st`; returns what it covers via `covered`.
+caf::error load_snapshot(node_state& st, std::string_view owner,
+                         uint64_t covered, std::string_view bytes) {
+  auto where = "snapshot of " + std::string{owner};
+  if (owner == directory_owner) {
+    auto dir = persistence::decode_directory_snapshot(bytes);
+    if (!dir)
+      return at(where, dir.error());
+    st.directory = std::move(*dir);
+  } else {
+    auto tenant = persistence::decode_tenant_snapshot(bytes);
+    if (!tenant)
+      return at(where, tenant.error());
+    if (tenant->tenant_id != owner)
+      return make_error(errc::corrupt_data, "wal",
+                        where + " holds tenant " + tenant->tenant_id);
+    st.tenants[std::string{owner}] = std::move(*tenant);
+  }
+  st.logs[std::string{owner}].last_seq = covered;
+  return {};
+}
+
+} // namespace
+
 caf::expected<node_state> recover(persistence::storage& store) {
   node_state st;
+  auto on_snapshot = [&st](std::string_view owner, uint64_t covered,
+                           std::string_view bytes) {
+    return load_snapshot(st, owner, covered, bytes);
+  };
+  if (auto err = store.load_snapshots(on_snapshot))
+    return err;
+  // Tenants registered before the directory's snapshot have no record left
+  // in the WAL that would create their state.
+  for (const auto& [id, entry] : st.directory.tenants)
+    st.tenants[id].tenant_id = id;
   auto on_record = [&st](uint64_t seq, std::string_view bytes) -> caf::error {
-    auto at = [seq](const caf::error& err) {
-      return make_error(errc::corrupt_data, "wal",
-                        "WAL record " + std::to_string(seq) + ": " +
-                          text_of(err));
-    };
+    auto where = "WAL record " + std::to_string(seq);
     auto rec = persistence::decode(bytes);
     if (!rec)
-      return at(rec.error());
-    if (auto err = wi::apply(st, *rec))
-      return at(err);
+      return at(where, rec.error());
     st.last_sequence = seq;
+    auto& log = st.logs[wal_owner(*rec)];
+    if (seq <= log.last_seq)
+      return {}; // covered by the owner's snapshot
+    if (auto err = wi::apply(st, *rec))
+      return at(where, err);
+    log.last_seq = seq;
+    log.uncovered.push_back(seq);
     return {};
   };
-  if (auto err = store.replay(1, on_record))
+  if (auto err = store.replay(store.first_sequence(), on_record))
     return err;
   return st;
 }

@@ -1,10 +1,12 @@
 #include "actors/tenant_actor.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
 #include "actors/crypto.hpp"
 #include "persistence/record_codec.hpp"
+#include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {
@@ -18,6 +20,27 @@ caf::error endpoint_not_found(endpoint_id id) {
                     "endpoint " + std::to_string(id) + " not found");
 }
 
+/// Sends the whole state to the WAL writer as a snapshot covering
+/// `last_seq`; the writer's answer (the covered sequence number once the
+/// snapshot is durable) goes to whoever sent the current message.
+caf::delegated<uint64_t> delegate_snapshot(self_ptr self) {
+  auto& st = self->state;
+  st.uncovered = 0;
+  return self->delegate(st.wal, snapshot_atom::value, st.data.tenant_id,
+                        st.last_seq, persistence::encode_snapshot(st.data));
+}
+
+/// Like `delegate_snapshot`, for a snapshot nobody waits for. A failed write
+/// only leaves the records in the WAL until the next snapshot.
+void start_snapshot(self_ptr self) {
+  auto& st = self->state;
+  st.uncovered = 0;
+  self
+    ->request(st.wal, caf::infinite, snapshot_atom::value, st.data.tenant_id,
+              st.last_seq, persistence::encode_snapshot(st.data))
+    .then([](uint64_t) {}, [](caf::error&) {});
+}
+
 /// Makes `rec` durable, then applies it and answers `reply` with
 /// `on_applied()`, evaluated on the state after the record.
 template <class T, class OnApplied>
@@ -26,15 +49,19 @@ void commit(self_ptr self, record rec, reply_fn<T> reply,
   auto bytes = persistence::encode(rec);
   self
     ->request(self->state.wal, caf::infinite, append_atom::value,
-              std::move(bytes))
+              self->state.data.tenant_id, std::move(bytes))
     .then(
-      [self, rec = std::move(rec), reply, on_applied](uint64_t) {
-        if (auto err = wi::apply(self->state.data, rec)) {
+      [self, rec = std::move(rec), reply, on_applied](uint64_t seq) {
+        auto& st = self->state;
+        if (auto err = wi::apply(st.data, rec)) {
           // A durable record that does not apply is a bug in the caller.
           reply(make_error(errc::internal,
                            "durable record did not apply: " + text_of(err)));
           return;
         }
+        st.last_seq = seq;
+        if (++st.uncovered >= st.snapshot_every)
+          start_snapshot(self);
         reply(on_applied());
       },
       [reply](caf::error& err) { reply(std::move(err)); });
@@ -43,10 +70,16 @@ void commit(self_ptr self, record rec, reply_fn<T> reply,
 } // namespace
 
 tenant_actor::behavior_type tenant_actor_impl(self_ptr self, tenant_state init,
-                                              wal_writer_actor wal) {
-  self->state.next_id = init.last_id + 1;
-  self->state.data = std::move(init);
-  self->state.wal = std::move(wal);
+                                              owner_log log,
+                                              wal_writer_actor wal,
+                                              uint64_t snapshot_every) {
+  auto& initial = self->state;
+  initial.next_id = init.last_id + 1;
+  initial.data = std::move(init);
+  initial.wal = std::move(wal);
+  initial.last_seq = log.last_seq;
+  initial.uncovered = log.uncovered.size();
+  initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
       auto& st = self->state;
@@ -92,6 +125,11 @@ tenant_actor::behavior_type tenant_actor_impl(self_ptr self, tenant_state init,
     },
     [self](list_atom, const list_query& q, reply_fn<endpoint_page>& reply) {
       reply(list_endpoints(self->state.data, q));
+    },
+    [self](checkpoint_atom) -> caf::result<uint64_t> {
+      if (self->state.uncovered == 0)
+        return self->state.last_seq; // the latest snapshot covers everything
+      return delegate_snapshot(self);
     },
   };
 }

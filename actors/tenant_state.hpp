@@ -7,21 +7,9 @@
 
 #include "webhook_ingress/domain.hpp"
 #include "webhook_ingress/records.hpp"
+#include "webhook_ingress/state.hpp"
 
 namespace wi {
-
-/// Everything one tenant owns. Owned by exactly one tenant actor while it
-/// runs (before that, by recovery and then the directory); nothing else
-/// mutates it. Changed only through `apply`.
-struct tenant_state {
-  std::string tenant_id;
-  /// Highest endpoint identifier applied so far; 0 when none.
-  endpoint_id last_id = 0;
-  /// Endpoints ordered by identifier (the list order of the API).
-  std::map<endpoint_id, endpoint> endpoints;
-
-  friend bool operator==(const tenant_state&, const tenant_state&) = default;
-};
 
 /// Applies one WAL record of this tenant. Pure and deterministic: every value
 /// it sets comes from the record, so live mutation and replay produce the

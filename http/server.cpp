@@ -3,6 +3,7 @@
 #include <atomic>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include <caf/send.hpp>
@@ -144,6 +145,8 @@ struct server::impl {
   std::atomic<bool> ready{false};
   backend be;
   std::atomic<size_t> in_flight{0};
+  /// Set by `drain`: refuse new work.
+  std::atomic<bool> draining{false};
   std::atomic<uint16_t> bound_port{0};
   restinio::running_server_handle_t<traits> running;
   bool stopped = false;
@@ -232,6 +235,11 @@ struct server::impl {
     }
     if (!ready.load(std::memory_order_acquire)) {
       ex.write_error(not_ready());
+      return;
+    }
+    if (draining.load(std::memory_order_acquire)) {
+      ex.write_error(
+        make_error(errc::not_ready, "the server is shutting down"));
       return;
     }
     if (in_flight.load(std::memory_order_relaxed) >= cfg.max_in_flight) {
@@ -434,6 +442,13 @@ caf::expected<uint16_t> server::start() {
 void server::set_ready(backend b) {
   impl_->be = std::move(b);
   impl_->ready.store(true, std::memory_order_release);
+}
+
+void server::drain(std::chrono::steady_clock::time_point deadline) {
+  impl_->draining.store(true, std::memory_order_release);
+  while (impl_->in_flight.load() > 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
 }
 
 void server::stop() {

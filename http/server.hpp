@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -60,6 +61,12 @@ class server {
   /// Connects the handlers to the actors; `/readyz` answers 200 from now on.
   /// Call once, after recovery.
   void set_ready(backend b);
+
+  /// Starts refusing new requests (503 NOT_READY, "shutting down") except
+  /// `/healthz`, and waits until every request already handed to an actor
+  /// was answered or `deadline` passed. Blocks the calling thread: call it
+  /// from main, never from an I/O or scheduler thread.
+  void drain(std::chrono::steady_clock::time_point deadline);
 
   /// Stops accepting connections and closes open ones; waits for the I/O
   /// threads to finish. Idempotent.

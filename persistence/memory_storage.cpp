@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -16,6 +17,9 @@ struct memory_storage::impl {
   uint64_t last_seq = 0;
   std::map<uint64_t, std::string> wal;
   std::map<std::string, std::string, std::less<>> meta;
+  /// owner -> (covered sequence, bytes)
+  std::map<std::string, std::pair<uint64_t, std::string>, std::less<>>
+    snapshots;
 };
 
 namespace {
@@ -71,6 +75,45 @@ caf::error memory_storage::replay(
 uint64_t memory_storage::last_sequence() const {
   std::lock_guard guard{impl_->mtx};
   return impl_->last_seq;
+}
+
+uint64_t memory_storage::first_sequence() const {
+  std::lock_guard guard{impl_->mtx};
+  return impl_->wal.empty() ? impl_->last_seq + 1 : impl_->wal.begin()->first;
+}
+
+caf::error memory_storage::truncate_wal(uint64_t below) {
+  std::lock_guard guard{impl_->mtx};
+  if (impl_->fail_writes)
+    return write_failure();
+  below = std::min(below, impl_->last_seq); // keep the newest record
+  impl_->wal.erase(impl_->wal.begin(), impl_->wal.lower_bound(below));
+  return caf::none;
+}
+
+caf::error memory_storage::put_snapshot(std::string_view owner,
+                                        uint64_t covered_seq,
+                                        std::string_view bytes) {
+  std::lock_guard guard{impl_->mtx};
+  if (impl_->fail_writes)
+    return write_failure();
+  impl_->snapshots.insert_or_assign(
+    std::string{owner}, std::make_pair(covered_seq, std::string{bytes}));
+  return caf::none;
+}
+
+caf::error memory_storage::load_snapshots(
+  const std::function<caf::error(std::string_view, uint64_t, std::string_view)>&
+    f) {
+  decltype(impl_->snapshots) copy;
+  {
+    std::lock_guard guard{impl_->mtx};
+    copy = impl_->snapshots;
+  }
+  for (const auto& [owner, snap] : copy)
+    if (auto err = f(owner, snap.first, snap.second))
+      return err;
+  return caf::none;
 }
 
 caf::expected<std::optional<std::string>>

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "persistence/binary_format.hpp"
 #include "webhook_ingress/error.hpp"
 
 // Wire format (version 1), all integers little-endian and fixed-width:
@@ -37,62 +38,8 @@ constexpr uint8_t tag_tenant_created = 1;
 constexpr uint8_t tag_endpoint_created = 2;
 constexpr uint8_t tag_endpoint_status_changed = 3;
 
-// -- encoding -----------------------------------------------------------------
-
-class writer {
- public:
-  void u8(uint8_t x) { out_.push_back(static_cast<char>(x)); }
-
-  void u32(uint32_t x) {
-    for (int i = 0; i < 4; ++i)
-      out_.push_back(static_cast<char>((x >> (8 * i)) & 0xFFu));
-  }
-
-  void u64(uint64_t x) {
-    for (int i = 0; i < 8; ++i)
-      out_.push_back(static_cast<char>((x >> (8 * i)) & 0xFFu));
-  }
-
-  void i64(int64_t x) {
-    u64(static_cast<uint64_t>(x)); // two's complement, well-defined in C++20
-  }
-
-  void str(std::string_view x) {
-    u32(checked_u32(x.size()));
-    out_.append(x);
-  }
-
-  void status(endpoint_status x) { u8(static_cast<uint8_t>(x)); }
-
-  void strings(const std::vector<std::string>& xs) {
-    u32(checked_u32(xs.size()));
-    for (const auto& x : xs)
-      str(x);
-  }
-
-  void headers(const header_list& xs) {
-    u32(checked_u32(xs.size()));
-    for (const auto& [name, value] : xs) {
-      str(name);
-      str(value);
-    }
-  }
-
-  std::string take() && { return std::move(out_); }
-
- private:
-  // Records come from validated requests whose sizes are bounded far below
-  // 4 GiB. A larger value cannot be represented; writing a wrapped length
-  // would store a record that replay rejects after the client was told it
-  // succeeded, so this is treated as the invariant violation it is.
-  static uint32_t checked_u32(size_t n) {
-    if (n > std::numeric_limits<uint32_t>::max())
-      std::abort();
-    return static_cast<uint32_t>(n);
-  }
-
-  std::string out_;
-};
+using detail::reader;
+using detail::writer;
 
 void encode_body(writer& w, const tenant_created& x) {
   w.u8(tag_tenant_created);
@@ -124,104 +71,6 @@ void encode_body(writer& w, const endpoint_status_changed& x) {
 }
 
 // -- decoding -----------------------------------------------------------------
-
-// Reads from a bounded view. Every read checks the remaining size first and
-// fails (returns false) instead of reading past the end; after a failure the
-// reader stays failed.
-class reader {
- public:
-  explicit reader(std::string_view bytes) : rest_(bytes) {}
-
-  [[nodiscard]] bool u8(uint8_t& x) {
-    if (rest_.empty())
-      return false;
-    x = static_cast<uint8_t>(rest_.front());
-    rest_.remove_prefix(1);
-    return true;
-  }
-
-  [[nodiscard]] bool u32(uint32_t& x) {
-    uint64_t tmp = 0;
-    if (!le(4, tmp))
-      return false;
-    x = static_cast<uint32_t>(tmp);
-    return true;
-  }
-
-  [[nodiscard]] bool u64(uint64_t& x) { return le(8, x); }
-
-  [[nodiscard]] bool i64(int64_t& x) {
-    uint64_t tmp = 0;
-    if (!le(8, tmp))
-      return false;
-    x = static_cast<int64_t>(tmp); // modular conversion, well-defined
-    return true;
-  }
-
-  [[nodiscard]] bool str(std::string& x) {
-    uint32_t len = 0;
-    if (!u32(len) || len > rest_.size())
-      return false;
-    x.assign(rest_.substr(0, len));
-    rest_.remove_prefix(len);
-    return true;
-  }
-
-  [[nodiscard]] bool status(endpoint_status& x) {
-    uint8_t tmp = 0;
-    if (!u8(tmp) || tmp > static_cast<uint8_t>(endpoint_status::inactive))
-      return false;
-    x = static_cast<endpoint_status>(tmp);
-    return true;
-  }
-
-  [[nodiscard]] bool strings(std::vector<std::string>& xs) {
-    uint32_t count = 0;
-    if (!u32(count) || !plausible(count, 4))
-      return false;
-    xs.clear();
-    xs.reserve(count);
-    for (uint32_t i = 0; i < count; ++i)
-      if (!str(xs.emplace_back()))
-        return false;
-    return true;
-  }
-
-  [[nodiscard]] bool headers(header_list& xs) {
-    uint32_t count = 0;
-    if (!u32(count) || !plausible(count, 8))
-      return false;
-    xs.clear();
-    xs.reserve(count);
-    for (uint32_t i = 0; i < count; ++i) {
-      auto& [name, value] = xs.emplace_back();
-      if (!str(name) || !str(value))
-        return false;
-    }
-    return true;
-  }
-
-  [[nodiscard]] bool at_end() const noexcept { return rest_.empty(); }
-
- private:
-  // A count is plausible if `count` elements of at least `min_size` bytes
-  // each fit in the remaining input: this bounds `reserve` by the input size.
-  [[nodiscard]] bool plausible(uint32_t count, size_t min_size) const {
-    return count <= rest_.size() / min_size;
-  }
-
-  [[nodiscard]] bool le(size_t n, uint64_t& x) {
-    if (rest_.size() < n)
-      return false;
-    x = 0;
-    for (size_t i = 0; i < n; ++i)
-      x |= uint64_t{static_cast<uint8_t>(rest_[i])} << (8 * i);
-    rest_.remove_prefix(n);
-    return true;
-  }
-
-  std::string_view rest_;
-};
 
 bool decode_body(reader& r, tenant_created& x) {
   return r.str(x.tenant_id) && r.str(x.name) && r.str(x.token_hash) &&

@@ -183,6 +183,11 @@ class rocksdb_storage final : public storage {
     if (auto st = it->status(); !st.ok())
       return from_status(st, "reading the WAL of " + dir_);
     last_.store(seq);
+    it->SeekToFirst();
+    uint64_t first = seq + 1;
+    if (it->Valid() && !parse_wal_key(it->key(), first))
+      return corrupt(dir_ + ": malformed WAL key");
+    first_.store(first);
     return caf::none;
   }
 
@@ -230,6 +235,68 @@ class rocksdb_storage final : public storage {
 
   uint64_t last_sequence() const override { return last_.load(); }
 
+  uint64_t first_sequence() const override {
+    return std::max(first_.load(), uint64_t{1});
+  }
+
+  caf::error truncate_wal(uint64_t below) override {
+    below = std::min(below, last_.load()); // keep the newest record
+    if (below <= first_.load())
+      return caf::none;
+    if (auto err = resume_if_needed())
+      return err;
+    auto from = make_wal_key(0);
+    auto to = make_wal_key(below);
+    // Not synced (see the contract): the next synced write persists it.
+    auto st = db_->DeleteRange(rocksdb::WriteOptions{}, handles_[cf_wal],
+                               to_slice(from), to_slice(to));
+    if (!st.ok()) {
+      needs_resume_ = true;
+      return unavailable("WAL truncation in " + dir_ +
+                         " failed: " + st.ToString());
+    }
+    first_.store(below);
+    return caf::none;
+  }
+
+  caf::error put_snapshot(std::string_view owner, uint64_t covered_seq,
+                          std::string_view bytes) override {
+    if (auto err = resume_if_needed())
+      return err;
+    auto prefix = make_wal_key(covered_seq); // 8-byte big-endian prefix
+    std::string value{prefix.data(), prefix.size()};
+    value.append(bytes.data(), bytes.size());
+    auto st = db_->Put(sync_opts_, handles_[cf_snapshot], to_slice(owner),
+                       to_slice(value));
+    if (!st.ok()) {
+      needs_resume_ = true;
+      return unavailable("snapshot write to " + dir_ +
+                         " failed: " + st.ToString());
+    }
+    return caf::none;
+  }
+
+  caf::error load_snapshots(
+    const std::function<caf::error(std::string_view, uint64_t,
+                                   std::string_view)>& f) override {
+    std::unique_ptr<rocksdb::Iterator> it{
+      db_->NewIterator(rocksdb::ReadOptions{}, handles_[cf_snapshot])};
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto value = it->value();
+      uint64_t covered = 0;
+      if (value.size() < 8 ||
+          !parse_wal_key(rocksdb::Slice{value.data(), 8}, covered))
+        return corrupt(dir_ + ": malformed snapshot");
+      auto key = it->key();
+      if (auto err = f(std::string_view{key.data(), key.size()}, covered,
+                       std::string_view{value.data() + 8, value.size() - 8}))
+        return err;
+    }
+    if (auto st = it->status(); !st.ok())
+      return from_status(st, "reading the snapshots of " + dir_);
+    return caf::none;
+  }
+
   caf::expected<std::optional<std::string>>
   get_meta(std::string_view key) override {
     std::string value;
@@ -275,6 +342,9 @@ class rocksdb_storage final : public storage {
   rocksdb::WriteOptions sync_opts_;
   /// Written by the single writer thread, read by anyone.
   std::atomic<uint64_t> last_{0};
+  /// The oldest WAL record still stored (`last_ + 1` when none); written by
+  /// the writer thread.
+  std::atomic<uint64_t> first_{1};
   /// Touched only by the writer thread (`append` and `put_meta`).
   bool needs_resume_ = false;
 };

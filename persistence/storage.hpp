@@ -43,6 +43,30 @@ class storage {
   /// Returns the sequence number of the newest WAL record, 0 if none.
   [[nodiscard]] virtual uint64_t last_sequence() const = 0;
 
+  /// Returns the sequence number of the oldest WAL record still stored, or
+  /// `last_sequence() + 1` when none is.
+  [[nodiscard]] virtual uint64_t first_sequence() const = 0;
+
+  /// Deletes every WAL record with a sequence number below `below`, except
+  /// the newest record, which is always kept so that sequence numbers keep
+  /// growing across restarts. Not synced: a deletion lost in a crash only
+  /// brings back records that snapshots already cover.
+  [[nodiscard]] virtual caf::error truncate_wal(uint64_t below) = 0;
+
+  /// Stores `bytes` as the snapshot of `owner` (a tenant id or
+  /// `wi::directory_owner`), covering every WAL record of that owner up to
+  /// and including `covered_seq`; replaces the owner's previous snapshot.
+  /// Synced before it returns.
+  [[nodiscard]] virtual caf::error put_snapshot(std::string_view owner,
+                                                uint64_t covered_seq,
+                                                std::string_view bytes) = 0;
+
+  /// Calls `f(owner, covered_seq, bytes)` for every stored snapshot. Stops
+  /// at and returns the first error `f` returns.
+  [[nodiscard]] virtual caf::error
+  load_snapshots(const std::function<caf::error(std::string_view, uint64_t,
+                                                std::string_view)>& f) = 0;
+
   /// Reads a metadata value; `std::nullopt` if the key is absent.
   [[nodiscard]] virtual caf::expected<std::optional<std::string>>
   get_meta(std::string_view key) = 0;
@@ -82,6 +106,13 @@ class memory_storage : public storage {
     uint64_t from,
     const std::function<caf::error(uint64_t, std::string_view)>& f) override;
   uint64_t last_sequence() const override;
+  uint64_t first_sequence() const override;
+  caf::error truncate_wal(uint64_t below) override;
+  caf::error put_snapshot(std::string_view owner, uint64_t covered_seq,
+                          std::string_view bytes) override;
+  caf::error
+  load_snapshots(const std::function<caf::error(std::string_view, uint64_t,
+                                                std::string_view)>& f) override;
   caf::expected<std::optional<std::string>>
   get_meta(std::string_view key) override;
   caf::error put_meta(std::string_view key, std::string_view value) override;

@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "persistence/wal_retention.hpp"
 #include "webhook_ingress/error.hpp"
 
 // Group commit, and why it needs no timer:
@@ -37,6 +38,7 @@ using wal_writer_impl = wal_writer_actor::extend<caf::reacts_to<flush_atom>>;
 
 /// A record waiting for its batch and the promise of its sequence number.
 struct pending_append {
+  std::string owner;
   std::string record;
   caf::typed_response_promise<uint64_t> promise;
 };
@@ -48,6 +50,13 @@ struct wal_writer_state {
   std::deque<pending_append> pending;
   /// True while a `flush` message is on its way to this actor.
   bool flush_scheduled = false;
+  /// Which WAL records owners still need.
+  wal_retention retention;
+  /// Whom to ask for snapshots; may be null.
+  checkpoint_actor listener;
+  /// The owner last asked for a snapshot, and the head sequence then.
+  std::string asked_owner;
+  uint64_t asked_at = 0;
 
   wal_writer_state() = default;
   wal_writer_state(const wal_writer_state&) = delete;
@@ -73,6 +82,8 @@ void schedule_flush(wal_writer_pointer self) {
   self->send(caf::actor_cast<wal_writer_impl>(self), flush_atom::value);
 }
 
+void ask_for_checkpoint(wal_writer_pointer self);
+
 /// Writes the oldest `max_batch` pending records as one batch and answers
 /// each of them; schedules the next flush if records remain.
 void flush(wal_writer_pointer self) {
@@ -87,26 +98,73 @@ void flush(wal_writer_pointer self) {
     records.push_back(std::move(st.pending[i].record));
   auto first = st.store->append(records);
   for (size_t i = 0; i < n; ++i) {
-    auto& promise = st.pending.front().promise;
-    if (first)
-      promise.deliver(uint64_t{*first + i});
-    else
-      promise.deliver(first.error());
+    auto& front = st.pending.front();
+    if (first) {
+      st.retention.on_append(front.owner, *first + i);
+      front.promise.deliver(uint64_t{*first + i});
+    } else {
+      front.promise.deliver(first.error());
+    }
     st.pending.pop_front();
   }
   if (!st.pending.empty())
     schedule_flush(self);
+  if (first)
+    ask_for_checkpoint(self);
 }
 
-wal_writer_impl::behavior_type wal_writer(wal_writer_pointer self,
-                                          std::shared_ptr<storage> store,
-                                          wal_writer_config cfg) {
+/// Asks the listener to snapshot the owner that holds the WAL back, once the
+/// tail behind its oldest record grew past the configured bound. Asks again
+/// only for another owner or after the tail grew by another bound.
+void ask_for_checkpoint(wal_writer_pointer self) {
+  auto& st = self->state;
+  if (!st.listener)
+    return;
+  auto next = st.store->last_sequence() + 1;
+  auto limit =
+    st.cfg.max_tail_per_owner * std::max<uint64_t>(1, st.retention.owners());
+  if (next - st.retention.needed_from(next) <= limit)
+    return;
+  auto owner = st.retention.oldest_owner();
+  if (!owner || (*owner == st.asked_owner && next - st.asked_at <= limit))
+    return;
+  st.asked_owner = *owner;
+  st.asked_at = next;
+  self->send(st.listener, checkpoint_atom::value, *owner);
+}
+
+/// Stores a snapshot, then truncates the WAL below what is still needed.
+caf::result<uint64_t> store_snapshot(wal_writer_pointer self,
+                                     const std::string& owner, uint64_t covered,
+                                     const std::string& bytes) {
+  auto& st = self->state;
+  if (auto err = st.store->put_snapshot(owner, covered, bytes))
+    return err;
+  st.retention.on_snapshot(owner, covered);
+  if (owner == st.asked_owner)
+    st.asked_owner.clear();
+  auto needed = st.retention.needed_from(st.store->last_sequence() + 1);
+  if (needed > st.store->first_sequence()) {
+    // A failed truncation loses nothing: the records stay until the next
+    // snapshot retries, and recovery skips what snapshots cover.
+    static_cast<void>(st.store->truncate_wal(needed));
+  }
+  return covered;
+}
+
+wal_writer_impl::behavior_type
+wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
+           wal_writer_config cfg,
+           std::unordered_map<std::string, std::vector<uint64_t>> uncovered) {
+  for (const auto& [owner, seqs] : uncovered)
+    self->state.retention.seed(owner, seqs);
   // A batch of zero records would never drain the queue.
   cfg.max_batch = std::max(cfg.max_batch, size_t{1});
   self->state.store = std::move(store);
   self->state.cfg = cfg;
   return {
-    [self](append_atom, std::string& record) -> caf::result<uint64_t> {
+    [self](append_atom, std::string& owner,
+           std::string& record) -> caf::result<uint64_t> {
       auto& st = self->state;
       if (st.pending.size() >= st.cfg.max_pending)
         return make_error(errc::overloaded,
@@ -114,20 +172,28 @@ wal_writer_impl::behavior_type wal_writer(wal_writer_pointer self,
                             std::to_string(st.pending.size()) +
                             " records waiting");
       auto promise = self->make_response_promise<uint64_t>();
-      st.pending.push_back({std::move(record), promise});
+      st.pending.push_back({std::move(owner), std::move(record), promise});
       schedule_flush(self);
       return promise;
     },
     [self](flush_atom) { flush(self); },
+    [self](snapshot_atom, const std::string& owner, uint64_t covered,
+           const std::string& bytes) {
+      return store_snapshot(self, owner, covered, bytes);
+    },
+    [self](listen_atom, checkpoint_actor& listener) {
+      self->state.listener = std::move(listener);
+    },
   };
 }
 
 } // namespace
 
-wal_writer_actor spawn_wal_writer(caf::actor_system& sys,
-                                  std::shared_ptr<storage> store,
-                                  wal_writer_config cfg) {
-  return sys.spawn<caf::detached>(wal_writer, std::move(store), cfg);
+wal_writer_actor spawn_wal_writer(
+  caf::actor_system& sys, std::shared_ptr<storage> store, wal_writer_config cfg,
+  std::unordered_map<std::string, std::vector<uint64_t>> uncovered) {
+  return sys.spawn<caf::detached>(wal_writer, std::move(store), cfg,
+                                  std::move(uncovered));
 }
 
 } // namespace wi::persistence

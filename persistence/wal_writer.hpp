@@ -2,6 +2,9 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 
@@ -17,6 +20,12 @@ struct wal_writer_config {
   /// Most records waiting for a batch; an append beyond it fails at once
   /// with `errc::overloaded`. Default: 65536.
   size_t max_pending = 65536;
+  /// How long the WAL may grow behind its oldest needed record: once more
+  /// than `max_tail_per_owner` records per owner with uncovered records lie
+  /// between that record and the head, the writer asks its checkpoint
+  /// listener to snapshot the owner holding the WAL back. Default: 10 000
+  /// (the `--snapshot-every` default).
+  uint64_t max_tail_per_owner = 10'000;
 };
 
 /// Spawns the WAL writer: a detached actor (it blocks on fsync, so it owns a
@@ -28,9 +37,13 @@ struct wal_writer_config {
 /// `errc::storage_unavailable`. Replies from one writer to one sender keep
 /// the sender's order, so each tenant's records commit in the order sent.
 ///
-/// `store` must outlive the actor.
-[[nodiscard]] wal_writer_actor spawn_wal_writer(caf::actor_system& sys,
-                                                std::shared_ptr<storage> store,
-                                                wal_writer_config cfg = {});
+/// Retention: the writer tracks, per owner, the records its latest snapshot
+/// does not cover (`wal_retention`); after each snapshot it deletes the WAL
+/// below the oldest record any owner still needs. `uncovered` seeds that
+/// bookkeeping with what recovery replayed past each owner's snapshot.
+[[nodiscard]] wal_writer_actor spawn_wal_writer(
+  caf::actor_system& sys, std::shared_ptr<storage> store,
+  wal_writer_config cfg = {},
+  std::unordered_map<std::string, std::vector<uint64_t>> uncovered = {});
 
 } // namespace wi::persistence

@@ -26,6 +26,10 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using spawn_atom = caf::atom_constant<caf::atom("spawn")>;
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
+using listen_atom = caf::atom_constant<caf::atom("listen")>;
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -41,11 +45,26 @@ using no_content = caf::unit_t;
 
 // -- typed actor interfaces ---------------------------------------------------
 
-/// Appends encoded WAL records durably (see `persistence/wal_writer.hpp`).
-/// Replies with the record's sequence number once its batch is synced, or
-/// with `errc::storage_unavailable` / `errc::overloaded`.
-using wal_writer_actor =
-  caf::typed_actor<caf::replies_to<append_atom, std::string>::with<uint64_t>>;
+/// Takes a snapshot of a WAL owner when the WAL writer asks (the directory
+/// actor implements it).
+using checkpoint_actor =
+  caf::typed_actor<caf::reacts_to<checkpoint_atom, std::string>>;
+
+/// Appends encoded WAL records durably and keeps the WAL bounded (see
+/// `persistence/wal_writer.hpp`).
+/// - `(append, owner, record)`: replies with the record's sequence number
+///   once its batch is synced, or with `errc::storage_unavailable` /
+///   `errc::overloaded`. `owner` is the tenant id, or `directory_owner`.
+/// - `(snapshot, owner, covered_seq, bytes)`: stores the owner's snapshot
+///   (synced), then deletes WAL records no owner needs any more; replies
+///   with `covered_seq`.
+/// - `(listen, checkpointer)`: whom to ask for a snapshot when one owner
+///   holds back truncation for too long.
+using wal_writer_actor = caf::typed_actor<
+  caf::replies_to<append_atom, std::string, std::string>::with<uint64_t>,
+  caf::replies_to<snapshot_atom, std::string, uint64_t,
+                  std::string>::with<uint64_t>,
+  caf::reacts_to<listen_atom, checkpoint_actor>>;
 
 /// One per tenant: owns the tenant's endpoints and serializes every mutation
 /// and status transition (see `actors/tenant_actor.hpp`).
@@ -55,7 +74,10 @@ using tenant_actor = caf::typed_actor<
   caf::reacts_to<status_atom, endpoint_id, endpoint_status,
                  reply_fn<no_content>>,
   caf::reacts_to<stats_atom, endpoint_id, reply_fn<endpoint_stats>>,
-  caf::reacts_to<list_atom, list_query, reply_fn<endpoint_page>>>;
+  caf::reacts_to<list_atom, list_query, reply_fn<endpoint_page>>,
+  // Writes a snapshot now if any record is not yet covered; replies with
+  // the covered sequence number once it is durable.
+  caf::replies_to<checkpoint_atom>::with<uint64_t>>;
 
 /// Called with the tenant's actor once it runs.
 using tenant_continuation = std::function<void(tenant_actor)>;
@@ -65,7 +87,13 @@ using tenant_continuation = std::function<void(tenant_actor)>;
 using directory_actor = caf::typed_actor<
   caf::reacts_to<create_atom, std::string, reply_fn<tenant_info>>,
   caf::reacts_to<list_atom, reply_fn<std::vector<tenant_info>>>,
-  caf::reacts_to<spawn_atom, std::string, tenant_continuation>>;
+  caf::reacts_to<spawn_atom, std::string, tenant_continuation>,
+  // From the WAL writer: snapshot this owner (a tenant id or
+  // `directory_owner`) so the WAL can be truncated.
+  caf::reacts_to<checkpoint_atom, std::string>,
+  // Graceful shutdown: snapshot every tenant and the registry; replies with
+  // the number of snapshots written once all are durable.
+  caf::replies_to<shutdown_atom>::with<uint64_t>>;
 
 } // namespace wi
 

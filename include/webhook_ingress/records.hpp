@@ -4,6 +4,7 @@
 #include <variant>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/state.hpp"
 
 namespace wi {
 
@@ -51,6 +52,15 @@ using record =
 [[nodiscard]] inline const std::string& tenant_of(const record& x) {
   return std::visit(
     [](const auto& r) -> const std::string& { return r.tenant_id; }, x);
+}
+
+/// Returns the WAL owner of a record: the snapshot that covers it. Tenant
+/// registrations belong to the directory (`directory_owner`), everything else
+/// to its tenant.
+[[nodiscard]] inline std::string wal_owner(const record& x) {
+  if (std::holds_alternative<tenant_created>(x))
+    return directory_owner;
+  return tenant_of(x);
 }
 
 } // namespace wi

@@ -168,7 +168,9 @@ TEST(replay, equals_live_application) {
   }
   auto replayed = recover(store);
   ASSERT_TRUE(replayed) << text_of(replayed.error());
-  EXPECT_EQ(*replayed, live);
+  EXPECT_EQ(replayed->directory, live.directory);
+  EXPECT_EQ(replayed->tenants, live.tenants);
+  EXPECT_EQ(replayed->last_sequence, live.last_sequence);
 }
 
 TEST(replay, fails_on_a_record_that_does_not_apply) {

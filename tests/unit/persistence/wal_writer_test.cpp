@@ -95,6 +95,23 @@ class test_storage : public storage {
 
   uint64_t last_sequence() const override { return inner_.last_sequence(); }
 
+  uint64_t first_sequence() const override { return inner_.first_sequence(); }
+
+  caf::error truncate_wal(uint64_t below) override {
+    return inner_.truncate_wal(below);
+  }
+
+  caf::error put_snapshot(std::string_view owner, uint64_t covered,
+                          std::string_view bytes) override {
+    return inner_.put_snapshot(owner, covered, bytes);
+  }
+
+  caf::error load_snapshots(
+    const std::function<caf::error(std::string_view, uint64_t,
+                                   std::string_view)>& f) override {
+    return inner_.load_snapshots(f);
+  }
+
   caf::expected<std::optional<std::string>>
   get_meta(std::string_view key) override {
     return inner_.get_meta(key);
@@ -134,7 +151,9 @@ class wal_writer_test : public testing::Test {
   /// Sends one append and waits for its answer.
   caf::expected<uint64_t> append(const std::string& record) {
     caf::expected<uint64_t> out = caf::error{};
-    self_->request(writer_, reply_timeout, append_atom::value, record)
+    self_
+      ->request(writer_, reply_timeout, append_atom::value, std::string{"t1"},
+                record)
       .receive([&](uint64_t seq) { out = seq; },
                [&](caf::error& err) { out = std::move(err); });
     return out;
@@ -187,7 +206,9 @@ TEST_F(wal_writer_test, concurrent_appends_are_group_committed) {
     };
     for (int i = 0; i < per_client; ++i) {
       auto record = "c" + std::to_string(id) + "-" + std::to_string(i);
-      self->request(writer, reply_timeout, append_atom::value, record)
+      self
+        ->request(writer, reply_timeout, append_atom::value, std::string{"t1"},
+                  record)
         .then(
           [=](uint64_t seq) {
             seqs->push_back(seq);
@@ -234,13 +255,13 @@ TEST_F(wal_writer_test, appends_during_a_sync_form_the_next_batch) {
   writer_ = spawn_wal_writer(sys_, store);
   store->close_gate();
   auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"a"});
+                              std::string{"t1"}, std::string{"a"});
   store->wait_until_blocked(); // the writer is inside the batch of "a"
   std::vector<std::string> later = {"b", "c", "d", "e"};
   std::vector<decltype(first)> handles;
   for (const auto& x : later)
-    handles.push_back(
-      self_->request(writer_, reply_timeout, append_atom::value, x));
+    handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
+                                     std::string{"t1"}, x));
   store->open_gate();
   auto collect = [&](auto& handle) {
     answer out;
@@ -264,12 +285,12 @@ TEST_F(wal_writer_test, splits_batches_at_max_batch) {
   writer_ = spawn_wal_writer(sys_, store, cfg);
   store->close_gate();
   auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"a"});
+                              std::string{"t1"}, std::string{"a"});
   store->wait_until_blocked();
   std::vector<decltype(first)> handles;
   for (const auto& x : {"b", "c", "d", "e", "f"})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{x}));
+                                     std::string{"t1"}, std::string{x}));
   store->open_gate();
   uint64_t got = 0;
   first.receive([&](uint64_t seq) { got = seq; },
@@ -293,12 +314,12 @@ TEST_F(wal_writer_test, rejects_appends_beyond_max_pending) {
   writer_ = spawn_wal_writer(sys_, store, cfg);
   store->close_gate();
   auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"a"});
+                              std::string{"t1"}, std::string{"a"});
   store->wait_until_blocked(); // "a" left the queue: the queue is empty
   std::vector<decltype(first)> handles;
   for (const auto& x : {"b", "c", "d"})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{x}));
+                                     std::string{"t1"}, std::string{x}));
   store->open_gate();
   std::vector<answer> answers;
   for (auto* h : {&first, &handles[0], &handles[1], &handles[2]}) {
@@ -328,10 +349,12 @@ TEST_F(wal_writer_test, failed_writes_fail_every_append_then_recover) {
   }
   // A pipelined burst fails as a whole, too.
   std::vector<decltype(self_->request(writer_, reply_timeout,
-                                      append_atom::value, std::string{}))>
+                                      append_atom::value, std::string{"t1"},
+                                      std::string{}))>
     handles;
   for (int i = 0; i < 20; ++i)
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
+                                     std::string{"t1"},
                                      "burst" + std::to_string(i)));
   for (auto& h : handles) {
     errc code = errc::none;
@@ -357,10 +380,10 @@ TEST_F(wal_writer_test, answers_queued_appends_when_stopped) {
   writer_ = spawn_wal_writer(sys_, store);
   store->close_gate();
   auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"a"});
+                              std::string{"t1"}, std::string{"a"});
   store->wait_until_blocked();
   auto second = self_->request(writer_, reply_timeout, append_atom::value,
-                               std::string{"b"});
+                               std::string{"t1"}, std::string{"b"});
   caf::anon_send_exit(writer_, caf::exit_reason::user_shutdown);
   store->open_gate();
   answer a;

@@ -1,0 +1,126 @@
+#include "persistence/snapshot_codec.hpp"
+
+#include <string>
+#include <utility>
+
+#include "persistence/binary_format.hpp"
+#include "webhook_ingress/error.hpp"
+
+// Snapshot format (version 1):
+//
+//   tenant    := version:u8 (= 1) kind:u8 (= 1) str tenant_id, u64 last_id,
+//                count:u32 endpoint[count]      (ascending identifiers)
+//   endpoint  := u64 id, str url, str secret, vec<str> event_types, headers,
+//                status, i64 created_at, i64 last_modified
+//   directory := version:u8 (= 1) kind:u8 (= 2) count:u32 tenant[count]
+//   tenant    := str id, str name, str token_hash, i64 created_at,
+//                u8 active (0 or 1)
+
+namespace wi::persistence {
+
+namespace {
+
+using detail::reader;
+using detail::writer;
+
+constexpr uint8_t format_version = 1;
+constexpr uint8_t kind_tenant = 1;
+constexpr uint8_t kind_directory = 2;
+
+caf::error corrupt(std::string text) {
+  return make_error(errc::corrupt_data, "snapshot", std::move(text));
+}
+
+bool read_header(reader& r, uint8_t kind) {
+  uint8_t version = 0;
+  uint8_t actual = 0;
+  return r.u8(version) && version == format_version && r.u8(actual) &&
+         actual == kind;
+}
+
+} // namespace
+
+std::string encode_snapshot(const tenant_state& x) {
+  writer w;
+  w.u8(format_version);
+  w.u8(kind_tenant);
+  w.str(x.tenant_id);
+  w.u64(x.last_id);
+  w.count(x.endpoints.size());
+  for (const auto& [id, ep] : x.endpoints) {
+    w.u64(ep.id);
+    w.str(ep.url);
+    w.str(ep.secret);
+    w.strings(ep.event_types);
+    w.headers(ep.headers);
+    w.status(ep.status);
+    w.i64(ep.created_at);
+    w.i64(ep.last_modified);
+  }
+  return std::move(w).take();
+}
+
+std::string encode_snapshot(const directory_state& x) {
+  writer w;
+  w.u8(format_version);
+  w.u8(kind_directory);
+  w.count(x.tenants.size());
+  for (const auto& [id, t] : x.tenants) {
+    w.str(t.id);
+    w.str(t.name);
+    w.str(t.token_hash);
+    w.i64(t.created_at);
+    w.u8(t.active ? 1 : 0);
+  }
+  return std::move(w).take();
+}
+
+caf::expected<tenant_state> decode_tenant_snapshot(std::string_view bytes) {
+  reader r{bytes};
+  tenant_state st;
+  uint32_t count = 0;
+  if (!read_header(r, kind_tenant) || !r.str(st.tenant_id) ||
+      !r.u64(st.last_id) || !r.count(count, 8))
+    return corrupt("malformed tenant snapshot header");
+  endpoint_id previous = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    endpoint ep;
+    if (!r.u64(ep.id) || !r.str(ep.url) || !r.str(ep.secret) ||
+        !r.strings(ep.event_types) || !r.headers(ep.headers) ||
+        !r.status(ep.status) || !r.i64(ep.created_at) ||
+        !r.i64(ep.last_modified))
+      return corrupt("truncated endpoint in tenant snapshot");
+    if (ep.id <= previous || ep.id > st.last_id)
+      return corrupt("endpoint identifiers out of order in tenant snapshot");
+    previous = ep.id;
+    st.endpoints.emplace_hint(st.endpoints.end(), ep.id, std::move(ep));
+  }
+  if (!r.at_end())
+    return corrupt("trailing bytes after tenant snapshot");
+  return st;
+}
+
+caf::expected<directory_state>
+decode_directory_snapshot(std::string_view bytes) {
+  reader r{bytes};
+  directory_state st;
+  uint32_t count = 0;
+  if (!read_header(r, kind_directory) || !r.count(count, 8))
+    return corrupt("malformed directory snapshot header");
+  for (uint32_t i = 0; i < count; ++i) {
+    tenant_entry t;
+    uint8_t active = 0;
+    if (!r.str(t.id) || !r.str(t.name) || !r.str(t.token_hash) ||
+        !r.i64(t.created_at) || !r.u8(active) || active > 1)
+      return corrupt("truncated tenant in directory snapshot");
+    t.active = active == 1;
+    auto id = t.id;
+    if (!st.tenants.emplace(std::move(id), std::move(t)).second)
+      return corrupt("duplicate tenant in directory snapshot");
+  }
+  if (!r.at_end())
+    return corrupt("trailing bytes after directory snapshot");
+  return st;
+}
+
+} // namespace wi::persistence

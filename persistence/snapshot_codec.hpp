@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+
+#include "webhook_ingress/state.hpp"
+
+namespace wi::persistence {
+
+/// Encodes a tenant's whole state for the `snapshot` column family: a format
+/// version byte, a kind byte, then the fields in the WAL's binary primitives
+/// (`persistence/binary_format.hpp`).
+[[nodiscard]] std::string encode_snapshot(const tenant_state& x);
+
+/// Encodes the tenant registry for the `snapshot` column family.
+[[nodiscard]] std::string encode_snapshot(const directory_state& x);
+
+/// Decodes what `encode_snapshot(tenant_state)` produced; anything else
+/// (truncated, trailing bytes, wrong kind or version, endpoints out of
+/// identifier order) yields `errc::corrupt_data`.
+[[nodiscard]] caf::expected<tenant_state>
+decode_tenant_snapshot(std::string_view bytes);
+
+/// Decodes what `encode_snapshot(directory_state)` produced.
+[[nodiscard]] caf::expected<directory_state>
+decode_directory_snapshot(std::string_view bytes);
+
+} // namespace wi::persistence

@@ -1,0 +1,187 @@
+// Snapshot codec, WAL retention bookkeeping, and snapshot/truncation in both
+// storage implementations.
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "persistence/snapshot_codec.hpp"
+#include "persistence/storage.hpp"
+#include "persistence/wal_retention.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace {
+
+using namespace wi;
+using namespace wi::persistence;
+
+tenant_state sample_tenant() {
+  tenant_state st{"tA", 7, {}};
+  for (endpoint_id id : {2, 5, 7})
+    st.endpoints.emplace(
+      id,
+      endpoint{id,
+               "https://example.com/" + std::to_string(id),
+               "s\xC3\xA9"
+               "cret-" +
+                 std::to_string(id),
+               {"user.created", "*"},
+               {{"X-A", "1"}, {"X-B", ""}},
+               id == 5 ? endpoint_status::inactive : endpoint_status::active,
+               100 + static_cast<unix_seconds>(id),
+               200 + static_cast<unix_seconds>(id)});
+  return st;
+}
+
+directory_state sample_directory() {
+  directory_state st;
+  st.tenants.emplace(
+    "tA", tenant_entry{"tA", "acme", std::string(32, 'h'), 10, true});
+  st.tenants.emplace("tB", tenant_entry{"tB", "", "", -5, false});
+  return st;
+}
+
+TEST(snapshot_codec, tenant_round_trip) {
+  auto st = sample_tenant();
+  auto back = decode_tenant_snapshot(encode_snapshot(st));
+  ASSERT_TRUE(back) << text_of(back.error());
+  EXPECT_EQ(*back, st);
+  tenant_state empty{"tZ", 0, {}};
+  EXPECT_EQ(*decode_tenant_snapshot(encode_snapshot(empty)), empty);
+}
+
+TEST(snapshot_codec, directory_round_trip) {
+  auto st = sample_directory();
+  auto back = decode_directory_snapshot(encode_snapshot(st));
+  ASSERT_TRUE(back) << text_of(back.error());
+  EXPECT_EQ(*back, st);
+}
+
+TEST(snapshot_codec, every_truncation_and_trailing_byte_fails) {
+  auto bytes = encode_snapshot(sample_tenant());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto x = decode_tenant_snapshot(std::string_view{bytes}.substr(0, n));
+    ASSERT_FALSE(x) << "prefix " << n;
+    EXPECT_EQ(code_of(x.error()), errc::corrupt_data);
+  }
+  EXPECT_FALSE(decode_tenant_snapshot(bytes + '\0'));
+  auto dir = encode_snapshot(sample_directory());
+  for (size_t n = 0; n < dir.size(); ++n)
+    ASSERT_FALSE(decode_directory_snapshot(std::string_view{dir}.substr(0, n)));
+}
+
+TEST(snapshot_codec, kinds_are_not_interchangeable) {
+  EXPECT_EQ(
+    code_of(
+      decode_directory_snapshot(encode_snapshot(sample_tenant())).error()),
+    errc::corrupt_data);
+  EXPECT_EQ(
+    code_of(
+      decode_tenant_snapshot(encode_snapshot(sample_directory())).error()),
+    errc::corrupt_data);
+}
+
+TEST(snapshot_codec, rejects_identifiers_out_of_order_or_above_last_id) {
+  auto st = sample_tenant();
+  st.last_id = 6; // below the endpoint with id 7
+  EXPECT_FALSE(decode_tenant_snapshot(encode_snapshot(st)));
+}
+
+TEST(wal_retention, tracks_the_oldest_needed_record) {
+  wal_retention r;
+  EXPECT_EQ(r.needed_from(10), 10u);
+  EXPECT_FALSE(r.oldest_owner());
+  r.on_append("a", 1);
+  r.on_append("b", 2);
+  r.on_append("a", 3);
+  r.on_append("b", 4);
+  EXPECT_EQ(r.needed_from(5), 1u);
+  EXPECT_EQ(r.oldest_owner(), std::optional<std::string>{"a"});
+  r.on_snapshot("a", 1); // covers 1 but not 3
+  EXPECT_EQ(r.needed_from(5), 2u);
+  EXPECT_EQ(r.oldest_owner(), std::optional<std::string>{"b"});
+  r.on_snapshot("b", 4);
+  EXPECT_EQ(r.needed_from(5), 3u);
+  EXPECT_EQ(r.owners(), 1u);
+  r.on_snapshot("a", 3);
+  EXPECT_EQ(r.needed_from(5), 5u);
+  EXPECT_EQ(r.owners(), 0u);
+  r.on_snapshot("nobody", 9); // harmless
+  r.seed("c", {7, 8});
+  EXPECT_EQ(r.needed_from(9), 7u);
+  r.on_snapshot("c", 6); // older snapshot covers nothing
+  EXPECT_EQ(r.needed_from(9), 7u);
+}
+
+/// Runs the same checks against both storage implementations.
+void check_snapshots_and_truncation(storage& store) {
+  ASSERT_TRUE(store.append({"r1", "r2", "r3", "r4"}));
+  EXPECT_EQ(store.first_sequence(), 1u);
+  ASSERT_FALSE(store.put_snapshot("tA", 3, "state-a"));
+  ASSERT_FALSE(store.put_snapshot("#directory", 2, std::string{"\0x", 2}));
+  ASSERT_FALSE(store.put_snapshot("tA", 4, "state-a2")); // replaces
+  ASSERT_FALSE(store.truncate_wal(3));
+  EXPECT_EQ(store.first_sequence(), 3u);
+  std::vector<uint64_t> seqs;
+  ASSERT_FALSE(store.replay(1, [&](uint64_t seq, std::string_view) {
+    seqs.push_back(seq);
+    return caf::error{};
+  }));
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{3, 4}));
+  // The newest record always stays, so sequence numbers keep growing.
+  ASSERT_FALSE(store.truncate_wal(100));
+  EXPECT_EQ(store.first_sequence(), 4u);
+  EXPECT_EQ(store.last_sequence(), 4u);
+  std::map<std::string, std::pair<uint64_t, std::string>> snaps;
+  ASSERT_FALSE(store.load_snapshots(
+    [&](std::string_view owner, uint64_t covered, std::string_view bytes) {
+      snaps[std::string{owner}] = {covered, std::string{bytes}};
+      return caf::error{};
+    }));
+  ASSERT_EQ(snaps.size(), 2u);
+  EXPECT_EQ(snaps.at("tA"),
+            std::make_pair(uint64_t{4}, std::string{"state-a2"}));
+  EXPECT_EQ(snaps.at("#directory"),
+            std::make_pair(uint64_t{2}, std::string{"\0x", 2}));
+}
+
+TEST(memory_storage_snapshots, store_load_and_truncate) {
+  memory_storage store;
+  check_snapshots_and_truncation(store);
+  store.fail_writes(true);
+  EXPECT_EQ(code_of(store.put_snapshot("tA", 9, "x")),
+            errc::storage_unavailable);
+}
+
+TEST(rocksdb_storage_snapshots, store_load_truncate_and_reopen) {
+  std::string tmpl = "/tmp/wi-snapshot-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  auto dir = tmpl + "/data";
+  {
+    auto store = open_rocksdb_storage(dir);
+    ASSERT_TRUE(store) << text_of(store.error());
+    check_snapshots_and_truncation(**store);
+  }
+  {
+    auto store = open_rocksdb_storage(dir);
+    ASSERT_TRUE(store) << text_of(store.error());
+    EXPECT_EQ((*store)->first_sequence(), 4u);
+    EXPECT_EQ((*store)->last_sequence(), 4u);
+    auto next = (*store)->append({"r5"});
+    ASSERT_TRUE(next);
+    EXPECT_EQ(*next, 5u);
+    size_t n = 0;
+    ASSERT_FALSE((*store)->load_snapshots(
+      [&](std::string_view, uint64_t, std::string_view) {
+        ++n;
+        return caf::error{};
+      }));
+    EXPECT_EQ(n, 2u);
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+} // namespace
