@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -22,9 +23,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/crypto.hpp"
+#include "actors/delivery_engine.hpp"
 #include "actors/directory_actor.hpp"
 #include "actors/recovery.hpp"
+#include "actors/retry_policy.hpp"
+#include "actors/tenant_actor.hpp"
 #include "http/server.hpp"
+#include "persistence/payload_reader.hpp"
 #include "persistence/storage.hpp"
 #include "persistence/wal_writer.hpp"
 #include "webhook_ingress/error.hpp"
@@ -44,6 +49,13 @@ struct options {
   size_t wal_max_batch = 1024;
   uint64_t snapshot_every = 10'000;
   unsigned shutdown_grace_s = 10;
+  std::string retry_schedule;
+  bool allow_private_targets = false;
+  uint32_t connect_timeout_ms = 5'000;
+  uint32_t delivery_timeout_ms = 15'000;
+  uint64_t max_pending_deliveries = 100'000;
+  size_t delivery_concurrency = 256;
+  size_t endpoint_concurrency = 8;
 };
 
 /// Splits `HOST:PORT` (or `[V6]:PORT`); nullopt when malformed.
@@ -143,6 +155,37 @@ int main(int argc, char** argv) {
                 "SIGTERM/SIGINT")
     ->capture_default_str()
     ->check(CLI::Range(0u, 3600u));
+  app.add_option("--retry-schedule", opts.retry_schedule,
+                 "delays between delivery attempts, e.g. 5s,5m,30m,2h "
+                 "(default 5s,5m,30m,2h,5h,10h,10h; +-20% jitter)");
+  app.add_flag("--allow-private-targets", opts.allow_private_targets,
+               "allow deliveries to loopback, private and link-local "
+               "addresses (local use and tests only)");
+  app
+    .add_option("--delivery-connect-timeout-ms", opts.connect_timeout_ms,
+                "connect timeout of one delivery attempt")
+    ->capture_default_str()
+    ->check(CLI::Range(1u, 600'000u));
+  app
+    .add_option("--delivery-timeout-ms", opts.delivery_timeout_ms,
+                "total timeout of one delivery attempt")
+    ->capture_default_str()
+    ->check(CLI::Range(1u, 600'000u));
+  app
+    .add_option("--max-pending-deliveries", opts.max_pending_deliveries,
+                "pending deliveries per tenant before publishes get 429")
+    ->capture_default_str()
+    ->check(CLI::Range(uint64_t{1}, uint64_t{100'000'000}));
+  app
+    .add_option("--delivery-concurrency", opts.delivery_concurrency,
+                "delivery attempts in flight over all endpoints")
+    ->capture_default_str()
+    ->check(CLI::Range(size_t{1}, size_t{100'000}));
+  app
+    .add_option("--endpoint-concurrency", opts.endpoint_concurrency,
+                "delivery attempts in flight per endpoint")
+    ->capture_default_str()
+    ->check(CLI::Range(size_t{1}, size_t{1'000}));
   app
     .add_option("--wal-max-batch", opts.wal_max_batch,
                 "benchmark only: most records per synced WAL batch")
@@ -151,6 +194,13 @@ int main(int argc, char** argv) {
     ->group(""); // hidden from --help
   CLI11_PARSE(app, argc, argv);
 
+  auto retries =
+    opts.retry_schedule.empty()
+      ? caf::expected<
+          std::vector<std::chrono::milliseconds>>{wi::default_retry_schedule()}
+      : wi::parse_retry_schedule(opts.retry_schedule);
+  if (!retries)
+    return fail("--retry-schedule: " + wi::text_of(retries.error()));
   auto listen = parse_listen(opts.listen);
   if (!listen)
     return fail("--listen must be HOST:PORT with a port 0-65535, got '" +
@@ -215,9 +265,22 @@ int main(int argc, char** argv) {
       uncovered.emplace(owner, log.uncovered);
   auto wal = wi::persistence::spawn_wal_writer(sys, store, wal_cfg,
                                                std::move(uncovered));
+  wi::delivery_engine_config engine_cfg;
+  engine_cfg.max_in_flight = opts.delivery_concurrency;
+  engine_cfg.max_per_key = opts.endpoint_concurrency;
+  engine_cfg.allow_private_targets = opts.allow_private_targets;
+  auto engine = std::make_shared<wi::delivery_engine>(engine_cfg);
+  auto delivery = std::make_shared<wi::delivery_settings>();
+  delivery->engine = engine;
+  delivery->payloads = wi::persistence::spawn_payload_reader(sys, store);
+  delivery->retries = wi::retry_policy{std::move(*retries)};
+  delivery->connect_timeout =
+    std::chrono::milliseconds{opts.connect_timeout_ms};
+  delivery->total_timeout = std::chrono::milliseconds{opts.delivery_timeout_ms};
+  delivery->max_pending = opts.max_pending_deliveries;
   auto table = std::make_shared<wi::tenant_table>();
-  auto directory =
-    wi::spawn_directory(sys, std::move(*node), wal, table, opts.snapshot_every);
+  auto directory = wi::spawn_directory(sys, std::move(*node), wal, table,
+                                       opts.snapshot_every, delivery);
   http.set_ready(wi::http::backend{directory, table});
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
                "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
@@ -231,12 +294,19 @@ int main(int argc, char** argv) {
                   std::chrono::seconds{opts.shutdown_grace_s};
   http.drain(deadline);
   http.stop();
+  // Let attempts under way finish; whatever is still running at the
+  // deadline ends as "shutdown" and is sent again after the restart.
+  while (engine->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  engine->stop();
   snapshot_all(sys, directory, deadline);
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
   // A detached actor's thread ends only when its last handle is gone.
+  caf::anon_send_exit(delivery->payloads, caf::exit_reason::user_shutdown);
   directory = nullptr;
   wal = nullptr;
+  delivery.reset();
   sys.await_all_actors_done();
   return EXIT_SUCCESS;
 }

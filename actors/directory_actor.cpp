@@ -117,7 +117,7 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
   }
   auto actor =
     self->spawn<caf::linked>(tenant_actor_impl, std::move(init), std::move(log),
-                             s.wal, s.snapshot_every);
+                             s.wal, s.snapshot_every, s.delivery);
   s.running.emplace(tenant_id, actor);
   s.table->set_actor(tenant_id, actor);
   cont(std::move(actor));
@@ -158,7 +158,8 @@ void shutdown(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
 
 directory_actor::behavior_type
 directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
-               std::shared_ptr<tenant_table> table, uint64_t snapshot_every) {
+               std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
+               std::shared_ptr<const delivery_settings> delivery) {
   auto& initial = self->state;
   initial.data = std::move(node.directory);
   initial.dormant = std::move(node.tenants);
@@ -171,6 +172,16 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   initial.wal = std::move(wal);
   initial.table = std::move(table);
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
+  initial.delivery = std::move(delivery);
+  if (initial.delivery) {
+    std::vector<std::string> busy;
+    for (const auto& [id, tenant] : initial.dormant)
+      if (tenant.pending > 0)
+        busy.push_back(id);
+    tenant_continuation ignore = [](tenant_actor) {};
+    for (const auto& id : busy)
+      spawn_tenant(self, id, ignore);
+  }
   return {
     [self](create_atom, std::string& name, reply_fn<tenant_info>& reply) {
       register_tenant(self, name, reply);
@@ -203,14 +214,14 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
 
 } // namespace
 
-directory_actor spawn_directory(caf::actor_system& sys, node_state node,
-                                wal_writer_actor wal,
-                                std::shared_ptr<tenant_table> table,
-                                uint64_t snapshot_every) {
+directory_actor
+spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
+                std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
+                std::shared_ptr<const delivery_settings> delivery) {
   for (const auto& [id, entry] : node.directory.tenants)
     table->put(id, entry.token_hash, entry.active, {});
   auto dir = sys.spawn(directory_impl, std::move(node), wal, std::move(table),
-                       snapshot_every);
+                       snapshot_every, std::move(delivery));
   caf::anon_send(wal, listen_atom::value,
                  caf::actor_cast<checkpoint_actor>(dir));
   return dir;

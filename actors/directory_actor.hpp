@@ -9,6 +9,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/directory_state.hpp"
+#include "actors/tenant_actor.hpp"
 #include "actors/tenant_table.hpp"
 #include "webhook_ingress/messages.hpp"
 
@@ -28,6 +29,8 @@ struct directory_actor_state {
   uint64_t uncovered = 0;
   /// Snapshot cadence, for the directory and every tenant actor it spawns.
   uint64_t snapshot_every = 10'000;
+  /// Handed to every tenant actor; null disables deliveries.
+  std::shared_ptr<const delivery_settings> delivery;
   /// Running tenant actors (linked to the directory).
   std::unordered_map<std::string, tenant_actor> running;
   wal_writer_actor wal;
@@ -53,9 +56,13 @@ struct directory_actor_state {
 /// owner: itself, a dormant tenant (whose state it holds), or a running
 /// tenant (by asking its actor). `shutdown_atom` snapshots everything that
 /// has uncovered records and answers once all of it is durable.
+///
+/// Tenants with pending deliveries are spawned at once (their deliveries
+/// resume); all others on first use.
 [[nodiscard]] directory_actor
 spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
                 std::shared_ptr<tenant_table> table,
-                uint64_t snapshot_every = 10'000);
+                uint64_t snapshot_every = 10'000,
+                std::shared_ptr<const delivery_settings> delivery = nullptr);
 
 } // namespace wi

@@ -4,7 +4,12 @@
 #include <string>
 #include <utility>
 
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
 #include "actors/crypto.hpp"
+#include "actors/signing.hpp"
+#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
@@ -14,10 +19,21 @@ namespace wi {
 namespace {
 
 using self_ptr = tenant_actor::stateful_pointer<tenant_actor_state>;
+using std::chrono::milliseconds;
 
 caf::error endpoint_not_found(endpoint_id id) {
   return make_error(errc::not_found, "id",
                     "endpoint " + std::to_string(id) + " not found");
+}
+
+caf::error event_not_found(const std::string& id) {
+  return make_error(errc::not_found, "event_id", "event " + id + " not found");
+}
+
+unix_millis now_millis() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
 }
 
 /// Sends the whole state to the WAL writer as a snapshot covering
@@ -41,38 +57,347 @@ void start_snapshot(self_ptr self) {
     .then([](uint64_t) {}, [](caf::error&) {});
 }
 
-/// Makes `rec` durable, then applies it and answers `reply` with
-/// `on_applied()`, evaluated on the state after the record.
-template <class T, class OnApplied>
-void commit(self_ptr self, record rec, reply_fn<T> reply,
-            OnApplied on_applied) {
+/// Applies a record the WAL writer confirmed as durable (sequence `seq`).
+/// Returns an error only for a bug: a durable record must apply.
+caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
+  auto& st = self->state;
+  if (auto err = wi::apply(st.data, rec))
+    return make_error(errc::internal,
+                      "durable record did not apply: " + text_of(err));
+  st.last_seq = seq;
+  if (++st.uncovered >= st.snapshot_every)
+    start_snapshot(self);
+  return {};
+}
+
+/// Makes `rec` (and an optional payload stored with it) durable, then
+/// applies it and calls `on_applied()` on the new state; calls `on_error`
+/// with the reason if the write failed (nothing was applied).
+template <class OnApplied, class OnError>
+void commit(self_ptr self, record rec, std::string payload_key,
+            std::string payload, OnApplied on_applied, OnError on_error) {
+  auto& st = self->state;
   auto bytes = persistence::encode(rec);
+  auto handle = [self, rec = std::move(rec), on_applied,
+                 on_error](uint64_t seq) {
+    if (auto err = apply_durable(self, rec, seq))
+      on_error(std::move(err));
+    else
+      on_applied();
+  };
+  auto fail = [on_error](caf::error& err) { on_error(std::move(err)); };
+  if (payload_key.empty())
+    self
+      ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
+                std::move(bytes))
+      .then(std::move(handle), std::move(fail));
+  else
+    self
+      ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
+                std::move(bytes), std::move(payload_key), std::move(payload))
+      .then(std::move(handle), std::move(fail));
+}
+
+/// `commit` for a request from outside: answers `reply` with `on_applied()`
+/// or with the error.
+template <class T, class OnApplied>
+void commit_reply(self_ptr self, record rec, reply_fn<T> reply,
+                  OnApplied on_applied) {
+  commit(
+    self, std::move(rec), {}, {}, [reply, on_applied] { reply(on_applied()); },
+    [reply](caf::error err) { reply(std::move(err)); });
+}
+
+// -- deliveries ---------------------------------------------------------------
+
+/// Arranges for the attempt of (event, endpoint) to start at `at`.
+void schedule(self_ptr self, const std::string& event_id, endpoint_id ep,
+              unix_millis at) {
+  if (!self->state.delivery)
+    return;
+  auto delay = std::max<unix_millis>(at - now_millis(), 0);
+  self->delayed_send(self, milliseconds{delay}, due_atom::value, event_id, ep);
+}
+
+/// Schedules every pending delivery (to `only` if given) at its due time.
+void schedule_pending(self_ptr self, std::optional<endpoint_id> only = {}) {
+  for (const auto& [id, ev] : self->state.data.events)
+    for (const auto& d : ev.deliveries)
+      if (d.status == delivery_status::pending &&
+          (!only || d.endpoint == *only))
+        schedule(self, id, d.endpoint, d.next_attempt_at);
+}
+
+/// The request body: the Standard Webhooks envelope around the payload.
+std::string delivery_body(const event_state& ev, const std::string& payload) {
+  auto secs = ev.created_at / 1000;
+  // RFC 3339 in UTC, whole seconds (as everywhere in the API).
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::string body = R"({"id":")";
+  body += ev.id;
+  body += R"(","type":")";
+  body += ev.type;
+  body += R"(","timestamp":")";
+  body += ts;
+  body += R"(","data":)";
+  body += payload;
+  body += '}';
+  return body;
+}
+
+/// Builds the job for one attempt and hands it to the delivery engine.
+void submit(self_ptr self, const event_state& ev, const endpoint& ep,
+            uint32_t attempt, const std::string& payload) {
+  auto& st = self->state;
+  const auto& cfg = *st.delivery;
+  delivery_job job;
+  job.job_id = st.next_job++;
+  job.url = ep.url;
+  job.body = delivery_body(ev, payload);
+  auto timestamp = crypto::now_seconds();
+  job.headers = {
+    {"Content-Type", "application/json"},
+    {"User-Agent", std::string{"webhook-ingress/"} + WI_VERSION},
+    {"webhook-id", ev.id},
+    {"webhook-timestamp", std::to_string(timestamp)},
+    {"webhook-signature", sign(ep.secret, ev.id, timestamp, job.body)},
+  };
+  for (const auto& h : ep.headers)
+    job.headers.push_back(h);
+  job.endpoint_key = st.data.tenant_id + "/" + std::to_string(ep.id);
+  job.connect_timeout = cfg.connect_timeout;
+  job.total_timeout = cfg.total_timeout;
+  auto me = caf::actor_cast<tenant_actor>(self);
+  auto started = now_millis();
+  cfg.engine->submit(std::move(job), [me, event_id = ev.id, ep_id = ep.id,
+                                      attempt,
+                                      started](delivery_outcome outcome) {
+    // On the engine's thread: hand the outcome back, never block here.
+    caf::anon_send(me, attempted_atom::value, event_id, ep_id, attempt, started,
+                   std::move(outcome));
+  });
+}
+
+/// Starts the attempt of (event, endpoint) if it is still due.
+void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  auto ev = st.data.events.find(event_id);
+  auto ep = st.data.endpoints.find(ep_id);
+  if (ev == st.data.events.end() || ep == st.data.endpoints.end())
+    return;
+  auto d =
+    std::find_if(ev->second.deliveries.begin(), ev->second.deliveries.end(),
+                 [ep_id](const auto& x) { return x.endpoint == ep_id; });
+  if (d == ev->second.deliveries.end() || d->status != delivery_status::pending)
+    return;
+  if (d->next_attempt_at > now_millis() + 5) {
+    // A timer of an earlier schedule (e.g. before a resend): not yet.
+    return;
+  }
+  // An inactive endpoint gets nothing; `enable` schedules its queue again.
+  if (ep->second.status == endpoint_status::inactive)
+    return;
+  auto key = std::make_pair(event_id, ep_id);
+  if (!st.in_flight.insert(key).second)
+    return; // an attempt is already under way
+  auto attempt = d->attempts + 1;
   self
-    ->request(self->state.wal, caf::infinite, append_atom::value,
-              self->state.data.tenant_id, std::move(bytes))
+    ->request(st.delivery->payloads, caf::infinite, get_atom::value,
+              persistence::payload_key(st.data.tenant_id, event_id))
     .then(
-      [self, rec = std::move(rec), reply, on_applied](uint64_t seq) {
-        auto& st = self->state;
-        if (auto err = wi::apply(st.data, rec)) {
-          // A durable record that does not apply is a bug in the caller.
-          reply(make_error(errc::internal,
-                           "durable record did not apply: " + text_of(err)));
+      [self, event_id, ep_id, attempt](std::string& payload) {
+        auto& s = self->state;
+        auto e = s.data.events.find(event_id);
+        auto p = s.data.endpoints.find(ep_id);
+        if (e == s.data.events.end() || p == s.data.endpoints.end()) {
+          s.in_flight.erase({event_id, ep_id});
           return;
         }
-        st.last_seq = seq;
-        if (++st.uncovered >= st.snapshot_every)
-          start_snapshot(self);
-        reply(on_applied());
+        submit(self, e->second, p->second, attempt, payload);
       },
-      [reply](caf::error& err) { reply(std::move(err)); });
+      [self, event_id, ep_id](caf::error&) {
+        // The store cannot be read right now: try again shortly.
+        self->state.in_flight.erase({event_id, ep_id});
+        self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
+                           event_id, ep_id);
+      });
+}
+
+/// Records an attempt's outcome and decides what comes next.
+void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
+                  uint32_t attempt, unix_millis started,
+                  delivery_outcome& outcome) {
+  auto& st = self->state;
+  st.in_flight.erase({event_id, ep_id});
+  if (outcome.error == "shutdown")
+    return; // not an attempt: the delivery stays pending for the next start
+  attempt_recorded rec;
+  rec.tenant_id = st.data.tenant_id;
+  rec.endpoint = ep_id;
+  rec.attempt.event_id = event_id;
+  rec.attempt.attempt = attempt;
+  rec.attempt.at = started;
+  rec.attempt.status_code =
+    static_cast<uint16_t>(std::clamp(outcome.status, 0, 999));
+  rec.attempt.latency_ms = static_cast<uint32_t>(
+    std::clamp<int64_t>(outcome.latency.count(), 0, UINT32_MAX));
+  rec.attempt.error = outcome.error;
+  rec.attempt.response_excerpt = std::move(outcome.response_excerpt);
+  if (outcome.success()) {
+    rec.outcome = delivery_status::delivered;
+  } else {
+    std::optional<milliseconds> retry_after;
+    if (outcome.status == 429 || outcome.status == 503)
+      retry_after = retry_after_of(outcome);
+    auto delay = st.delivery->retries.next_delay(attempt, retry_after,
+                                                 st.delivery->jitter);
+    if (delay) {
+      rec.outcome = delivery_status::pending;
+      rec.next_attempt_at = now_millis() + delay->count();
+    } else {
+      rec.outcome = delivery_status::failed;
+      rec.reason = "exhausted";
+    }
+  }
+  auto next = rec.next_attempt_at;
+  auto pending = rec.outcome == delivery_status::pending;
+  commit(
+    self, std::move(rec), {}, {},
+    [self, event_id, ep_id, next, pending] {
+      if (pending)
+        schedule(self, event_id, ep_id, next);
+    },
+    [self, event_id, ep_id](caf::error) {
+      // Not recorded: the delivery stays pending as it was durably; send
+      // it again later (at-least-once).
+      self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
+                         event_id, ep_id);
+    });
+}
+
+event_receipt receipt_of(const event_state& ev, bool duplicate) {
+  return event_receipt{ev.id, ev.type, ev.created_at, ev.deliveries.size(),
+                       duplicate};
+}
+
+void on_publish(self_ptr self, new_event& req, reply_fn<event_receipt>& reply) {
+  auto& st = self->state;
+  if (!st.delivery) {
+    reply(make_error(errc::internal, "deliveries are not configured"));
+    return;
+  }
+  const auto& key = req.idempotency_key;
+  if (!key.empty()) {
+    if (auto i = st.data.idempotency.find(key);
+        i != st.data.idempotency.end()) {
+      const auto& ev = st.data.events.at(i->second);
+      if (ev.created_at + st.delivery->idempotency_window.count() >=
+          now_millis()) {
+        reply(receipt_of(ev, true));
+        return;
+      }
+    }
+    if (auto i = st.publishing.find(key); i != st.publishing.end()) {
+      i->second.push_back(std::move(reply)); // answered with the first
+      return;
+    }
+  }
+  auto targets = matching_endpoints(st.data, req.event_type);
+  if (st.data.pending + st.publishing_deliveries + targets.size() >
+      st.delivery->max_pending) {
+    reply(make_error(errc::too_many_pending, "event_type",
+                     "the tenant has " + std::to_string(st.data.pending) +
+                       " pending deliveries, the most allowed is " +
+                       std::to_string(st.delivery->max_pending)));
+    return;
+  }
+  event_accepted rec{st.data.tenant_id,
+                     "evt_" + crypto::random_base62(24),
+                     std::move(req.event_type),
+                     key,
+                     now_millis(),
+                     std::move(targets)};
+  auto event_id = rec.event_id;
+  auto count = rec.endpoints.size();
+  st.publishing_deliveries += count;
+  if (!key.empty())
+    st.publishing[key].push_back(std::move(reply));
+  // Answers the caller, and every caller that raced with the same key
+  // (those get the same event, marked as a duplicate).
+  auto answer = [self, key, reply](const caf::expected<event_state*>& ev) {
+    auto receipt = [&](bool dup) -> caf::expected<event_receipt> {
+      if (!ev)
+        return ev.error();
+      return receipt_of(**ev, dup);
+    };
+    if (key.empty()) {
+      reply(receipt(false));
+      return;
+    }
+    auto i = self->state.publishing.find(key);
+    if (i == self->state.publishing.end())
+      return;
+    for (size_t n = 0; n < i->second.size(); ++n)
+      i->second[n](receipt(n > 0));
+    self->state.publishing.erase(i);
+  };
+  commit(
+    self, std::move(rec), persistence::payload_key(st.data.tenant_id, event_id),
+    std::move(req.payload),
+    [self, event_id, count, answer] {
+      self->state.publishing_deliveries -= count;
+      auto& ev = self->state.data.events.at(event_id);
+      for (const auto& d : ev.deliveries)
+        schedule(self, event_id, d.endpoint, d.next_attempt_at);
+      answer(&ev);
+    },
+    [self, count, answer](caf::error err) {
+      self->state.publishing_deliveries -= count;
+      answer(std::move(err));
+    });
+}
+
+void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
+               reply_fn<delivery_state>& reply) {
+  auto& st = self->state;
+  if (st.data.endpoints.count(ep_id) == 0) {
+    reply(endpoint_not_found(ep_id));
+    return;
+  }
+  auto ev = st.data.events.find(event_id);
+  if (ev == st.data.events.end()) {
+    reply(event_not_found(event_id));
+    return;
+  }
+  for (const auto& d : ev->second.deliveries)
+    if (d.endpoint == ep_id && d.status == delivery_status::pending) {
+      reply(make_error(errc::validation_failed, "event_id",
+                       "event " + event_id +
+                         " is still pending for this endpoint"));
+      return;
+    }
+  auto at = now_millis();
+  commit(
+    self, delivery_rescheduled{st.data.tenant_id, event_id, ep_id, at}, {}, {},
+    [self, reply, event_id, ep_id, at] {
+      schedule(self, event_id, ep_id, at);
+      for (const auto& d : self->state.data.events.at(event_id).deliveries)
+        if (d.endpoint == ep_id)
+          reply(d);
+    },
+    [reply](caf::error err) { reply(std::move(err)); });
 }
 
 } // namespace
 
-tenant_actor::behavior_type tenant_actor_impl(self_ptr self, tenant_state init,
-                                              owner_log log,
-                                              wal_writer_actor wal,
-                                              uint64_t snapshot_every) {
+tenant_actor::behavior_type
+tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
+                  wal_writer_actor wal, uint64_t snapshot_every,
+                  std::shared_ptr<const delivery_settings> delivery) {
   auto& initial = self->state;
   initial.next_id = init.last_id + 1;
   initial.data = std::move(init);
@@ -80,6 +405,8 @@ tenant_actor::behavior_type tenant_actor_impl(self_ptr self, tenant_state init,
   initial.last_seq = log.last_seq;
   initial.uncovered = log.uncovered.size();
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
+  initial.delivery = std::move(delivery);
+  schedule_pending(self);
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
       auto& st = self->state;
@@ -93,9 +420,9 @@ tenant_actor::behavior_type tenant_actor_impl(self_ptr self, tenant_state init,
                   now,
                   now};
       auto id = ep.id;
-      commit(self, endpoint_created{st.data.tenant_id, std::move(ep)},
-             std::move(reply),
-             [self, id] { return self->state.data.endpoints.at(id); });
+      commit_reply(self, endpoint_created{st.data.tenant_id, std::move(ep)},
+                   std::move(reply),
+                   [self, id] { return self->state.data.endpoints.at(id); });
     },
     [self](get_atom, endpoint_id id, reply_fn<endpoint>& reply) {
       const auto& eps = self->state.data.endpoints;
@@ -113,18 +440,49 @@ tenant_actor::behavior_type tenant_actor_impl(self_ptr self, tenant_state init,
       }
       endpoint_status_changed rec{st.data.tenant_id, id, status,
                                   crypto::now_seconds()};
-      commit(self, std::move(rec), std::move(reply),
-             [] { return no_content{}; });
+      commit_reply(self, std::move(rec), std::move(reply), [self, id, status] {
+        if (status == endpoint_status::active)
+          schedule_pending(self, id); // resume what waited while inactive
+        return no_content{};
+      });
     },
     [self](stats_atom, endpoint_id id, reply_fn<endpoint_stats>& reply) {
       const auto& eps = self->state.data.endpoints;
       if (auto i = eps.find(id); i != eps.end())
-        reply(statistics_of(i->second));
+        reply(statistics_of(self->state.data, i->second));
       else
         reply(endpoint_not_found(id));
     },
     [self](list_atom, const list_query& q, reply_fn<endpoint_page>& reply) {
       reply(list_endpoints(self->state.data, q));
+    },
+    [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
+      on_publish(self, req, reply);
+    },
+    [self](get_atom, const std::string& id, reply_fn<event_state>& reply) {
+      const auto& evs = self->state.data.events;
+      if (auto i = evs.find(id); i != evs.end())
+        reply(i->second);
+      else
+        reply(event_not_found(id));
+    },
+    [self](attempts_atom, endpoint_id id, uint32_t page, uint32_t page_size,
+           reply_fn<attempt_page>& reply) {
+      if (self->state.data.endpoints.count(id) == 0)
+        reply(endpoint_not_found(id));
+      else
+        reply(attempts_of(self->state.data, id, page, page_size));
+    },
+    [self](resend_atom, endpoint_id id, const std::string& event_id,
+           reply_fn<delivery_state>& reply) {
+      on_resend(self, id, event_id, reply);
+    },
+    [self](due_atom, const std::string& event_id, endpoint_id id) {
+      on_due(self, event_id, id);
+    },
+    [self](attempted_atom, const std::string& event_id, endpoint_id id,
+           uint32_t attempt, unix_millis started, delivery_outcome& outcome) {
+      on_attempted(self, event_id, id, attempt, started, outcome);
     },
     [self](checkpoint_atom) -> caf::result<uint64_t> {
       if (self->state.uncovered == 0)

@@ -4,11 +4,41 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <chrono>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "actors/delivery_engine.hpp"
 #include "actors/directory_state.hpp"
+#include "actors/retry_policy.hpp"
 #include "actors/tenant_state.hpp"
 #include "webhook_ingress/messages.hpp"
 
 namespace wi {
+
+/// What tenant actors need to deliver events; shared by all of them and
+/// immutable after start.
+struct delivery_settings {
+  /// Runs the HTTP requests; never null.
+  std::shared_ptr<delivery_engine> engine;
+  /// Reads event payloads at delivery time.
+  payload_reader_actor payloads;
+  /// Delays between attempts.
+  retry_policy retries;
+  /// Jitter for the delays (default: uniform in [-1, 1]).
+  jitter_source jitter = default_jitter();
+  /// Timeouts of one attempt. Defaults: 5 s and 15 s.
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds total_timeout{15'000};
+  /// Most pending deliveries per tenant; a publish beyond it gets 429.
+  /// Default: 100 000.
+  uint64_t max_pending = 100'000;
+  /// How long an idempotency key answers with its first event. Default: 24 h.
+  std::chrono::milliseconds idempotency_window{24 * 3600 * 1000};
+};
 
 /// State of a running tenant actor.
 struct tenant_actor_state {
@@ -27,6 +57,20 @@ struct tenant_actor_state {
   uint64_t uncovered = 0;
   /// Write a snapshot after this many records. Default: 10 000.
   uint64_t snapshot_every = 10'000;
+  /// Delivery machinery; null disables deliveries (unit tests).
+  std::shared_ptr<const delivery_settings> delivery;
+  /// Deliveries with an attempt under way: (event id, endpoint). Runtime
+  /// only: after a crash the attempt is simply made again (at-least-once).
+  std::set<std::pair<std::string, endpoint_id>> in_flight;
+  /// Publishes with an idempotency key whose record is not durable yet, and
+  /// the callers waiting for the same key.
+  std::unordered_map<std::string, std::vector<reply_fn<event_receipt>>>
+    publishing;
+  /// Pending deliveries of publishes not durable yet (counted against the
+  /// cap).
+  uint64_t publishing_deliveries = 0;
+  /// Next delivery job id.
+  uint64_t next_job = 1;
 
   static inline const char* name = "wi.tenant";
 };
@@ -45,10 +89,17 @@ struct tenant_actor_state {
 /// covering every record up to `last_seq`; records still waiting for their
 /// sync are not in it and stay in the WAL.
 ///
+/// Deliveries: a publish becomes an `event_accepted` record stored with its
+/// payload in one batch; each matching endpoint then gets a delivery whose
+/// attempts are timed by the actor (`due_atom`), run by the delivery engine,
+/// and recorded as `attempt_recorded` records (retry or give up per the
+/// retry policy). On start, every pending delivery is scheduled again.
+///
 /// `log` is where recovery left this tenant in the WAL.
 tenant_actor::behavior_type
 tenant_actor_impl(tenant_actor::stateful_pointer<tenant_actor_state> self,
                   tenant_state init, owner_log log, wal_writer_actor wal,
-                  uint64_t snapshot_every);
+                  uint64_t snapshot_every,
+                  std::shared_ptr<const delivery_settings> delivery);
 
 } // namespace wi

@@ -2,6 +2,8 @@
 
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <caf/error.hpp>
 
@@ -24,8 +26,23 @@ namespace wi {
 [[nodiscard]] endpoint_page list_endpoints(const tenant_state& st,
                                            const list_query& q);
 
-/// Returns the statistics of `ep`. Until the delivery engine exists there are
-/// no attempts, so every counter is zero.
-[[nodiscard]] endpoint_stats statistics_of(const endpoint& ep);
+/// Returns the statistics of endpoint `ep` from the tenant's delivery
+/// activity (all zero before its first attempt).
+[[nodiscard]] endpoint_stats statistics_of(const tenant_state& st,
+                                           const endpoint& ep);
+
+/// Returns the page of endpoint `id`'s attempt log, newest first. The log
+/// keeps the latest `max_recent_attempts` attempts.
+[[nodiscard]] attempt_page attempts_of(const tenant_state& st, endpoint_id id,
+                                       uint32_t page, uint32_t page_size);
+
+/// Returns whether an event of `event_type` goes to `ep`: the endpoint
+/// lists the type or `*`, and is not `inactive`.
+[[nodiscard]] bool matches(const endpoint& ep, std::string_view event_type);
+
+/// Returns the identifiers of the endpoints an event of `event_type` goes
+/// to, ascending.
+[[nodiscard]] std::vector<endpoint_id>
+matching_endpoints(const tenant_state& st, std::string_view event_type);
 
 } // namespace wi

@@ -71,11 +71,16 @@ std::string page_body(const wi::endpoint_page& page,
   items.reserve(page.items.size());
   for (const auto& ep : page.items)
     items.emplace_back(to_json(ep));
+  return page_body(std::move(items), pagination_json(page), meta);
+}
+
+std::string page_body(boost::json::array items, boost::json::object pagination,
+                      const response_meta& meta) {
   json::object body;
   body.reserve(4);
   body["success"] = true;
   body["data"] = std::move(items);
-  body["pagination"] = pagination_json(page);
+  body["pagination"] = std::move(pagination);
   body["meta"] = meta_json(meta);
   return json::serialize(body);
 }

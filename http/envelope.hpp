@@ -41,6 +41,11 @@ inline constexpr std::string_view api_version = "1.0";
 /// "field":...},"meta":{...}}` where `code` comes from `map_error`,
 /// `message` is `wi::text_of(err)` and `field` is `wi::field_of(err)`,
 /// present only when non-empty. The HTTP status is `map_error(err).status`.
+/// A success envelope with `data` = `items` and a `pagination` block.
+[[nodiscard]] std::string page_body(boost::json::array items,
+                                    boost::json::object pagination,
+                                    const response_meta& meta);
+
 [[nodiscard]] std::string error_body(const caf::error& err,
                                      const response_meta& meta);
 

@@ -59,10 +59,12 @@ json::object to_json(const wi::endpoint_stats& x) {
   result["success_rate"] = json_number(x.success_rate);
   result["average_response_time_ms"] = json_number(x.average_response_time_ms);
   result["pending_events"] = x.pending_events;
+  result["p50_response_time_ms"] = json_number(x.p50_response_time_ms);
+  result["p95_response_time_ms"] = json_number(x.p95_response_time_ms);
   if (x.last_success_at)
-    result["last_success_at"] = format_rfc3339(*x.last_success_at);
+    result["last_success_at"] = format_rfc3339(*x.last_success_at / 1000);
   if (x.last_failure_at)
-    result["last_failure_at"] = format_rfc3339(*x.last_failure_at);
+    result["last_failure_at"] = format_rfc3339(*x.last_failure_at / 1000);
   return result;
 }
 
@@ -79,17 +81,70 @@ json::object to_json(const wi::tenant_info& x) {
 }
 
 json::object pagination_json(const wi::endpoint_page& x) {
+  return pagination_json(x.page, x.page_size, x.total_items);
+}
+
+json::object pagination_json(uint32_t page, uint32_t page_size,
+                             uint64_t total_items) {
   uint64_t total_pages = 0;
-  if (x.page_size > 0)
-    total_pages = (x.total_items + x.page_size - 1) / x.page_size;
+  if (page_size > 0)
+    total_pages = (total_items + page_size - 1) / page_size;
   json::object result;
   result.reserve(6);
-  result["page"] = x.page;
-  result["page_size"] = x.page_size;
-  result["total_items"] = x.total_items;
+  result["page"] = page;
+  result["page_size"] = page_size;
+  result["total_items"] = total_items;
   result["total_pages"] = total_pages;
-  result["has_next"] = x.page < total_pages;
-  result["has_prev"] = x.page > 1;
+  result["has_next"] = page < total_pages;
+  result["has_prev"] = page > 1;
+  return result;
+}
+
+json::object to_json(const wi::event_receipt& x) {
+  json::object result;
+  result["id"] = x.id;
+  result["event_type"] = x.event_type;
+  result["created_at"] = format_rfc3339(x.created_at / 1000);
+  result["endpoints"] = x.endpoints;
+  result["duplicate"] = x.duplicate;
+  return result;
+}
+
+json::object to_json(const wi::delivery_state& x) {
+  json::object result;
+  result["endpoint"] = x.endpoint;
+  result["status"] = to_string(x.status);
+  result["attempts"] = x.attempts;
+  if (x.status == wi::delivery_status::pending)
+    result["next_attempt_at"] = format_rfc3339(x.next_attempt_at / 1000);
+  if (!x.reason.empty())
+    result["reason"] = x.reason;
+  return result;
+}
+
+json::object to_json(const wi::event_state& x) {
+  json::object result;
+  result["id"] = x.id;
+  result["event_type"] = x.type;
+  result["created_at"] = format_rfc3339(x.created_at / 1000);
+  if (!x.idempotency_key.empty())
+    result["idempotency_key"] = x.idempotency_key;
+  json::array deliveries;
+  for (const auto& d : x.deliveries)
+    deliveries.push_back(to_json(d));
+  result["deliveries"] = std::move(deliveries);
+  return result;
+}
+
+json::object to_json(const wi::attempt_info& x) {
+  json::object result;
+  result["event_id"] = x.event_id;
+  result["attempt"] = x.attempt;
+  result["at"] = format_rfc3339(x.at / 1000);
+  result["status_code"] = x.status_code;
+  result["latency_ms"] = x.latency_ms;
+  result["error"] = x.error;
+  result["response_excerpt"] = x.response_excerpt;
   return result;
 }
 

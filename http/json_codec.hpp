@@ -30,4 +30,21 @@ namespace wi::http {
 /// `has_prev` (page > 1).
 [[nodiscard]] boost::json::object pagination_json(const wi::endpoint_page& x);
 
+/// The pagination block for any paged list.
+[[nodiscard]] boost::json::object
+pagination_json(uint32_t page, uint32_t page_size, uint64_t total_items);
+
+/// `{"id", "event_type", "created_at", "endpoints", "duplicate"}`.
+[[nodiscard]] boost::json::object to_json(const wi::event_receipt& x);
+
+/// `{"endpoint", "status", "attempts", "next_attempt_at" (pending only),
+/// "reason" (failed only)}`.
+[[nodiscard]] boost::json::object to_json(const wi::delivery_state& x);
+
+/// An event with its deliveries.
+[[nodiscard]] boost::json::object to_json(const wi::event_state& x);
+
+/// One attempt of the attempt log.
+[[nodiscard]] boost::json::object to_json(const wi::attempt_info& x);
+
 } // namespace wi::http

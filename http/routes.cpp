@@ -45,14 +45,21 @@ std::optional<split_path> split(std::string_view path) noexcept {
 struct compiled_route {
   route_info info;
   split_path tpl;
-  /// Index of the `{id}` segment, or `max_segments` if none.
+  /// Index of the first parameter segment (`{id}`), or `max_segments` if
+  /// none.
   size_t param_index = max_segments;
+  /// Index of the second parameter segment (e.g. `{event_id}`), or
+  /// `max_segments` if none.
+  size_t sub_param_index = max_segments;
   /// Specificity: bit (max_segments - 1 - i) is set if segment i is a
   /// parameter. Lower is more specific (literals win from left to right).
   uint32_t rank = 0;
 };
 
-constexpr std::string_view param_segment = "{id}";
+/// Whether a template segment is a parameter (`{...}`).
+bool is_param(std::string_view segment) noexcept {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
 
 const std::vector<route_info>& routes_table() {
   using m = http_method;
@@ -69,6 +76,10 @@ const std::vector<route_info>& routes_table() {
     {m::put, "/v1/webhook/endpoints/{id}/enable", r::enable_endpoint},
     {m::put, "/v1/webhook/endpoints/{id}/statistics", r::get_statistics},
     {m::get, "/v1/webhook/endpoints/{id}/statistics", r::get_statistics},
+    {m::get, "/v1/webhook/endpoints/{id}/attempts", r::list_attempts},
+    {m::post, "/v1/webhook/endpoints/{id}/resend/{event_id}", r::resend_event},
+    {m::post, "/v1/webhook/events", r::publish_event},
+    {m::get, "/v1/webhook/events/{id}", r::get_event},
   };
   return table;
 }
@@ -78,8 +89,8 @@ std::vector<compiled_route> compile() {
   for (const auto& info : routes_table()) {
     compiled_route x{info, *split(info.path_template)};
     for (size_t i = 0; i < x.tpl.size; ++i) {
-      if (x.tpl.segments[i] == param_segment) {
-        x.param_index = i;
+      if (is_param(x.tpl.segments[i])) {
+        (x.param_index == max_segments ? x.param_index : x.sub_param_index) = i;
         x.rank |= uint32_t{1} << (max_segments - 1 - i);
       }
     }
@@ -97,7 +108,8 @@ bool matches(const compiled_route& x, const split_path& path) noexcept {
   if (x.tpl.size != path.size)
     return false;
   for (size_t i = 0; i < path.size; ++i)
-    if (i != x.param_index && x.tpl.segments[i] != path.segments[i])
+    if (i != x.param_index && i != x.sub_param_index &&
+        x.tpl.segments[i] != path.segments[i])
       return false;
   return true;
 }
@@ -173,9 +185,11 @@ caf::expected<route_match> match_route(http_method method,
                           "no route matches the path");
   for (const auto& x : compiled()) {
     if (x.info.path_template == tpl && x.info.method == method) {
-      route_match result{x.info.id, x.info.path_template, {}};
+      route_match result{x.info.id, x.info.path_template, {}, {}};
       if (x.param_index < segs->size)
         result.id_param = segs->segments[x.param_index];
+      if (x.sub_param_index < segs->size)
+        result.sub_param = segs->segments[x.sub_param_index];
       return result;
     }
   }

@@ -31,6 +31,10 @@ enum class route_id {
   disable_endpoint,
   enable_endpoint,
   get_statistics,
+  list_attempts,
+  resend_event,
+  publish_event,
+  get_event,
 };
 
 /// One entry of the routing table.
@@ -58,6 +62,8 @@ struct route_match {
   /// `parse_endpoint_id`), empty if the template has none. Points into the
   /// `path` given to `match_route`.
   std::string_view id_param;
+  /// The raw second parameter segment (`{event_id}`), empty if none.
+  std::string_view sub_param;
 };
 
 /// Routes a request. `path` is the request target without the query string,

@@ -92,7 +92,15 @@ struct exchange {
   }
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
-    write(map_error(err).status, error_body(err, meta()), allow);
+    auto resp = req->create_response(status_line(map_error(err).status));
+    resp.append_header(restinio::http_field::content_type, "application/json");
+    resp.append_header("X-Request-Id", request_id);
+    if (!allow.empty())
+      resp.append_header(restinio::http_field::allow, std::string{allow});
+    if (code_of(err) == errc::too_many_pending)
+      resp.append_header(restinio::http_field::retry_after, "5");
+    resp.set_body(error_body(err, meta()));
+    resp.done();
   }
 };
 
@@ -339,6 +347,41 @@ struct server::impl {
                   });
       return;
     }
+    case route_id::publish_event: {
+      auto key = ex.req->header().try_get_field("Idempotency-Key");
+      auto ev = parse_publish(ex.req->body(),
+                              key ? std::string_view{key->data(), key->size()}
+                                  : std::string_view{});
+      if (!ev) {
+        ex.write_error(ev.error());
+        return;
+      }
+      auto reply = reply_with<event_receipt>(
+        ex, [](const exchange& e, const event_receipt& r) {
+          e.write_data(202, to_json(r));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [ev = std::move(*ev), reply](tenant_actor a) {
+                    caf::anon_send(a, publish_atom::value, ev, reply);
+                  });
+      return;
+    }
+    case route_id::get_event: {
+      auto event_id = parse_event_id(route.id_param);
+      if (!event_id) {
+        ex.write_error(event_id.error());
+        return;
+      }
+      auto reply = reply_with<event_state>(
+        ex, [](const exchange& e, const event_state& x) {
+          e.write_data(200, to_json(x));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [event_id = std::move(*event_id), reply](tenant_actor a) {
+                    caf::anon_send(a, get_atom::value, event_id, reply);
+                  });
+      return;
+    }
     default:
       break;
     }
@@ -379,6 +422,50 @@ struct server::impl {
       with_tenant(found, std::move(tid), ex, [id = *id, reply](tenant_actor a) {
         caf::anon_send(a, stats_atom::value, id, reply);
       });
+      return;
+    }
+    case route_id::list_attempts: {
+      auto query = parse_query(ex);
+      if (!query) {
+        ex.write_error(query.error());
+        return;
+      }
+      auto reply = reply_with<attempt_page>(
+        ex, [](const exchange& e, const attempt_page& page) {
+          if (page.items.empty()) {
+            e.write_no_content();
+            return;
+          }
+          boost::json::array items;
+          for (const auto& a : page.items)
+            items.push_back(to_json(a));
+          e.write(200, page_body(std::move(items),
+                                 pagination_json(page.page, page.page_size,
+                                                 page.total_items),
+                                 e.meta()));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [id = *id, q = *query, reply](tenant_actor a) {
+                    caf::anon_send(a, attempts_atom::value, id, q.page,
+                                   q.page_size, reply);
+                  });
+      return;
+    }
+    case route_id::resend_event: {
+      auto event_id = parse_event_id(route.sub_param);
+      if (!event_id) {
+        ex.write_error(event_id.error());
+        return;
+      }
+      auto reply = reply_with<delivery_state>(
+        ex, [](const exchange& e, const delivery_state& d) {
+          e.write_data(202, to_json(d));
+        });
+      with_tenant(
+        found, std::move(tid), ex,
+        [id = *id, event_id = std::move(*event_id), reply](tenant_actor a) {
+          caf::anon_send(a, resend_atom::value, id, event_id, reply);
+        });
       return;
     }
     default:

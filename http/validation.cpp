@@ -8,6 +8,7 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include "http/time_format.hpp"
@@ -574,6 +575,70 @@ caf::expected<std::string> parse_create_tenant(std::string_view body) {
     return fail(errc::validation_failed, "name",
                 "name must not contain control characters");
   return std::string{result};
+}
+
+} // namespace wi::http
+
+namespace wi::http {
+
+// -- events -------------------------------------------------------------------
+
+caf::expected<wi::new_event> parse_publish(std::string_view body,
+                                           std::string_view key_header) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  wi::new_event result;
+  const json::value* type = obj->if_contains("event_type");
+  const json::value* payload = obj->if_contains("payload");
+  const json::value* key = obj->if_contains("idempotency_key");
+  if (type != nullptr && !type->is_string())
+    return fail(errc::invalid_parameter, "event_type",
+                "event_type must be a string");
+  if (key != nullptr && !key->is_string())
+    return fail(errc::invalid_parameter, "idempotency_key",
+                "idempotency_key must be a string");
+  if (type == nullptr)
+    return fail(errc::validation_failed, "event_type",
+                "event_type is required");
+  if (payload == nullptr)
+    return fail(errc::validation_failed, "payload", "payload is required");
+  auto t = view(type->get_string());
+  if (t.empty() || t.size() > limits::max_event_type)
+    return fail(errc::validation_failed, "event_type",
+                "event_type must be 1-" +
+                  std::to_string(limits::max_event_type) + " characters");
+  for (auto c : t)
+    if (!is_event_type_char(c))
+      return fail(errc::validation_failed, "event_type",
+                  "event_type may only contain A-Z, a-z, 0-9, '.', '_', ':' "
+                  "and '-'");
+  result.event_type = std::string{t};
+  result.payload = json::serialize(*payload);
+  // The header wins over the body field when both are given.
+  std::string_view k = key_header;
+  if (k.empty() && key != nullptr)
+    k = view(key->get_string());
+  if (key != nullptr && k.empty())
+    return fail(errc::validation_failed, "idempotency_key",
+                "idempotency_key must not be empty");
+  if (k.size() > max_idempotency_key || has_control_chars(k))
+    return fail(errc::validation_failed, "idempotency_key",
+                "idempotency_key must be at most " +
+                  std::to_string(max_idempotency_key) +
+                  " characters without control characters");
+  result.idempotency_key = std::string{k};
+  return result;
+}
+
+caf::expected<std::string> parse_event_id(std::string_view x) {
+  auto ok = !x.empty() && x.size() <= 64;
+  for (auto c : x)
+    ok = ok && (is_alpha(c) || is_digit(c) || c == '_');
+  if (!ok)
+    return fail(errc::invalid_parameter, "event_id",
+                "event_id must be 1-64 characters of A-Z, a-z, 0-9 and '_'");
+  return std::string{x};
 }
 
 } // namespace wi::http

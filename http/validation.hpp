@@ -96,4 +96,19 @@ parse_create_tenant(std::string_view body);
 /// delivery and that a tenant therefore cannot override.
 [[nodiscard]] bool is_reserved_header(std::string_view name) noexcept;
 
+/// Longest idempotency key accepted.
+inline constexpr size_t max_idempotency_key = 255;
+
+/// Parses and validates a `POST /v1/webhook/events` body: `event_type` (1-128
+/// characters of `[A-Za-z0-9._:-]`, required), `payload` (any JSON,
+/// required; kept as compact JSON text) and `idempotency_key` (optional,
+/// 1-255 characters). `key_header` is the `Idempotency-Key` header (empty if
+/// absent); it wins over the body field. Errors as for the endpoint body.
+[[nodiscard]] caf::expected<wi::new_event>
+parse_publish(std::string_view body, std::string_view key_header);
+
+/// Validates an event id path segment: 1-64 characters of `[A-Za-z0-9_]`,
+/// else 400 INVALID_PARAMETER on `event_id`.
+[[nodiscard]] caf::expected<std::string> parse_event_id(std::string_view x);
+
 } // namespace wi::http

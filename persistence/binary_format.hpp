@@ -45,6 +45,24 @@ class writer {
   /// Writes the element count of a list.
   void count(size_t n) { u32(checked_u32(n)); }
 
+  void ids(const std::vector<uint64_t>& xs) {
+    count(xs.size());
+    for (auto x : xs)
+      u64(x);
+  }
+
+  void delivery(delivery_status x) { u8(static_cast<uint8_t>(x)); }
+
+  void attempt(const attempt_info& x) {
+    str(x.event_id);
+    u32(x.attempt);
+    i64(x.at);
+    u32(x.status_code);
+    u32(x.latency_ms);
+    str(x.error);
+    str(x.response_excerpt);
+  }
+
   void strings(const std::vector<std::string>& xs) {
     u32(checked_u32(xs.size()));
     for (const auto& x : xs)
@@ -148,6 +166,35 @@ class reader {
       if (!str(name) || !str(value))
         return false;
     }
+    return true;
+  }
+
+  [[nodiscard]] bool ids(std::vector<uint64_t>& xs) {
+    uint32_t n = 0;
+    if (!count(n, 8))
+      return false;
+    xs.resize(n);
+    for (auto& x : xs)
+      if (!u64(x))
+        return false;
+    return true;
+  }
+
+  [[nodiscard]] bool delivery(delivery_status& x) {
+    uint8_t tmp = 0;
+    if (!u8(tmp) || tmp > static_cast<uint8_t>(delivery_status::failed))
+      return false;
+    x = static_cast<delivery_status>(tmp);
+    return true;
+  }
+
+  [[nodiscard]] bool attempt(attempt_info& x) {
+    uint32_t code = 0;
+    if (!str(x.event_id) || !u32(x.attempt) || !i64(x.at) || !u32(code) ||
+        code > 999 || !u32(x.latency_ms) || !str(x.error) ||
+        !str(x.response_excerpt))
+      return false;
+    x.status_code = static_cast<uint16_t>(code);
     return true;
   }
 

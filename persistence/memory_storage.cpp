@@ -17,6 +17,7 @@ struct memory_storage::impl {
   uint64_t last_seq = 0;
   std::map<uint64_t, std::string> wal;
   std::map<std::string, std::string, std::less<>> meta;
+  std::map<std::string, std::string, std::less<>> payloads;
   /// owner -> (covered sequence, bytes)
   std::map<std::string, std::pair<uint64_t, std::string>, std::less<>>
     snapshots;
@@ -46,13 +47,34 @@ uint64_t memory_storage::batches() const {
 }
 
 caf::expected<uint64_t>
+storage::append_with_payloads(const std::vector<std::string>& records,
+                              const std::vector<payload_put>& payloads) {
+  if (!payloads.empty())
+    return make_error(errc::internal, "this storage keeps no payloads");
+  return append(records);
+}
+
+caf::expected<std::optional<std::string>>
+storage::get_payload(std::string_view) {
+  return std::optional<std::string>{};
+}
+
+caf::expected<uint64_t>
 memory_storage::append(const std::vector<std::string>& records) {
+  return append_with_payloads(records, {});
+}
+
+caf::expected<uint64_t>
+memory_storage::append_with_payloads(const std::vector<std::string>& records,
+                                     const std::vector<payload_put>& payloads) {
   std::lock_guard guard{impl_->mtx};
   if (impl_->fail_writes)
     return write_failure();
   auto first = impl_->last_seq + 1;
   for (const auto& x : records)
     impl_->wal.emplace(++impl_->last_seq, x);
+  for (const auto& p : payloads)
+    impl_->payloads.insert_or_assign(p.key, p.value);
   ++impl_->batches;
   return first;
 }
@@ -75,6 +97,14 @@ caf::error memory_storage::replay(
 uint64_t memory_storage::last_sequence() const {
   std::lock_guard guard{impl_->mtx};
   return impl_->last_seq;
+}
+
+caf::expected<std::optional<std::string>>
+memory_storage::get_payload(std::string_view key) {
+  std::lock_guard guard{impl_->mtx};
+  if (auto i = impl_->payloads.find(key); i != impl_->payloads.end())
+    return std::optional<std::string>{i->second};
+  return std::optional<std::string>{};
 }
 
 uint64_t memory_storage::first_sequence() const {

@@ -21,6 +21,16 @@
 //                                       i64 last_modified
 //   tag 3   := endpoint_status_changed: str tenant_id, u64 id, status,
 //                                       i64 at
+//   tag 4   := event_accepted:          str tenant_id, str event_id,
+//                                       str event_type, str idempotency_key,
+//                                       i64 at, vec<u64> endpoints
+//   tag 5   := attempt_recorded:        str tenant_id, u64 endpoint, attempt,
+//                                       u8 outcome (0..2), i64 next_at,
+//                                       str reason
+//   tag 6   := delivery_rescheduled:    str tenant_id, str event_id,
+//                                       u64 endpoint, i64 at
+//   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
+//              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
 //   vec<T>  := count:u32 T[count]
 //   headers := count:u32 (str name, str value)[count]
@@ -37,6 +47,9 @@ constexpr uint8_t format_version = 1;
 constexpr uint8_t tag_tenant_created = 1;
 constexpr uint8_t tag_endpoint_created = 2;
 constexpr uint8_t tag_endpoint_status_changed = 3;
+constexpr uint8_t tag_event_accepted = 4;
+constexpr uint8_t tag_attempt_recorded = 5;
+constexpr uint8_t tag_delivery_rescheduled = 6;
 
 using detail::reader;
 using detail::writer;
@@ -70,6 +83,34 @@ void encode_body(writer& w, const endpoint_status_changed& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const event_accepted& x) {
+  w.u8(tag_event_accepted);
+  w.str(x.tenant_id);
+  w.str(x.event_id);
+  w.str(x.event_type);
+  w.str(x.idempotency_key);
+  w.i64(x.at);
+  w.ids(x.endpoints);
+}
+
+void encode_body(writer& w, const attempt_recorded& x) {
+  w.u8(tag_attempt_recorded);
+  w.str(x.tenant_id);
+  w.u64(x.endpoint);
+  w.attempt(x.attempt);
+  w.delivery(x.outcome);
+  w.i64(x.next_attempt_at);
+  w.str(x.reason);
+}
+
+void encode_body(writer& w, const delivery_rescheduled& x) {
+  w.u8(tag_delivery_rescheduled);
+  w.str(x.tenant_id);
+  w.str(x.event_id);
+  w.u64(x.endpoint);
+  w.i64(x.at);
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -86,6 +127,21 @@ bool decode_body(reader& r, endpoint_created& x) {
 
 bool decode_body(reader& r, endpoint_status_changed& x) {
   return r.str(x.tenant_id) && r.u64(x.id) && r.status(x.status) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, event_accepted& x) {
+  return r.str(x.tenant_id) && r.str(x.event_id) && r.str(x.event_type) &&
+         r.str(x.idempotency_key) && r.i64(x.at) && r.ids(x.endpoints);
+}
+
+bool decode_body(reader& r, attempt_recorded& x) {
+  return r.str(x.tenant_id) && r.u64(x.endpoint) && r.attempt(x.attempt) &&
+         r.delivery(x.outcome) && r.i64(x.next_attempt_at) && r.str(x.reason);
+}
+
+bool decode_body(reader& r, delivery_rescheduled& x) {
+  return r.str(x.tenant_id) && r.str(x.event_id) && r.u64(x.endpoint) &&
+         r.i64(x.at);
 }
 
 caf::error corrupt(std::string text) {
@@ -129,6 +185,12 @@ caf::expected<record> decode(std::string_view bytes) {
     return decode_as<endpoint_created>(r);
   case tag_endpoint_status_changed:
     return decode_as<endpoint_status_changed>(r);
+  case tag_event_accepted:
+    return decode_as<event_accepted>(r);
+  case tag_attempt_recorded:
+    return decode_as<attempt_recorded>(r);
+  case tag_delivery_rescheduled:
+    return decode_as<delivery_rescheduled>(r);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

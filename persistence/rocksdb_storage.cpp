@@ -5,13 +5,26 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/status.h>
@@ -67,6 +80,124 @@ bool parse_wal_key(const rocksdb::Slice& key, uint64_t& seq) {
   return true;
 }
 
+// -- info log -----------------------------------------------------------------
+
+/// Size at which `LOG` is rotated to `LOG.old.<micros>`.
+constexpr uint64_t max_info_log_bytes = uint64_t{16} << 20;
+
+/// Microseconds since the Unix epoch.
+uint64_t now_micros() {
+  timeval tv{};
+  ::gettimeofday(&tv, nullptr);
+  return static_cast<uint64_t>(tv.tv_sec) * 1'000'000u +
+         static_cast<uint64_t>(tv.tv_usec);
+}
+
+/// RocksDB's info log, `<dir>/LOG`, written with plain `write(2)`.
+///
+/// RocksDB's own file logger is not used: once one of its writes failed (a
+/// full disk), its next line trips an assertion in `WritableFileWriter`, and
+/// RocksDB as packaged by Debian keeps its assertions, so a full disk aborted
+/// the whole service. This logger drops a line it cannot write and carries
+/// on. Rotated files get RocksDB's names (`LOG.old.<micros>`), so RocksDB
+/// still deletes all but `keep_log_file_num` of them. Thread-safe.
+class info_log final : public rocksdb::Logger {
+ public:
+  /// Starts a new `LOG` in `dir`; an existing one is rotated, as RocksDB
+  /// does on every open.
+  explicit info_log(const std::string& dir)
+    : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), path_(dir + "/LOG") {
+    std::lock_guard guard{mtx_};
+    rotate();
+  }
+
+  ~info_log() override {
+    if (fd_ >= 0)
+      ::close(fd_);
+  }
+
+  info_log(const info_log&) = delete;
+  info_log& operator=(const info_log&) = delete;
+
+  using rocksdb::Logger::Logv;
+
+  /// Writes one line; the base class filters by level and adds its tag.
+  void Logv(const char* format, va_list ap) override {
+    auto line = format_line(format, ap);
+    std::lock_guard guard{mtx_};
+    if (size_ >= max_info_log_bytes)
+      rotate();
+    else if (fd_ < 0)
+      open_file();
+    if (fd_ < 0)
+      return;
+    // A failed or short write (disk full) costs this line, nothing more.
+    if (auto n = ::write(fd_, line.data(), line.size()); n > 0)
+      size_ += static_cast<uint64_t>(n);
+  }
+
+ private:
+  /// `<local time> <thread id> <message>`, as RocksDB's own lines.
+  static std::string format_line(const char* format, va_list ap) {
+    auto micros = now_micros();
+    auto seconds = static_cast<time_t>(micros / 1'000'000u);
+    tm local{};
+    ::localtime_r(&seconds, &local);
+    std::array<char, 128> prefix{};
+    auto len = std::snprintf(
+      prefix.data(), prefix.size(), "%04d/%02d/%02d-%02d:%02d:%02d.%06u %d ",
+      local.tm_year + 1900, local.tm_mon + 1, local.tm_mday, local.tm_hour,
+      local.tm_min, local.tm_sec, static_cast<unsigned>(micros % 1'000'000u),
+      static_cast<int>(::gettid()));
+    std::string line{
+      prefix.data(),
+      std::min(static_cast<size_t>(std::max(len, 0)), prefix.size() - 1)};
+    va_list copy;
+    va_copy(copy, ap);
+    auto n = std::vsnprintf(nullptr, 0, format, copy);
+    va_end(copy);
+    if (n > 0) {
+      auto offset = line.size();
+      line.resize(offset + static_cast<size_t>(n) + 1);
+      std::vsnprintf(line.data() + offset, static_cast<size_t>(n) + 1, format,
+                     ap);
+      line.resize(offset + static_cast<size_t>(n));
+    }
+    if (line.back() != '\n')
+      line.push_back('\n');
+    return line;
+  }
+
+  /// Moves a non-empty `LOG` aside and opens a new one.
+  void rotate() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) == 0 && st.st_size > 0) {
+      auto old = path_ + ".old." + std::to_string(now_micros());
+      static_cast<void>(std::rename(path_.c_str(), old.c_str()));
+    }
+    open_file();
+  }
+
+  /// Opens `LOG` for appending; leaves `fd_` at -1 on failure.
+  void open_file() {
+    fd_ =
+      ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    struct stat st {};
+    size_ = fd_ >= 0 && ::fstat(fd_, &st) == 0
+              ? static_cast<uint64_t>(std::max(st.st_size, off_t{0}))
+              : 0;
+  }
+
+  std::mutex mtx_;
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
 // -- options ------------------------------------------------------------------
 
 /// Options shared by every open. Kept close to RocksDB's defaults; each
@@ -76,9 +207,9 @@ rocksdb::DBOptions make_db_options() {
   // One flush and one compaction at a time: the WAL is append-only and the
   // machine is small; more jobs would only compete with request handling.
   opts.max_background_jobs = 2;
-  // RocksDB's own info LOG files: keep a few for diagnosis, not 1000.
+  // Old info LOG files (see `info_log`): keep a few for diagnosis, not 1000.
   opts.keep_log_file_num = 5;
-  opts.max_log_file_size = 16 << 20;
+  opts.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
   // Default kept on purpose: kPointInTimeRecovery. Every acknowledged write
   // is synced, so after a crash only an unacknowledged torn tail is dropped.
   opts.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -151,52 +282,68 @@ caf::error from_open_status(const rocksdb::Status& st, const std::string& dir) {
 
 // -- the storage --------------------------------------------------------------
 
+/// How long after a failed write the store waits before it reopens the DB:
+/// a full disk is not freed within microseconds, and every attempt costs a
+/// `DB::Open`. Writes in between fail at once.
+constexpr auto reopen_interval = std::chrono::milliseconds{100};
+
+/// Free space the data directory's filesystem needs before a reopen is tried
+/// after a failed write. A disk that ran full gets some headroom back before
+/// RocksDB writes again, and a full one is not churned with futile opens
+/// (closing the DB would even release RocksDB's preallocated space and let
+/// a few writes slip through on a disk that is still full).
+constexpr uint64_t min_free_bytes_to_reopen = uint64_t{1} << 20;
+
+/// Bytes this process may still write on the filesystem of `dir` (root may
+/// use the blocks reserved for it); `std::nullopt` if unknown.
+std::optional<uint64_t> free_bytes(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0)
+    return std::nullopt;
+  auto blocks = ::geteuid() == 0 ? st.f_bfree : st.f_bavail;
+  return uint64_t{blocks} * uint64_t{st.f_frsize};
+}
+
 class rocksdb_storage final : public storage {
  public:
   /// Takes ownership of an open DB and its handles (in `cf_names` order).
-  rocksdb_storage(std::string dir, std::unique_ptr<rocksdb::DB> db,
+  /// `opts` opens the same DB again after a failed write.
+  rocksdb_storage(std::string dir, rocksdb::DBOptions opts,
+                  std::unique_ptr<rocksdb::DB> db,
                   std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : dir_(std::move(dir)), db_(std::move(db)), handles_(std::move(handles)) {
+    : dir_(std::move(dir)), opts_(std::move(opts)), db_(std::move(db)),
+      handles_(std::move(handles)) {
     sync_opts_.sync = true;
   }
 
   rocksdb_storage(const rocksdb_storage&) = delete;
   rocksdb_storage& operator=(const rocksdb_storage&) = delete;
 
-  ~rocksdb_storage() override {
-    for (auto* h : handles_)
-      static_cast<void>(db_->DestroyColumnFamilyHandle(h));
-    // Every acknowledged write is already synced; a failing Close (e.g. after
-    // a background error) loses nothing acknowledged and has nobody to
-    // report to, so its status is dropped on purpose.
-    static_cast<void>(db_->Close());
-  }
+  ~rocksdb_storage() override { close_db(); }
 
-  /// Reads the newest WAL key into the sequence counter.
+  /// Reads the oldest and newest WAL keys into the sequence counters.
   [[nodiscard]] caf::error load_last_sequence() {
-    std::unique_ptr<rocksdb::Iterator> it{
-      db_->NewIterator(rocksdb::ReadOptions{}, handles_[cf_wal])};
-    it->SeekToLast();
-    uint64_t seq = 0;
-    if (it->Valid() && !parse_wal_key(it->key(), seq))
-      return corrupt(dir_ + ": malformed WAL key");
-    if (auto st = it->status(); !st.ok())
-      return from_status(st, "reading the WAL of " + dir_);
-    last_.store(seq);
-    it->SeekToFirst();
-    uint64_t first = seq + 1;
-    if (it->Valid() && !parse_wal_key(it->key(), first))
-      return corrupt(dir_ + ": malformed WAL key");
+    uint64_t first = 0;
+    uint64_t last = 0;
+    if (auto err = read_wal_bounds(first, last))
+      return err;
+    last_.store(last);
     first_.store(first);
     return caf::none;
   }
 
   caf::expected<uint64_t>
   append(const std::vector<std::string>& records) override {
+    return append_with_payloads(records, {});
+  }
+
+  caf::expected<uint64_t>
+  append_with_payloads(const std::vector<std::string>& records,
+                       const std::vector<payload_put>& payloads) override {
     auto first = last_.load() + 1;
-    if (records.empty())
+    if (records.empty() && payloads.empty())
       return first; // Nothing to write; the counter does not move.
-    if (auto err = resume_if_needed())
+    if (auto err = reopen_if_needed())
       return err;
     rocksdb::WriteBatch batch;
     auto seq = first;
@@ -206,10 +353,13 @@ class rocksdb_storage final : public storage {
           !st.ok())
         return from_status(st, "building a WAL batch");
     }
-    if (auto st = db_->Write(sync_opts_, &batch); !st.ok()) {
-      needs_resume_ = true;
-      return unavailable("WAL write to " + dir_ + " failed: " + st.ToString());
-    }
+    for (const auto& p : payloads)
+      if (auto st =
+            batch.Put(handles_[cf_payload], to_slice(p.key), to_slice(p.value));
+          !st.ok())
+        return from_status(st, "building a WAL batch");
+    if (auto st = db_->Write(sync_opts_, &batch); !st.ok())
+      return write_failed("WAL write to " + dir_ + " failed", st);
     last_.store(seq - 1);
     return first;
   }
@@ -217,6 +367,9 @@ class rocksdb_storage final : public storage {
   caf::error replay(
     uint64_t from,
     const std::function<caf::error(uint64_t, std::string_view)>& f) override {
+    std::shared_lock guard{db_mtx_};
+    if (!db_)
+      return closed();
     std::unique_ptr<rocksdb::Iterator> it{
       db_->NewIterator(rocksdb::ReadOptions{}, handles_[cf_wal])};
     auto start = make_wal_key(from);
@@ -243,42 +396,39 @@ class rocksdb_storage final : public storage {
     below = std::min(below, last_.load()); // keep the newest record
     if (below <= first_.load())
       return caf::none;
-    if (auto err = resume_if_needed())
+    if (auto err = reopen_if_needed())
       return err;
     auto from = make_wal_key(0);
     auto to = make_wal_key(below);
     // Not synced (see the contract): the next synced write persists it.
     auto st = db_->DeleteRange(rocksdb::WriteOptions{}, handles_[cf_wal],
                                to_slice(from), to_slice(to));
-    if (!st.ok()) {
-      needs_resume_ = true;
-      return unavailable("WAL truncation in " + dir_ +
-                         " failed: " + st.ToString());
-    }
+    if (!st.ok())
+      return write_failed("WAL truncation in " + dir_ + " failed", st);
     first_.store(below);
     return caf::none;
   }
 
   caf::error put_snapshot(std::string_view owner, uint64_t covered_seq,
                           std::string_view bytes) override {
-    if (auto err = resume_if_needed())
+    if (auto err = reopen_if_needed())
       return err;
     auto prefix = make_wal_key(covered_seq); // 8-byte big-endian prefix
     std::string value{prefix.data(), prefix.size()};
     value.append(bytes.data(), bytes.size());
     auto st = db_->Put(sync_opts_, handles_[cf_snapshot], to_slice(owner),
                        to_slice(value));
-    if (!st.ok()) {
-      needs_resume_ = true;
-      return unavailable("snapshot write to " + dir_ +
-                         " failed: " + st.ToString());
-    }
+    if (!st.ok())
+      return write_failed("snapshot write to " + dir_ + " failed", st);
     return caf::none;
   }
 
   caf::error load_snapshots(
     const std::function<caf::error(std::string_view, uint64_t,
                                    std::string_view)>& f) override {
+    std::shared_lock guard{db_mtx_};
+    if (!db_)
+      return closed();
     std::unique_ptr<rocksdb::Iterator> it{
       db_->NewIterator(rocksdb::ReadOptions{}, handles_[cf_snapshot])};
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -298,7 +448,25 @@ class rocksdb_storage final : public storage {
   }
 
   caf::expected<std::optional<std::string>>
+  get_payload(std::string_view key) override {
+    std::shared_lock guard{db_mtx_};
+    if (!db_)
+      return closed();
+    std::string value;
+    auto st = db_->Get(rocksdb::ReadOptions{}, handles_[cf_payload],
+                       to_slice(key), &value);
+    if (st.IsNotFound())
+      return std::optional<std::string>{};
+    if (!st.ok())
+      return from_status(st, "reading a payload of " + dir_);
+    return std::optional<std::string>{std::move(value)};
+  }
+
+  caf::expected<std::optional<std::string>>
   get_meta(std::string_view key) override {
+    std::shared_lock guard{db_mtx_};
+    if (!db_)
+      return closed();
     std::string value;
     auto st = db_->Get(rocksdb::ReadOptions{}, handles_[cf_meta], to_slice(key),
                        &value);
@@ -310,33 +478,142 @@ class rocksdb_storage final : public storage {
   }
 
   caf::error put_meta(std::string_view key, std::string_view value) override {
-    if (auto err = resume_if_needed())
+    if (auto err = reopen_if_needed())
       return err;
     auto st =
       db_->Put(sync_opts_, handles_[cf_meta], to_slice(key), to_slice(value));
-    if (!st.ok()) {
-      needs_resume_ = true;
-      return unavailable("metadata write to " + dir_ +
-                         " failed: " + st.ToString());
-    }
+    if (!st.ok())
+      return write_failed("metadata write to " + dir_ + " failed", st);
     return caf::none;
   }
 
  private:
-  /// After a failed write RocksDB may sit in a background-error state in
-  /// which it refuses every write. `Resume` clears it once the cause is gone
-  /// (disk space freed, device back), so the service heals without restart.
-  [[nodiscard]] caf::error resume_if_needed() {
-    if (!needs_resume_)
-      return caf::none;
-    if (auto st = db_->Resume(); !st.ok())
-      return unavailable("data directory " + dir_ +
-                         " is still failing: " + st.ToString());
-    needs_resume_ = false;
+  /// Reads the oldest and newest WAL keys; `first` is `last + 1` and `last`
+  /// is 0 when the WAL is empty.
+  [[nodiscard]] caf::error read_wal_bounds(uint64_t& first, uint64_t& last) {
+    std::unique_ptr<rocksdb::Iterator> it{
+      db_->NewIterator(rocksdb::ReadOptions{}, handles_[cf_wal])};
+    it->SeekToLast();
+    last = 0;
+    if (it->Valid() && !parse_wal_key(it->key(), last))
+      return corrupt(dir_ + ": malformed WAL key");
+    it->SeekToFirst();
+    first = last + 1;
+    if (it->Valid() && !parse_wal_key(it->key(), first))
+      return corrupt(dir_ + ": malformed WAL key");
+    if (auto st = it->status(); !st.ok())
+      return from_status(st, "reading the WAL of " + dir_);
     return caf::none;
   }
 
+  /// Marks the DB for reopening (see `reopen_if_needed`) and converts `st`.
+  caf::error write_failed(std::string what, const rocksdb::Status& st) {
+    broken_ = true;
+    reopen_at_ = std::chrono::steady_clock::now() + reopen_interval;
+    last_failure_ = st.ToString();
+    return unavailable(std::move(what) + ": " + last_failure_);
+  }
+
+  /// The error of a read while the DB is closed (a reopen failed).
+  caf::error closed() const {
+    return unavailable("data directory " + dir_ +
+                       " is closed after a failed write");
+  }
+
+  /// After a failed write the DB handle is not trusted any more. RocksDB
+  /// refuses every write until `Resume()`; it refuses `Resume()` itself after
+  /// errors it deems fatal (any I/O error but "no space", e.g. EIO, EROFS,
+  /// EFBIG); and a `Resume()` that had no memtable to flush keeps the failed
+  /// WAL file writer, whose next append trips an assertion. So the next write
+  /// instead closes the DB and opens it again (at most once per
+  /// `reopen_interval`, and only with `min_free_bytes_to_reopen` free): that
+  /// starts a fresh WAL after replaying what was synced, and works as soon as
+  /// the disk does.
+  [[nodiscard]] caf::error reopen_if_needed() {
+    if (!broken_)
+      return caf::none;
+    auto now = std::chrono::steady_clock::now();
+    auto free = free_bytes(dir_);
+    if (now < reopen_at_ || (free && *free < min_free_bytes_to_reopen))
+      return unavailable(
+        "data directory " + dir_ + " is unavailable after a failed write (" +
+        (free ? std::to_string(*free) : std::string{"unknown"}) +
+        " bytes free): " + last_failure_);
+    reopen_at_ = now + reopen_interval;
+    if (auto err = reopen()) {
+      last_failure_ = text_of(err);
+      return err;
+    }
+    broken_ = false;
+    return caf::none;
+  }
+
+  /// Closes and reopens the DB, then deletes the WAL records above `last_`:
+  /// a failed write may have reached the file without being acknowledged,
+  /// and the contract says a failed append stores nothing.
+  [[nodiscard]] caf::error reopen() {
+    std::unique_lock guard{db_mtx_};
+    close_db();
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    if (auto st =
+          rocksdb::DB::Open(opts_, dir_, make_descriptors(), &handles, &raw);
+        !st.ok())
+      return unavailable("reopening data directory " + dir_ +
+                         " failed: " + st.ToString());
+    db_.reset(raw);
+    handles_ = std::move(handles);
+    uint64_t first = 0;
+    uint64_t last = 0;
+    if (auto err = read_wal_bounds(first, last))
+      return err;
+    auto acked = last_.load();
+    if (last < acked)
+      return unavailable("data directory " + dir_ +
+                         " lost acknowledged WAL records: it ends at " +
+                         std::to_string(last) + ", " + std::to_string(acked) +
+                         " were written");
+    if (last > acked) {
+      auto from = make_wal_key(acked + 1);
+      auto to = make_wal_key(last);
+      rocksdb::WriteBatch batch;
+      auto st =
+        batch.DeleteRange(handles_[cf_wal], to_slice(from), to_slice(to));
+      if (st.ok())
+        st = batch.Delete(handles_[cf_wal], to_slice(to));
+      if (st.ok())
+        st = db_->Write(sync_opts_, &batch);
+      if (!st.ok())
+        return unavailable("removing unacknowledged WAL records from " + dir_ +
+                           " failed: " + st.ToString());
+      first = std::min(first, acked + 1);
+    }
+    first_.store(first);
+    return caf::none;
+  }
+
+  /// Destroys the handles and closes the DB; does nothing when closed.
+  void close_db() {
+    if (!db_)
+      return;
+    for (auto* h : handles_)
+      static_cast<void>(db_->DestroyColumnFamilyHandle(h));
+    handles_.clear();
+    // Every acknowledged write is already synced; a failing Close (e.g. after
+    // a background error) loses nothing acknowledged and has nobody to
+    // report to, so its status is dropped on purpose.
+    static_cast<void>(db_->Close());
+    db_.reset();
+  }
+
   std::string dir_;
+  rocksdb::DBOptions opts_;
+  /// Guards `db_` and `handles_` against a reopen: readers (`replay`,
+  /// `get_meta`, `load_snapshots`) hold it shared; the writer thread, the
+  /// only one that reopens, takes it exclusively to swap them and needs no
+  /// lock for its own use.
+  std::shared_mutex db_mtx_;
+  /// Null only after a reopen failed to open the DB.
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::WriteOptions sync_opts_;
@@ -345,8 +622,13 @@ class rocksdb_storage final : public storage {
   /// The oldest WAL record still stored (`last_ + 1` when none); written by
   /// the writer thread.
   std::atomic<uint64_t> first_{1};
-  /// Touched only by the writer thread (`append` and `put_meta`).
-  bool needs_resume_ = false;
+  /// Whether the last write failed and the DB must be reopened first; with
+  /// `reopen_at_` and `last_failure_` touched only by the writer thread.
+  bool broken_ = false;
+  /// The earliest time of the next reopen attempt.
+  std::chrono::steady_clock::time_point reopen_at_;
+  /// The last failure, repeated by writes refused before `reopen_at_`.
+  std::string last_failure_;
 };
 
 // -- opening ------------------------------------------------------------------
@@ -433,14 +715,22 @@ open_rocksdb_storage(const std::string& dir) {
     opts.create_missing_column_families = true;
     opts.error_if_exists = true;
   }
+  // Created only now: a directory refused above gets no LOG file.
+  opts.info_log = std::make_shared<info_log>(dir);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   if (auto st =
         rocksdb::DB::Open(opts, dir, make_descriptors(), &handles, &raw);
       !st.ok())
     return from_open_status(st, dir);
+  // Reopening after a failed write (see `reopen_if_needed`) finds the DB.
+  auto reopen_opts = opts;
+  reopen_opts.create_if_missing = false;
+  reopen_opts.create_missing_column_families = false;
+  reopen_opts.error_if_exists = false;
   auto store = std::make_unique<rocksdb_storage>(
-    dir, std::unique_ptr<rocksdb::DB>{raw}, std::move(handles));
+    dir, std::move(reopen_opts), std::unique_ptr<rocksdb::DB>{raw},
+    std::move(handles));
   if (*kind == dir_kind::fresh) {
     // A crash before this synced write leaves a store without a version,
     // which the next open rejects: it holds no acknowledged data, and the

@@ -10,8 +10,17 @@
 //
 //   tenant    := version:u8 (= 1) kind:u8 (= 1) str tenant_id, u64 last_id,
 //                count:u32 endpoint[count]      (ascending identifiers)
+//                count:u32 event[count], count:u32 (str key, str event)[count],
+//                count:u32 activity[count], u64 pending
 //   endpoint  := u64 id, str url, str secret, vec<str> event_types, headers,
 //                status, i64 created_at, i64 last_modified
+//   event     := str id, str type, str idempotency_key, i64 created_at,
+//                count:u32 (u64 endpoint, u8 status, u32 attempts,
+//                           i64 next_attempt_at, str reason)[count]
+//   activity  := u64 endpoint, u64 total, u64 successful, u64 failed,
+//                u64 latency_sum_ms, i64 last_success_at, i64 last_failure_at,
+//                u64 pending, count:u32 u32[count] (latency buckets),
+//                count:u32 attempt[count] (as in the WAL record codec)
 //   directory := version:u8 (= 1) kind:u8 (= 2) count:u32 tenant[count]
 //   tenant    := str id, str name, str token_hash, i64 created_at,
 //                u8 active (0 or 1)
@@ -38,6 +47,64 @@ bool read_header(reader& r, uint8_t kind) {
          actual == kind;
 }
 
+bool decode_events(reader& r, tenant_state& st) {
+  uint32_t count = 0;
+  if (!r.count(count, 8))
+    return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    event_state ev;
+    uint32_t n = 0;
+    if (!r.str(ev.id) || !r.str(ev.type) || !r.str(ev.idempotency_key) ||
+        !r.i64(ev.created_at) || !r.count(n, 8))
+      return false;
+    ev.deliveries.resize(n);
+    for (auto& d : ev.deliveries)
+      if (!r.u64(d.endpoint) || !r.delivery(d.status) || !r.u32(d.attempts) ||
+          !r.i64(d.next_attempt_at) || !r.str(d.reason))
+        return false;
+    auto id = ev.id;
+    if (!st.events.emplace(std::move(id), std::move(ev)).second)
+      return false;
+  }
+  if (!r.count(count, 8))
+    return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string key;
+    std::string event;
+    if (!r.str(key) || !r.str(event))
+      return false;
+    st.idempotency.emplace(std::move(key), std::move(event));
+  }
+  return true;
+}
+
+bool decode_activity(reader& r, tenant_state& st) {
+  uint32_t count = 0;
+  if (!r.count(count, 8))
+    return false;
+  for (uint32_t i = 0; i < count; ++i) {
+    endpoint_id id = 0;
+    endpoint_activity a;
+    uint32_t n = 0;
+    if (!r.u64(id) || !r.u64(a.total) || !r.u64(a.successful) ||
+        !r.u64(a.failed) || !r.u64(a.latency_sum_ms) ||
+        !r.i64(a.last_success_at) || !r.i64(a.last_failure_at) ||
+        !r.u64(a.pending) || !r.count(n, 4))
+      return false;
+    a.latency_buckets.resize(n);
+    for (auto& b : a.latency_buckets)
+      if (!r.u32(b))
+        return false;
+    if (!r.count(n, 8))
+      return false;
+    for (uint32_t j = 0; j < n; ++j)
+      if (!r.attempt(a.recent.emplace_back()))
+        return false;
+    st.activity.emplace(id, std::move(a));
+  }
+  return true;
+}
+
 } // namespace
 
 std::string encode_snapshot(const tenant_state& x) {
@@ -57,6 +124,44 @@ std::string encode_snapshot(const tenant_state& x) {
     w.i64(ep.created_at);
     w.i64(ep.last_modified);
   }
+  w.count(x.events.size());
+  for (const auto& [id, ev] : x.events) {
+    w.str(ev.id);
+    w.str(ev.type);
+    w.str(ev.idempotency_key);
+    w.i64(ev.created_at);
+    w.count(ev.deliveries.size());
+    for (const auto& d : ev.deliveries) {
+      w.u64(d.endpoint);
+      w.delivery(d.status);
+      w.u32(d.attempts);
+      w.i64(d.next_attempt_at);
+      w.str(d.reason);
+    }
+  }
+  w.count(x.idempotency.size());
+  for (const auto& [key, event] : x.idempotency) {
+    w.str(key);
+    w.str(event);
+  }
+  w.count(x.activity.size());
+  for (const auto& [id, a] : x.activity) {
+    w.u64(id);
+    w.u64(a.total);
+    w.u64(a.successful);
+    w.u64(a.failed);
+    w.u64(a.latency_sum_ms);
+    w.i64(a.last_success_at);
+    w.i64(a.last_failure_at);
+    w.u64(a.pending);
+    w.count(a.latency_buckets.size());
+    for (auto n : a.latency_buckets)
+      w.u32(n);
+    w.count(a.recent.size());
+    for (const auto& at : a.recent)
+      w.attempt(at);
+  }
+  w.u64(x.pending);
   return std::move(w).take();
 }
 
@@ -95,6 +200,8 @@ caf::expected<tenant_state> decode_tenant_snapshot(std::string_view bytes) {
     previous = ep.id;
     st.endpoints.emplace_hint(st.endpoints.end(), ep.id, std::move(ep));
   }
+  if (!decode_events(r, st) || !decode_activity(r, st) || !r.u64(st.pending))
+    return corrupt("truncated deliveries in tenant snapshot");
   if (!r.at_end())
     return corrupt("trailing bytes after tenant snapshot");
   return st;

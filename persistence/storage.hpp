@@ -23,6 +23,14 @@ namespace wi::persistence {
 /// Errors are `wi::errc` values: `storage_unavailable` for I/O failures
 /// (disk full, read-only filesystem), `corrupt_data` for unreadable data.
 /// No backend-specific status leaks past this interface.
+
+/// A value stored in the `payload` column family (event bodies), written in
+/// the same atomic batch as the WAL records it belongs to.
+struct payload_put {
+  std::string key;
+  std::string value;
+};
+
 class storage {
  public:
   virtual ~storage() = default;
@@ -33,6 +41,18 @@ class storage {
   /// sequence counter does not advance. Sequence numbers start at 1.
   [[nodiscard]] virtual caf::expected<uint64_t>
   append(const std::vector<std::string>& records) = 0;
+
+  /// Like `append`, and stores `payloads` in the same atomic synced batch:
+  /// either all of it is durable or none. The default implementation
+  /// supports only an empty `payloads`.
+  [[nodiscard]] virtual caf::expected<uint64_t>
+  append_with_payloads(const std::vector<std::string>& records,
+                       const std::vector<payload_put>& payloads);
+
+  /// Reads a payload; `std::nullopt` if absent. The default implementation
+  /// stores none.
+  [[nodiscard]] virtual caf::expected<std::optional<std::string>>
+  get_payload(std::string_view key);
 
   /// Calls `f(seq, bytes)` for every WAL record with `seq >= from`, in
   /// ascending order. Stops at and returns the first error `f` returns.
@@ -102,6 +122,11 @@ class memory_storage : public storage {
 
   caf::expected<uint64_t>
   append(const std::vector<std::string>& records) override;
+  caf::expected<uint64_t>
+  append_with_payloads(const std::vector<std::string>& records,
+                       const std::vector<payload_put>& payloads) override;
+  caf::expected<std::optional<std::string>>
+  get_payload(std::string_view key) override;
   caf::error replay(
     uint64_t from,
     const std::function<caf::error(uint64_t, std::string_view)>& f) override;

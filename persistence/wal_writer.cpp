@@ -40,6 +40,9 @@ using wal_writer_impl = wal_writer_actor::extend<caf::reacts_to<flush_atom>>;
 struct pending_append {
   std::string owner;
   std::string record;
+  /// Key and value of a payload to store with the record; empty key if none.
+  std::string payload_key;
+  std::string payload;
   caf::typed_response_promise<uint64_t> promise;
 };
 
@@ -83,6 +86,21 @@ void schedule_flush(wal_writer_pointer self) {
 }
 
 void ask_for_checkpoint(wal_writer_pointer self);
+void schedule_flush(wal_writer_pointer self);
+
+/// Queues one append for the next batch, or refuses it when full.
+caf::result<uint64_t> enqueue(wal_writer_pointer self, pending_append entry) {
+  auto& st = self->state;
+  if (st.pending.size() >= st.cfg.max_pending)
+    return make_error(errc::overloaded, "the WAL writer has " +
+                                          std::to_string(st.pending.size()) +
+                                          " records waiting");
+  entry.promise = self->make_response_promise<uint64_t>();
+  auto promise = entry.promise;
+  st.pending.push_back(std::move(entry));
+  schedule_flush(self);
+  return promise;
+}
 
 /// Writes the oldest `max_batch` pending records as one batch and answers
 /// each of them; schedules the next flush if records remain.
@@ -93,10 +111,15 @@ void flush(wal_writer_pointer self) {
   if (n == 0)
     return;
   std::vector<std::string> records;
+  std::vector<payload_put> payloads;
   records.reserve(n);
-  for (size_t i = 0; i < n; ++i)
-    records.push_back(std::move(st.pending[i].record));
-  auto first = st.store->append(records);
+  for (size_t i = 0; i < n; ++i) {
+    auto& p = st.pending[i];
+    records.push_back(std::move(p.record));
+    if (!p.payload_key.empty())
+      payloads.push_back({std::move(p.payload_key), std::move(p.payload)});
+  }
+  auto first = st.store->append_with_payloads(records, payloads);
   for (size_t i = 0; i < n; ++i) {
     auto& front = st.pending.front();
     if (first) {
@@ -165,16 +188,16 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
   return {
     [self](append_atom, std::string& owner,
            std::string& record) -> caf::result<uint64_t> {
-      auto& st = self->state;
-      if (st.pending.size() >= st.cfg.max_pending)
-        return make_error(errc::overloaded,
-                          "the WAL writer has " +
-                            std::to_string(st.pending.size()) +
-                            " records waiting");
-      auto promise = self->make_response_promise<uint64_t>();
-      st.pending.push_back({std::move(owner), std::move(record), promise});
-      schedule_flush(self);
-      return promise;
+      return enqueue(self, {std::move(owner), std::move(record), {}, {}, {}});
+    },
+    [self](append_atom, std::string& owner, std::string& record,
+           std::string& payload_key,
+           std::string& payload) -> caf::result<uint64_t> {
+      return enqueue(self, {std::move(owner),
+                            std::move(record),
+                            std::move(payload_key),
+                            std::move(payload),
+                            {}});
     },
     [self](flush_atom) { flush(self); },
     [self](snapshot_atom, const std::string& owner, uint64_t covered,

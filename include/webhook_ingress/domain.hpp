@@ -77,6 +77,95 @@ struct endpoint {
   friend bool operator==(const endpoint&, const endpoint&) = default;
 };
 
+/// Where the delivery of one event to one endpoint stands.
+enum class delivery_status : uint8_t {
+  /// Not delivered yet; an attempt is due at `next_attempt_at`.
+  pending = 0,
+  /// An attempt got a 2xx answer.
+  delivered = 1,
+  /// Given up: every scheduled attempt failed (`reason` says why).
+  failed = 2,
+};
+
+/// Returns `"pending"`, `"delivered"` or `"failed"`.
+constexpr std::string_view to_string(delivery_status x) noexcept {
+  switch (x) {
+  case delivery_status::pending:
+    return "pending";
+  case delivery_status::delivered:
+    return "delivered";
+  case delivery_status::failed:
+    return "failed";
+  }
+  return "unknown";
+}
+
+/// A validated publish request (`POST /v1/webhook/events`).
+struct new_event {
+  /// 1-128 characters of `[A-Za-z0-9._:-]`.
+  std::string event_type;
+  /// The payload as compact JSON text.
+  std::string payload;
+  /// Empty when the client sent none.
+  std::string idempotency_key;
+};
+
+/// The answer to an accepted publish.
+struct event_receipt {
+  std::string id;
+  std::string event_type;
+  unix_millis created_at = 0;
+  /// Number of endpoints the event goes to.
+  uint64_t endpoints = 0;
+  /// True when an earlier publish with the same idempotency key created it.
+  bool duplicate = false;
+};
+
+/// One attempt to deliver an event to an endpoint.
+struct attempt_info {
+  std::string event_id;
+  /// 1 for the first attempt of a delivery.
+  uint32_t attempt = 0;
+  unix_millis at = 0;
+  /// HTTP status of the answer; 0 when none arrived.
+  uint16_t status_code = 0;
+  uint32_t latency_ms = 0;
+  /// Empty when an HTTP answer arrived, else the delivery engine's code
+  /// (`timeout`, `connect_failed`, `blocked_address`, ...).
+  std::string error;
+  /// The first 1 KiB of the answer's body.
+  std::string response_excerpt;
+
+  friend bool operator==(const attempt_info&, const attempt_info&) = default;
+};
+
+/// The delivery of one event to one endpoint.
+struct delivery_state {
+  endpoint_id endpoint = 0;
+  delivery_status status = delivery_status::pending;
+  /// Attempts made so far.
+  uint32_t attempts = 0;
+  /// When the next attempt is due (meaningful while pending).
+  unix_millis next_attempt_at = 0;
+  /// Why a delivery failed (`exhausted`); empty otherwise.
+  std::string reason;
+
+  friend bool operator==(const delivery_state&,
+                         const delivery_state&) = default;
+};
+
+/// An accepted event as the tenant actor keeps it (its payload lives in the
+/// store, not in memory).
+struct event_state {
+  std::string id;
+  std::string type;
+  std::string idempotency_key;
+  unix_millis created_at = 0;
+  std::vector<delivery_state> deliveries;
+
+  friend bool operator==(const event_state&, const event_state&) = default;
+};
+
 /// Delivery statistics of one endpoint (the spec's `WebhookStatistics`).
 struct endpoint_stats {
   endpoint ep;
@@ -87,10 +176,22 @@ struct endpoint_stats {
   double success_rate = 0;
   /// Mean wall time of all attempts in milliseconds; 0 without attempts.
   double average_response_time_ms = 0;
-  std::optional<unix_seconds> last_success_at;
-  std::optional<unix_seconds> last_failure_at;
+  std::optional<unix_millis> last_success_at;
+  std::optional<unix_millis> last_failure_at;
   /// Deliveries of this endpoint neither delivered nor exhausted.
   uint64_t pending_events = 0;
+  /// Median and 95th percentile of attempt latencies in milliseconds (upper
+  /// bounds of 5%-wide histogram buckets); 0 without attempts.
+  double p50_response_time_ms = 0;
+  double p95_response_time_ms = 0;
+};
+
+/// One page of an endpoint's attempts, newest first.
+struct attempt_page {
+  std::vector<attempt_info> items;
+  uint32_t page = 1;
+  uint32_t page_size = 10;
+  uint64_t total_items = 0;
 };
 
 /// Parameters of `GET /v1/webhook/endpoints/list`, already validated.

@@ -48,6 +48,9 @@ enum class errc : uint8_t {
   not_ready,
   /// A bounded queue is full (503 OVERLOADED).
   overloaded,
+  /// The tenant has more pending deliveries than its cap (429
+  /// TOO_MANY_PENDING, with Retry-After).
+  too_many_pending,
   /// Stored data cannot be decoded or does not belong to this service.
   corrupt_data,
   /// A bug: an invariant did not hold (500 INTERNAL).
@@ -86,6 +89,8 @@ inline std::string to_string(errc x) {
     return "not_ready";
   case errc::overloaded:
     return "overloaded";
+  case errc::too_many_pending:
+    return "too_many_pending";
   case errc::corrupt_data:
     return "corrupt_data";
   case errc::internal:

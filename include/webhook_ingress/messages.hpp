@@ -12,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/unit.hpp>
 
+#include "webhook_ingress/delivery.hpp"
 #include "webhook_ingress/domain.hpp"
 
 namespace wi {
@@ -30,6 +31,11 @@ using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
 using listen_atom = caf::atom_constant<caf::atom("listen")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using attempts_atom = caf::atom_constant<caf::atom("attempts")>;
+using resend_atom = caf::atom_constant<caf::atom("resend")>;
+using due_atom = caf::atom_constant<caf::atom("due")>;
+using attempted_atom = caf::atom_constant<caf::atom("attempted")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -44,6 +50,12 @@ using reply_fn = std::function<void(caf::expected<T>)>;
 using no_content = caf::unit_t;
 
 // -- typed actor interfaces ---------------------------------------------------
+
+/// Reads event payloads from the store on its own thread (see
+/// `persistence/payload_reader.hpp`); replies with the payload, or
+/// `errc::not_found` / `errc::storage_unavailable`.
+using payload_reader_actor =
+  caf::typed_actor<caf::replies_to<get_atom, std::string>::with<std::string>>;
 
 /// Takes a snapshot of a WAL owner when the WAL writer asks (the directory
 /// actor implements it).
@@ -62,6 +74,9 @@ using checkpoint_actor =
 ///   holds back truncation for too long.
 using wal_writer_actor = caf::typed_actor<
   caf::replies_to<append_atom, std::string, std::string>::with<uint64_t>,
+  // As above, plus a payload (key, value) stored in the same atomic batch.
+  caf::replies_to<append_atom, std::string, std::string, std::string,
+                  std::string>::with<uint64_t>,
   caf::replies_to<snapshot_atom, std::string, uint64_t,
                   std::string>::with<uint64_t>,
   caf::reacts_to<listen_atom, checkpoint_actor>>;
@@ -75,6 +90,18 @@ using tenant_actor = caf::typed_actor<
                  reply_fn<no_content>>,
   caf::reacts_to<stats_atom, endpoint_id, reply_fn<endpoint_stats>>,
   caf::reacts_to<list_atom, list_query, reply_fn<endpoint_page>>,
+  caf::reacts_to<publish_atom, new_event, reply_fn<event_receipt>>,
+  caf::reacts_to<get_atom, std::string, reply_fn<event_state>>,
+  caf::reacts_to<attempts_atom, endpoint_id, uint32_t, uint32_t,
+                 reply_fn<attempt_page>>,
+  caf::reacts_to<resend_atom, endpoint_id, std::string,
+                 reply_fn<delivery_state>>,
+  // Internal: a delivery's attempt is due (timer), and an attempt ended
+  // (from the delivery engine): event id, endpoint, attempt number, start
+  // time, outcome.
+  caf::reacts_to<due_atom, std::string, endpoint_id>,
+  caf::reacts_to<attempted_atom, std::string, endpoint_id, uint32_t,
+                 unix_millis, delivery_outcome>,
   // Writes a snapshot now if any record is not yet covered; replies with
   // the covered sequence number once it is durable.
   caf::replies_to<checkpoint_atom>::with<uint64_t>>;
@@ -108,3 +135,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::tenant_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<std::vector<wi::tenant_info>>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_continuation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::new_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::delivery_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_receipt>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_state>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::attempt_page>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::delivery_state>)

@@ -41,12 +41,54 @@ struct endpoint_status_changed {
                          const endpoint_status_changed&) = default;
 };
 
+/// WAL record: an event was accepted and is to be delivered to `endpoints`
+/// (its payload is stored beside it, in the same atomic batch).
+struct event_accepted {
+  std::string tenant_id;
+  std::string event_id;
+  std::string event_type;
+  std::string idempotency_key;
+  unix_millis at = 0;
+  std::vector<endpoint_id> endpoints;
+
+  friend bool operator==(const event_accepted&,
+                         const event_accepted&) = default;
+};
+
+/// WAL record: one delivery attempt ended; the delivery is now `outcome`
+/// (pending again with `next_attempt_at`, delivered, or failed for
+/// `reason`).
+struct attempt_recorded {
+  std::string tenant_id;
+  endpoint_id endpoint = 0;
+  attempt_info attempt;
+  delivery_status outcome = delivery_status::pending;
+  unix_millis next_attempt_at = 0;
+  std::string reason;
+
+  friend bool operator==(const attempt_recorded&,
+                         const attempt_recorded&) = default;
+};
+
+/// WAL record: a fresh delivery of an event to an endpoint was scheduled
+/// (resend): the delivery is pending again, due `at`, with no attempts.
+struct delivery_rescheduled {
+  std::string tenant_id;
+  std::string event_id;
+  endpoint_id endpoint = 0;
+  unix_millis at = 0;
+
+  friend bool operator==(const delivery_rescheduled&,
+                         const delivery_rescheduled&) = default;
+};
+
 /// One durable mutation. Records carry every value they set (ids, times), so
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
 /// (`persistence/record_codec.hpp`) tags each with a stable number.
 using record =
-  std::variant<tenant_created, endpoint_created, endpoint_status_changed>;
+  std::variant<tenant_created, endpoint_created, endpoint_status_changed,
+               event_accepted, attempt_recorded, delivery_rescheduled>;
 
 /// Returns the tenant a record belongs to.
 [[nodiscard]] inline const std::string& tenant_of(const record& x) {

@@ -1,11 +1,39 @@
 #pragma once
 
+#include <deque>
 #include <map>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "webhook_ingress/domain.hpp"
 
 namespace wi {
+
+/// Delivery activity of one endpoint: counters, latency histogram and the
+/// most recent attempts. Derived only from WAL records.
+struct endpoint_activity {
+  uint64_t total = 0;
+  uint64_t successful = 0;
+  uint64_t failed = 0;
+  uint64_t latency_sum_ms = 0;
+  /// 0 when there was none.
+  unix_millis last_success_at = 0;
+  unix_millis last_failure_at = 0;
+  /// Deliveries to this endpoint that are pending.
+  uint64_t pending = 0;
+  /// Attempt counts per latency bucket (`actors/latency_histogram.hpp`);
+  /// empty until the first attempt.
+  std::vector<uint32_t> latency_buckets;
+  /// The newest attempts, oldest first, at most `max_recent_attempts`.
+  std::deque<attempt_info> recent;
+
+  friend bool operator==(const endpoint_activity&,
+                         const endpoint_activity&) = default;
+};
+
+/// How many attempts per endpoint the attempt log keeps.
+inline constexpr size_t max_recent_attempts = 100;
 
 /// Everything one tenant owns. Owned by exactly one tenant actor while it
 /// runs (before that, by recovery and then the directory); nothing else
@@ -17,9 +45,24 @@ struct tenant_state {
   endpoint_id last_id = 0;
   /// Endpoints ordered by identifier (the list order of the API).
   std::map<endpoint_id, endpoint> endpoints;
+  /// Accepted events by id, with their deliveries.
+  std::map<std::string, event_state> events;
+  /// Idempotency key -> event id.
+  std::unordered_map<std::string, std::string> idempotency;
+  /// Delivery activity by endpoint (only endpoints with deliveries).
+  std::map<endpoint_id, endpoint_activity> activity;
+  /// Pending deliveries over all endpoints.
+  uint64_t pending = 0;
 
   friend bool operator==(const tenant_state&, const tenant_state&) = default;
 };
+
+/// Returns the state of a tenant that owns nothing yet.
+[[nodiscard]] inline tenant_state empty_tenant(std::string id) {
+  tenant_state st;
+  st.tenant_id = std::move(id);
+  return st;
+}
 
 /// A registered tenant. Only the SHA-256 of its token is kept.
 struct tenant_entry {

@@ -63,8 +63,8 @@ class tenant_actor_test : public ::testing::Test {
   void SetUp() override {
     sys = std::make_unique<caf::actor_system>(cfg);
     wal = persistence::spawn_wal_writer(*sys, store);
-    tenant = sys->spawn(tenant_actor_impl, tenant_state{"t1", 0, {}},
-                        owner_log{}, wal, uint64_t{10'000});
+    tenant = sys->spawn(tenant_actor_impl, empty_tenant("t1"), owner_log{}, wal,
+                        uint64_t{10'000}, nullptr);
   }
 
   void TearDown() override {

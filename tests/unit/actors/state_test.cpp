@@ -27,7 +27,7 @@ endpoint make_endpoint(endpoint_id id, unix_seconds at) {
 }
 
 tenant_state tenant_with(const std::string& tid, int n) {
-  tenant_state st{tid, 0, {}};
+  auto st = empty_tenant(tid);
   for (int i = 1; i <= n; ++i) {
     auto id = static_cast<endpoint_id>(i);
     EXPECT_FALSE(
@@ -37,7 +37,7 @@ tenant_state tenant_with(const std::string& tid, int n) {
 }
 
 TEST(tenant_apply, created_then_status_changed) {
-  tenant_state st{"t1", 0, {}};
+  auto st = empty_tenant("t1");
   ASSERT_FALSE(wi::apply(st, endpoint_created{"t1", make_endpoint(1, 10)}));
   ASSERT_FALSE(wi::apply(
     st, endpoint_status_changed{"t1", 1, endpoint_status::inactive, 20}));
@@ -113,13 +113,115 @@ TEST(tenant_list, huge_page_numbers_do_not_overflow) {
 }
 
 TEST(statistics, are_zero_without_attempts) {
-  auto ep = make_endpoint(4, 1);
-  auto stats = statistics_of(ep);
+  auto st = tenant_with("t1", 4);
+  const auto& ep = st.endpoints.at(4);
+  auto stats = statistics_of(st, ep);
   EXPECT_EQ(stats.ep, ep);
   EXPECT_EQ(stats.total_attempts, 0u);
   EXPECT_EQ(stats.success_rate, 0.0);
+  EXPECT_EQ(stats.p95_response_time_ms, 0.0);
   EXPECT_FALSE(stats.last_success_at.has_value());
   EXPECT_EQ(stats.pending_events, 0u);
+}
+
+attempt_recorded attempt(const std::string& ev, endpoint_id ep, uint32_t n,
+                         uint16_t code, uint32_t latency,
+                         delivery_status outcome, unix_millis at) {
+  attempt_recorded rec;
+  rec.tenant_id = "t1";
+  rec.endpoint = ep;
+  rec.attempt = attempt_info{ev, n, at, code, latency, "", "body"};
+  rec.outcome = outcome;
+  rec.next_attempt_at = outcome == delivery_status::pending ? at + 100 : 0;
+  rec.reason = outcome == delivery_status::failed ? "exhausted" : "";
+  return rec;
+}
+
+TEST(deliveries, accepted_events_count_as_pending_until_they_end) {
+  auto st = tenant_with("t1", 2);
+  ASSERT_FALSE(wi::apply(
+    st, event_accepted{"t1", "evt_a", "user.created", "key", 5000, {1, 2}}));
+  EXPECT_EQ(st.pending, 2u);
+  EXPECT_EQ(st.idempotency.at("key"), "evt_a");
+  EXPECT_EQ(statistics_of(st, st.endpoints.at(1)).pending_events, 1u);
+  // Endpoint 1: fails once (retry), then succeeds.
+  ASSERT_FALSE(wi::apply(
+    st, attempt("evt_a", 1, 1, 500, 30, delivery_status::pending, 6000)));
+  ASSERT_FALSE(wi::apply(
+    st, attempt("evt_a", 1, 2, 204, 10, delivery_status::delivered, 7000)));
+  // Endpoint 2: gives up after one attempt without an answer.
+  auto gone = attempt("evt_a", 2, 1, 0, 15000, delivery_status::failed, 6500);
+  gone.attempt.error = "timeout";
+  ASSERT_FALSE(wi::apply(st, gone));
+  EXPECT_EQ(st.pending, 0u);
+  auto s1 = statistics_of(st, st.endpoints.at(1));
+  EXPECT_EQ(s1.total_attempts, 2u);
+  EXPECT_EQ(s1.successful_attempts, 1u);
+  EXPECT_EQ(s1.failed_attempts, 1u);
+  EXPECT_DOUBLE_EQ(s1.success_rate, 50.0);
+  EXPECT_DOUBLE_EQ(s1.average_response_time_ms, 20.0);
+  EXPECT_EQ(s1.last_success_at, std::optional<unix_millis>{7000});
+  EXPECT_EQ(s1.last_failure_at, std::optional<unix_millis>{6000});
+  EXPECT_EQ(s1.pending_events, 0u);
+  const auto& ev = st.events.at("evt_a");
+  EXPECT_EQ(ev.deliveries[0].status, delivery_status::delivered);
+  EXPECT_EQ(ev.deliveries[0].attempts, 2u);
+  EXPECT_EQ(ev.deliveries[1].status, delivery_status::failed);
+  EXPECT_EQ(ev.deliveries[1].reason, "exhausted");
+  // No attempt may follow an ended delivery.
+  EXPECT_EQ(code_of(wi::apply(st, attempt("evt_a", 1, 3, 200, 1,
+                                          delivery_status::delivered, 8000))),
+            errc::corrupt_data);
+}
+
+TEST(deliveries, percentiles_come_from_the_latency_histogram) {
+  auto st = tenant_with("t1", 1);
+  std::vector<endpoint_id> one{1};
+  for (uint32_t i = 1; i <= 100; ++i) {
+    auto id = "evt_" + std::to_string(i);
+    ASSERT_FALSE(wi::apply(st, event_accepted{"t1", id, "x", "", i, one}));
+    ASSERT_FALSE(
+      wi::apply(st, attempt(id, 1, 1, 200, i, delivery_status::delivered, i)));
+  }
+  auto stats = statistics_of(st, st.endpoints.at(1));
+  // Buckets are 5% wide: the reported value is within 5% above the truth.
+  EXPECT_GE(stats.p50_response_time_ms, 50.0);
+  EXPECT_LE(stats.p50_response_time_ms, 52.5);
+  EXPECT_GE(stats.p95_response_time_ms, 95.0);
+  EXPECT_LE(stats.p95_response_time_ms, 99.75);
+  // The attempt log keeps the newest 100, newest first.
+  auto page = attempts_of(st, 1, 1, 10);
+  EXPECT_EQ(page.total_items, 100u);
+  ASSERT_EQ(page.items.size(), 10u);
+  EXPECT_EQ(page.items.front().event_id, "evt_100");
+  EXPECT_EQ(attempts_of(st, 1, 10, 10).items.back().event_id, "evt_1");
+  EXPECT_TRUE(attempts_of(st, 1, 11, 10).items.empty());
+}
+
+TEST(deliveries, matching_skips_inactive_endpoints_and_honours_star) {
+  auto st = tenant_with("t1", 3);
+  st.endpoints.at(2).event_types = {"*"};
+  st.endpoints.at(3).status = endpoint_status::inactive;
+  EXPECT_EQ(matching_endpoints(st, "user.created"),
+            (std::vector<endpoint_id>{1, 2}));
+  EXPECT_EQ(matching_endpoints(st, "other"), (std::vector<endpoint_id>{2}));
+}
+
+TEST(deliveries, resend_makes_an_ended_delivery_pending_again) {
+  auto st = tenant_with("t1", 2);
+  ASSERT_FALSE(
+    wi::apply(st, event_accepted{"t1", "evt_a", "user.created", "", 1, {1}}));
+  EXPECT_EQ(code_of(wi::apply(st, delivery_rescheduled{"t1", "evt_a", 1, 9})),
+            errc::corrupt_data); // still pending
+  ASSERT_FALSE(wi::apply(
+    st, attempt("evt_a", 1, 1, 200, 5, delivery_status::delivered, 2)));
+  ASSERT_FALSE(wi::apply(st, delivery_rescheduled{"t1", "evt_a", 1, 9}));
+  EXPECT_EQ(st.pending, 1u);
+  EXPECT_EQ(st.events.at("evt_a").deliveries[0].attempts, 0u);
+  // An endpoint the event never went to gets a new delivery.
+  ASSERT_FALSE(wi::apply(st, delivery_rescheduled{"t1", "evt_a", 2, 9}));
+  EXPECT_EQ(st.events.at("evt_a").deliveries.size(), 2u);
+  EXPECT_EQ(st.pending, 2u);
 }
 
 TEST(directory_apply, registers_tenants_once) {

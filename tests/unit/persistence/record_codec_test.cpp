@@ -56,12 +56,29 @@ endpoint_status_changed sample_status(endpoint_status s) {
 }
 
 std::vector<record> samples() {
-  return {sample_tenant(),
-          sample_endpoint(),
-          sample_bare_endpoint(),
-          sample_status(endpoint_status::active),
-          sample_status(endpoint_status::disabled),
-          sample_status(endpoint_status::inactive)};
+  return {
+    sample_tenant(),
+    sample_endpoint(),
+    sample_bare_endpoint(),
+    sample_status(endpoint_status::active),
+    sample_status(endpoint_status::disabled),
+    sample_status(endpoint_status::inactive),
+    event_accepted{
+      "tenant-1", "evt_x", "user.created", "idem", -5, {1, 2, UINT64_MAX}},
+    event_accepted{"tenant-1", "evt_y", "a", "", 0, {}},
+    attempt_recorded{"tenant-1",
+                     3,
+                     {"evt_x", 2, 77, 503, 15000, "", "busy \xE2\x9C\x93"},
+                     delivery_status::pending,
+                     99,
+                     ""},
+    attempt_recorded{"tenant-1",
+                     3,
+                     {"evt_x", 7, 78, 0, 1, "timeout", ""},
+                     delivery_status::failed,
+                     0,
+                     "exhausted"},
+    delivery_rescheduled{"tenant-1", "evt_x", 3, 123}};
 }
 
 void expect_corrupt(std::string_view bytes, const std::string& what) {
@@ -173,7 +190,7 @@ TEST(record_codec, rejects_unknown_version) {
 }
 
 TEST(record_codec, rejects_unknown_tag) {
-  for (int tag : {0x00, 0x04, 0xFF}) {
+  for (int tag : {0x00, 0x07, 0xFF}) {
     auto bytes = encode(sample_status(endpoint_status::active));
     bytes[1] = static_cast<char>(tag);
     expect_corrupt(bytes, "tag " + std::to_string(tag));

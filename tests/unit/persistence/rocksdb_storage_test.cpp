@@ -1,14 +1,22 @@
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -419,4 +427,289 @@ TEST_F(rocksdb_storage_test, refuses_a_directory_locked_by_another_process) {
   EXPECT_EQ(text_of(res.error()),
             "data directory " + dir_ + " is in use by another process");
   EXPECT_TRUE(open()); // free again once the helper is gone
+}
+
+// -- write faults -------------------------------------------------------------
+//
+// A real full disk (a small tmpfs, root only) and a real write error that
+// RocksDB deems fatal (EFBIG from RLIMIT_FSIZE, the class of EIO and EROFS):
+// writes fail with `storage_unavailable`, reads keep working, nothing of a
+// failed batch is stored, and the store heals by itself once the disk does.
+
+namespace {
+
+/// Appends `records` until it succeeds, at most for 5 s (the store waits a
+/// little between reopen attempts after a failure).
+caf::expected<uint64_t>
+append_until_ok(storage& store, const std::vector<std::string>& records) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  for (;;) {
+    auto res = store.append(records);
+    if (res || std::chrono::steady_clock::now() > deadline)
+      return res;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+/// Writes zeros to `path` until the filesystem is full; returns false (with
+/// the reason in `why`) on any other error.
+bool fill_disk(const fs::path& path, std::string& why) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    why = std::string{"open: "} + std::strerror(errno);
+    return false;
+  }
+  std::vector<char> chunk(size_t{1} << 16, '\0');
+  for (;;) {
+    auto n = ::write(fd, chunk.data(), chunk.size());
+    if (n > 0)
+      continue;
+    auto err = errno;
+    ::close(fd);
+    if (n < 0 && err == ENOSPC)
+      return true;
+    why = std::string{"write: "} + std::strerror(err);
+    return false;
+  }
+}
+
+/// A record larger than a page: it cannot fit into the unused tail of the
+/// WAL file's last tmpfs page, so on a full tmpfs its write must fail.
+std::string big_record(char c) {
+  return std::string(size_t{64} << 10, c);
+}
+
+class rocksdb_storage_disk_full_test : public rocksdb_storage_test {
+ protected:
+  void SetUp() override {
+    rocksdb_storage_test::SetUp();
+    if (::geteuid() != 0)
+      GTEST_SKIP() << "mounting a tmpfs needs root";
+    mnt_ = root_ / "mnt";
+    fs::create_directory(mnt_);
+    // 8 MiB: RocksDB needs about 4.2 MiB (its MANIFEST is preallocated with
+    // 4 MiB), and its 17.6 MiB WAL preallocation fails, so the WAL grows
+    // page by page and meets the full disk at once.
+    if (::mount("tmpfs", mnt_.c_str(), "tmpfs", 0, "size=8m") != 0)
+      GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+    mounted_ = true;
+    dir_ = (mnt_ / "data").string();
+    filler_ = mnt_ / "filler";
+  }
+
+  void TearDown() override {
+    if (mounted_ && ::umount(mnt_.c_str()) != 0)
+      ::umount2(mnt_.c_str(), MNT_DETACH);
+    rocksdb_storage_test::TearDown();
+  }
+
+  /// Fills the tmpfs; fails the test if that does not work.
+  void fill() {
+    std::string why;
+    ASSERT_TRUE(fill_disk(filler_, why)) << why;
+  }
+
+  void free_space() { fs::remove(filler_); }
+
+  fs::path mnt_;
+  fs::path filler_;
+  bool mounted_ = false;
+};
+
+} // namespace
+
+TEST_F(rocksdb_storage_disk_full_test, fails_writes_keeps_reads_and_heals) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append({"a"}));
+  ASSERT_FALSE(store->put_meta("node_id", "n1"));
+  ASSERT_NO_FATAL_FAILURE(fill());
+  auto started = std::chrono::steady_clock::now();
+  auto failed = store->append({big_record('x')});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(code_of(failed.error()), errc::storage_unavailable);
+  EXPECT_NE(text_of(failed.error()).find("No space"), std::string::npos)
+    << text_of(failed.error());
+  // Later writes fail as well, promptly, while the disk stays full.
+  auto again = store->append({"b"});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(code_of(again.error()), errc::storage_unavailable);
+  EXPECT_EQ(code_of(store->put_meta("node_id", "n2")),
+            errc::storage_unavailable);
+  // Past the pause between reopen attempts: still no reopen on a full disk.
+  std::this_thread::sleep_for(std::chrono::milliseconds{150});
+  auto still_full = store->append({"b"});
+  ASSERT_FALSE(still_full);
+  EXPECT_EQ(code_of(still_full.error()), errc::storage_unavailable);
+  EXPECT_NE(text_of(still_full.error()).find("(0 bytes free)"),
+            std::string::npos)
+    << text_of(still_full.error());
+  EXPECT_LT(std::chrono::steady_clock::now() - started,
+            std::chrono::seconds{5});
+  // Nothing moved; reads still work.
+  EXPECT_EQ(store->last_sequence(), 1u);
+  EXPECT_EQ(read_all(*store), (wal_entries{{1, "a"}}));
+  auto node = store->get_meta("node_id");
+  ASSERT_TRUE(node) << text_of(node.error());
+  EXPECT_EQ(*node, std::optional<std::string>{"n1"});
+  // Space back: the next write succeeds with the next sequence number.
+  free_space();
+  auto healed = append_until_ok(*store, {"b"});
+  ASSERT_TRUE(healed) << text_of(healed.error());
+  EXPECT_EQ(*healed, 2u);
+  // A second round right after the reopen, with empty memtables.
+  ASSERT_NO_FATAL_FAILURE(fill());
+  ASSERT_FALSE(store->append({big_record('y'), "c"}));
+  free_space();
+  auto healed2 = append_until_ok(*store, {"c"});
+  ASSERT_TRUE(healed2) << text_of(healed2.error());
+  EXPECT_EQ(*healed2, 3u);
+  ASSERT_FALSE(store->put_meta("node_id", "n3"));
+  EXPECT_EQ(read_all(*store), (wal_entries{{1, "a"}, {2, "b"}, {3, "c"}}));
+  store.reset();
+  // Everything acknowledged survived, nothing that failed is there.
+  auto reopened = open();
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->last_sequence(), 3u);
+  EXPECT_EQ(read_all(*reopened), (wal_entries{{1, "a"}, {2, "b"}, {3, "c"}}));
+  auto node3 = reopened->get_meta("node_id");
+  ASSERT_TRUE(node3);
+  EXPECT_EQ(*node3, std::optional<std::string>{"n3"});
+}
+
+TEST_F(rocksdb_storage_disk_full_test, heals_when_full_right_after_open) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->append({"a", "b"}));
+  }
+  // Opening flushes the recovered WAL: every memtable is empty now, the case
+  // in which RocksDB's own Resume() would keep the failed WAL writer.
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(fill());
+  ASSERT_FALSE(store->append({big_record('x')}));
+  free_space();
+  auto healed = append_until_ok(*store, {"c"});
+  ASSERT_TRUE(healed) << text_of(healed.error());
+  EXPECT_EQ(*healed, 3u);
+  auto next = store->append({"d"});
+  ASSERT_TRUE(next) << text_of(next.error());
+  EXPECT_EQ(*next, 4u);
+  store.reset();
+  auto reopened = open();
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(read_all(*reopened),
+            (wal_entries{{1, "a"}, {2, "b"}, {3, "c"}, {4, "d"}}));
+}
+
+TEST_F(rocksdb_storage_disk_full_test, snapshot_and_truncate_fail_and_heal) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append({"a", "b", "c"}));
+  ASSERT_NO_FATAL_FAILURE(fill());
+  EXPECT_EQ(code_of(store->put_snapshot("t1", 2, big_record('s'))),
+            errc::storage_unavailable);
+  EXPECT_EQ(store->first_sequence(), 1u);
+  free_space();
+  auto healed = append_until_ok(*store, {"d"});
+  ASSERT_TRUE(healed) << text_of(healed.error());
+  EXPECT_EQ(*healed, 4u);
+  ASSERT_FALSE(store->put_snapshot("t1", 3, "state"));
+  ASSERT_FALSE(store->truncate_wal(3));
+  EXPECT_EQ(store->first_sequence(), 3u);
+  EXPECT_EQ(read_all(*store), (wal_entries{{3, "c"}, {4, "d"}}));
+}
+
+namespace {
+
+/// Sets RLIMIT_FSIZE of this process to 1 byte while alive, with SIGXFSZ
+/// ignored: every write past the first byte of any file fails with EFBIG, an
+/// I/O error RocksDB treats as fatal (like EIO or EROFS), not as "no space".
+class file_size_limit {
+ public:
+  file_size_limit() {
+    old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    ok_ = ::getrlimit(RLIMIT_FSIZE, &old_) == 0;
+    rlimit tiny = old_;
+    tiny.rlim_cur = 1;
+    ok_ = ok_ && ::setrlimit(RLIMIT_FSIZE, &tiny) == 0;
+  }
+
+  ~file_size_limit() { lift(); }
+
+  file_size_limit(const file_size_limit&) = delete;
+  file_size_limit& operator=(const file_size_limit&) = delete;
+
+  bool ok() const noexcept { return ok_; }
+
+  /// Restores the old limit and signal handler (once).
+  void lift() {
+    if (lifted_)
+      return;
+    lifted_ = true;
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    std::signal(SIGXFSZ, old_handler_);
+  }
+
+ private:
+  rlimit old_{};
+  void (*old_handler_)(int) = SIG_DFL;
+  bool ok_ = false;
+  bool lifted_ = false;
+};
+
+} // namespace
+
+TEST_F(rocksdb_storage_test, heals_after_a_fatal_write_error) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->append({"a"}));
+  {
+    file_size_limit limit;
+    ASSERT_TRUE(limit.ok()) << std::strerror(errno);
+    auto failed = store->append({"b"});
+    // Read before lifting the limit: reads need no write.
+    auto entries = read_all(*store);
+    auto again = store->append({"b"});
+    std::this_thread::sleep_for(std::chrono::milliseconds{150});
+    auto still = store->append({"b"}); // a reopen attempt that fails
+    limit.lift();
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(code_of(failed.error()), errc::storage_unavailable);
+    EXPECT_NE(text_of(failed.error()).find("File too large"), std::string::npos)
+      << text_of(failed.error());
+    EXPECT_EQ(entries, (wal_entries{{1, "a"}}));
+    EXPECT_FALSE(again);
+    EXPECT_FALSE(still);
+  }
+  EXPECT_EQ(store->last_sequence(), 1u);
+  auto healed = append_until_ok(*store, {"b"});
+  ASSERT_TRUE(healed) << text_of(healed.error());
+  EXPECT_EQ(*healed, 2u);
+  store.reset();
+  auto reopened = open();
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(read_all(*reopened), (wal_entries{{1, "a"}, {2, "b"}}));
+}
+
+TEST_F(rocksdb_storage_test, refuses_a_garbage_manifest_and_leaves_it) {
+  { ASSERT_TRUE(open()); }
+  auto current = read_file(fs::path{dir_} / "CURRENT");
+  ASSERT_FALSE(current.empty());
+  auto manifest = fs::path{dir_} / current.substr(0, current.find('\n'));
+  ASSERT_TRUE(fs::exists(manifest)) << manifest;
+  write_file(manifest, std::string(4096, '\x5a'));
+  std::vector<fs::path> before{fs::directory_iterator{dir_}, {}};
+  auto res = open_rocksdb_storage(dir_);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(code_of(res.error()), errc::corrupt_data);
+  // RocksDB reads a garbage MANIFEST as one without our column families.
+  EXPECT_EQ(text_of(res.error()).rfind(dir_ + " is not a ", 0), 0u)
+    << text_of(res.error());
+  std::vector<fs::path> after{fs::directory_iterator{dir_}, {}};
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(read_file(manifest), std::string(4096, '\x5a'));
 }

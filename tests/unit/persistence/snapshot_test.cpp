@@ -19,7 +19,8 @@ using namespace wi;
 using namespace wi::persistence;
 
 tenant_state sample_tenant() {
-  tenant_state st{"tA", 7, {}};
+  auto st = empty_tenant("tA");
+  st.last_id = 7;
   for (endpoint_id id : {2, 5, 7})
     st.endpoints.emplace(
       id,
@@ -33,6 +34,24 @@ tenant_state sample_tenant() {
                id == 5 ? endpoint_status::inactive : endpoint_status::active,
                100 + static_cast<unix_seconds>(id),
                200 + static_cast<unix_seconds>(id)});
+  event_state ev{"evt_1", "user.created", "key-1", 1234, {}};
+  ev.deliveries.push_back({2, delivery_status::pending, 1, 5678, ""});
+  ev.deliveries.push_back({5, delivery_status::failed, 7, 0, "exhausted"});
+  st.events.emplace(ev.id, ev);
+  st.idempotency.emplace("key-1", "evt_1");
+  endpoint_activity a;
+  a.total = 8;
+  a.successful = 1;
+  a.failed = 7;
+  a.latency_sum_ms = 99;
+  a.last_success_at = 1;
+  a.last_failure_at = 2;
+  a.pending = 1;
+  a.latency_buckets = {0, 3, 5};
+  a.recent.push_back({"evt_1", 1, 1300, 503, 12, "", "busy"});
+  a.recent.push_back({"evt_1", 2, 1400, 0, 15000, "timeout", ""});
+  st.activity.emplace(2, a);
+  st.pending = 1;
   return st;
 }
 
@@ -49,7 +68,7 @@ TEST(snapshot_codec, tenant_round_trip) {
   auto back = decode_tenant_snapshot(encode_snapshot(st));
   ASSERT_TRUE(back) << text_of(back.error());
   EXPECT_EQ(*back, st);
-  tenant_state empty{"tZ", 0, {}};
+  auto empty = empty_tenant("tZ");
   EXPECT_EQ(*decode_tenant_snapshot(encode_snapshot(empty)), empty);
 }
 
