@@ -56,7 +56,24 @@ struct options {
   uint64_t max_pending_deliveries = 100'000;
   size_t delivery_concurrency = 256;
   size_t endpoint_concurrency = 8;
+  uint32_t breaker_failures = 10;
+  std::string breaker_cooldown = "60s";
+  std::string breaker_max_cooldown = "1h";
+  std::string retention = "168h";
 };
+
+/// Parses one duration such as `250ms`, `60s`, `5m` or `168h`.
+caf::expected<std::chrono::milliseconds> parse_duration(const std::string& flag,
+                                                        const std::string& x) {
+  auto items = wi::parse_retry_schedule(x);
+  if (!items || items->size() != 1)
+    return wi::make_error(wi::errc::invalid_parameter, flag,
+                          flag +
+                            " must be one duration like 250ms, 60s, 5m "
+                            "or 2h, got '" +
+                            x + "'");
+  return items->front();
+}
 
 /// Splits `HOST:PORT` (or `[V6]:PORT`); nullopt when malformed.
 std::optional<std::pair<std::string, uint16_t>>
@@ -187,6 +204,24 @@ int main(int argc, char** argv) {
     ->capture_default_str()
     ->check(CLI::Range(size_t{1}, size_t{1'000}));
   app
+    .add_option("--breaker-failures", opts.breaker_failures,
+                "consecutive failed attempts that disable an endpoint")
+    ->capture_default_str()
+    ->check(CLI::Range(1u, 1'000'000u));
+  app
+    .add_option("--breaker-cooldown", opts.breaker_cooldown,
+                "first wait before probing a disabled endpoint (doubles "
+                "after each failed probe)")
+    ->capture_default_str();
+  app
+    .add_option("--breaker-max-cooldown", opts.breaker_max_cooldown,
+                "longest wait between probes")
+    ->capture_default_str();
+  app
+    .add_option("--retention", opts.retention,
+                "pending deliveries older than this fail as expired")
+    ->capture_default_str();
+  app
     .add_option("--wal-max-batch", opts.wal_max_batch,
                 "benchmark only: most records per synced WAL batch")
     ->capture_default_str()
@@ -201,6 +236,13 @@ int main(int argc, char** argv) {
       : wi::parse_retry_schedule(opts.retry_schedule);
   if (!retries)
     return fail("--retry-schedule: " + wi::text_of(retries.error()));
+  auto cooldown = parse_duration("--breaker-cooldown", opts.breaker_cooldown);
+  auto max_cooldown =
+    parse_duration("--breaker-max-cooldown", opts.breaker_max_cooldown);
+  auto retention = parse_duration("--retention", opts.retention);
+  for (const auto* x : {&cooldown, &max_cooldown, &retention})
+    if (!*x)
+      return fail(wi::text_of(x->error()));
   auto listen = parse_listen(opts.listen);
   if (!listen)
     return fail("--listen must be HOST:PORT with a port 0-65535, got '" +
@@ -278,6 +320,10 @@ int main(int argc, char** argv) {
     std::chrono::milliseconds{opts.connect_timeout_ms};
   delivery->total_timeout = std::chrono::milliseconds{opts.delivery_timeout_ms};
   delivery->max_pending = opts.max_pending_deliveries;
+  delivery->breaker_failures = opts.breaker_failures;
+  delivery->breaker_cooldown = *cooldown;
+  delivery->breaker_max_cooldown = std::max(*max_cooldown, *cooldown);
+  delivery->retention = *retention;
   auto table = std::make_shared<wi::tenant_table>();
   auto directory = wi::spawn_directory(sys, std::move(*node), wal, table,
                                        opts.snapshot_every, delivery);

@@ -7,6 +7,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/crypto.hpp"
 #include "actors/signing.hpp"
 #include "persistence/payload_reader.hpp"
@@ -183,28 +185,15 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
 }
 
 /// Starts the attempt of (event, endpoint) if it is still due.
-void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+/// Reads the payload and hands the attempt of (event, endpoint) to the
+/// engine; `probe` marks the breaker's probe of a disabled endpoint.
+void start_attempt(self_ptr self, const std::string& event_id,
+                   endpoint_id ep_id, uint32_t attempt, bool probe) {
   auto& st = self->state;
-  auto ev = st.data.events.find(event_id);
-  auto ep = st.data.endpoints.find(ep_id);
-  if (ev == st.data.events.end() || ep == st.data.endpoints.end())
-    return;
-  auto d =
-    std::find_if(ev->second.deliveries.begin(), ev->second.deliveries.end(),
-                 [ep_id](const auto& x) { return x.endpoint == ep_id; });
-  if (d == ev->second.deliveries.end() || d->status != delivery_status::pending)
-    return;
-  if (d->next_attempt_at > now_millis() + 5) {
-    // A timer of an earlier schedule (e.g. before a resend): not yet.
-    return;
-  }
-  // An inactive endpoint gets nothing; `enable` schedules its queue again.
-  if (ep->second.status == endpoint_status::inactive)
-    return;
-  auto key = std::make_pair(event_id, ep_id);
-  if (!st.in_flight.insert(key).second)
+  if (!st.in_flight.insert({event_id, ep_id}).second)
     return; // an attempt is already under way
-  auto attempt = d->attempts + 1;
+  if (probe)
+    st.probing.insert(ep_id);
   self
     ->request(st.delivery->payloads, caf::infinite, get_atom::value,
               persistence::payload_key(st.data.tenant_id, event_id))
@@ -215,6 +204,7 @@ void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
         auto p = s.data.endpoints.find(ep_id);
         if (e == s.data.events.end() || p == s.data.endpoints.end()) {
           s.in_flight.erase({event_id, ep_id});
+          s.probing.erase(ep_id);
           return;
         }
         submit(self, e->second, p->second, attempt, payload);
@@ -222,9 +212,187 @@ void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
       [self, event_id, ep_id](caf::error&) {
         // The store cannot be read right now: try again shortly.
         self->state.in_flight.erase({event_id, ep_id});
+        self->state.probing.erase(ep_id);
         self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
                            event_id, ep_id);
       });
+}
+
+/// Returns the pending delivery of (event, endpoint), or null.
+const delivery_state* pending_delivery(const tenant_state& st,
+                                       const std::string& event_id,
+                                       endpoint_id ep_id) {
+  auto ev = st.events.find(event_id);
+  if (ev == st.events.end())
+    return nullptr;
+  for (const auto& d : ev->second.deliveries)
+    if (d.endpoint == ep_id && d.status == delivery_status::pending)
+      return &d;
+  return nullptr;
+}
+
+void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id);
+
+/// Starts the attempt of (event, endpoint) if it is still due.
+void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  auto ep = st.data.endpoints.find(ep_id);
+  const auto* d = pending_delivery(st.data, event_id, ep_id);
+  if (d == nullptr || ep == st.data.endpoints.end())
+    return;
+  auto now = now_millis();
+  if (d->next_attempt_at > now + 5)
+    return; // a timer of an earlier schedule (e.g. before a resend)
+  if (st.data.events.at(event_id).created_at + st.delivery->retention.count() <
+      now) {
+    expire(self, event_id, ep_id);
+    return;
+  }
+  // An inactive endpoint gets nothing (`enable` schedules its queue again);
+  // a disabled one gets only the breaker's probes.
+  if (ep->second.status != endpoint_status::active)
+    return;
+  start_attempt(self, event_id, ep_id, d->attempts + 1, false);
+}
+
+void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
+             reply_fn<event_receipt> reply);
+
+/// Publishes an operator notice (`endpoint.disabled`, `endpoint.recovered`,
+/// `message.attempt.exhausted`) to the tenant's own endpoints that
+/// subscribe to it, never to the endpoint it is about.
+void notify(self_ptr self, std::string type, endpoint_id ep_id,
+            const std::string& reason, const std::string& event_id = {},
+            uint32_t attempts = 0) {
+  std::string payload = R"({"endpoint_id":)" + std::to_string(ep_id) +
+                        R"(,"reason":")" + reason + '"';
+  if (!event_id.empty())
+    payload += R"(,"event_id":")" + event_id + R"(","attempts":)" +
+               std::to_string(attempts);
+  payload += '}';
+  publish(self, new_event{std::move(type), std::move(payload), {}}, ep_id,
+          [](caf::expected<event_receipt>) {});
+}
+
+/// Writes a breaker transition of `ep_id`, then runs `then()`.
+template <class Then>
+void change_breaker(self_ptr self, endpoint_id ep_id, endpoint_status status,
+                    std::string reason, std::chrono::milliseconds cooldown,
+                    Then then) {
+  auto& st = self->state;
+  st.breaker_busy.insert(ep_id);
+  auto now = now_millis();
+  breaker_changed rec{
+    st.data.tenant_id,
+    ep_id,
+    status,
+    std::move(reason),
+    now,
+    status == endpoint_status::disabled ? now + cooldown.count() : 0,
+    static_cast<uint64_t>(cooldown.count())};
+  commit(
+    self, std::move(rec), {}, {},
+    [self, ep_id, then] {
+      self->state.breaker_busy.erase(ep_id);
+      then();
+    },
+    [self, ep_id](caf::error) { self->state.breaker_busy.erase(ep_id); });
+}
+
+/// Arms the probe timer of a disabled endpoint.
+void schedule_probe(self_ptr self, endpoint_id ep_id) {
+  const auto& a = self->state.data.activity;
+  auto i = a.find(ep_id);
+  if (i == a.end())
+    return;
+  auto delay =
+    std::max<unix_millis>(i->second.breaker.next_probe_at - now_millis(), 0);
+  self->delayed_send(self, milliseconds{delay}, probe_atom::value, ep_id);
+}
+
+/// The breaker's decision after an attempt was recorded.
+void after_attempt(self_ptr self, endpoint_id ep_id, bool success, bool gone,
+                   bool probe) {
+  auto& st = self->state;
+  auto ep = st.data.endpoints.find(ep_id);
+  if (ep == st.data.endpoints.end() || st.breaker_busy.count(ep_id) > 0)
+    return;
+  const auto& cfg = *st.delivery;
+  const auto& b = st.data.activity[ep_id].breaker;
+  const auto& tid = st.data.tenant_id;
+  if (ep->second.status == endpoint_status::active && !success &&
+      (gone || b.consecutive_failures >= cfg.breaker_failures)) {
+    auto reason = gone ? "gone" : "consecutive_failures";
+    change_breaker(self, ep_id, endpoint_status::disabled, reason,
+                   cfg.breaker_cooldown, [self, ep_id, reason, tid] {
+                     spdlog::warn("tenant {} endpoint {} disabled by the "
+                                  "circuit breaker ({})",
+                                  tid, ep_id, reason);
+                     schedule_probe(self, ep_id);
+                     notify(self, "endpoint.disabled", ep_id, reason);
+                   });
+    return;
+  }
+  if (ep->second.status != endpoint_status::disabled || !probe)
+    return;
+  if (success) {
+    change_breaker(self, ep_id, endpoint_status::active, {}, milliseconds{0},
+                   [self, ep_id, tid] {
+                     spdlog::warn("tenant {} endpoint {} recovered after a "
+                                  "successful probe",
+                                  tid, ep_id);
+                     schedule_pending(self, ep_id);
+                     notify(self, "endpoint.recovered", ep_id, "probe");
+                   });
+    return;
+  }
+  auto cooldown =
+    std::min(milliseconds{2 * b.cooldown_ms}, cfg.breaker_max_cooldown);
+  cooldown = std::max(cooldown, cfg.breaker_cooldown);
+  change_breaker(self, ep_id, endpoint_status::disabled, b.reason, cooldown,
+                 [self, ep_id] { schedule_probe(self, ep_id); });
+}
+
+/// The cool-down of a disabled endpoint ended: probe with its oldest pending
+/// delivery.
+void on_probe(self_ptr self, endpoint_id ep_id) {
+  auto& st = self->state;
+  auto ep = st.data.endpoints.find(ep_id);
+  if (ep == st.data.endpoints.end() ||
+      ep->second.status != endpoint_status::disabled ||
+      st.probing.count(ep_id) > 0 || st.breaker_busy.count(ep_id) > 0)
+    return;
+  const auto& b = st.data.activity[ep_id].breaker;
+  if (b.next_probe_at > now_millis() + 5)
+    return; // a timer of an earlier cool-down
+  const event_state* oldest = nullptr;
+  const delivery_state* delivery = nullptr;
+  for (const auto& [id, ev] : st.data.events)
+    for (const auto& d : ev.deliveries)
+      if (d.endpoint == ep_id && d.status == delivery_status::pending &&
+          (oldest == nullptr || ev.created_at < oldest->created_at)) {
+        oldest = &ev;
+        delivery = &d;
+      }
+  if (oldest == nullptr) {
+    // Nothing queued to probe with: look again after another cool-down.
+    self->delayed_send(self, milliseconds{b.cooldown_ms}, probe_atom::value,
+                       ep_id);
+    return;
+  }
+  start_attempt(self, oldest->id, ep_id, delivery->attempts + 1, true);
+}
+
+/// Drops a delivery that outlived the retention window.
+void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  commit(
+    self, delivery_expired{st.data.tenant_id, event_id, ep_id, now_millis()},
+    {}, {},
+    [self, event_id, ep_id] {
+      notify(self, "message.attempt.exhausted", ep_id, "expired", event_id, 0);
+    },
+    [](caf::error) {});
 }
 
 /// Records an attempt's outcome and decides what comes next.
@@ -265,11 +433,20 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
   }
   auto next = rec.next_attempt_at;
   auto pending = rec.outcome == delivery_status::pending;
+  auto exhausted = rec.outcome == delivery_status::failed;
+  auto success = outcome.success();
+  auto gone = outcome.status == 410;
+  auto probe = st.probing.erase(ep_id) > 0;
   commit(
     self, std::move(rec), {}, {},
-    [self, event_id, ep_id, next, pending] {
+    [self, event_id, ep_id, next, pending, exhausted, success, gone, probe,
+     attempt] {
       if (pending)
         schedule(self, event_id, ep_id, next);
+      if (exhausted)
+        notify(self, "message.attempt.exhausted", ep_id, "exhausted", event_id,
+               attempt);
+      after_attempt(self, ep_id, success, gone, probe);
     },
     [self, event_id, ep_id](caf::error) {
       // Not recorded: the delivery stays pending as it was durably; send
@@ -284,7 +461,8 @@ event_receipt receipt_of(const event_state& ev, bool duplicate) {
                        duplicate};
 }
 
-void on_publish(self_ptr self, new_event& req, reply_fn<event_receipt>& reply) {
+void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
+             reply_fn<event_receipt> reply) {
   auto& st = self->state;
   if (!st.delivery) {
     reply(make_error(errc::internal, "deliveries are not configured"));
@@ -307,6 +485,9 @@ void on_publish(self_ptr self, new_event& req, reply_fn<event_receipt>& reply) {
     }
   }
   auto targets = matching_endpoints(st.data, req.event_type);
+  if (exclude)
+    targets.erase(std::remove(targets.begin(), targets.end(), *exclude),
+                  targets.end());
   if (st.data.pending + st.publishing_deliveries + targets.size() >
       st.delivery->max_pending) {
     reply(make_error(errc::too_many_pending, "event_type",
@@ -407,6 +588,10 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   initial.delivery = std::move(delivery);
   schedule_pending(self);
+  if (initial.delivery)
+    for (const auto& [id, ep] : initial.data.endpoints)
+      if (ep.status == endpoint_status::disabled)
+        schedule_probe(self, id);
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
       auto& st = self->state;
@@ -424,13 +609,14 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
                    std::move(reply),
                    [self, id] { return self->state.data.endpoints.at(id); });
     },
-    [self](get_atom, endpoint_id id, reply_fn<endpoint>& reply) {
+    [self](get_atom, endpoint_id id, reply_fn<endpoint_view>& reply) {
       const auto& eps = self->state.data.endpoints;
       if (auto i = eps.find(id); i != eps.end())
-        reply(i->second);
+        reply(view_of(self->state.data, i->second));
       else
         reply(endpoint_not_found(id));
     },
+    [self](probe_atom, endpoint_id id) { on_probe(self, id); },
     [self](status_atom, endpoint_id id, endpoint_status status,
            reply_fn<no_content>& reply) {
       auto& st = self->state;
@@ -457,7 +643,7 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
       reply(list_endpoints(self->state.data, q));
     },
     [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
-      on_publish(self, req, reply);
+      publish(self, std::move(req), std::nullopt, std::move(reply));
     },
     [self](get_atom, const std::string& id, reply_fn<event_state>& reply) {
       const auto& evs = self->state.data.events;

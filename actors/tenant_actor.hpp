@@ -38,6 +38,15 @@ struct delivery_settings {
   uint64_t max_pending = 100'000;
   /// How long an idempotency key answers with its first event. Default: 24 h.
   std::chrono::milliseconds idempotency_window{24 * 3600 * 1000};
+  /// Consecutive failed attempts that trip the breaker. Default: 10.
+  uint32_t breaker_failures = 10;
+  /// First cool-down before a probe; doubles after each failed probe up to
+  /// `breaker_max_cooldown`. Defaults: 60 s and 1 h.
+  std::chrono::milliseconds breaker_cooldown{60'000};
+  std::chrono::milliseconds breaker_max_cooldown{3'600'000};
+  /// A pending delivery older than this is dropped as failed (`expired`).
+  /// Default: 7 days.
+  std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};
 };
 
 /// State of a running tenant actor.
@@ -71,6 +80,11 @@ struct tenant_actor_state {
   uint64_t publishing_deliveries = 0;
   /// Next delivery job id.
   uint64_t next_job = 1;
+  /// Disabled endpoints with a probe under way.
+  std::set<endpoint_id> probing;
+  /// Endpoints with a breaker record on its way to the WAL (no second trip
+  /// or probe decision until it is applied).
+  std::set<endpoint_id> breaker_busy;
 
   static inline const char* name = "wi.tenant";
 };

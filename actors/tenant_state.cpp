@@ -30,6 +30,14 @@ caf::error apply_status(tenant_state& st, const endpoint_status_changed& rec) {
                    std::to_string(rec.id));
   i->second.status = rec.status;
   i->second.last_modified = rec.at;
+  // A manual transition resets the breaker: `enable` starts afresh,
+  // `disable` records the tenant's own choice.
+  auto& b = st.activity[rec.id].breaker;
+  b = breaker_state{};
+  if (rec.status != endpoint_status::active) {
+    b.reason = "manual";
+    b.disabled_at = rec.at * 1000;
+  }
   return {};
 }
 
@@ -87,6 +95,7 @@ caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
     ++a.failed;
     a.last_failure_at = rec.attempt.at;
   }
+  a.breaker.consecutive_failures = ok ? 0 : a.breaker.consecutive_failures + 1;
   latency_histogram::record(a.latency_buckets, rec.attempt.latency_ms);
   a.recent.push_back(rec.attempt);
   if (a.recent.size() > max_recent_attempts)
@@ -116,6 +125,37 @@ caf::error apply_rescheduled(tenant_state& st,
   return {};
 }
 
+caf::error apply_breaker(tenant_state& st, const breaker_changed& rec) {
+  auto i = st.endpoints.find(rec.endpoint);
+  if (i == st.endpoints.end() || rec.status == endpoint_status::inactive)
+    return corrupt("breaker change of unknown endpoint " +
+                   std::to_string(rec.endpoint));
+  auto& b = st.activity[rec.endpoint].breaker;
+  if (rec.status == endpoint_status::active) {
+    b = breaker_state{};
+  } else {
+    if (i->second.status != endpoint_status::disabled)
+      b.disabled_at = rec.at;
+    b.reason = rec.reason;
+    b.next_probe_at = rec.next_probe_at;
+    b.cooldown_ms = rec.cooldown_ms;
+  }
+  i->second.status = rec.status;
+  i->second.last_modified = rec.at / 1000;
+  return {};
+}
+
+caf::error apply_expired(tenant_state& st, const delivery_expired& rec) {
+  auto* d = find_delivery(st, rec.event_id, rec.endpoint);
+  if (d == nullptr || d->status != delivery_status::pending)
+    return corrupt("expiry of no pending delivery of event " + rec.event_id);
+  d->status = delivery_status::failed;
+  d->reason = "expired";
+  --st.activity[rec.endpoint].pending;
+  --st.pending;
+  return {};
+}
+
 bool in_range(const endpoint& ep, const list_query& q) {
   auto created_ms = ep.created_at * 1000;
   return (!q.created_from || created_ms >= *q.created_from) &&
@@ -141,6 +181,10 @@ caf::error apply(tenant_state& st, const record& rec) {
         return apply_attempt(st, x);
       else if constexpr (std::is_same_v<type, delivery_rescheduled>)
         return apply_rescheduled(st, x);
+      else if constexpr (std::is_same_v<type, breaker_changed>)
+        return apply_breaker(st, x);
+      else if constexpr (std::is_same_v<type, delivery_expired>)
+        return apply_expired(st, x);
       else
         return corrupt("not a tenant-level record");
     },
@@ -171,6 +215,7 @@ endpoint_stats statistics_of(const tenant_state& st, const endpoint& ep) {
   if (i == st.activity.end())
     return result;
   const auto& a = i->second;
+  result.breaker = a.breaker;
   result.total_attempts = a.total;
   result.successful_attempts = a.successful;
   result.failed_attempts = a.failed;
@@ -205,6 +250,13 @@ attempt_page attempts_of(const tenant_state& st, endpoint_id id, uint32_t page,
   auto first = (static_cast<uint64_t>(page) - 1) * page_size;
   for (auto k = first; k < first + page_size && k < recent.size(); ++k)
     result.items.push_back(recent[recent.size() - 1 - k]); // newest first
+  return result;
+}
+
+endpoint_view view_of(const tenant_state& st, const endpoint& ep) {
+  endpoint_view result{ep, {}};
+  if (auto i = st.activity.find(ep.id); i != st.activity.end())
+    result.breaker = i->second.breaker;
   return result;
 }
 

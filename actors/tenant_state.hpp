@@ -36,6 +36,9 @@ namespace wi {
 [[nodiscard]] attempt_page attempts_of(const tenant_state& st, endpoint_id id,
                                        uint32_t page, uint32_t page_size);
 
+/// Returns `ep` with its breaker state.
+[[nodiscard]] endpoint_view view_of(const tenant_state& st, const endpoint& ep);
+
 /// Returns whether an event of `event_type` goes to `ep`: the endpoint
 /// lists the type or `*`, and is not `inactive`.
 [[nodiscard]] bool matches(const endpoint& ep, std::string_view event_type);

@@ -59,6 +59,7 @@ json::object to_json(const wi::endpoint_stats& x) {
   result["success_rate"] = json_number(x.success_rate);
   result["average_response_time_ms"] = json_number(x.average_response_time_ms);
   result["pending_events"] = x.pending_events;
+  add_breaker(result, x.breaker);
   result["p50_response_time_ms"] = json_number(x.p50_response_time_ms);
   result["p95_response_time_ms"] = json_number(x.p95_response_time_ms);
   if (x.last_success_at)
@@ -97,6 +98,21 @@ json::object pagination_json(uint32_t page, uint32_t page_size,
   result["total_pages"] = total_pages;
   result["has_next"] = page < total_pages;
   result["has_prev"] = page > 1;
+  return result;
+}
+
+void add_breaker(json::object& out, const wi::breaker_state& b) {
+  out["status_reason"] = b.reason;
+  out["consecutive_failures"] = b.consecutive_failures;
+  if (b.disabled_at != 0)
+    out["disabled_at"] = format_rfc3339(b.disabled_at / 1000);
+  if (b.next_probe_at != 0)
+    out["next_probe_at"] = format_rfc3339(b.next_probe_at / 1000);
+}
+
+json::object to_json(const wi::endpoint_view& x) {
+  auto result = to_json(x.ep);
+  add_breaker(result, x.breaker);
   return result;
 }
 

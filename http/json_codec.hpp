@@ -47,4 +47,12 @@ pagination_json(uint32_t page, uint32_t page_size, uint64_t total_items);
 /// One attempt of the attempt log.
 [[nodiscard]] boost::json::object to_json(const wi::attempt_info& x);
 
+/// The endpoint plus its breaker: `status_reason` (empty, `manual`,
+/// `consecutive_failures` or `gone`), `consecutive_failures`, and
+/// `disabled_at` / `next_probe_at` when set.
+[[nodiscard]] boost::json::object to_json(const wi::endpoint_view& x);
+
+/// Adds the breaker fields to an endpoint or statistics object.
+void add_breaker(boost::json::object& out, const wi::breaker_state& b);
+
 } // namespace wi::http

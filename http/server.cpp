@@ -392,8 +392,8 @@ struct server::impl {
     }
     switch (route.id) {
     case route_id::get_endpoint: {
-      auto reply =
-        reply_with<endpoint>(ex, [](const exchange& e, const endpoint& ep) {
+      auto reply = reply_with<endpoint_view>(
+        ex, [](const exchange& e, const endpoint_view& ep) {
           e.write_data(200, to_json(ep));
         });
       with_tenant(found, std::move(tid), ex, [id = *id, reply](tenant_actor a) {

@@ -29,6 +29,11 @@
 //                                       str reason
 //   tag 6   := delivery_rescheduled:    str tenant_id, str event_id,
 //                                       u64 endpoint, i64 at
+//   tag 7   := breaker_changed:         str tenant_id, u64 endpoint, status,
+//                                       str reason, i64 at, i64 next_probe_at,
+//                                       u64 cooldown_ms
+//   tag 8   := delivery_expired:        str tenant_id, str event_id,
+//                                       u64 endpoint, i64 at
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -50,6 +55,8 @@ constexpr uint8_t tag_endpoint_status_changed = 3;
 constexpr uint8_t tag_event_accepted = 4;
 constexpr uint8_t tag_attempt_recorded = 5;
 constexpr uint8_t tag_delivery_rescheduled = 6;
+constexpr uint8_t tag_breaker_changed = 7;
+constexpr uint8_t tag_delivery_expired = 8;
 
 using detail::reader;
 using detail::writer;
@@ -111,6 +118,25 @@ void encode_body(writer& w, const delivery_rescheduled& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const breaker_changed& x) {
+  w.u8(tag_breaker_changed);
+  w.str(x.tenant_id);
+  w.u64(x.endpoint);
+  w.status(x.status);
+  w.str(x.reason);
+  w.i64(x.at);
+  w.i64(x.next_probe_at);
+  w.u64(x.cooldown_ms);
+}
+
+void encode_body(writer& w, const delivery_expired& x) {
+  w.u8(tag_delivery_expired);
+  w.str(x.tenant_id);
+  w.str(x.event_id);
+  w.u64(x.endpoint);
+  w.i64(x.at);
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -140,6 +166,17 @@ bool decode_body(reader& r, attempt_recorded& x) {
 }
 
 bool decode_body(reader& r, delivery_rescheduled& x) {
+  return r.str(x.tenant_id) && r.str(x.event_id) && r.u64(x.endpoint) &&
+         r.i64(x.at);
+}
+
+bool decode_body(reader& r, breaker_changed& x) {
+  return r.str(x.tenant_id) && r.u64(x.endpoint) && r.status(x.status) &&
+         r.str(x.reason) && r.i64(x.at) && r.i64(x.next_probe_at) &&
+         r.u64(x.cooldown_ms);
+}
+
+bool decode_body(reader& r, delivery_expired& x) {
   return r.str(x.tenant_id) && r.str(x.event_id) && r.u64(x.endpoint) &&
          r.i64(x.at);
 }
@@ -191,6 +228,10 @@ caf::expected<record> decode(std::string_view bytes) {
     return decode_as<attempt_recorded>(r);
   case tag_delivery_rescheduled:
     return decode_as<delivery_rescheduled>(r);
+  case tag_breaker_changed:
+    return decode_as<breaker_changed>(r);
+  case tag_delivery_expired:
+    return decode_as<delivery_expired>(r);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

@@ -163,7 +163,7 @@ class info_log final : public rocksdb::Logger {
                      ap);
       line.resize(offset + static_cast<size_t>(n));
     }
-    if (line.back() != '\n')
+    if (line.empty() || line.back() != '\n')
       line.push_back('\n');
     return line;
   }

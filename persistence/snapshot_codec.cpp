@@ -20,7 +20,9 @@
 //   activity  := u64 endpoint, u64 total, u64 successful, u64 failed,
 //                u64 latency_sum_ms, i64 last_success_at, i64 last_failure_at,
 //                u64 pending, count:u32 u32[count] (latency buckets),
-//                count:u32 attempt[count] (as in the WAL record codec)
+//                count:u32 attempt[count] (as in the WAL record codec),
+//                u32 consecutive_failures, str reason, i64 disabled_at,
+//                i64 next_probe_at, u64 cooldown_ms
 //   directory := version:u8 (= 1) kind:u8 (= 2) count:u32 tenant[count]
 //   tenant    := str id, str name, str token_hash, i64 created_at,
 //                u8 active (0 or 1)
@@ -100,6 +102,10 @@ bool decode_activity(reader& r, tenant_state& st) {
     for (uint32_t j = 0; j < n; ++j)
       if (!r.attempt(a.recent.emplace_back()))
         return false;
+    if (!r.u32(a.breaker.consecutive_failures) || !r.str(a.breaker.reason) ||
+        !r.i64(a.breaker.disabled_at) || !r.i64(a.breaker.next_probe_at) ||
+        !r.u64(a.breaker.cooldown_ms))
+      return false;
     st.activity.emplace(id, std::move(a));
   }
   return true;
@@ -160,6 +166,11 @@ std::string encode_snapshot(const tenant_state& x) {
     w.count(a.recent.size());
     for (const auto& at : a.recent)
       w.attempt(at);
+    w.u32(a.breaker.consecutive_failures);
+    w.str(a.breaker.reason);
+    w.i64(a.breaker.disabled_at);
+    w.i64(a.breaker.next_probe_at);
+    w.u64(a.breaker.cooldown_ms);
   }
   w.u64(x.pending);
   return std::move(w).take();

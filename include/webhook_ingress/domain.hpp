@@ -77,6 +77,30 @@ struct endpoint {
   friend bool operator==(const endpoint&, const endpoint&) = default;
 };
 
+/// Circuit-breaker state of one endpoint (extensions of the spec's
+/// endpoint view).
+struct breaker_state {
+  /// Failed attempts since the last success (or since `enable`).
+  uint32_t consecutive_failures = 0;
+  /// Why the endpoint is not active: `manual` (PUT /disable),
+  /// `consecutive_failures` or `gone` (HTTP 410); empty while active.
+  std::string reason;
+  /// When it stopped being active; 0 while active.
+  unix_millis disabled_at = 0;
+  /// When the breaker sends its next probe; 0 unless `disabled`.
+  unix_millis next_probe_at = 0;
+  /// The current cool-down between probes in milliseconds.
+  uint64_t cooldown_ms = 0;
+
+  friend bool operator==(const breaker_state&, const breaker_state&) = default;
+};
+
+/// An endpoint with its breaker state (`GET /v1/webhook/endpoints/{id}`).
+struct endpoint_view {
+  endpoint ep;
+  breaker_state breaker;
+};
+
 /// Where the delivery of one event to one endpoint stands.
 enum class delivery_status : uint8_t {
   /// Not delivered yet; an attempt is due at `next_attempt_at`.
@@ -169,6 +193,7 @@ struct event_state {
 /// Delivery statistics of one endpoint (the spec's `WebhookStatistics`).
 struct endpoint_stats {
   endpoint ep;
+  breaker_state breaker;
   uint64_t total_attempts = 0;
   uint64_t successful_attempts = 0;
   uint64_t failed_attempts = 0;

@@ -36,6 +36,7 @@ using attempts_atom = caf::atom_constant<caf::atom("attempts")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;
 using due_atom = caf::atom_constant<caf::atom("due")>;
 using attempted_atom = caf::atom_constant<caf::atom("attempted")>;
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -85,7 +86,7 @@ using wal_writer_actor = caf::typed_actor<
 /// and status transition (see `actors/tenant_actor.hpp`).
 using tenant_actor = caf::typed_actor<
   caf::reacts_to<create_atom, new_endpoint, reply_fn<endpoint>>,
-  caf::reacts_to<get_atom, endpoint_id, reply_fn<endpoint>>,
+  caf::reacts_to<get_atom, endpoint_id, reply_fn<endpoint_view>>,
   caf::reacts_to<status_atom, endpoint_id, endpoint_status,
                  reply_fn<no_content>>,
   caf::reacts_to<stats_atom, endpoint_id, reply_fn<endpoint_stats>>,
@@ -102,6 +103,8 @@ using tenant_actor = caf::typed_actor<
   caf::reacts_to<due_atom, std::string, endpoint_id>,
   caf::reacts_to<attempted_atom, std::string, endpoint_id, uint32_t,
                  unix_millis, delivery_outcome>,
+  // Internal: the breaker's cool-down of an endpoint ended (timer).
+  caf::reacts_to<probe_atom, endpoint_id>,
   // Writes a snapshot now if any record is not yet covered; replies with
   // the covered sequence number once it is durable.
   caf::replies_to<checkpoint_atom>::with<uint64_t>>;
@@ -141,3 +144,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_receipt>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::attempt_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::delivery_state>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_view>)

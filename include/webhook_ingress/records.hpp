@@ -82,13 +82,42 @@ struct delivery_rescheduled {
                          const delivery_rescheduled&) = default;
 };
 
+/// WAL record: the circuit breaker moved an endpoint to `status`
+/// (`disabled` when it trips or a probe fails, `active` when a probe
+/// succeeded). Sets the breaker's reason, probe time and cool-down.
+struct breaker_changed {
+  std::string tenant_id;
+  endpoint_id endpoint = 0;
+  endpoint_status status = endpoint_status::disabled;
+  std::string reason;
+  unix_millis at = 0;
+  unix_millis next_probe_at = 0;
+  uint64_t cooldown_ms = 0;
+
+  friend bool operator==(const breaker_changed&,
+                         const breaker_changed&) = default;
+};
+
+/// WAL record: a pending delivery outlived the retention window and was
+/// dropped as failed with reason `expired`.
+struct delivery_expired {
+  std::string tenant_id;
+  std::string event_id;
+  endpoint_id endpoint = 0;
+  unix_millis at = 0;
+
+  friend bool operator==(const delivery_expired&,
+                         const delivery_expired&) = default;
+};
+
 /// One durable mutation. Records carry every value they set (ids, times), so
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
 /// (`persistence/record_codec.hpp`) tags each with a stable number.
 using record =
   std::variant<tenant_created, endpoint_created, endpoint_status_changed,
-               event_accepted, attempt_recorded, delivery_rescheduled>;
+               event_accepted, attempt_recorded, delivery_rescheduled,
+               breaker_changed, delivery_expired>;
 
 /// Returns the tenant a record belongs to.
 [[nodiscard]] inline const std::string& tenant_of(const record& x) {

@@ -27,6 +27,8 @@ struct endpoint_activity {
   std::vector<uint32_t> latency_buckets;
   /// The newest attempts, oldest first, at most `max_recent_attempts`.
   std::deque<attempt_info> recent;
+  /// The circuit breaker.
+  breaker_state breaker;
 
   friend bool operator==(const endpoint_activity&,
                          const endpoint_activity&) = default;

@@ -83,9 +83,12 @@ class tenant_actor_test : public ::testing::Test {
   }
 
   caf::expected<endpoint> get(endpoint_id id) {
-    waiter<endpoint> w;
+    waiter<endpoint_view> w;
     caf::anon_send(tenant, get_atom::value, id, w.fn());
-    return w.get();
+    auto view = w.get();
+    if (!view)
+      return view.error();
+    return view->ep;
   }
 
   caf::expected<no_content> set_status(endpoint_id id, endpoint_status s) {
