@@ -22,7 +22,7 @@ struct directory_actor_state {
   /// Recovered tenant states whose actor has not been spawned yet, and
   /// where each stands in the WAL.
   std::unordered_map<std::string, tenant_state> dormant;
-  std::unordered_map<std::string, owner_log> dormant_logs;
+  owner_logs dormant_logs;
   /// Where the directory's own records stand: the last one applied and how
   /// many its snapshot does not cover.
   uint64_t last_seq = 0;

@@ -23,7 +23,10 @@ tenant_info info_of(const tenant_entry& x) {
   return tenant_info{x.id, x.name, x.created_at, x.active, {}};
 }
 
-caf::error apply(node_state& st, const record& rec) {
+namespace {
+
+template <class Record>
+caf::error apply_node(node_state& st, Record&& rec) {
   if (std::holds_alternative<tenant_created>(rec)) {
     if (auto err = wi::apply(st.directory, rec))
       return err;
@@ -34,7 +37,17 @@ caf::error apply(node_state& st, const record& rec) {
   if (i == st.tenants.end())
     return make_error(errc::corrupt_data, "wal",
                       "record of unknown tenant " + tenant_of(rec));
-  return wi::apply(i->second, rec);
+  return wi::apply(i->second, std::forward<Record>(rec));
+}
+
+} // namespace
+
+caf::error apply(node_state& st, record&& rec) {
+  return apply_node(st, std::move(rec));
+}
+
+caf::error apply(node_state& st, const record& rec) {
+  return apply_node(st, rec);
 }
 
 } // namespace wi

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -35,6 +36,19 @@ struct owner_log {
   friend bool operator==(const owner_log&, const owner_log&) = default;
 };
 
+/// Hashes strings and string views alike, so maps keyed by `std::string`
+/// can be searched with a view without building a string.
+struct transparent_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view x) const noexcept {
+    return std::hash<std::string_view>{}(x);
+  }
+};
+
+/// Where each WAL owner stands, by owner.
+using owner_logs =
+  std::unordered_map<std::string, owner_log, transparent_hash, std::equal_to<>>;
+
 /// The whole node's state as rebuilt from snapshots and the WAL: the
 /// registry, each tenant's state, where each owner stands in the WAL, and
 /// the sequence number of the last record read.
@@ -42,7 +56,7 @@ struct node_state {
   directory_state directory;
   std::unordered_map<std::string, tenant_state> tenants;
   /// By owner: tenant id or `directory_owner`. Filled by recovery only.
-  std::unordered_map<std::string, owner_log> logs;
+  owner_logs logs;
   uint64_t last_sequence = 0;
 
   friend bool operator==(const node_state&, const node_state&) = default;
@@ -50,7 +64,9 @@ struct node_state {
 
 /// Applies any record to the node state, dispatching to the directory's or
 /// the owning tenant's `apply` (the same functions the actors use live). A
-/// tenant record for an unknown tenant is `errc::corrupt_data`.
+/// tenant record for an unknown tenant is `errc::corrupt_data`. The rvalue
+/// overload moves the record's strings into the state (recovery).
 [[nodiscard]] caf::error apply(node_state& st, const record& rec);
+[[nodiscard]] caf::error apply(node_state& st, record&& rec);
 
 } // namespace wi

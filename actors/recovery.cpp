@@ -51,16 +51,20 @@ caf::expected<node_state> recover(persistence::storage& store) {
   for (const auto& [id, entry] : st.directory.tenants)
     st.tenants[id].tenant_id = id;
   auto on_record = [&st](uint64_t seq, std::string_view bytes) -> caf::error {
-    auto where = "WAL record " + std::to_string(seq);
+    auto where = [seq] { return "WAL record " + std::to_string(seq); };
     auto rec = persistence::decode(bytes);
     if (!rec)
-      return at(where, rec.error());
+      return at(where(), rec.error());
     st.last_sequence = seq;
-    auto& log = st.logs[wal_owner(*rec)];
+    auto owner = wal_owner(*rec);
+    auto i = st.logs.find(owner);
+    if (i == st.logs.end())
+      i = st.logs.emplace(std::string{owner}, owner_log{}).first;
+    auto& log = i->second;
     if (seq <= log.last_seq)
       return {}; // covered by the owner's snapshot
-    if (auto err = wi::apply(st, *rec))
-      return at(where, err);
+    if (auto err = wi::apply(st, std::move(*rec)))
+      return at(where(), err);
     log.last_seq = seq;
     log.uncovered.push_back(seq);
     return {};

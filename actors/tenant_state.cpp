@@ -14,12 +14,14 @@ caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "wal", std::move(text));
 }
 
-caf::error apply_created(tenant_state& st, const endpoint_created& rec) {
-  if (rec.ep.id <= st.last_id)
-    return corrupt("endpoint " + std::to_string(rec.ep.id) +
-                   " does not follow " + std::to_string(st.last_id));
-  st.last_id = rec.ep.id;
-  st.endpoints.emplace(rec.ep.id, rec.ep);
+template <class Endpoint>
+caf::error apply_created(tenant_state& st, Endpoint&& ep) {
+  if (ep.id <= st.last_id)
+    return corrupt("endpoint " + std::to_string(ep.id) + " does not follow " +
+                   std::to_string(st.last_id));
+  st.last_id = ep.id;
+  auto id = ep.id;
+  st.endpoints.emplace_hint(st.endpoints.end(), id, std::forward<Endpoint>(ep));
   return {};
 }
 
@@ -172,7 +174,7 @@ caf::error apply(tenant_state& st, const record& rec) {
     [&st](const auto& x) -> caf::error {
       using type = std::decay_t<decltype(x)>;
       if constexpr (std::is_same_v<type, endpoint_created>)
-        return apply_created(st, x);
+        return apply_created(st, x.ep);
       else if constexpr (std::is_same_v<type, endpoint_status_changed>)
         return apply_status(st, x);
       else if constexpr (std::is_same_v<type, event_accepted>)
@@ -189,6 +191,13 @@ caf::error apply(tenant_state& st, const record& rec) {
         return corrupt("not a tenant-level record");
     },
     rec);
+}
+
+caf::error apply(tenant_state& st, record&& rec) {
+  if (auto* created = std::get_if<endpoint_created>(&rec);
+      created != nullptr && created->tenant_id == st.tenant_id)
+    return apply_created(st, std::move(created->ep));
+  return apply(st, static_cast<const record&>(rec));
 }
 
 endpoint_page list_endpoints(const tenant_state& st, const list_query& q) {

@@ -21,6 +21,10 @@ namespace wi {
 /// change of an unknown endpoint.
 [[nodiscard]] caf::error apply(tenant_state& st, const record& rec);
 
+/// Like `apply(tenant_state&, const record&)`, moving the record's endpoint
+/// into the state instead of copying it (recovery).
+[[nodiscard]] caf::error apply(tenant_state& st, record&& rec);
+
 /// Returns the page `q` asks for: endpoints whose `created_at` lies within
 /// the query's inclusive bounds, ordered by identifier.
 [[nodiscard]] endpoint_page list_endpoints(const tenant_state& st,

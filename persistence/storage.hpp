@@ -76,7 +76,10 @@ class storage {
   /// Stores `bytes` as the snapshot of `owner` (a tenant id or
   /// `wi::directory_owner`), covering every WAL record of that owner up to
   /// and including `covered_seq`; replaces the owner's previous snapshot.
-  /// Synced before it returns.
+  /// Not synced: the store keeps writes in order, so a snapshot becomes
+  /// durable with the next synced `append`, and a `truncate_wal` issued after
+  /// it can never survive a crash without it. (Syncing each snapshot stalled
+  /// group commit; see docs/benchmarks.md.)
   [[nodiscard]] virtual caf::error put_snapshot(std::string_view owner,
                                                 uint64_t covered_seq,
                                                 std::string_view bytes) = 0;

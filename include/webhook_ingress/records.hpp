@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include "webhook_ingress/domain.hpp"
@@ -128,7 +129,7 @@ using record =
 /// Returns the WAL owner of a record: the snapshot that covers it. Tenant
 /// registrations belong to the directory (`directory_owner`), everything else
 /// to its tenant.
-[[nodiscard]] inline std::string wal_owner(const record& x) {
+[[nodiscard]] inline std::string_view wal_owner(const record& x) {
   if (std::holds_alternative<tenant_created>(x))
     return directory_owner;
   return tenant_of(x);
