@@ -605,7 +605,9 @@ class rocksdb_storage final : public storage {
       return;
     // Snapshots and truncations are written unsynced; sync them before the
     // store closes so a clean stop leaves nothing to the OS's page cache.
-    static_cast<void>(db_->SyncWAL());
+    // Not after a failed write: RocksDB refuses (and may assert) then.
+    if (!broken_)
+      static_cast<void>(db_->SyncWAL());
     for (auto* h : handles_)
       static_cast<void>(db_->DestroyColumnFamilyHandle(h));
     handles_.clear();
