@@ -1,0 +1,536 @@
+#include "crash/history.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "support/time_util.hpp"
+
+namespace json = boost::json;
+
+namespace wi_crash {
+
+namespace {
+
+/// `obj[key]` as a string, or nullopt if absent or not a string.
+std::optional<std::string> string_at(const json::object& obj,
+                                     std::string_view key) {
+  if (const auto* v = obj.if_contains(key); v != nullptr && v->is_string())
+    return std::string{v->get_string()};
+  return std::nullopt;
+}
+
+/// `obj["identifier"]` as an integer, or 0 if absent or not an integer.
+int64_t identifier_of(const json::object& obj) {
+  if (const auto* v = obj.if_contains("identifier")) {
+    if (v->is_int64())
+      return v->get_int64();
+    if (v->is_uint64() && v->get_uint64() <= INT64_MAX)
+      return static_cast<int64_t>(v->get_uint64());
+  }
+  return 0;
+}
+
+/// A uniformly random index below `n` (`n > 0`).
+size_t pick(std::mt19937_64& rng, size_t n) {
+  return std::uniform_int_distribution<size_t>{0, n - 1}(rng);
+}
+
+/// A random string of `n` characters of `alphabet`.
+std::string random_text(std::mt19937_64& rng, std::string_view alphabet,
+                        size_t n) {
+  std::string result;
+  for (size_t i = 0; i < n; ++i)
+    result += alphabet[pick(rng, alphabet.size())];
+  return result;
+}
+
+/// "tenant <name> (<id>)" for messages.
+std::string describe(const tenant_entry& t) {
+  return "tenant " + t.name + (t.id.empty() ? "" : " (" + t.id + ")");
+}
+
+/// "endpoint <id> of tenant <name> (<url>)" for messages.
+std::string describe(const endpoint_entry& e, const tenant_entry& t) {
+  return "endpoint " + std::to_string(e.id) + " of " + describe(t) + " (" +
+         e.spec.url + ")";
+}
+
+} // namespace
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+std::optional<int64_t> unix_seconds(std::string_view rfc3339) {
+  if (!wi_e2e::is_rfc3339_utc(rfc3339))
+    return std::nullopt;
+  return wi_e2e::parse_rfc3339(rfc3339)->seconds;
+}
+
+// -- endpoint specs -----------------------------------------------------------
+
+json::object to_json(const endpoint_spec& spec) {
+  json::object result;
+  result["url"] = spec.url;
+  result["secret"] = spec.secret;
+  json::array types;
+  for (const auto& t : spec.event_types)
+    types.emplace_back(t);
+  result["event_types"] = std::move(types);
+  if (!spec.headers.empty()) {
+    json::object headers;
+    for (const auto& [name, value] : spec.headers)
+      headers[name] = value;
+    result["headers"] = std::move(headers);
+  }
+  return result;
+}
+
+endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial) {
+  static constexpr std::string_view alnum =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  // Multi-byte code points too: the secret must round-trip byte for byte.
+  static const std::vector<std::string> secret_chars = {
+    "a", "Z", "7", "-", "_", "+", "/", "=", " ", "\xc3\xa9", "\xe6\x97\xa5"};
+  static const std::vector<std::string> type_pool = {
+    "user.created", "user.updated", "order.paid",
+    "invoice:sent", "a-b_c.d",      "*"};
+  static const std::vector<std::string> header_names = {"X-Team", "X-Trace-Id",
+                                                        "X-Crash"};
+  endpoint_spec spec;
+  // Never contacted (there are no deliveries), but loopback all the same.
+  spec.url = pick(rng, 2) == 0 ? "http://127.0.0.1" : "https://127.0.0.1";
+  if (pick(rng, 2) == 0)
+    spec.url += ":" + std::to_string(1 + pick(rng, 65535));
+  spec.url += "/crash/" + std::to_string(serial) + "/" +
+              random_text(rng, alnum, 1 + pick(rng, 12));
+  spec.secret = pick(rng, 2) == 0 ? "whsec_" : "";
+  auto secret_len = 8 + pick(rng, 30);
+  for (size_t i = 0; i < secret_len; ++i)
+    spec.secret += secret_chars[pick(rng, secret_chars.size())];
+  auto types = type_pool;
+  std::shuffle(types.begin(), types.end(), rng);
+  types.resize(1 + pick(rng, 3));
+  spec.event_types = std::move(types);
+  auto header_count = pick(rng, 3);
+  for (size_t i = 0; i < header_count; ++i)
+    spec.headers[header_names[pick(rng, header_names.size())]] =
+      "v " + random_text(rng, alnum, 1 + pick(rng, 16));
+  return spec;
+}
+
+std::string spec_mismatch(const endpoint_spec& spec, const json::object& ep) {
+  std::string result;
+  auto note = [&](std::string what) {
+    if (!result.empty())
+      result += "; ";
+    result += what;
+  };
+  if (string_at(ep, "url") != spec.url)
+    note("url differs");
+  if (string_at(ep, "secret") != spec.secret)
+    note("secret differs");
+  json::array types;
+  for (const auto& t : spec.event_types)
+    types.emplace_back(t);
+  const auto* have_types = ep.if_contains("event_types");
+  if (have_types == nullptr || *have_types != json::value(std::move(types)))
+    note("event_types differ");
+  json::object headers;
+  for (const auto& [name, value] : spec.headers)
+    headers[name] = value;
+  const auto* have_headers = ep.if_contains("headers");
+  bool headers_ok = have_headers == nullptr
+                      ? spec.headers.empty()
+                      : *have_headers == json::value(std::move(headers));
+  if (!headers_ok)
+    note("headers differ");
+  if (!result.empty())
+    result += ": sent " + json::serialize(to_json(spec)) + ", server has " +
+              json::serialize(ep);
+  return result;
+}
+
+// -- the history: client side -------------------------------------------------
+
+planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
+                         std::optional<planned_op::kind_t> want) {
+  std::lock_guard guard{mtx_};
+  planned_op op;
+  // 0.5% tenant creates, 40% endpoint creates, the rest status changes.
+  auto roll = std::uniform_int_distribution<int>{0, 999}(rng);
+  if (want)
+    roll = *want == planned_op::create_tenant     ? 0
+           : *want == planned_op::create_endpoint ? 5
+                                                  : 405;
+  if (usable_tenants_.empty() || roll < 5) {
+    op.kind = planned_op::create_tenant;
+    op.index = tenants_.size();
+    tenant_entry t;
+    t.name = "crash-" + std::to_string(++serial_);
+    json::object body;
+    body["name"] = t.name;
+    op.body = json::serialize(body);
+    tenants_.push_back(std::move(t));
+    ids_.emplace_back();
+    return op;
+  }
+  if (roll >= 405 && !targets_.empty()) {
+    // A status change of an idle endpoint: never two in flight on one
+    // endpoint, so its acknowledged changes happened in the order sent.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      auto index = targets_[pick(rng, targets_.size())];
+      auto& e = endpoints_[index];
+      if (e.busy)
+        continue;
+      e.busy = true;
+      e.changed = true;
+      op.kind = planned_op::set_status;
+      op.index = index;
+      op.token = tenants_[e.tenant].token;
+      op.id = e.id;
+      op.status = pick(rng, 2) == 0 ? "active" : "inactive";
+      return op;
+    }
+  }
+  op.kind = planned_op::create_endpoint;
+  op.index = endpoints_.size();
+  endpoint_entry e;
+  e.tenant = usable_tenants_[pick(rng, usable_tenants_.size())];
+  e.spec = random_spec(rng, ++serial_);
+  e.sent_at = now_s;
+  op.token = tenants_[e.tenant].token;
+  op.body = json::serialize(to_json(e.spec));
+  endpoints_.push_back(std::move(e));
+  return op;
+}
+
+void history::ack_tenant(const planned_op& op, std::string id,
+                         std::string token, std::string created_at) {
+  std::lock_guard guard{mtx_};
+  auto& t = tenants_[op.index];
+  t.id = std::move(id);
+  t.token = std::move(token);
+  t.created_at = std::move(created_at);
+  t.state = fate::acked;
+  usable_tenants_.push_back(op.index);
+  ++stats_.acked;
+}
+
+void history::ack_endpoint(const planned_op& op, int64_t id,
+                           std::string create_timestamp,
+                           const json::object& answer) {
+  std::lock_guard guard{mtx_};
+  auto& e = endpoints_[op.index];
+  e.id = id;
+  e.create_timestamp = std::move(create_timestamp);
+  e.state = fate::acked;
+  ++stats_.acked;
+  if (auto diff = spec_mismatch(e.spec, answer); !diff.empty())
+    reported_.push_back("the 201 of " + describe(e, tenants_[e.tenant]) +
+                        " shows other fields: " + diff);
+  if (string_at(answer, "status") != "active" ||
+      string_at(answer, "last_modified") != e.create_timestamp)
+    reported_.push_back(
+      "the 201 of " + describe(e, tenants_[e.tenant]) +
+      " is not a fresh active endpoint: " + json::serialize(answer));
+  auto [i, fresh] = ids_[e.tenant].emplace(id, op.index);
+  if (!fresh) {
+    reported_.push_back(
+      "identifier reused: " + describe(e, tenants_[e.tenant]) +
+      " was acknowledged, but the tenant already has it (" +
+      endpoints_[i->second].spec.url + ")");
+    return; // not a target: its checks would only repeat this
+  }
+  targets_.push_back(op.index);
+}
+
+void history::ack_status(const planned_op& op) {
+  std::lock_guard guard{mtx_};
+  auto& e = endpoints_[op.index];
+  e.baseline = op.status;
+  e.unknown_after.clear();
+  e.busy = false;
+  ++stats_.acked;
+}
+
+void history::unanswered(const planned_op& op) {
+  std::lock_guard guard{mtx_};
+  ++stats_.unknown;
+  switch (op.kind) {
+  case planned_op::create_tenant:
+    tenants_[op.index].state = fate::unknown;
+    break;
+  case planned_op::create_endpoint:
+    endpoints_[op.index].state = fate::unknown;
+    break;
+  case planned_op::set_status: {
+    auto& e = endpoints_[op.index];
+    e.unknown_after.push_back(op.status);
+    e.busy = false;
+    break;
+  }
+  }
+}
+
+void history::never_sent(const planned_op& op) {
+  std::lock_guard guard{mtx_};
+  switch (op.kind) {
+  case planned_op::create_tenant:
+    tenants_[op.index].state = fate::absent;
+    break;
+  case planned_op::create_endpoint:
+    endpoints_[op.index].state = fate::absent;
+    break;
+  case planned_op::set_status:
+    endpoints_[op.index].busy = false;
+    break;
+  }
+}
+
+void history::report(std::string problem) {
+  std::lock_guard guard{mtx_};
+  reported_.push_back(std::move(problem));
+}
+
+std::vector<std::pair<std::string, std::string>> history::tokens() const {
+  std::lock_guard guard{mtx_};
+  std::vector<std::pair<std::string, std::string>> result;
+  for (auto index : usable_tenants_)
+    result.emplace_back(tenants_[index].id, tenants_[index].token);
+  return result;
+}
+
+history_stats history::stats() const {
+  std::lock_guard guard{mtx_};
+  auto result = stats_;
+  for (const auto& t : tenants_)
+    if (t.state == fate::acked || t.state == fate::present)
+      ++result.tenants;
+  for (const auto& e : endpoints_)
+    if (e.state == fate::acked || e.state == fate::present)
+      ++result.endpoints;
+  return result;
+}
+
+// -- the history: checks ------------------------------------------------------
+
+check_result history::check(const observation& obs, int64_t now_s) {
+  std::lock_guard guard{mtx_};
+  check_result out;
+  out.violations = std::move(reported_);
+  reported_.clear();
+  for (const auto& p : obs.problems)
+    out.violations.push_back(p);
+  check_tenants(obs, out);
+  for (size_t i = 0; i < tenants_.size(); ++i) {
+    const auto& t = tenants_[i];
+    if (t.token.empty())
+      continue;
+    auto view = obs.views.find(t.id);
+    if (view == obs.views.end()) {
+      out.violations.push_back("internal: no view of " + describe(t));
+      continue;
+    }
+    check_endpoints(i, view->second, now_s, out);
+  }
+  return out;
+}
+
+void history::check_tenants(const observation& obs, check_result& out) {
+  std::map<std::string, const observation::tenant_row*> by_id;
+  std::map<std::string, const observation::tenant_row*> by_name;
+  for (const auto& row : obs.tenants) {
+    if (!by_id.emplace(row.id, &row).second)
+      out.violations.push_back("tenant id " + row.id + " listed twice");
+    by_name.emplace(row.name, &row);
+  }
+  std::set<std::string> claimed;
+  // Known tenants first: they claim their rows by id.
+  for (auto& t : tenants_) {
+    if (t.state != fate::acked && t.state != fate::present)
+      continue;
+    auto row = by_id.find(t.id);
+    if (row == by_id.end()) {
+      out.lost.push_back(describe(t) + " is missing after the restart");
+      continue;
+    }
+    claimed.insert(t.id);
+    const auto& r = *row->second;
+    if (r.name != t.name || r.created_at != t.created_at || !r.active)
+      out.lost.push_back(describe(t) + " (created_at " + t.created_at +
+                         ") came back as name " + r.name + ", created_at " +
+                         r.created_at + ", active " +
+                         (r.active ? "true" : "false"));
+  }
+  // Then the unknown creates, by their unique names among unclaimed rows.
+  for (auto& t : tenants_) {
+    auto row = by_name.find(t.name);
+    bool found = row != by_name.end() && claimed.count(row->second->id) == 0;
+    if (t.state == fate::pending) {
+      out.violations.push_back("internal: " + describe(t) + " still pending");
+    } else if (t.state == fate::unknown) {
+      if (!found) {
+        t.state = fate::absent;
+        continue;
+      }
+      const auto& r = *row->second;
+      claimed.insert(r.id);
+      t.state = fate::present;
+      ++stats_.found;
+      t.id = r.id;
+      t.created_at = r.created_at;
+      if (!r.active || !unix_seconds(r.created_at))
+        out.violations.push_back(
+          "unanswered " + describe(t) + " came back with active " +
+          (r.active ? "true" : "false") + ", created_at " + r.created_at);
+    }
+  }
+  for (const auto& row : obs.tenants)
+    if (claimed.count(row.id) == 0)
+      out.violations.push_back("phantom tenant " + row.id + " (" + row.name +
+                               "): never created, or not found before");
+}
+
+void history::check_endpoints(size_t tenant,
+                              const observation::tenant_view& view,
+                              int64_t now_s, check_result& out) {
+  const auto& t = tenants_[tenant];
+  if (view.list_status != 200 && view.list_status != 204) {
+    out.lost.push_back("the token of " + describe(t) +
+                       " no longer works: list answered " +
+                       std::to_string(view.list_status));
+    return;
+  }
+  // Identifiers are exactly 1..n, in order: no gap, no duplicate.
+  std::map<int64_t, const json::object*> listed;
+  for (size_t i = 0; i < view.items.size(); ++i) {
+    auto id = identifier_of(view.items[i]);
+    if (id != static_cast<int64_t>(i + 1)) {
+      out.violations.push_back(describe(t) + ": identifiers are not 1.." +
+                               std::to_string(view.items.size()) +
+                               ": position " + std::to_string(i + 1) +
+                               " holds " + json::serialize(view.items[i]));
+      break;
+    }
+  }
+  for (const auto& item : view.items)
+    listed.emplace(identifier_of(item), &item);
+  if (view.next_status != 404)
+    out.violations.push_back(describe(t) + ": GET of identifier " +
+                             std::to_string(view.items.size() + 1) +
+                             " (past the list) answered " +
+                             std::to_string(view.next_status) + ", not 404");
+  std::set<int64_t> claimed;
+  auto check_times = [&](const endpoint_entry& e, const json::object& ep) {
+    auto modified = string_at(ep, "last_modified").value_or("");
+    auto modified_s = unix_seconds(modified);
+    auto created_s = unix_seconds(e.create_timestamp);
+    if (!modified_s || !created_s || *modified_s < *created_s ||
+        *modified_s > now_s + 1 ||
+        (!e.changed && modified != e.create_timestamp))
+      out.violations.push_back(describe(e, t) + ": last_modified " + modified +
+                               " is impossible (create_timestamp " +
+                               e.create_timestamp +
+                               (e.changed ? "" : ", never changed") + ")");
+  };
+  // Known endpoints: present, with exactly their fields.
+  for (auto& e : endpoints_) {
+    if (e.tenant != tenant ||
+        (e.state != fate::acked && e.state != fate::present))
+      continue;
+    auto it = listed.find(e.id);
+    if (it == listed.end()) {
+      out.lost.push_back(describe(e, t) + " is missing after the restart");
+      continue;
+    }
+    if (!claimed.insert(e.id).second)
+      continue; // reported when acknowledged
+    const auto& ep = *it->second;
+    if (auto diff = spec_mismatch(e.spec, ep); !diff.empty())
+      out.lost.push_back(describe(e, t) + ": " + diff);
+    auto created = string_at(ep, "create_timestamp").value_or("");
+    if (created != e.create_timestamp)
+      out.lost.push_back(describe(e, t) + ": create_timestamp " + created +
+                         ", acknowledged " + e.create_timestamp);
+    auto status = string_at(ep, "status").value_or("");
+    bool allowed = status == e.baseline ||
+                   std::find(e.unknown_after.begin(), e.unknown_after.end(),
+                             status) != e.unknown_after.end();
+    if (!allowed) {
+      std::string unknown;
+      for (const auto& s : e.unknown_after)
+        unknown += " " + s;
+      out.lost.push_back(
+        describe(e, t) + ": status " + status +
+        ", but the last acknowledged (or observed) is " + e.baseline +
+        (unknown.empty() ? std::string{" and none after it"}
+                         : ", unanswered after it:" + unknown));
+    } else {
+      // What recovery shows is on disk: the baseline of the next check.
+      e.baseline = status;
+      e.unknown_after.clear();
+    }
+    check_times(e, ep);
+  }
+  // Unknown creates: by their unique url among the unclaimed endpoints.
+  std::map<std::string, const json::object*> by_url;
+  for (const auto& [id, ep] : listed)
+    if (claimed.count(id) == 0)
+      by_url.emplace(string_at(*ep, "url").value_or(""), ep);
+  for (size_t index = 0; index < endpoints_.size(); ++index) {
+    auto& e = endpoints_[index];
+    if (e.tenant != tenant)
+      continue;
+    if (e.state == fate::pending) {
+      out.violations.push_back("internal: endpoint " + e.spec.url +
+                               " still pending");
+      continue;
+    }
+    if (e.state != fate::unknown)
+      continue;
+    auto it = by_url.find(e.spec.url);
+    if (it == by_url.end()) {
+      e.state = fate::absent;
+      continue;
+    }
+    const auto& ep = *it->second;
+    e.id = identifier_of(ep);
+    e.create_timestamp = string_at(ep, "create_timestamp").value_or("");
+    e.state = fate::present;
+    ++stats_.found;
+    claimed.insert(e.id);
+    by_url.erase(it);
+    if (auto diff = spec_mismatch(e.spec, ep); !diff.empty())
+      out.violations.push_back("unanswered " + describe(e, t) +
+                               " was stored with other fields: " + diff);
+    auto created_s = unix_seconds(e.create_timestamp);
+    if (!created_s || *created_s < e.sent_at - 1 || *created_s > now_s + 1)
+      out.violations.push_back("unanswered " + describe(e, t) +
+                               ": create_timestamp " + e.create_timestamp +
+                               " is outside the time it was in flight");
+    auto status = string_at(ep, "status").value_or("");
+    if (status != "active")
+      out.violations.push_back("unanswered " + describe(e, t) +
+                               " came back with status " + status +
+                               ", but no status change was ever sent to it");
+    check_times(e, ep);
+    if (ids_[tenant].emplace(e.id, index).second)
+      targets_.push_back(index);
+  }
+  for (const auto& [id, ep] : listed)
+    if (claimed.count(id) == 0)
+      out.violations.push_back(describe(t) + ": phantom endpoint " +
+                               json::serialize(*ep) +
+                               ": never created, or not found before");
+}
+
+} // namespace wi_crash

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "crash/history.hpp"
+
+namespace wi_crash {
+
+/// Reads what `history::check` compares: the admin tenant list, and for each
+/// (tenant id, token) in `tokens` every page of its endpoint list, a GET of
+/// the identifier after the last one, and a GET of one listed endpoint
+/// (which must show every field of its list item, unchanged). All requests go
+/// to `base_url` (loopback) on one kept-alive connection. Malformed answers are
+/// noted in `problems`; a transport failure throws `std::runtime_error`.
+observation
+observe(const std::string& base_url, const std::string& admin_token,
+        const std::vector<std::pair<std::string, std::string>>& tokens);
+
+} // namespace wi_crash
