@@ -32,6 +32,44 @@ caf::error event_not_found(const std::string& id) {
   return make_error(errc::not_found, "event_id", "event " + id + " not found");
 }
 
+/// Returns `x` with every byte that is not part of a well-formed UTF-8
+/// sequence replaced by U+FFFD: answers of customer endpoints (and their
+/// 1 KiB cut) may hold anything, but the attempt log is served as JSON.
+std::string sanitize_utf8(std::string_view x) {
+  std::string out;
+  out.reserve(x.size());
+  size_t i = 0;
+  while (i < x.size()) {
+    auto c = static_cast<unsigned char>(x[i]);
+    size_t n = c < 0x80           ? 1
+               : (c >> 5) == 0x6  ? 2
+               : (c >> 4) == 0xE  ? 3
+               : (c >> 3) == 0x1E ? 4
+                                  : 0;
+    auto ok = n > 0 && i + n <= x.size();
+    for (size_t k = 1; ok && k < n; ++k)
+      ok = (static_cast<unsigned char>(x[i + k]) & 0xC0) == 0x80;
+    if (ok && n == 2)
+      ok = c >= 0xC2; // no overlong forms
+    if (ok && n == 3) {
+      auto c1 = static_cast<unsigned char>(x[i + 1]);
+      ok = (c != 0xE0 || c1 >= 0xA0) && (c != 0xED || c1 < 0xA0);
+    }
+    if (ok && n == 4) {
+      auto c1 = static_cast<unsigned char>(x[i + 1]);
+      ok = c <= 0xF4 && (c != 0xF0 || c1 >= 0x90) && (c != 0xF4 || c1 < 0x90);
+    }
+    if (ok) {
+      out.append(x.substr(i, n));
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
 unix_millis now_millis() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
@@ -414,7 +452,7 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
   rec.attempt.latency_ms = static_cast<uint32_t>(
     std::clamp<int64_t>(outcome.latency.count(), 0, UINT32_MAX));
   rec.attempt.error = outcome.error;
-  rec.attempt.response_excerpt = std::move(outcome.response_excerpt);
+  rec.attempt.response_excerpt = sanitize_utf8(outcome.response_excerpt);
   if (outcome.success()) {
     rec.outcome = delivery_status::delivered;
   } else {

@@ -163,6 +163,14 @@ AssertionResult is_endpoint(const boost::json::value& v) {
   return AssertionSuccess();
 }
 
+boost::json::value spec_fields(boost::json::value endpoint) {
+  if (auto* obj = endpoint.if_object())
+    for (auto key : {"status_reason", "consecutive_failures", "disabled_at",
+                     "next_probe_at"})
+      obj->erase(key);
+  return endpoint;
+}
+
 boost::json::value without_meta(const http_response& r) {
   auto v = r.json;
   if (auto* obj = v.if_object())

@@ -36,6 +36,12 @@ namespace wi_e2e {
 /// create_timestamp`.
 ::testing::AssertionResult is_endpoint(const boost::json::value& v);
 
+/// Returns an endpoint object without the circuit-breaker extensions that
+/// `GET /v1/webhook/endpoints/{id}` adds (`status_reason`,
+/// `consecutive_failures`, `disabled_at`, `next_probe_at`): the spec's
+/// fields only, comparable with what create and list answer.
+boost::json::value spec_fields(boost::json::value endpoint);
+
 /// Whether `x` is a valid request id: 1-128 chars of `[A-Za-z0-9._:-]`.
 bool is_valid_request_id(std::string_view x);
 

@@ -75,7 +75,8 @@ TEST(to_json, stats_without_times) {
             (std::vector<std::string>{
               "id", "endpoint", "total_attempts", "successful_attempts",
               "failed_attempts", "success_rate", "average_response_time_ms",
-              "pending_events"}));
+              "pending_events", "status_reason", "consecutive_failures",
+              "p50_response_time_ms", "p95_response_time_ms"}));
   EXPECT_EQ(obj.at("id").to_number<int64_t>(), 12345);
   EXPECT_EQ(obj.at("endpoint"), json::value(to_json(sample_endpoint())));
   EXPECT_EQ(obj.at("total_attempts").to_number<int64_t>(), 0);
@@ -93,8 +94,8 @@ TEST(to_json, stats_with_times) {
   st.success_rate = 70.0;
   st.average_response_time_ms = 12.5;
   st.pending_events = 4;
-  st.last_success_at = 1704067200;
-  st.last_failure_at = 1704067201;
+  st.last_success_at = 1704067200'000; // milliseconds
+  st.last_failure_at = 1704067201'999;
   auto obj = json::parse(json::serialize(to_json(st))).as_object();
   EXPECT_EQ(obj.at("total_attempts").to_number<int64_t>(), 10);
   EXPECT_EQ(obj.at("successful_attempts").to_number<int64_t>(), 7);
@@ -106,6 +107,15 @@ TEST(to_json, stats_with_times) {
   EXPECT_EQ(obj.at("pending_events").to_number<int64_t>(), 4);
   EXPECT_EQ(obj.at("last_success_at"), "2024-01-01T00:00:00Z");
   EXPECT_EQ(obj.at("last_failure_at"), "2024-01-01T00:00:01Z");
+  st.breaker.reason = "gone";
+  st.breaker.consecutive_failures = 3;
+  st.breaker.disabled_at = 1704067202'000;
+  st.breaker.next_probe_at = 1704067262'000;
+  obj = to_json(st);
+  EXPECT_EQ(obj.at("status_reason"), "gone");
+  EXPECT_EQ(obj.at("consecutive_failures").to_number<int64_t>(), 3);
+  EXPECT_EQ(obj.at("disabled_at"), "2024-01-01T00:00:02Z");
+  EXPECT_EQ(obj.at("next_probe_at"), "2024-01-01T00:01:02Z");
   st.last_success_at.reset();
   obj = to_json(st);
   EXPECT_FALSE(obj.contains("last_success_at"));
