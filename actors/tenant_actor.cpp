@@ -33,8 +33,10 @@ caf::error event_not_found(const std::string& id) {
 }
 
 /// Returns `x` with every byte that is not part of a well-formed UTF-8
-/// sequence replaced by U+FFFD: answers of customer endpoints (and their
-/// 1 KiB cut) may hold anything, but the attempt log is served as JSON.
+/// sequence replaced by U+FFFD, and a character cut at the end dropped:
+/// answers of customer endpoints (and their 1 KiB cut) may hold anything,
+/// but the attempt log is served as JSON. Never longer than `x`, except
+/// that each invalid byte becomes three.
 std::string sanitize_utf8(std::string_view x) {
   std::string out;
   out.reserve(x.size());
@@ -62,6 +64,8 @@ std::string sanitize_utf8(std::string_view x) {
     if (ok) {
       out.append(x.substr(i, n));
       i += n;
+    } else if (n > 0 && i + n > x.size()) {
+      break; // a character cut by the 1 KiB limit: drop its start
     } else {
       out += "\xEF\xBF\xBD";
       ++i;

@@ -80,6 +80,7 @@ const std::vector<route_info>& routes_table() {
     {m::post, "/v1/webhook/endpoints/{id}/resend/{event_id}", r::resend_event},
     {m::post, "/v1/webhook/events", r::publish_event},
     {m::get, "/v1/webhook/events/{id}", r::get_event},
+    {m::get, "/openapi.json", r::openapi},
   };
   return table;
 }

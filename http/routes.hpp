@@ -35,6 +35,7 @@ enum class route_id {
   resend_event,
   publish_event,
   get_event,
+  openapi,
 };
 
 /// One entry of the routing table.
@@ -81,5 +82,10 @@ struct route_match {
 /// GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS; an empty string if no
 /// template matches `path`. For the `Allow` header of a 405 response.
 [[nodiscard]] std::string allowed_methods(std::string_view path);
+
+/// Returns the OpenAPI 3.0.3 document (JSON) of every route in `all_routes()`:
+/// docs/openapi.json, embedded at build time (see CMakeLists.txt). Static
+/// storage; served by `GET /openapi.json`.
+[[nodiscard]] std::string_view openapi_document() noexcept;
 
 } // namespace wi::http

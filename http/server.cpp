@@ -8,6 +8,7 @@
 
 #include <caf/send.hpp>
 #include <restinio/all.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/crypto.hpp"
 #include "http/envelope.hpp"
@@ -62,13 +63,48 @@ restinio::http_status_line_t status_line(int status) {
     std::string{reason_phrase(status)}};
 }
 
+/// Returns the path template of the route `req` goes to, e.g.
+/// `/v1/webhook/endpoints/{id}`: of the route for its method, else of one
+/// for another method (a 405), else `unmatched` (a 404). Never a raw path,
+/// so ids stay out of the access log. Static storage.
+std::string_view route_template_of(const request_handle& req) {
+  std::string_view path{req->header().path().data(),
+                        req->header().path().size()};
+  auto method = parse_method(req->header().method().c_str());
+  if (auto route = match_route(method, path))
+    return route->path_template;
+  for (auto other : {http_method::get, http_method::post, http_method::put,
+                     http_method::del, http_method::patch})
+    if (auto route = match_route(other, path))
+      return route->path_template;
+  return "unmatched";
+}
+
 /// What an answer needs besides its content: where it goes and its id.
+/// Every response is written by one of the `write` functions, which also
+/// write the request's access-log line.
 struct exchange {
   request_handle req;
   std::string request_id;
+  /// The route template for the access log (see `route_template_of`).
+  std::string_view route;
+  /// When the request was handed to us, for the latency in the access log.
+  std::chrono::steady_clock::time_point started;
 
   response_meta meta() const {
     return response_meta{request_id, now_rfc3339()};
+  }
+
+  /// Logs one line at info per response: method, route template, status,
+  /// latency and request id as logfmt fields. Never the raw path, headers
+  /// (so no Authorization), query or body.
+  void log_access(int status) const {
+    auto latency = std::chrono::duration<double, std::milli>(
+      std::chrono::steady_clock::now() - started);
+    auto method = to_string(parse_method(req->header().method().c_str()));
+    spdlog::info("request method={} route={} status={} latency_ms={:.3f} "
+                 "request_id=\"{}\"",
+                 method, route, status, latency.count(), request_id);
   }
 
   void write(int status, std::string body, std::string_view allow = {}) const {
@@ -79,6 +115,7 @@ struct exchange {
       resp.append_header(restinio::http_field::allow, std::string{allow});
     resp.set_body(std::move(body));
     resp.done();
+    log_access(status);
   }
 
   void write_data(int status, boost::json::value data) const {
@@ -89,10 +126,12 @@ struct exchange {
     req->create_response(status_line(204))
       .append_header("X-Request-Id", request_id)
       .done();
+    log_access(204);
   }
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
-    auto resp = req->create_response(status_line(map_error(err).status));
+    auto status = map_error(err).status;
+    auto resp = req->create_response(status_line(status));
     resp.append_header(restinio::http_field::content_type, "application/json");
     resp.append_header("X-Request-Id", request_id);
     if (!allow.empty())
@@ -101,6 +140,7 @@ struct exchange {
       resp.append_header(restinio::http_field::retry_after, "5");
     resp.set_body(error_body(err, meta()));
     resp.done();
+    log_access(status);
   }
 };
 
@@ -202,7 +242,8 @@ struct server::impl {
   }
 
   handling_status handle(request_handle req) {
-    exchange ex{req, request_id_of(req)};
+    auto started = std::chrono::steady_clock::now();
+    exchange ex{req, request_id_of(req), route_template_of(req), started};
     try {
       dispatch(ex);
     } catch (const std::exception& e) {
@@ -237,6 +278,9 @@ struct server::impl {
         ex.write_data(200, boost::json::object{{"status", "ready"}});
       else
         ex.write_error(not_ready());
+      return;
+    case route_id::openapi: // the document as is, without the envelope
+      ex.write(200, std::string{openapi_document()});
       return;
     default:
       break;

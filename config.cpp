@@ -1,0 +1,917 @@
+#include "config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/logger.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
+#include "webhook_ingress/error.hpp"
+
+extern char** environ;
+
+namespace wi {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::string_view env_prefix = "WEBHOOK_INGRESS_";
+
+/// The variable that names the config file when `--config` is absent.
+constexpr std::string_view config_env = "WEBHOOK_INGRESS_CONFIG";
+
+/// Why a value was refused, e.g. "must be an integer from 1 to 64, got 0";
+/// nullopt when it was accepted.
+using problem = std::optional<std::string>;
+
+/// Shows a refused value: quoted, control characters replaced, long values
+/// cut.
+std::string shown(std::string_view x) {
+  std::string out = "'";
+  for (char c : x.substr(0, 80))
+    out += std::iscntrl(static_cast<unsigned char>(c)) ? '?' : c;
+  if (x.size() > 80)
+    out += "...";
+  out += "'";
+  return out;
+}
+
+/// Names the TOML type of `n` for messages, e.g. "a string".
+std::string type_of(const toml::node& n) {
+  switch (n.type()) {
+  case toml::node_type::string:
+    return "a string";
+  case toml::node_type::integer:
+    return "an integer";
+  case toml::node_type::floating_point:
+    return "a float";
+  case toml::node_type::boolean:
+    return "a boolean";
+  case toml::node_type::array:
+    return "an array";
+  case toml::node_type::table:
+    return "a table";
+  default:
+    return "a date or time";
+  }
+}
+
+/// Renders `x` as a TOML basic string.
+std::string toml_string(std::string_view x) {
+  std::string out = "\"";
+  for (char c : x) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      static constexpr char hex[] = "0123456789ABCDEF";
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+/// One option that the config file, the environment and the command line
+/// can set.
+struct key_spec {
+  std::string_view name;
+  std::string_view help;
+  /// Placeholder of the value in `--help`.
+  std::string_view type_name;
+  /// Never shown: not in `--print-config`, not in error messages.
+  bool secret = false;
+  /// A boolean: a flag without value on the command line.
+  bool boolean = false;
+  /// Rendered as a TOML string (else as a bare integer or boolean).
+  bool quoted = false;
+  /// Sets the option from an environment variable or flag value.
+  std::function<problem(config&, std::string_view)> from_text;
+  /// Sets the option from a TOML value.
+  std::function<problem(config&, const toml::node&)> from_toml;
+  /// The value as `from_text` takes it back.
+  std::function<std::string(const config&)> to_text;
+};
+
+/// An unsigned integer option in [min, max].
+template <class T>
+key_spec integer_key(std::string_view name, std::string_view help,
+                     T config::*member, uint64_t min, uint64_t max) {
+  key_spec k;
+  k.name = name;
+  k.help = help;
+  k.type_name = "N";
+  auto rule = "must be an integer from " + std::to_string(min) + " to " +
+              std::to_string(max);
+  k.from_text = [=](config& cfg, std::string_view x) -> problem {
+    uint64_t value = 0;
+    auto [end, ec] = std::from_chars(x.data(), x.data() + x.size(), value);
+    if (x.empty() || ec != std::errc{} || end != x.data() + x.size() ||
+        value < min || value > max)
+      return rule + ", got " + shown(x);
+    cfg.*member = static_cast<T>(value);
+    return std::nullopt;
+  };
+  k.from_toml = [=](config& cfg, const toml::node& n) -> problem {
+    if (!n.is_integer())
+      return rule + ", got " + type_of(n);
+    auto value = n.as_integer()->get();
+    if (value < 0 || static_cast<uint64_t>(value) < min ||
+        static_cast<uint64_t>(value) > max)
+      return rule + ", got " + std::to_string(value);
+    cfg.*member = static_cast<T>(value);
+    return std::nullopt;
+  };
+  k.to_text = [=](const config& cfg) { return std::to_string(cfg.*member); };
+  return k;
+}
+
+/// A string option; `check` refuses bad values.
+key_spec string_key(std::string_view name, std::string_view help,
+                    std::string config::*member,
+                    std::function<problem(std::string_view)> check,
+                    bool secret = false) {
+  key_spec k;
+  k.name = name;
+  k.help = help;
+  k.type_name = "TEXT";
+  k.secret = secret;
+  k.quoted = true;
+  k.from_text = [=](config& cfg, std::string_view x) -> problem {
+    if (auto why = check(x))
+      return why;
+    cfg.*member = std::string{x};
+    return std::nullopt;
+  };
+  k.from_toml = [k](config& cfg, const toml::node& n) -> problem {
+    if (!n.is_string())
+      return "must be a string, got " + type_of(n);
+    return k.from_text(cfg, n.as_string()->get());
+  };
+  k.to_text = [=](const config& cfg) { return cfg.*member; };
+  return k;
+}
+
+/// A string option that takes one of `choices`.
+key_spec choice_key(std::string_view name, std::string_view help,
+                    std::string config::*member,
+                    std::vector<std::string_view> choices) {
+  std::string rule = "must be one of";
+  for (auto c : choices)
+    rule += (c == choices.front() ? " " : ", ") + std::string{c};
+  auto k = string_key(name, help, member, [=](std::string_view x) -> problem {
+    if (std::find(choices.begin(), choices.end(), x) != choices.end())
+      return std::nullopt;
+    return rule + ", got " + shown(x);
+  });
+  k.type_name = "WORD";
+  return k;
+}
+
+key_spec bool_key(std::string_view name, std::string_view help,
+                  bool config::*member) {
+  key_spec k;
+  k.name = name;
+  k.help = help;
+  k.type_name = "BOOL";
+  k.boolean = true;
+  k.from_text = [=](config& cfg, std::string_view x) -> problem {
+    if (x == "true" || x == "1" || x == "yes" || x == "on")
+      cfg.*member = true;
+    else if (x == "false" || x == "0" || x == "no" || x == "off")
+      cfg.*member = false;
+    else
+      return "must be true or false (or 1/0, yes/no, on/off), got " + shown(x);
+    return std::nullopt;
+  };
+  k.from_toml = [=](config& cfg, const toml::node& n) -> problem {
+    if (!n.is_boolean())
+      return "must be true or false, got " + type_of(n);
+    cfg.*member = n.as_boolean()->get();
+    return std::nullopt;
+  };
+  k.to_text = [=](const config& cfg) {
+    return std::string{cfg.*member ? "true" : "false"};
+  };
+  return k;
+}
+
+/// Parses one duration such as `250ms`, `60s`, `5m` or `168h`.
+std::optional<milliseconds> parse_one_duration(std::string_view x) {
+  auto items = parse_retry_schedule(x);
+  if (!items || items->size() != 1)
+    return std::nullopt;
+  return items->front();
+}
+
+key_spec duration_key(std::string_view name, std::string_view help,
+                      milliseconds config::*member) {
+  key_spec k;
+  k.name = name;
+  k.help = help;
+  k.type_name = "DURATION";
+  k.quoted = true;
+  k.from_text = [=](config& cfg, std::string_view x) -> problem {
+    auto value = parse_one_duration(x);
+    if (!value)
+      return "must be one duration like 250ms, 60s, 5m or 2h (at most 7 "
+             "days), got " +
+             shown(x);
+    cfg.*member = *value;
+    return std::nullopt;
+  };
+  k.from_toml = [k](config& cfg, const toml::node& n) -> problem {
+    if (!n.is_string())
+      return "must be a duration string like \"60s\", got " + type_of(n);
+    return k.from_text(cfg, n.as_string()->get());
+  };
+  k.to_text = [=](const config& cfg) { return format_duration(cfg.*member); };
+  return k;
+}
+
+key_spec schedule_key(std::string_view name, std::string_view help,
+                      std::vector<milliseconds> config::*member) {
+  key_spec k;
+  k.name = name;
+  k.help = help;
+  k.type_name = "DURATIONS";
+  k.quoted = true;
+  k.from_text = [=](config& cfg, std::string_view x) -> problem {
+    auto value = parse_retry_schedule(x);
+    if (!value)
+      return "must be a comma-separated list of durations like 5s,5m,2h: " +
+             text_of(value.error());
+    cfg.*member = std::move(*value);
+    return std::nullopt;
+  };
+  k.from_toml = [k](config& cfg, const toml::node& n) -> problem {
+    if (n.is_string())
+      return k.from_text(cfg, n.as_string()->get());
+    const auto* arr = n.as_array();
+    if (arr == nullptr)
+      return "must be a string like \"5s,5m,2h\" or an array of duration "
+             "strings, got " +
+             type_of(n);
+    std::string joined;
+    for (const auto& item : *arr) {
+      if (!item.is_string())
+        return "must be an array of duration strings, got " + type_of(item) +
+               " in it";
+      joined += (joined.empty() ? "" : ",") + item.as_string()->get();
+    }
+    return k.from_text(cfg, joined);
+  };
+  k.to_text = [=](const config& cfg) {
+    std::string out;
+    for (auto x : cfg.*member)
+      out += (out.empty() ? "" : ",") + format_duration(x);
+    return out;
+  };
+  return k;
+}
+
+/// Every option of the file, the environment and `--print-config`, in
+/// documentation order.
+const std::vector<key_spec>& specs() {
+  static const std::vector<key_spec> result = [] {
+    auto non_empty = [](std::string_view what) {
+      return [what](std::string_view x) -> problem {
+        if (x.empty())
+          return "must not be empty" + std::string{what};
+        return std::nullopt;
+      };
+    };
+    std::vector<key_spec> xs;
+    xs.push_back(string_key(
+      "listen", "HOST:PORT to serve HTTP on; port 0 picks a free one",
+      &config::listen, [](std::string_view x) -> problem {
+        if (parse_listen(x))
+          return std::nullopt;
+        return "must be HOST:PORT with a port 0-65535, got " + shown(x);
+      }));
+    xs.back().type_name = "HOST:PORT";
+    xs.push_back(string_key("data-dir", "directory of the embedded store",
+                            &config::data_dir, non_empty("")));
+    xs.back().type_name = "DIR";
+    xs.push_back(string_key(
+      "admin-token",
+      "admin bearer token (else the one in the store, "
+      "else generated on first start)",
+      &config::admin_token, [](std::string_view) { return problem{}; }, true));
+    xs.back().type_name = "TOKEN";
+    xs.push_back(integer_key("max-body-bytes",
+                             "largest request body accepted (413 beyond)",
+                             &config::max_body_bytes, 1, uint64_t{64} << 20));
+    xs.push_back(integer_key("http-threads", "HTTP I/O threads",
+                             &config::http_threads, 1, 64));
+    xs.push_back(integer_key(
+      "snapshot-every", "snapshot a tenant after this many of its WAL records",
+      &config::snapshot_every, 1, 100'000'000));
+    xs.push_back(integer_key("shutdown-grace",
+                             "seconds to finish in-flight work and write "
+                             "snapshots on SIGTERM/SIGINT",
+                             &config::shutdown_grace, 0, 3600));
+    xs.push_back(schedule_key("retry-schedule",
+                              "delays between delivery attempts (+-20% "
+                              "jitter)",
+                              &config::retry_schedule));
+    xs.push_back(bool_key("allow-private-targets",
+                          "allow deliveries to loopback, private and "
+                          "link-local addresses (local use and tests only)",
+                          &config::allow_private_targets));
+    xs.push_back(integer_key("delivery-connect-timeout-ms",
+                             "connect timeout of one delivery attempt",
+                             &config::delivery_connect_timeout_ms, 1, 600'000));
+    xs.push_back(integer_key("delivery-timeout-ms",
+                             "total timeout of one delivery attempt",
+                             &config::delivery_timeout_ms, 1, 600'000));
+    xs.push_back(
+      integer_key("max-pending-deliveries",
+                  "pending deliveries per tenant before publishes get 429",
+                  &config::max_pending_deliveries, 1, 100'000'000));
+    xs.push_back(integer_key("delivery-concurrency",
+                             "delivery attempts in flight over all endpoints",
+                             &config::delivery_concurrency, 1, 100'000));
+    xs.push_back(integer_key("endpoint-concurrency",
+                             "delivery attempts in flight per endpoint",
+                             &config::endpoint_concurrency, 1, 1'000));
+    xs.push_back(
+      integer_key("breaker-failures",
+                  "consecutive failed attempts that disable an endpoint",
+                  &config::breaker_failures, 1, 1'000'000));
+    xs.push_back(duration_key("breaker-cooldown",
+                              "first wait before probing a disabled "
+                              "endpoint (doubles after each failed probe)",
+                              &config::breaker_cooldown));
+    xs.push_back(duration_key("breaker-max-cooldown",
+                              "longest wait between probes",
+                              &config::breaker_max_cooldown));
+    xs.push_back(duration_key("retention",
+                              "pending deliveries older than this fail as "
+                              "expired",
+                              &config::retention));
+    xs.push_back(choice_key("log-format", "log line format on stderr",
+                            &config::log_format, {"text", "json"}));
+    xs.push_back(
+      choice_key("log-level", "least severe level logged", &config::log_level,
+                 {"trace", "debug", "info", "warn", "error", "off"}));
+    return xs;
+  }();
+  return result;
+}
+
+const key_spec* find_spec(std::string_view name) {
+  for (const auto& k : specs())
+    if (k.name == name)
+      return &k;
+  return nullptr;
+}
+
+/// The message of a refused value: never the value of a secret (the rules
+/// put the value last, after ", got ").
+std::string refusal(const key_spec& k, const std::string& why) {
+  if (k.secret)
+    return why.substr(0, why.find(", got ")) +
+           " (the value is not shown: it is a secret)";
+  return why;
+}
+
+/// Applies the TOML file at `path`; appends one message per problem.
+void apply_file(const std::string& path, config& cfg, config_sources& sources,
+                std::vector<std::string>& errors) {
+  auto where = "config file '" + path + "'";
+  toml::table doc;
+  try {
+    doc = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << where;
+    if (e.source().begin.line > 0)
+      msg << " line " << e.source().begin.line << ", column "
+          << e.source().begin.column;
+    msg << ": " << e.description();
+    errors.push_back(msg.str());
+    return;
+  }
+  // The table is sorted by key: report in file order.
+  std::vector<std::pair<uint32_t, std::string>> found;
+  for (const auto& [key, node] : doc) {
+    auto line_no = node.source().begin.line;
+    auto line = where;
+    if (line_no > 0)
+      line += " line " + std::to_string(line_no);
+    const auto* k = find_spec(key.str());
+    if (k == nullptr) {
+      std::string hint;
+      std::string dashed{key.str()};
+      std::replace(dashed.begin(), dashed.end(), '_', '-');
+      if (find_spec(dashed) != nullptr)
+        hint = " (did you mean '" + dashed + "'? keys use dashes)";
+      found.emplace_back(line_no,
+                         line + ": unknown key " + shown(key.str()) + hint);
+      continue;
+    }
+    if (auto why = k->from_toml(cfg, node))
+      found.emplace_back(line_no, line + ": '" + std::string{k->name} + "' " +
+                                    refusal(*k, *why));
+    else
+      sources[std::string{k->name}] = config_source::file;
+  }
+  std::stable_sort(
+    found.begin(), found.end(),
+    [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& x : found)
+    errors.push_back(std::move(x.second));
+}
+
+/// Applies the `WEBHOOK_INGRESS_*` variables; appends one message per
+/// problem.
+void apply_env(const environment& env, config& cfg, config_sources& sources,
+               std::vector<std::string>& errors) {
+  for (const auto& [name, value] : env) {
+    if (!name.starts_with(env_prefix) || name == config_env)
+      continue;
+    const key_spec* k = nullptr;
+    for (const auto& spec : specs())
+      if (env_name(spec.name) == name)
+        k = &spec;
+    if (k == nullptr) {
+      errors.push_back("unknown environment variable " + name +
+                       " (each option X is WEBHOOK_INGRESS_X, upper case, "
+                       "underscores: see --print-config for the options)");
+      continue;
+    }
+    if (auto why = k->from_text(cfg, value))
+      errors.push_back("environment variable " + name + " ('" +
+                       std::string{k->name} + "') " + refusal(*k, *why));
+    else
+      sources[std::string{k->name}] = config_source::env;
+  }
+}
+
+void report(std::ostream& err, const std::vector<std::string>& errors) {
+  for (const auto& e : errors)
+    err << "webhook-ingress: " << e << '\n';
+}
+
+// -- JSON log lines -----------------------------------------------------------
+
+void put(spdlog::memory_buf_t& dest, std::string_view x) {
+  dest.append(x.data(), x.data() + x.size());
+}
+
+/// Length of the valid UTF-8 sequence at the start of `x`, 0 if invalid.
+size_t utf8_length(std::string_view x) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(x[i]); };
+  auto cont = [&](size_t i) { return i < x.size() && (b(i) & 0xC0) == 0x80; };
+  auto lead = b(0);
+  if (lead >= 0xC2 && lead <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (lead >= 0xE0 && lead <= 0xEF) {
+    if (!cont(1) || !cont(2) || (lead == 0xE0 && b(1) < 0xA0) ||
+        (lead == 0xED && b(1) > 0x9F))
+      return 0;
+    return 3;
+  }
+  if (lead >= 0xF0 && lead <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3) || (lead == 0xF0 && b(1) < 0x90) ||
+        (lead == 0xF4 && b(1) > 0x8F))
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+/// Appends `x` as a JSON string; invalid UTF-8 becomes U+FFFD.
+void put_json_string(spdlog::memory_buf_t& dest, std::string_view x) {
+  static constexpr char hex[] = "0123456789abcdef";
+  dest.push_back('"');
+  size_t i = 0;
+  while (i < x.size()) {
+    auto c = static_cast<unsigned char>(x[i]);
+    if (c >= 0x80) {
+      auto n = utf8_length(x.substr(i));
+      if (n == 0) {
+        put(dest, "\\ufffd");
+        ++i;
+      } else {
+        put(dest, x.substr(i, n));
+        i += n;
+      }
+      continue;
+    }
+    if (c == '"' || c == '\\') {
+      dest.push_back('\\');
+      dest.push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      put(dest, "\\n");
+    } else if (c == '\t') {
+      put(dest, "\\t");
+    } else if (c < 0x20 || c == 0x7f) {
+      put(dest, "\\u00");
+      dest.push_back(hex[c >> 4]);
+      dest.push_back(hex[c & 0xf]);
+    } else {
+      dest.push_back(static_cast<char>(c));
+    }
+    ++i;
+  }
+  dest.push_back('"');
+}
+
+/// Whether `x` is a JSON number.
+bool is_json_number(std::string_view x) {
+  size_t i = 0;
+  auto digits = [&] {
+    auto start = i;
+    while (i < x.size() && std::isdigit(static_cast<unsigned char>(x[i])))
+      ++i;
+    return i - start;
+  };
+  if (i < x.size() && x[i] == '-')
+    ++i;
+  auto int_start = i;
+  auto n = digits();
+  if (n == 0 || (n > 1 && x[int_start] == '0'))
+    return false;
+  if (i < x.size() && x[i] == '.') {
+    ++i;
+    if (digits() == 0)
+      return false;
+  }
+  return i == x.size();
+}
+
+/// One `key=value` pair at the end of a log message.
+struct log_field {
+  std::string_view key;
+  std::string value;
+  bool quoted = false;
+};
+
+bool is_key_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/// Splits `x` into its text and the logfmt pairs it ends with (in order).
+std::pair<std::string_view, std::vector<log_field>>
+split_fields(std::string_view x) {
+  std::vector<log_field> fields;
+  size_t end = x.size();
+  while (end > 0) {
+    log_field f;
+    size_t eq = 0;
+    if (x[end - 1] == '"') {
+      // Find the opening quote: the last unescaped one before the closing.
+      size_t open = end - 1;
+      bool found = false;
+      while (open > 0) {
+        --open;
+        if (x[open] == '"' && (open == 0 || x[open - 1] != '\\')) {
+          found = true;
+          break;
+        }
+      }
+      if (!found || open == 0 || x[open - 1] != '=')
+        break;
+      auto raw = x.substr(open + 1, end - open - 2);
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '\\' && i + 1 < raw.size())
+          ++i;
+        f.value += raw[i];
+      }
+      f.quoted = true;
+      eq = open - 1;
+    } else {
+      auto space = x.rfind(' ', end - 1);
+      if (space == std::string_view::npos)
+        break;
+      auto token = x.substr(space + 1, end - space - 1);
+      auto pos = token.find('=');
+      if (pos == std::string_view::npos ||
+          token.find('"') != std::string_view::npos)
+        break;
+      f.value = std::string{token.substr(pos + 1)};
+      eq = space + 1 + pos;
+    }
+    size_t key_begin = eq;
+    while (key_begin > 0 && is_key_char(x[key_begin - 1]))
+      --key_begin;
+    if (key_begin == eq || key_begin == 0 || x[key_begin - 1] != ' ' ||
+        !(x[key_begin] >= 'a' && x[key_begin] <= 'z'))
+      break;
+    f.key = x.substr(key_begin, eq - key_begin);
+    if (f.key == "time" || f.key == "level" || f.key == "msg")
+      break;
+    fields.push_back(std::move(f));
+    end = key_begin - 1;
+  }
+  std::reverse(fields.begin(), fields.end());
+  auto text = x.substr(0, end);
+  while (!text.empty() && text.back() == ' ')
+    text.remove_suffix(1);
+  return {text, std::move(fields)};
+}
+
+std::string_view level_name(spdlog::level::level_enum x) {
+  switch (x) {
+  case spdlog::level::trace:
+    return "trace";
+  case spdlog::level::debug:
+    return "debug";
+  case spdlog::level::info:
+    return "info";
+  case spdlog::level::warn:
+    return "warn";
+  case spdlog::level::err:
+    return "error";
+  case spdlog::level::critical:
+    return "critical";
+  default:
+    return "off";
+  }
+}
+
+/// One JSON object per line; see `make_log_formatter`.
+class json_formatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg,
+              spdlog::memory_buf_t& dest) override {
+    using namespace std::chrono;
+    auto since = msg.time.time_since_epoch();
+    auto secs = duration_cast<seconds>(since);
+    auto millis = duration_cast<milliseconds>(since - secs).count();
+    auto t = static_cast<std::time_t>(secs.count());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[40];
+    auto n =
+      std::snprintf(stamp, sizeof(stamp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                    tm.tm_min, tm.tm_sec, static_cast<int>(millis));
+    put(dest, R"({"time":")");
+    put(dest, std::string_view{stamp, static_cast<size_t>(std::max(n, 0))});
+    put(dest, R"(","level":")");
+    put(dest, level_name(msg.level));
+    put(dest, R"(","msg":)");
+    auto [text, fields] =
+      split_fields(std::string_view{msg.payload.data(), msg.payload.size()});
+    put_json_string(dest, text);
+    for (const auto& f : fields) {
+      dest.push_back(',');
+      put_json_string(dest, f.key);
+      dest.push_back(':');
+      if (!f.quoted && is_json_number(f.value))
+        put(dest, f.value);
+      else
+        put_json_string(dest, f.value);
+    }
+    put(dest, "}\n");
+  }
+
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<json_formatter>();
+  }
+};
+
+} // namespace
+
+std::string_view to_string(config_source x) noexcept {
+  switch (x) {
+  case config_source::file:
+    return "file";
+  case config_source::env:
+    return "env";
+  case config_source::flag:
+    return "flag";
+  default:
+    return "default";
+  }
+}
+
+environment process_environment() {
+  environment result;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry{*e};
+    auto eq = entry.find('=');
+    if (eq == std::string_view::npos || !entry.starts_with(env_prefix))
+      continue;
+    result.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return result;
+}
+
+const std::vector<std::string_view>& config_keys() {
+  static const std::vector<std::string_view> result = [] {
+    std::vector<std::string_view> xs;
+    for (const auto& k : specs())
+      xs.push_back(k.name);
+    return xs;
+  }();
+  return result;
+}
+
+std::string env_name(std::string_view key) {
+  std::string out{env_prefix};
+  for (char c : key)
+    out += c == '-'
+             ? '_'
+             : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::optional<std::pair<std::string, uint16_t>>
+parse_listen(std::string_view x) {
+  auto colon = x.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == x.size())
+    return std::nullopt;
+  auto host = x.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  auto port_text = x.substr(colon + 1);
+  uint32_t port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(),
+                                   port_text.data() + port_text.size(), port);
+  if (host.empty() || port_text.size() > 5 || ec != std::errc{} ||
+      end != port_text.data() + port_text.size() || port > 65535)
+    return std::nullopt;
+  return std::make_pair(std::string{host}, static_cast<uint16_t>(port));
+}
+
+std::string format_duration(milliseconds x) {
+  auto ms = x.count();
+  if (ms != 0 && ms % 3'600'000 == 0)
+    return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0)
+    return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0)
+    return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_config(const config& cfg, const config_sources& sources) {
+  std::string out =
+    "# webhook-ingress " WI_VERSION " effective configuration.\n"
+    "# Precedence: defaults < config file < WEBHOOK_INGRESS_* < flags.\n";
+  for (const auto& k : specs()) {
+    auto src = sources.find(k.name);
+    auto from = src == sources.end() ? config_source::defaults : src->second;
+    auto value = k.to_text(cfg);
+    if (k.secret) {
+      out += "# " + std::string{k.name} +
+             (value.empty() ? std::string{" is not set"}
+                            : " is set (" + std::string{to_string(from)} +
+                                "); the value is not shown") +
+             "\n";
+      continue;
+    }
+    out +=
+      std::string{k.name} + " = " + (k.quoted ? toml_string(value) : value);
+    if (from != config_source::defaults)
+      out += "  # " + std::string{to_string(from)};
+    out += '\n';
+  }
+  return out;
+}
+
+config_load load_config(const std::vector<std::string>& args,
+                        const environment& env, std::ostream& out,
+                        std::ostream& err) {
+  config_load result;
+  const config defaults;
+  CLI::App app{"webhook-ingress: multi-tenant webhook service.\n"
+               "Every option can also come from a TOML file (--config) or "
+               "the environment (WEBHOOK_INGRESS_<OPTION>);\n"
+               "precedence: defaults < file < environment < flags."};
+  app.name("webhook-ingress");
+  app.set_version_flag("--version",
+                       std::string{"webhook-ingress "} + WI_VERSION);
+  std::string config_file;
+  app
+    .add_option("--config", config_file,
+                "TOML file of options (keys as the flags without --); else "
+                "env WEBHOOK_INGRESS_CONFIG")
+    ->type_name("FILE");
+  bool print = false;
+  app.add_flag("--print-config", print,
+               "print the effective configuration as TOML (secrets "
+               "redacted) and exit");
+  // Flag values are kept as text and converted like environment values.
+  std::map<std::string_view, std::string> texts;
+  std::map<std::string_view, bool> bools;
+  std::vector<std::pair<const key_spec*, CLI::Option*>> flags;
+  for (const auto& k : specs()) {
+    auto name = "--" + std::string{k.name};
+    std::string help{k.help};
+    CLI::Option* opt = nullptr;
+    if (k.boolean) {
+      opt = app.add_flag(name, bools[k.name], help);
+    } else {
+      opt = app.add_option(name, texts[k.name], help);
+      opt->type_name(std::string{k.type_name});
+      if (!k.secret)
+        opt->default_str(k.to_text(defaults));
+    }
+    flags.emplace_back(&k, opt);
+  }
+  size_t wal_max_batch = defaults.wal_max_batch;
+  app
+    .add_option("--wal-max-batch", wal_max_batch,
+                "benchmark only: most records per synced WAL batch")
+    ->check(CLI::Range(size_t{1}, size_t{65536}))
+    ->group(""); // hidden from --help
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      result.exit_code = app.exit(e, out, err);
+    } else {
+      err << "webhook-ingress: " << e.what() << "\nRun with --help for more "
+          << "information.\n";
+      result.exit_code = e.get_exit_code();
+    }
+    return result;
+  }
+
+  std::vector<std::string> errors;
+  auto& cfg = result.cfg;
+  if (app.count("--config") == 0)
+    if (auto i = env.find(config_env); i != env.end())
+      config_file = i->second;
+  if (app.count("--config") > 0 && config_file.empty())
+    errors.emplace_back("--config must name a file");
+  if (!config_file.empty())
+    apply_file(config_file, cfg, result.sources, errors);
+  apply_env(env, cfg, result.sources, errors);
+  for (const auto& [k, opt] : flags) {
+    if (opt->count() == 0)
+      continue;
+    auto why = k->boolean ? k->from_text(cfg, bools[k->name] ? "true" : "false")
+                          : k->from_text(cfg, texts[k->name]);
+    if (why)
+      errors.push_back("--" + std::string{k->name} + " " + refusal(*k, *why));
+    else
+      result.sources[std::string{k->name}] = config_source::flag;
+  }
+  cfg.wal_max_batch = wal_max_batch;
+  if (!errors.empty()) {
+    report(err, errors);
+    result.exit_code = EXIT_FAILURE;
+    return result;
+  }
+  if (print) {
+    out << format_config(cfg, result.sources) << std::flush;
+    result.exit_code = EXIT_SUCCESS;
+  }
+  return result;
+}
+
+std::unique_ptr<spdlog::formatter> make_log_formatter(std::string_view format) {
+  if (format == "text")
+    return std::make_unique<spdlog::pattern_formatter>();
+  if (format == "json")
+    return std::make_unique<json_formatter>();
+  return nullptr;
+}
+
+void install_logger(const config& cfg) {
+  spdlog::sink_ptr sink;
+  if (cfg.log_format == "json")
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  else
+    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  auto logger = std::make_shared<spdlog::logger>("webhook-ingress", sink);
+  if (auto f = make_log_formatter(cfg.log_format))
+    logger->set_formatter(std::move(f));
+  auto level = spdlog::level::info;
+  if (cfg.log_level == "trace")
+    level = spdlog::level::trace;
+  else if (cfg.log_level == "debug")
+    level = spdlog::level::debug;
+  else if (cfg.log_level == "warn")
+    level = spdlog::level::warn;
+  else if (cfg.log_level == "error")
+    level = spdlog::level::err;
+  else if (cfg.log_level == "off")
+    level = spdlog::level::off;
+  logger->set_level(level);
+  spdlog::set_default_logger(std::move(logger));
+}
+
+} // namespace wi

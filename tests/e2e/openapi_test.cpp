@@ -1,0 +1,94 @@
+// GET /openapi.json: the embedded OpenAPI document, served by the binary.
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include "support/assertions.hpp"
+#include "support/fixture.hpp"
+
+using namespace wi_e2e;
+namespace json = boost::json;
+
+namespace {
+
+class openapi : public server_test {};
+
+using operation_key = std::pair<std::string, std::string>;
+
+/// The router's table (http/routes.cpp), as OpenAPI operations.
+const std::set<operation_key> routed{
+  {"get", "/healthz"},
+  {"get", "/readyz"},
+  {"post", "/admin/v1/tenants"},
+  {"get", "/admin/v1/tenants"},
+  {"post", "/v1/webhook/endpoints"},
+  {"get", "/v1/webhook/endpoints/list"},
+  {"get", "/v1/webhook/endpoints/{id}"},
+  {"put", "/v1/webhook/endpoints/{id}/disable"},
+  {"put", "/v1/webhook/endpoints/{id}/enable"},
+  {"put", "/v1/webhook/endpoints/{id}/statistics"},
+  {"get", "/v1/webhook/endpoints/{id}/statistics"},
+  {"get", "/v1/webhook/endpoints/{id}/attempts"},
+  {"post", "/v1/webhook/endpoints/{id}/resend/{event_id}"},
+  {"post", "/v1/webhook/events"},
+  {"get", "/v1/webhook/events/{id}"},
+  {"get", "/openapi.json"},
+};
+
+/// docs/openapi.json in the source tree, found from this file's path.
+std::string source_document() {
+  std::string here = __FILE__;
+  auto pos = here.rfind("/tests/e2e/");
+  if (pos == std::string::npos)
+    return {};
+  std::ifstream in{here.substr(0, pos) + "/docs/openapi.json",
+                   std::ios::binary};
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+} // namespace
+
+TEST_F(openapi, serves_the_document_without_a_token) {
+  auto r = client().get("/openapi.json");
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_EQ(r.header("content-type"), "application/json");
+  EXPECT_TRUE(is_valid_request_id(r.header("x-request-id")));
+  ASSERT_TRUE(r.is_json) << r;
+  ASSERT_TRUE(r.json.is_object());
+  const auto& doc = r.json.as_object();
+  EXPECT_EQ(doc.at("openapi"), "3.0.3");
+  EXPECT_FALSE(doc.contains("success")) << "the document has no envelope";
+  std::set<operation_key> documented;
+  for (const auto& [path, item] : doc.at("paths").as_object())
+    for (const auto& [method, op] : item.as_object())
+      if (op.is_object() && op.as_object().contains("responses"))
+        documented.emplace(std::string{method}, std::string{path});
+  EXPECT_EQ(documented, routed);
+}
+
+TEST_F(openapi, serves_docs_openapi_json_byte_for_byte) {
+  auto expected = source_document();
+  if (expected.empty())
+    GTEST_SKIP() << "docs/openapi.json not found from " << __FILE__;
+  auto r = client().get("/openapi.json", bearer("wi_nope_nope"));
+  ASSERT_EQ(r.status, 200) << r;
+  EXPECT_TRUE(r.body == expected)
+    << "the binary embeds a stale docs/openapi.json; rebuild";
+  json::error_code ec;
+  json::parse(r.body, ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST_F(openapi, other_methods_are_405_with_allow) {
+  auto r = client().post("/openapi.json", "{}");
+  EXPECT_TRUE(is_error(r, 405, "METHOD_NOT_ALLOWED")) << r;
+  EXPECT_EQ(r.header("allow"), "GET");
+}
