@@ -1,0 +1,502 @@
+// The circuit breaker end to end: tripping after N consecutive failures or
+// at once on 410, queueing while disabled, probes with a doubling cool-down,
+// recovery, manual enable/disable, operator notices, and the disabled state
+// across kill -9. Millisecond-scale breaker settings keep it fast.
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include "support/api.hpp"
+#include "support/assertions.hpp"
+#include "support/http_client.hpp"
+#include "support/receiver.hpp"
+#include "support/server_process.hpp"
+#include "support/time_util.hpp"
+
+using namespace wi_e2e;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::string_view events_path = "/v1/webhook/events";
+
+int64_t ms_between(steady::time_point a, steady::time_point b) {
+  return std::chrono::duration_cast<milliseconds>(b - a).count();
+}
+
+std::string describe(const std::vector<received_request>& rs) {
+  std::string out;
+  for (const auto& r : rs)
+    out += r.method + " " + r.target + " -> " + std::to_string(r.status) +
+           " id=" + r.header("webhook-id").value_or("-") + "\n";
+  return out.empty() ? "(no requests)\n" : out;
+}
+
+reply status_reply(int status) {
+  reply r;
+  r.status = status;
+  return r;
+}
+
+/// The breaker flags; `retry` and `cooldown` vary per test.
+std::vector<std::string> breaker_args(const std::string& retry,
+                                      const std::string& cooldown = "300ms") {
+  return {"--allow-private-targets",
+          "--retry-schedule",
+          retry,
+          "--breaker-failures",
+          "3",
+          "--breaker-cooldown",
+          cooldown,
+          "--breaker-max-cooldown",
+          "5s"};
+}
+
+const std::string fast_retries =
+  "100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms";
+
+class breaker : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!server_)
+      return;
+    if (HasFailure())
+      std::cerr << "--- server stderr (tail) ---\n"
+                << server_->stderr_tail() << "\n--- end ---\n";
+    server_->stop(std::chrono::seconds{5});
+  }
+
+  void start(std::vector<std::string> args) {
+    server_config cfg;
+    cfg.data_dir = dir_.path();
+    cfg.admin_token = admin_token_;
+    cfg.extra_args = std::move(args);
+    server_ = std::make_unique<server_process>(std::move(cfg));
+    server_->start();
+    client_ = std::make_unique<http_client>(server_->base_url());
+  }
+
+  void restart_after_kill9() {
+    server_->kill9();
+    server_->start();
+    client_ = std::make_unique<http_client>(server_->base_url());
+  }
+
+  const http_client& client() const { return *client_; }
+
+  tenant new_tenant() {
+    return create_tenant(client(), admin_token_,
+                         "tenant-" + std::to_string(++tenants_));
+  }
+
+  int64_t add_endpoint(const tenant& t, const std::string& path,
+                       const std::vector<std::string>& types) {
+    auto body = endpoint_request(rx_.url(path), "plain-secret-1", types);
+    return as_int(create_endpoint(client(), t.token, body).at("identifier"));
+  }
+
+  /// Publishes and expects 202; returns the event id.
+  std::string publish(const tenant& t, std::string_view type,
+                      int64_t expected_endpoints = 1) {
+    std::string body =
+      "{\"event_type\": " + json::serialize(json::string{type}) +
+      ", \"payload\": {\"n\": 1}}";
+    auto r = client().post(events_path, body, bearer(t.token));
+    EXPECT_TRUE(is_success(r, 202));
+    if (r.status != 202 || !r.data().is_object())
+      throw std::runtime_error("publish failed");
+    EXPECT_EQ(as_int(r.data().at("endpoints")), expected_endpoints) << r;
+    return str_at(r.data(), "id");
+  }
+
+  json::object endpoint(const tenant& t, int64_t id) const {
+    return get_endpoint(client(), t.token, id);
+  }
+
+  json::object stats(const tenant& t, int64_t id) const {
+    auto r = client().get(endpoint_path(id, "/statistics"), bearer(t.token));
+    EXPECT_TRUE(is_success(r, 200));
+    if (r.status != 200 || !r.data().is_object())
+      throw std::runtime_error("statistics failed");
+    return r.data().get_object();
+  }
+
+  json::object event(const tenant& t, std::string_view id) const {
+    auto r = client().get(std::string{events_path} + "/" + std::string{id},
+                          bearer(t.token));
+    EXPECT_TRUE(is_success(r, 200));
+    if (r.status != 200 || !r.data().is_object())
+      throw std::runtime_error("get event failed");
+    return r.data().get_object();
+  }
+
+  /// Polls the endpoint until `pred` or the timeout; returns the last one.
+  json::object
+  wait_endpoint(const tenant& t, int64_t id,
+                const std::function<bool(const json::object&)>& pred,
+                milliseconds timeout = 5s) const {
+    auto deadline = steady::now() + timeout;
+    while (true) {
+      auto ep = endpoint(t, id);
+      if (pred(ep) || steady::now() > deadline)
+        return ep;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  json::object wait_status(const tenant& t, int64_t id, std::string_view s,
+                           milliseconds timeout = 5s) const {
+    return wait_endpoint(
+      t, id, [s](const json::object& ep) { return str_at(ep, "status") == s; },
+      timeout);
+  }
+
+  /// Polls statistics until `pending_events == n` or 3 s; returns it.
+  int64_t wait_pending(const tenant& t, int64_t id, int64_t n) const {
+    auto deadline = steady::now() + 3s;
+    while (true) {
+      auto p = as_int(stats(t, id).at("pending_events"));
+      if (p == n || steady::now() > deadline)
+        return p;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  /// Whether every event id got a 200 answer on `path`.
+  bool wait_delivered(const std::string& path,
+                      const std::vector<std::string>& ids,
+                      milliseconds timeout) const {
+    return rx_.wait_until(
+      [&](const std::vector<received_request>& log) {
+        for (const auto& id : ids) {
+          bool ok = false;
+          for (const auto& r : log)
+            ok = ok || (r.path == path && r.answered && r.status == 200 &&
+                        r.header("webhook-id") == id);
+          if (!ok)
+            return false;
+        }
+        return true;
+      },
+      timeout);
+  }
+
+  /// Expects the breaker's "disabled" shape with `reason`.
+  void expect_disabled(const json::object& ep, std::string_view reason,
+                       int64_t min_failures) const {
+    EXPECT_EQ(str_at(ep, "status"), "disabled") << json::serialize(ep);
+    EXPECT_EQ(str_at(ep, "status_reason"), reason) << json::serialize(ep);
+    ASSERT_TRUE(ep.contains("consecutive_failures")) << json::serialize(ep);
+    EXPECT_GE(as_int(ep.at("consecutive_failures")), min_failures)
+      << json::serialize(ep);
+    ASSERT_TRUE(ep.contains("disabled_at")) << json::serialize(ep);
+    EXPECT_TRUE(is_rfc3339_utc(str_at(ep, "disabled_at")))
+      << json::serialize(ep);
+    ASSERT_TRUE(ep.contains("next_probe_at")) << json::serialize(ep);
+    EXPECT_TRUE(is_rfc3339_utc(str_at(ep, "next_probe_at")))
+      << json::serialize(ep);
+  }
+
+  /// Trips endpoint `id` (receiver on `path` answering 500, retries fast):
+  /// publishes one event and waits for "disabled". Returns the event id.
+  std::string trip(const tenant& t, int64_t id, const std::string& path,
+                   std::string_view type = "user.created") {
+    rx_.set(path, behaviour::always(status_reply(500)));
+    auto ev = publish(t, type);
+    auto ep = wait_status(t, id, "disabled", 5s);
+    EXPECT_EQ(str_at(ep, "status"), "disabled")
+      << json::serialize(ep) << describe(rx_.requests(path));
+    return ev;
+  }
+
+  receiver rx_;
+  temp_dir dir_;
+  const std::string admin_token_ = "e2e-admin-" + random_hex(24);
+  std::unique_ptr<server_process> server_;
+  std::unique_ptr<http_client> client_;
+  int tenants_ = 0;
+};
+
+// 1. Exactly N consecutive failures trip; a success in between resets.
+TEST_F(breaker, TripsAfterExactlyNConsecutiveFailures) {
+  // No retry within the test: every publish is exactly one attempt.
+  start(breaker_args("30s", "30s"));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"user.created"});
+  rx_.set("/a", behaviour::always(status_reply(500)));
+
+  for (int64_t n = 1; n <= 2; ++n) {
+    publish(t, "user.created");
+    auto ep = wait_endpoint(t, id, [n](const json::object& e) {
+      return as_int(e.at("consecutive_failures")) == n;
+    });
+    EXPECT_EQ(as_int(ep.at("consecutive_failures")), n) << json::serialize(ep);
+    EXPECT_EQ(str_at(ep, "status"), "active") << json::serialize(ep);
+    EXPECT_EQ(str_at(ep, "status_reason"), "") << json::serialize(ep);
+    EXPECT_FALSE(ep.contains("disabled_at")) << json::serialize(ep);
+  }
+  publish(t, "user.created");
+  auto ep = wait_status(t, id, "disabled");
+  expect_disabled(ep, "consecutive_failures", 3);
+  EXPECT_EQ(rx_.count("/a"), 3u) << describe(rx_.requests("/a"));
+  auto st = stats(t, id);
+  EXPECT_EQ(str_at(st.at("endpoint"), "status"), "disabled")
+    << json::serialize(st);
+  EXPECT_EQ(as_int(st.at("pending_events")), 3) << json::serialize(st);
+
+  // A second endpoint: fail, fail, succeed, fail, fail -> still active.
+  auto id2 = add_endpoint(t, "/b", {"other"});
+  rx_.set("/b", behaviour::always(status_reply(500)));
+  int64_t expected[] = {1, 2, 0, 1, 2};
+  for (size_t i = 0; i < 5; ++i) {
+    rx_.set("/b", behaviour::always(status_reply(i == 2 ? 200 : 500)));
+    publish(t, "other");
+    ASSERT_TRUE(rx_.wait_for_count("/b", i + 1, 5s));
+    auto e = wait_endpoint(t, id2, [&](const json::object& x) {
+      return as_int(x.at("consecutive_failures")) == expected[i] &&
+             as_int(stats(t, id2).at("total_attempts")) ==
+               static_cast<int64_t>(i + 1);
+    });
+    EXPECT_EQ(as_int(e.at("consecutive_failures")), expected[i])
+      << "after attempt " << i + 1 << ": " << json::serialize(e);
+    EXPECT_EQ(str_at(e, "status"), "active") << json::serialize(e);
+  }
+}
+
+// 2. HTTP 410 trips at once.
+TEST_F(breaker, GoneTripsAtOnce) {
+  start(breaker_args("30s", "30s"));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/gone", {"user.created"});
+  rx_.set("/gone", behaviour::always(status_reply(410)));
+  publish(t, "user.created");
+  auto ep = wait_status(t, id, "disabled");
+  expect_disabled(ep, "gone", 1);
+  EXPECT_EQ(rx_.count("/gone"), 1u) << describe(rx_.requests("/gone"));
+}
+
+// 3. Disabled: events queue, only probes go out, recovery drains all.
+TEST_F(breaker, QueuesWhileDisabledProbesThenRecovers) {
+  start(breaker_args(fast_retries));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"user.created"});
+  std::vector<std::string> ids{trip(t, id, "/a")};
+  auto tripped_count = rx_.count("/a");
+  EXPECT_EQ(tripped_count, 3u) << describe(rx_.requests("/a"));
+
+  for (int i = 0; i < 4; ++i)
+    ids.push_back(publish(t, "user.created"));
+  EXPECT_EQ(as_int(stats(t, id).at("pending_events")), 5);
+
+  // Observe ~1.3 s: the probes (at ~300 ms and ~900 ms after the trip) are
+  // the only requests, each a single request, never one of the new events.
+  std::this_thread::sleep_for(1300ms);
+  auto rs = rx_.requests("/a");
+  std::vector<received_request> after(
+    rs.begin() + static_cast<std::ptrdiff_t>(3), rs.end());
+  EXPECT_GE(after.size(), 1u) << describe(rs);
+  EXPECT_LE(after.size(), 2u) << describe(rs);
+  for (size_t i = 1; i < after.size(); ++i)
+    EXPECT_GE(ms_between(after[i - 1].at, after[i].at), 450) << describe(rs);
+  for (const auto& r : after)
+    EXPECT_EQ(r.header("webhook-id"), ids[0])
+      << "only the oldest pending delivery is a probe\n"
+      << describe(rs);
+  EXPECT_EQ(str_at(endpoint(t, id), "status"), "disabled");
+  EXPECT_EQ(as_int(stats(t, id).at("pending_events")), 5);
+
+  rx_.set("/a", behaviour::always(status_reply(200)));
+  auto ep = wait_status(t, id, "active", 5s);
+  EXPECT_EQ(str_at(ep, "status"), "active") << json::serialize(ep);
+  EXPECT_EQ(str_at(ep, "status_reason"), "") << json::serialize(ep);
+  EXPECT_EQ(as_int(ep.at("consecutive_failures")), 0) << json::serialize(ep);
+  EXPECT_TRUE(wait_delivered("/a", ids, 5s)) << describe(rx_.requests("/a"));
+  EXPECT_EQ(wait_pending(t, id, 0), 0);
+  for (const auto& e : ids) {
+    auto ev = event(t, e);
+    for (const auto& d : ev.at("deliveries").as_array())
+      EXPECT_EQ(str_at(d, "status"), "delivered") << json::serialize(ev);
+  }
+  auto st = stats(t, id);
+  EXPECT_EQ(as_int(st.at("pending_events")), 0) << json::serialize(st);
+  // At least once: each new event reached the receiver only after recovery.
+  std::set<std::string> seen;
+  for (const auto& r : rx_.requests("/a"))
+    seen.insert(r.header("webhook-id").value_or(""));
+  EXPECT_EQ(seen.size(), ids.size()) << describe(rx_.requests("/a"));
+}
+
+// 4. Probe intervals double: ~300, ~600, ~1200 ms.
+TEST_F(breaker, CooldownDoubles) {
+  start(breaker_args(fast_retries));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"user.created"});
+  trip(t, id, "/a");
+  ASSERT_TRUE(rx_.wait_for_count("/a", 6, 5s)) << describe(rx_.requests("/a"));
+  auto rs = rx_.requests("/a");
+  int64_t g1 = ms_between(rs[2].at, rs[3].at);
+  int64_t g2 = ms_between(rs[3].at, rs[4].at);
+  int64_t g3 = ms_between(rs[4].at, rs[5].at);
+  std::string gaps = std::to_string(g1) + ", " + std::to_string(g2) + ", " +
+                     std::to_string(g3) + "\n" + describe(rs);
+  EXPECT_GE(g1, 240) << gaps;
+  EXPECT_LE(g1, 800) << gaps;
+  EXPECT_GE(g2, 480) << gaps;
+  EXPECT_LE(g2, 1100) << gaps;
+  EXPECT_GE(g3, 960) << gaps;
+  EXPECT_LE(g3, 1900) << gaps;
+  EXPECT_GT(g2, g1) << gaps;
+  EXPECT_GT(g3, g2) << gaps;
+  EXPECT_EQ(str_at(endpoint(t, id), "status"), "disabled");
+}
+
+// 5. PUT /enable on a disabled endpoint: active at once, queue drains.
+TEST_F(breaker, EnableDrainsWithoutProbe) {
+  start(breaker_args(fast_retries, "30s"));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"user.created"});
+  std::vector<std::string> ids{trip(t, id, "/a")};
+  ids.push_back(publish(t, "user.created"));
+  ids.push_back(publish(t, "user.created"));
+  rx_.set("/a", behaviour::always(status_reply(200)));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(rx_.count("/a"), 3u) << describe(rx_.requests("/a"));
+
+  auto r = client().put(endpoint_path(id, "/enable"), bearer(t.token));
+  ASSERT_TRUE(is_no_content(r)) << r;
+  auto ep = endpoint(t, id);
+  EXPECT_EQ(str_at(ep, "status"), "active") << json::serialize(ep);
+  EXPECT_EQ(str_at(ep, "status_reason"), "") << json::serialize(ep);
+  EXPECT_EQ(as_int(ep.at("consecutive_failures")), 0) << json::serialize(ep);
+  EXPECT_TRUE(wait_delivered("/a", ids, 3s)) << describe(rx_.requests("/a"));
+  EXPECT_EQ(wait_pending(t, id, 0), 0);
+}
+
+// 6. An inactive endpoint is never probed and gets nothing until enabled.
+TEST_F(breaker, InactiveIsNeverProbed) {
+  start(breaker_args(fast_retries));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"user.created"});
+  auto first = trip(t, id, "/a");
+  auto r = client().put(endpoint_path(id, "/disable"), bearer(t.token));
+  ASSERT_TRUE(is_no_content(r)) << r;
+  auto count = rx_.count("/a");
+  auto ep = endpoint(t, id);
+  EXPECT_EQ(str_at(ep, "status"), "inactive") << json::serialize(ep);
+  EXPECT_EQ(str_at(ep, "status_reason"), "manual") << json::serialize(ep);
+  auto later = publish(t, "user.created", 0);
+
+  // Several cool-downs and retry intervals pass: nothing arrives.
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(rx_.count("/a"), count) << describe(rx_.requests("/a"));
+  EXPECT_EQ(str_at(endpoint(t, id), "status"), "inactive");
+  EXPECT_EQ(as_int(stats(t, id).at("pending_events")), 1);
+
+  rx_.set("/a", behaviour::always(status_reply(200)));
+  r = client().put(endpoint_path(id, "/enable"), bearer(t.token));
+  ASSERT_TRUE(is_no_content(r)) << r;
+  EXPECT_TRUE(wait_delivered("/a", {first}, 3s))
+    << describe(rx_.requests("/a"));
+  std::this_thread::sleep_for(300ms);
+  for (const auto& x : rx_.requests("/a"))
+    EXPECT_NE(x.header("webhook-id"), later) << describe(rx_.requests("/a"));
+  EXPECT_EQ(wait_pending(t, id, 0), 0);
+}
+
+// 7. Notices go to subscribers, never to the endpoint they are about.
+TEST_F(breaker, NoticesGoToOtherSubscribers) {
+  start(breaker_args(fast_retries));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"*"});
+  add_endpoint(t, "/n", {"endpoint.disabled", "endpoint.recovered"});
+  rx_.set("/a", behaviour::always(status_reply(500)));
+  publish(t, "user.created", 1);
+  auto ep = wait_status(t, id, "disabled");
+  ASSERT_EQ(str_at(ep, "status"), "disabled") << json::serialize(ep);
+
+  auto has_type = [](const std::vector<received_request>& log,
+                     std::string_view path, std::string_view type) {
+    for (const auto& r : log) {
+      if (r.path != path)
+        continue;
+      auto body = json::parse(r.body);
+      if (str_at(body, "type") == type)
+        return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(rx_.wait_until(
+    [&](const auto& log) { return has_type(log, "/n", "endpoint.disabled"); },
+    3s))
+    << describe(rx_.requests());
+  rx_.set("/a", behaviour::always(status_reply(200)));
+  ASSERT_TRUE(rx_.wait_until(
+    [&](const auto& log) { return has_type(log, "/n", "endpoint.recovered"); },
+    5s))
+    << describe(rx_.requests());
+  std::this_thread::sleep_for(200ms);
+
+  int disabled = 0, recovered = 0;
+  for (const auto& r : rx_.requests("/n")) {
+    auto body = json::parse(r.body);
+    auto type = str_at(body, "type");
+    const auto& data = body.at("data");
+    EXPECT_EQ(as_int(data.at("endpoint_id")), id) << r.body;
+    EXPECT_TRUE(data.at("reason").is_string()) << r.body;
+    if (type == "endpoint.disabled") {
+      ++disabled;
+      EXPECT_EQ(str_at(data, "reason"), "consecutive_failures") << r.body;
+    } else if (type == "endpoint.recovered") {
+      ++recovered;
+    } else {
+      ADD_FAILURE() << "unexpected notice " << r.body;
+    }
+  }
+  EXPECT_EQ(disabled, 1) << describe(rx_.requests("/n"));
+  EXPECT_EQ(recovered, 1) << describe(rx_.requests("/n"));
+  for (const auto& r : rx_.requests("/a")) {
+    auto type = str_at(json::parse(r.body), "type");
+    EXPECT_EQ(type, "user.created") << "notice sent to its own endpoint\n"
+                                    << r.body;
+  }
+}
+
+// 8. kill -9 while disabled: state and queue survive, probing resumes.
+TEST_F(breaker, DisabledSurvivesKill9) {
+  start(breaker_args(fast_retries, "2s"));
+  auto t = new_tenant();
+  auto id = add_endpoint(t, "/a", {"user.created"});
+  std::vector<std::string> ids{trip(t, id, "/a")};
+  ids.push_back(publish(t, "user.created"));
+  ids.push_back(publish(t, "user.created"));
+  auto before = stats(t, id);
+  EXPECT_EQ(as_int(before.at("pending_events")), 3) << json::serialize(before);
+  auto count = rx_.count("/a");
+
+  restart_after_kill9();
+  auto ep = endpoint(t, id);
+  expect_disabled(ep, "consecutive_failures", 3);
+  auto after = stats(t, id);
+  EXPECT_EQ(as_int(after.at("pending_events")), 3) << json::serialize(after);
+  EXPECT_EQ(rx_.count("/a"), count) << describe(rx_.requests("/a"));
+
+  rx_.set("/a", behaviour::always(status_reply(200)));
+  ep = wait_status(t, id, "active", 8s);
+  EXPECT_EQ(str_at(ep, "status"), "active") << json::serialize(ep);
+  EXPECT_TRUE(wait_delivered("/a", ids, 5s)) << describe(rx_.requests("/a"));
+  EXPECT_EQ(wait_pending(t, id, 0), 0);
+}
+
+} // namespace
