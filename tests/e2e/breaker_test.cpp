@@ -500,3 +500,79 @@ TEST_F(breaker, DisabledSurvivesKill9) {
 }
 
 } // namespace
+
+namespace {
+
+/// Whether `log` has a notice of `type` about endpoint `id` with `reason`.
+bool has_notice(const std::vector<received_request>& log, std::string_view type,
+                int64_t id, std::string_view reason) {
+  for (const auto& r : log) {
+    auto body = json::parse(r.body);
+    if (str_at(body.as_object(), "type") != type)
+      continue;
+    const auto& data = body.at("data").as_object();
+    if (as_int(data.at("endpoint_id")) == id &&
+        str_at(data, "reason") == reason)
+      return true;
+  }
+  return false;
+}
+
+} // namespace
+
+// 9. Exhausted deliveries are announced to subscribers (never to the failing
+// endpoint), with the event id and the attempt count.
+TEST_F(breaker, ExhaustedDeliveriesAreAnnounced) {
+  auto args = breaker_args("100ms,100ms");
+  args[4] = "1000"; // --breaker-failures: keep the breaker out of this test
+  start(args);
+  auto t = new_tenant();
+  auto failing = add_endpoint(t, "/fail", {"user.created"});
+  add_endpoint(t, "/notices", {"message.attempt.exhausted"});
+  rx_.set("/fail", behaviour::always(status_reply(500)));
+  auto ev = publish(t, "user.created");
+  ASSERT_TRUE(rx_.wait_until(
+    [&](const std::vector<received_request>& log) {
+      return has_notice(log, "message.attempt.exhausted", failing, "exhausted");
+    },
+    5s))
+    << describe(rx_.requests("/notices"));
+  for (const auto& r : rx_.requests("/notices")) {
+    auto data = json::parse(r.body).at("data").as_object();
+    EXPECT_EQ(str_at(data, "event_id"), ev);
+    EXPECT_EQ(as_int(data.at("attempts")), 3); // first attempt + 2 retries
+  }
+  EXPECT_EQ(rx_.requests("/fail").size(), 3u)
+    << describe(rx_.requests("/fail"));
+  auto delivery = event(t, ev).at("deliveries").as_array().at(0).as_object();
+  EXPECT_EQ(str_at(delivery, "status"), "failed");
+  EXPECT_EQ(str_at(delivery, "reason"), "exhausted");
+}
+
+// 10. A pending delivery older than --retention fails as expired, whether
+// its endpoint is failing or disabled, and is announced.
+TEST_F(breaker, PendingDeliveriesExpireAfterRetention) {
+  auto args = breaker_args("300ms,300ms,300ms,300ms,300ms,300ms", "300ms");
+  args.push_back("--retention");
+  args.push_back("700ms");
+  start(args);
+  auto t = new_tenant();
+  auto failing = add_endpoint(t, "/fail", {"user.created"});
+  add_endpoint(t, "/notices", {"message.attempt.exhausted"});
+  rx_.set("/fail", behaviour::always(status_reply(500)));
+  auto ev = publish(t, "user.created");
+  ASSERT_TRUE(rx_.wait_until(
+    [&](const std::vector<received_request>& log) {
+      return has_notice(log, "message.attempt.exhausted", failing, "expired");
+    },
+    5s))
+    << describe(rx_.requests("/notices"));
+  auto delivery = event(t, ev).at("deliveries").as_array().at(0).as_object();
+  EXPECT_EQ(str_at(delivery, "status"), "failed");
+  EXPECT_EQ(str_at(delivery, "reason"), "expired");
+  EXPECT_EQ(wait_pending(t, failing, 0), 0);
+  // No attempt after the retention window: at most the attempts due before
+  // 700 ms (at 0, ~300 and ~600 ms, with jitter).
+  EXPECT_LE(rx_.requests("/fail").size(), 3u)
+    << describe(rx_.requests("/fail"));
+}
