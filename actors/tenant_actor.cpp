@@ -407,15 +407,24 @@ void on_probe(self_ptr self, endpoint_id ep_id) {
   const auto& b = st.data.activity[ep_id].breaker;
   if (b.next_probe_at > now_millis() + 5)
     return; // a timer of an earlier cool-down
+  // Deliveries past the retention window are dropped, not probed with.
   const event_state* oldest = nullptr;
   const delivery_state* delivery = nullptr;
+  std::vector<std::string> expired;
+  auto horizon = now_millis() - st.delivery->retention.count();
   for (const auto& [id, ev] : st.data.events)
-    for (const auto& d : ev.deliveries)
-      if (d.endpoint == ep_id && d.status == delivery_status::pending &&
-          (oldest == nullptr || ev.created_at < oldest->created_at)) {
+    for (const auto& d : ev.deliveries) {
+      if (d.endpoint != ep_id || d.status != delivery_status::pending)
+        continue;
+      if (ev.created_at < horizon)
+        expired.push_back(id);
+      else if (oldest == nullptr || ev.created_at < oldest->created_at) {
         oldest = &ev;
         delivery = &d;
       }
+    }
+  for (const auto& id : expired)
+    expire(self, id, ep_id);
   if (oldest == nullptr) {
     // Nothing queued to probe with: look again after another cool-down.
     self->delayed_send(self, milliseconds{b.cooldown_ms}, probe_atom::value,
@@ -428,13 +437,18 @@ void on_probe(self_ptr self, endpoint_id ep_id) {
 /// Drops a delivery that outlived the retention window.
 void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   auto& st = self->state;
+  if (!st.expiring.insert({event_id, ep_id}).second)
+    return; // already on its way to the WAL
   commit(
     self, delivery_expired{st.data.tenant_id, event_id, ep_id, now_millis()},
     {}, {},
     [self, event_id, ep_id] {
+      self->state.expiring.erase({event_id, ep_id});
       notify(self, "message.attempt.exhausted", ep_id, "expired", event_id, 0);
     },
-    [](caf::error) {});
+    [self, event_id, ep_id](caf::error) {
+      self->state.expiring.erase({event_id, ep_id});
+    });
 }
 
 /// Records an attempt's outcome and decides what comes next.

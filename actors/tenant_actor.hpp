@@ -80,6 +80,8 @@ struct tenant_actor_state {
   uint64_t publishing_deliveries = 0;
   /// Next delivery job id.
   uint64_t next_job = 1;
+  /// Deliveries whose expiry record is on its way to the WAL.
+  std::set<std::pair<std::string, endpoint_id>> expiring;
   /// Disabled endpoints with a probe under way.
   std::set<endpoint_id> probing;
   /// Endpoints with a breaker record on its way to the WAL (no second trip

@@ -77,14 +77,19 @@ delivery_state* find_delivery(tenant_state& st, const std::string& event_id,
 
 caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
   auto* d = find_delivery(st, rec.attempt.event_id, rec.endpoint);
-  if (d == nullptr || d->status != delivery_status::pending)
-    return corrupt("attempt for no pending delivery of event " +
-                   rec.attempt.event_id + " to endpoint " +
-                   std::to_string(rec.endpoint));
-  d->attempts = rec.attempt.attempt;
-  d->status = rec.outcome;
-  d->next_attempt_at = rec.next_attempt_at;
-  d->reason = rec.reason;
+  if (d == nullptr)
+    return corrupt("attempt for no delivery of event " + rec.attempt.event_id +
+                   " to endpoint " + std::to_string(rec.endpoint));
+  // An attempt that was under way when its delivery ended (expired, or
+  // ended by another attempt) still counts in the statistics, but the
+  // delivery keeps its final state.
+  auto live = d->status == delivery_status::pending;
+  if (live) {
+    d->attempts = rec.attempt.attempt;
+    d->status = rec.outcome;
+    d->next_attempt_at = rec.next_attempt_at;
+    d->reason = rec.reason;
+  }
   auto& a = st.activity[rec.endpoint];
   ++a.total;
   a.latency_sum_ms += rec.attempt.latency_ms;
@@ -102,7 +107,7 @@ caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
   a.recent.push_back(rec.attempt);
   if (a.recent.size() > max_recent_attempts)
     a.recent.pop_front();
-  if (rec.outcome != delivery_status::pending) {
+  if (live && rec.outcome != delivery_status::pending) {
     --a.pending;
     --st.pending;
   }
@@ -119,7 +124,7 @@ caf::error apply_rescheduled(tenant_state& st,
   if (d == nullptr) {
     d = &i->second.deliveries.emplace_back();
   } else if (d->status == delivery_status::pending) {
-    return corrupt("resend of a pending delivery of event " + rec.event_id);
+    return {}; // a resend that raced with another: nothing to do
   }
   *d = delivery_state{rec.endpoint, delivery_status::pending, 0, rec.at, {}};
   ++st.activity[rec.endpoint].pending;
@@ -149,8 +154,10 @@ caf::error apply_breaker(tenant_state& st, const breaker_changed& rec) {
 
 caf::error apply_expired(tenant_state& st, const delivery_expired& rec) {
   auto* d = find_delivery(st, rec.event_id, rec.endpoint);
-  if (d == nullptr || d->status != delivery_status::pending)
-    return corrupt("expiry of no pending delivery of event " + rec.event_id);
+  if (d == nullptr)
+    return corrupt("expiry of no delivery of event " + rec.event_id);
+  if (d->status != delivery_status::pending)
+    return {}; // ended meanwhile: the expiry changes nothing
   d->status = delivery_status::failed;
   d->reason = "expired";
   --st.activity[rec.endpoint].pending;
