@@ -23,9 +23,9 @@
 
 #include <restinio/all.hpp>
 
-namespace {
+#include "bench_server_main.hpp"
 
-using traits = restinio::default_traits_t;
+namespace {
 
 /// POSTs received so far (any path).
 std::atomic<std::uint64_t> posts{0};
@@ -49,53 +49,8 @@ restinio::request_handling_status_t handle(restinio::request_handle_t req) {
     .done();
 }
 
-[[noreturn]] void usage(const char* argv0) {
-  std::fprintf(stderr, "usage: %s [--listen HOST:PORT] [--threads N]\n", argv0);
-  std::exit(2);
-}
-
 } // namespace
 
 int main(int argc, char** argv) {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-  std::size_t threads = 2;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (i + 1 >= argc)
-      usage(argv[0]);
-    std::string value = argv[++i];
-    if (arg == "--listen") {
-      auto colon = value.rfind(':');
-      if (colon == std::string::npos)
-        usage(argv[0]);
-      host = value.substr(0, colon);
-      auto p = std::strtoul(value.c_str() + colon + 1, nullptr, 10);
-      if (p > 65535)
-        usage(argv[0]);
-      port = static_cast<std::uint16_t>(p);
-    } else if (arg == "--threads") {
-      threads = std::strtoul(value.c_str(), nullptr, 10);
-      if (threads == 0)
-        usage(argv[0]);
-    } else {
-      usage(argv[0]);
-    }
-  }
-  try {
-    restinio::run(
-      restinio::on_thread_pool<traits>(threads)
-        .address(host)
-        .port(port)
-        .acceptor_post_bind_hook([host](asio::ip::tcp::acceptor& acceptor) {
-          std::printf("sink listening on http://%s:%u\n", host.c_str(),
-                      unsigned{acceptor.local_endpoint().port()});
-          std::fflush(stdout);
-        })
-        .request_handler(handle));
-  } catch (const std::exception& ex) {
-    std::fprintf(stderr, "bench_sink_server: %s\n", ex.what());
-    return 1;
-  }
-  return 0;
+  return bench::serve(argc, argv, "sink", handle);
 }
