@@ -101,18 +101,24 @@ struct exchange {
   void log_access(int status) const {
     auto latency = std::chrono::duration<double, std::milli>(
       std::chrono::steady_clock::now() - started);
-    auto method = to_string(parse_method(req->header().method().c_str()));
+    auto method = req->header().method().c_str();
     spdlog::info("request method={} route={} status={} latency_ms={:.3f} "
                  "request_id=\"{}\"",
                  method, route, status, latency.count(), request_id);
   }
 
-  void write(int status, std::string body, std::string_view allow = {}) const {
+  /// Writes a JSON answer; `allow` and `retry_after` add those headers when
+  /// not empty.
+  void write(int status, std::string body, std::string_view allow = {},
+             std::string_view retry_after = {}) const {
     auto resp = req->create_response(status_line(status));
     resp.append_header(restinio::http_field::content_type, "application/json");
     resp.append_header("X-Request-Id", request_id);
     if (!allow.empty())
       resp.append_header(restinio::http_field::allow, std::string{allow});
+    if (!retry_after.empty())
+      resp.append_header(restinio::http_field::retry_after,
+                         std::string{retry_after});
     resp.set_body(std::move(body));
     resp.done();
     log_access(status);
@@ -130,17 +136,10 @@ struct exchange {
   }
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
-    auto status = map_error(err).status;
-    auto resp = req->create_response(status_line(status));
-    resp.append_header(restinio::http_field::content_type, "application/json");
-    resp.append_header("X-Request-Id", request_id);
-    if (!allow.empty())
-      resp.append_header(restinio::http_field::allow, std::string{allow});
-    if (code_of(err) == errc::too_many_pending)
-      resp.append_header(restinio::http_field::retry_after, "5");
-    resp.set_body(error_body(err, meta()));
-    resp.done();
-    log_access(status);
+    // A tenant over its pending-delivery cap may publish again once some
+    // deliveries ended.
+    auto retry_after = code_of(err) == errc::too_many_pending ? "5" : "";
+    write(map_error(err).status, error_body(err, meta()), allow, retry_after);
   }
 };
 
