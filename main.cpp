@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -28,6 +29,7 @@
 #include "actors/tenant_actor.hpp"
 #include "config.hpp"
 #include "http/server.hpp"
+#include "http/time_format.hpp"
 #include "persistence/payload_reader.hpp"
 #include "persistence/storage.hpp"
 #include "persistence/wal_writer.hpp"
@@ -36,6 +38,7 @@
 namespace {
 
 constexpr const char* admin_hash_key = "admin_token_sha256";
+constexpr const char* node_id_key = "node_id";
 
 /// Logs a fatal error (the logger is installed by then) and returns the exit
 /// code.
@@ -63,6 +66,19 @@ caf::expected<std::string> admin_token_hash(const wi::config& cfg,
   std::cout << "admin token: " << token
             << "\n(shown once; only its SHA-256 is stored)" << std::endl;
   return hash;
+}
+
+/// Returns the node id kept in the store, generating it at the first start.
+caf::expected<std::string> node_id(wi::persistence::storage& store) {
+  auto stored = store.get_meta(node_id_key);
+  if (!stored)
+    return stored.error();
+  if (*stored)
+    return **stored;
+  auto id = "node_" + wi::crypto::make_tenant_id();
+  if (auto err = store.put_meta(node_id_key, id))
+    return err;
+  return id;
 }
 
 /// Asks the directory to snapshot everything and waits until it is durable
@@ -114,12 +130,21 @@ int main(int argc, char** argv) {
   if (!admin_hash)
     return fail(wi::text_of(admin_hash.error()));
 
+  auto node = node_id(*store);
+  if (!node)
+    return fail(wi::text_of(node.error()));
+
   wi::http::server_config http_cfg;
   http_cfg.host = listen->first;
   http_cfg.port = listen->second;
   http_cfg.threads = cfg.http_threads;
   http_cfg.max_body_bytes = cfg.max_body_bytes;
   http_cfg.admin_token_hash = *admin_hash;
+  http_cfg.node.version = WI_VERSION;
+  http_cfg.node.build = WI_BUILD;
+  http_cfg.node.node_id = *node;
+  http_cfg.node.data_dir = std::filesystem::absolute(cfg.data_dir).string();
+  http_cfg.node.started_at = wi::http::now_unix_millis();
   // Declared before the actor system: it is destroyed after every actor,
   // so no late reply can reach a destroyed server.
   wi::http::server http{http_cfg};
@@ -139,18 +164,19 @@ int main(int argc, char** argv) {
     });
   caf::actor_system sys{caf_cfg};
 
-  auto node = wi::recover(*store);
-  if (!node) {
+  auto recovered = wi::recover(*store);
+  if (!recovered) {
     http.stop();
-    return fail(wi::text_of(node.error()));
+    return fail(wi::text_of(recovered.error()));
   }
   spdlog::info("recovered {} tenants up to WAL sequence {}",
-               node->directory.tenants.size(), node->last_sequence);
+               recovered->directory.tenants.size(), recovered->last_sequence);
   wi::persistence::wal_writer_config wal_cfg;
   wal_cfg.max_batch = cfg.wal_max_batch;
   wal_cfg.max_tail_per_owner = cfg.snapshot_every;
+  wal_cfg.recovered_snapshot_seq = recovered->last_snapshot_sequence;
   std::unordered_map<std::string, std::vector<uint64_t>> uncovered;
-  for (const auto& [owner, log] : node->logs)
+  for (const auto& [owner, log] : recovered->logs)
     if (!log.uncovered.empty())
       uncovered.emplace(owner, log.uncovered);
   auto wal = wi::persistence::spawn_wal_writer(sys, store, wal_cfg,
@@ -174,7 +200,7 @@ int main(int argc, char** argv) {
     std::max(cfg.breaker_max_cooldown, cfg.breaker_cooldown);
   delivery->retention = cfg.retention;
   auto table = std::make_shared<wi::tenant_table>();
-  auto directory = wi::spawn_directory(sys, std::move(*node), wal, table,
+  auto directory = wi::spawn_directory(sys, std::move(*recovered), wal, table,
                                        cfg.snapshot_every, delivery);
   http.set_ready(wi::http::backend{directory, table});
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "

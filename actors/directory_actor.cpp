@@ -1,6 +1,8 @@
 #include "actors/directory_actor.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -8,6 +10,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
 
+#include "actors/admin_views.hpp"
 #include "actors/crypto.hpp"
 #include "actors/tenant_actor.hpp"
 #include "persistence/record_codec.hpp"
@@ -61,35 +64,65 @@ bool snapshot_dormant(self_ptr self, const std::string& tenant_id,
   return true;
 }
 
-void register_tenant(self_ptr self, std::string& name,
-                     reply_fn<tenant_info>& reply) {
-  auto id = crypto::make_tenant_id();
-  while (self->state.data.tenants.count(id) > 0)
-    id = crypto::make_tenant_id();
-  auto token = crypto::make_tenant_token(id);
-  tenant_created rec{id, std::move(name), crypto::sha256(token),
-                     crypto::now_seconds()};
+/// Makes a registry record durable, applies it, keeps the snapshot cadence
+/// and updates the routing table; then calls `on_applied(entry)` with the
+/// tenant's entry as applied, or `on_error` if the write failed (nothing
+/// was applied).
+template <class OnApplied, class OnError>
+void commit(self_ptr self, record rec, OnApplied on_applied, OnError on_error) {
+  auto bytes = persistence::encode(rec);
   self
     ->request(self->state.wal, caf::infinite, append_atom::value,
-              std::string{directory_owner}, persistence::encode(rec))
+              std::string{directory_owner}, std::move(bytes))
     .then(
-      [self, rec, token, reply](uint64_t seq) {
+      [self, rec = std::move(rec), on_applied, on_error](uint64_t seq) {
         auto& s = self->state;
         if (auto err = wi::apply(s.data, rec)) {
-          reply(make_error(errc::internal,
-                           "durable record did not apply: " + text_of(err)));
+          on_error(make_error(errc::internal,
+                              "durable record did not apply: " + text_of(err)));
           return;
         }
         s.last_seq = seq;
         if (++s.uncovered >= s.snapshot_every)
           snapshot_directory(self, [](bool) {});
-        s.dormant[rec.tenant_id].tenant_id = rec.tenant_id;
-        s.table->put(rec.tenant_id, rec.token_hash, true, {});
-        auto info = info_of(s.data.tenants.at(rec.tenant_id));
-        info.token = token;
-        reply(std::move(info));
+        const auto& entry = s.data.tenants.at(tenant_of(rec));
+        s.table->update(entry);
+        on_applied(entry);
       },
-      [reply](caf::error& err) { reply(std::move(err)); });
+      [on_error](caf::error& err) { on_error(std::move(err)); });
+}
+
+void register_tenant(self_ptr self, std::string& name,
+                     reply_fn<tenant_info>& reply) {
+  auto id = crypto::make_tenant_id();
+  while (self->state.data.tenants.count(id) > 0) // tombstones included
+    id = crypto::make_tenant_id();
+  auto token = crypto::make_tenant_token(id);
+  tenant_created rec{id, std::move(name), crypto::sha256(token),
+                     crypto::now_seconds()};
+  commit(
+    self, std::move(rec),
+    [self, token, reply](const tenant_entry& entry) {
+      self->state.dormant[entry.id].tenant_id = entry.id;
+      auto info = info_of(entry);
+      info.token = token;
+      reply(std::move(info));
+    },
+    [reply](caf::error err) { reply(std::move(err)); });
+}
+
+/// Returns the registry entry of a tenant that was not purged, or null.
+const tenant_entry* live_entry(self_ptr self, const std::string& tenant_id) {
+  const auto& tenants = self->state.data.tenants;
+  auto i = tenants.find(tenant_id);
+  if (i == tenants.end() || i->second.purged)
+    return nullptr;
+  return &i->second;
+}
+
+caf::error tenant_not_found(const std::string& tenant_id) {
+  return make_error(errc::not_found, "id",
+                    "no tenant with id " + tenant_id);
 }
 
 void spawn_tenant(self_ptr self, const std::string& tenant_id,
@@ -99,7 +132,8 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
     cont(i->second);
     return;
   }
-  if (s.data.tenants.count(tenant_id) == 0) {
+  const auto* entry = live_entry(self, tenant_id);
+  if (entry == nullptr || !entry->active) {
     cont(tenant_actor{});
     return;
   }
@@ -123,26 +157,26 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
   cont(std::move(actor));
 }
 
-/// Snapshots everything with uncovered records; `rp` gets the number of
-/// snapshots written once every one of them finished.
-void shutdown(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
+/// Snapshots everything with uncovered records; calls `finished` with the
+/// number of snapshots written once every one of them ended.
+void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
   struct tally {
-    caf::typed_response_promise<uint64_t> rp;
+    std::function<void(uint64_t)> finished;
     size_t outstanding = 1; // released after all are started
     uint64_t written = 0;
   };
   auto t = std::make_shared<tally>();
-  t->rp = std::move(rp);
+  t->finished = std::move(finished);
   snapshot_done done = [t](bool ok) {
     t->written += ok ? 1 : 0;
     if (--t->outstanding == 0)
-      t->rp.deliver(t->written);
+      t->finished(t->written);
   };
   auto& s = self->state;
   for (const auto& [id, actor] : s.running) {
     ++t->outstanding;
     self->request(actor, caf::infinite, checkpoint_atom::value)
-      .then([done](uint64_t) { done(true); },
+      .then([done](uint64_t covered) { done(covered != 0); },
             [done](caf::error&) { done(false); });
   }
   for (const auto& [id, log] : s.dormant_logs) {
@@ -154,6 +188,220 @@ void shutdown(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
   if (!snapshot_directory(self, done))
     --t->outstanding;
   done(false); // releases the initial count without counting a snapshot
+}
+
+// -- admin --------------------------------------------------------------------
+
+/// How long the directory waits for a tenant actor's admin answer.
+constexpr auto admin_timeout = std::chrono::seconds{10};
+
+/// Computes the summary of each tenant in `ids` (asking running actors) and
+/// calls `done` with them in the same order, or with the first error.
+void summarize_tenants(
+  self_ptr self, const std::vector<std::string>& ids,
+  std::function<void(caf::expected<std::vector<tenant_summary>>)> done) {
+  struct tally {
+    std::vector<tenant_summary> items;
+    std::function<void(caf::expected<std::vector<tenant_summary>>)> done;
+    size_t outstanding = 1; // released after all are started
+    bool failed = false;
+  };
+  auto t = std::make_shared<tally>();
+  t->items.resize(ids.size());
+  t->done = std::move(done);
+  auto release = [t] {
+    if (--t->outstanding == 0 && !t->failed)
+      t->done(std::move(t->items));
+  };
+  auto& s = self->state;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const auto& entry = s.data.tenants.at(ids[k]);
+    if (auto r = s.running.find(ids[k]); r != s.running.end()) {
+      ++t->outstanding;
+      self->request(r->second, admin_timeout, inspect_atom::value)
+        .then(
+          [t, k, entry, release](tenant_summary& x) {
+            add_registry_fields(x, entry);
+            t->items[k] = std::move(x);
+            release();
+          },
+          [t](caf::error& err) {
+            if (!t->failed) {
+              t->failed = true;
+              t->done(std::move(err));
+            }
+          });
+      continue;
+    }
+    auto d = s.dormant.find(ids[k]);
+    t->items[k] =
+      d != s.dormant.end() ? summarize(d->second) : tenant_summary{};
+    add_registry_fields(t->items[k], entry);
+  }
+  release();
+}
+
+void list_tenants(self_ptr self, const list_query& q,
+                  reply_fn<tenant_page>& reply) {
+  tenant_page result;
+  result.page = q.page;
+  result.page_size = q.page_size;
+  std::vector<std::string> ids;
+  auto first = (static_cast<uint64_t>(q.page) - 1) * q.page_size;
+  for (const auto& [id, entry] : self->state.data.tenants) {
+    auto created_ms = entry.created_at * 1000;
+    if (entry.purged || (q.created_from && created_ms < *q.created_from) ||
+        (q.created_to && created_ms > *q.created_to))
+      continue;
+    if (result.total_items >= first && ids.size() < q.page_size)
+      ids.push_back(id);
+    ++result.total_items;
+  }
+  summarize_tenants(
+    self, ids,
+    [result, reply](caf::expected<std::vector<tenant_summary>> items) mutable {
+      if (!items) {
+        reply(std::move(items.error()));
+        return;
+      }
+      result.items = std::move(*items);
+      reply(std::move(result));
+    });
+}
+
+void get_tenant(self_ptr self, const std::string& tenant_id,
+                reply_fn<tenant_summary> reply) {
+  if (live_entry(self, tenant_id) == nullptr) {
+    reply(tenant_not_found(tenant_id));
+    return;
+  }
+  summarize_tenants(self, {tenant_id},
+                    [reply](caf::expected<std::vector<tenant_summary>> items) {
+                      if (!items)
+                        reply(std::move(items.error()));
+                      else
+                        reply(std::move(items->front()));
+                    });
+}
+
+void inspect_endpoint(self_ptr self, const std::string& tenant_id,
+                      endpoint_id id, reply_fn<endpoint_internal>& reply) {
+  auto& s = self->state;
+  if (live_entry(self, tenant_id) == nullptr) {
+    reply(tenant_not_found(tenant_id));
+    return;
+  }
+  if (auto r = s.running.find(tenant_id); r != s.running.end()) {
+    self->request(r->second, admin_timeout, inspect_atom::value, id)
+      .then([reply](endpoint_internal& x) { reply(std::move(x)); },
+            [reply](caf::error& err) { reply(std::move(err)); });
+    return;
+  }
+  auto d = s.dormant.find(tenant_id);
+  if (d == s.dormant.end())
+    reply(internal_view_of(empty_tenant(tenant_id), id));
+  else
+    reply(internal_view_of(d->second, id));
+}
+
+void rotate_token(self_ptr self, const std::string& tenant_id,
+                  int64_t grace_seconds, reply_fn<issued_token>& reply) {
+  const auto* entry = live_entry(self, tenant_id);
+  if (entry == nullptr) {
+    reply(tenant_not_found(tenant_id));
+    return;
+  }
+  if (!entry->active) {
+    reply(make_error(errc::validation_failed, "id",
+                     "the tenant with id " + tenant_id +
+                       " is deactivated; its tokens cannot be rotated"));
+    return;
+  }
+  auto token = crypto::make_tenant_token(tenant_id);
+  auto now = crypto::now_seconds();
+  token_issued rec{tenant_id, crypto::sha256(token), now, now + grace_seconds};
+  commit(
+    self, std::move(rec),
+    [token, now, reply](const tenant_entry& e) {
+      reply(issued_token{e.id, token, now, e.previous_valid_until});
+    },
+    [reply](caf::error err) { reply(std::move(err)); });
+}
+
+/// Drops everything the node holds of a purged tenant; `done` runs once the
+/// WAL writer deleted its stored data.
+void forget_tenant(self_ptr self, const std::string& tenant_id,
+                   std::function<void()> done) {
+  auto& s = self->state;
+  if (auto r = s.running.find(tenant_id); r != s.running.end()) {
+    // Unlinked first: its exit must not end the directory.
+    self->unlink_from(r->second);
+    self->send_exit(r->second, caf::exit_reason::user_shutdown);
+    s.running.erase(r);
+  }
+  s.dormant.erase(tenant_id);
+  s.dormant_logs.erase(tenant_id);
+  self->request(s.wal, caf::infinite, purge_atom::value, tenant_id)
+    .then([done](bool) { done(); }, [done](caf::error&) { done(); });
+}
+
+void deactivate_tenant(self_ptr self, const std::string& tenant_id, bool purge,
+                       reply_fn<tenant_summary>& reply) {
+  const auto* entry = live_entry(self, tenant_id);
+  if (entry == nullptr) {
+    reply(tenant_not_found(tenant_id));
+    return;
+  }
+  auto on_error = [reply](caf::error err) { reply(std::move(err)); };
+  if (purge) {
+    commit(
+      self, tenant_purged{tenant_id, crypto::now_seconds()},
+      [self, reply](const tenant_entry& e) {
+        tenant_summary summary;
+        add_registry_fields(summary, e);
+        forget_tenant(self, e.id, [summary, reply] { reply(summary); });
+      },
+      on_error);
+    return;
+  }
+  if (!entry->active) { // already deactivated: nothing to record
+    get_tenant(self, tenant_id, reply);
+    return;
+  }
+  commit(
+    self, tenant_deactivated{tenant_id, crypto::now_seconds()},
+    [self, reply](const tenant_entry& e) {
+      if (auto r = self->state.running.find(e.id);
+          r != self->state.running.end())
+        self->send(r->second, deactivate_atom::value);
+      get_tenant(self, e.id, reply);
+    },
+    on_error);
+}
+
+void node_of(self_ptr self, reply_fn<node_status>& reply) {
+  self->request(self->state.wal, admin_timeout, stats_atom::value)
+    .then(
+      [self, reply](wal_status& wal) {
+        const auto& s = self->state;
+        node_status result;
+        result.wal = wal;
+        for (const auto& [id, entry] : s.data.tenants) {
+          if (entry.purged)
+            continue;
+          ++result.tenants;
+          if (entry.active)
+            ++result.tenants_active;
+        }
+        result.tenants_loaded = s.running.size();
+        result.actors_alive = self->system().registry().running();
+        if (s.delivery && s.delivery->engine) {
+          result.deliveries_in_flight = s.delivery->engine->in_flight();
+          result.deliveries_queued = s.delivery->engine->queued();
+        }
+        reply(std::move(result));
+      },
+      [reply](caf::error& err) { reply(std::move(err)); });
 }
 
 directory_actor::behavior_type
@@ -176,7 +424,7 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   if (initial.delivery) {
     std::vector<std::string> busy;
     for (const auto& [id, tenant] : initial.dormant)
-      if (tenant.pending > 0)
+      if (tenant.pending > 0 && initial.data.tenants.at(id).active)
         busy.push_back(id);
     tenant_continuation ignore = [](tenant_actor) {};
     for (const auto& id : busy)
@@ -186,13 +434,29 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     [self](create_atom, std::string& name, reply_fn<tenant_info>& reply) {
       register_tenant(self, name, reply);
     },
-    [self](list_atom, reply_fn<std::vector<tenant_info>>& reply) {
-      std::vector<tenant_info> result;
-      result.reserve(self->state.data.tenants.size());
-      for (const auto& [id, entry] : self->state.data.tenants)
-        result.push_back(info_of(entry));
-      reply(std::move(result));
+    [self](list_atom, const list_query& q, reply_fn<tenant_page>& reply) {
+      list_tenants(self, q, reply);
     },
+    [self](get_atom, const std::string& tenant_id,
+           reply_fn<tenant_summary>& reply) {
+      get_tenant(self, tenant_id, reply);
+    },
+    [self](inspect_atom, const std::string& tenant_id, endpoint_id id,
+           reply_fn<endpoint_internal>& reply) {
+      inspect_endpoint(self, tenant_id, id, reply);
+    },
+    [self](rotate_atom, const std::string& tenant_id, int64_t grace_seconds,
+           reply_fn<issued_token>& reply) {
+      rotate_token(self, tenant_id, grace_seconds, reply);
+    },
+    [self](deactivate_atom, const std::string& tenant_id, bool purge,
+           reply_fn<tenant_summary>& reply) {
+      deactivate_tenant(self, tenant_id, purge, reply);
+    },
+    [self](snapshot_atom, reply_fn<uint64_t>& reply) {
+      snapshot_all(self, [reply](uint64_t n) { reply(n); });
+    },
+    [self](node_atom, reply_fn<node_status>& reply) { node_of(self, reply); },
     [self](spawn_atom, const std::string& tenant_id,
            tenant_continuation& cont) { spawn_tenant(self, tenant_id, cont); },
     [self](checkpoint_atom, const std::string& owner) {
@@ -206,7 +470,7 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     },
     [self](shutdown_atom) {
       auto rp = self->make_response_promise<uint64_t>();
-      shutdown(self, rp);
+      snapshot_all(self, [rp](uint64_t n) mutable { rp.deliver(n); });
       return rp;
     },
   };
@@ -219,7 +483,7 @@ spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
                 std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
                 std::shared_ptr<const delivery_settings> delivery) {
   for (const auto& [id, entry] : node.directory.tenants)
-    table->put(id, entry.token_hash, entry.active, {});
+    table->update(entry);
   auto dir = sys.spawn(directory_impl, std::move(node), wal, std::move(table),
                        snapshot_every, std::move(delivery));
   caf::anon_send(wal, listen_atom::value,

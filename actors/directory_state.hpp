@@ -16,10 +16,16 @@
 
 namespace wi {
 
-/// Applies a `tenant_created` record. Pure and deterministic like the tenant
-/// `apply`; a duplicate tenant id is `errc::corrupt_data`; other record kinds
-/// are not directory records (`errc::corrupt_data`).
+/// Applies a registry record (`is_directory_record`): `tenant_created`,
+/// `token_issued`, `tenant_deactivated` or `tenant_purged`. Pure and
+/// deterministic like the tenant `apply`. A duplicate tenant id, a record for
+/// an unknown or purged tenant, and any tenant-level record are
+/// `errc::corrupt_data`.
 [[nodiscard]] caf::error apply(directory_state& st, const record& rec);
+
+/// Returns whether `tenant_id` is a purged tenant's tombstone.
+[[nodiscard]] bool is_purged(const directory_state& st,
+                             std::string_view tenant_id);
 
 /// Returns the admin view of a tenant (never its token).
 [[nodiscard]] tenant_info info_of(const tenant_entry& x);
@@ -58,14 +64,18 @@ struct node_state {
   /// By owner: tenant id or `directory_owner`. Filled by recovery only.
   owner_logs logs;
   uint64_t last_sequence = 0;
+  /// The highest sequence number any loaded snapshot covers; 0 if none.
+  uint64_t last_snapshot_sequence = 0;
 
   friend bool operator==(const node_state&, const node_state&) = default;
 };
 
 /// Applies any record to the node state, dispatching to the directory's or
 /// the owning tenant's `apply` (the same functions the actors use live). A
-/// tenant record for an unknown tenant is `errc::corrupt_data`. The rvalue
-/// overload moves the record's strings into the state (recovery).
+/// tenant record for an unknown tenant is `errc::corrupt_data`; one for a
+/// purged tenant is skipped (its records stay in the WAL until truncation),
+/// and `tenant_purged` drops the tenant's state. The rvalue overload moves the
+/// record's strings into the state (recovery).
 [[nodiscard]] caf::error apply(node_state& st, const record& rec);
 [[nodiscard]] caf::error apply(node_state& st, record&& rec);
 

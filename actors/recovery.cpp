@@ -1,5 +1,6 @@
 #include "actors/recovery.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "persistence/record_codec.hpp"
@@ -33,6 +34,7 @@ caf::error load_snapshot(node_state& st, std::string_view owner,
     st.tenants[std::string{owner}] = std::move(*tenant);
   }
   st.logs[std::string{owner}].last_seq = covered;
+  st.last_snapshot_sequence = std::max(st.last_snapshot_sequence, covered);
   return {};
 }
 
@@ -47,9 +49,14 @@ caf::expected<node_state> recover(persistence::storage& store) {
   if (auto err = store.load_snapshots(on_snapshot))
     return err;
   // Tenants registered before the directory's snapshot have no record left
-  // in the WAL that would create their state.
-  for (const auto& [id, entry] : st.directory.tenants)
-    st.tenants[id].tenant_id = id;
+  // in the WAL that would create their state. A purged tenant's snapshot
+  // may outlive its purge (its deletion is not synced): it is dropped.
+  for (const auto& [id, entry] : st.directory.tenants) {
+    if (entry.purged)
+      st.tenants.erase(id);
+    else
+      st.tenants[id].tenant_id = id;
+  }
   auto on_record = [&st](uint64_t seq, std::string_view bytes) -> caf::error {
     auto where = [seq] { return "WAL record " + std::to_string(seq); };
     auto rec = persistence::decode(bytes);
@@ -71,6 +78,11 @@ caf::expected<node_state> recover(persistence::storage& store) {
   };
   if (auto err = store.replay(store.first_sequence(), on_record))
     return err;
+  // Nothing of a purged tenant is needed any more: its WAL records must not
+  // hold back truncation.
+  for (const auto& [id, entry] : st.directory.tenants)
+    if (entry.purged)
+      st.logs.erase(id);
   return st;
 }
 

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/admin_views.hpp"
 #include "actors/crypto.hpp"
 #include "actors/signing.hpp"
 #include "persistence/payload_reader.hpp"
@@ -278,6 +279,8 @@ void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id);
 /// Starts the attempt of (event, endpoint) if it is still due.
 void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   auto& st = self->state;
+  if (st.paused)
+    return; // the tenant was deactivated
   auto ep = st.data.endpoints.find(ep_id);
   const auto* d = pending_delivery(st.data, event_id, ep_id);
   if (d == nullptr || ep == st.data.endpoints.end())
@@ -398,6 +401,8 @@ void after_attempt(self_ptr self, endpoint_id ep_id, bool success, bool gone,
 /// The cool-down of a disabled endpoint ended: probe with its oldest pending
 /// delivery.
 void on_probe(self_ptr self, endpoint_id ep_id) {
+  if (self->state.paused)
+    return; // the tenant was deactivated
   auto& st = self->state;
   auto ep = st.data.endpoints.find(ep_id);
   if (ep == st.data.endpoints.end() ||
@@ -673,6 +678,16 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
         reply(endpoint_not_found(id));
     },
     [self](probe_atom, endpoint_id id) { on_probe(self, id); },
+    [self](inspect_atom) {
+      auto result = summarize(self->state.data);
+      result.loaded = true;
+      result.mailbox_depth = self->mailbox().size();
+      return result;
+    },
+    [self](inspect_atom, endpoint_id id) {
+      return internal_view_of(self->state.data, id);
+    },
+    [self](deactivate_atom) { self->state.paused = true; },
     [self](status_atom, endpoint_id id, endpoint_status status,
            reply_fn<no_content>& reply) {
       auto& st = self->state;
@@ -728,7 +743,7 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
     },
     [self](checkpoint_atom) -> caf::result<uint64_t> {
       if (self->state.uncovered == 0)
-        return self->state.last_seq; // the latest snapshot covers everything
+        return uint64_t{0}; // the latest snapshot covers everything
       return delegate_snapshot(self);
     },
   };

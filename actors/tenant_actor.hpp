@@ -87,6 +87,9 @@ struct tenant_actor_state {
   /// Endpoints with a breaker record on its way to the WAL (no second trip
   /// or probe decision until it is applied).
   std::set<endpoint_id> breaker_busy;
+  /// Set when the tenant was deactivated: no attempt or probe starts any
+  /// more (attempts under way still end and are recorded).
+  bool paused = false;
 
   static inline const char* name = "wi.tenant";
 };

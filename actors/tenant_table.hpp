@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "webhook_ingress/messages.hpp"
+#include "webhook_ingress/state.hpp"
 
 namespace wi {
 
@@ -20,7 +21,7 @@ class tenant_table {
  public:
   /// Outcome of a look-up.
   enum class verdict {
-    /// Unknown tenant, wrong token or deactivated tenant.
+    /// Unknown tenant, wrong or expired token, or deactivated tenant.
     unauthorized,
     /// Valid token; the tenant's actor does not run yet (ask the directory).
     dormant,
@@ -34,20 +35,29 @@ class tenant_table {
   };
 
   /// Checks `token_hash` (SHA-256 of the presented token) against the
-  /// tenant's in constant time and returns where to send the request.
+  /// tenant's current token, and against the token a rotation replaced
+  /// while `now` (unix seconds) is before the end of its grace period, in
+  /// constant time; returns where to send the request.
+  [[nodiscard]] lookup_result lookup(std::string_view tenant_id,
+                                     std::string_view token_hash,
+                                     unix_seconds now) const;
+
+  /// `lookup` at the current time.
   [[nodiscard]] lookup_result lookup(std::string_view tenant_id,
                                      std::string_view token_hash) const;
 
-  /// Adds or replaces a tenant's entry; `actor` may be null (dormant).
-  void put(const std::string& tenant_id, std::string token_hash, bool active,
-           tenant_actor actor);
+  /// Adds or replaces a tenant's credentials and state from its registry
+  /// entry, keeping its actor; a purged entry removes the tenant.
+  void update(const tenant_entry& entry);
 
-  /// Sets the actor of an existing entry.
+  /// Sets the actor of an existing entry (null: the tenant is dormant).
   void set_actor(const std::string& tenant_id, tenant_actor actor);
 
  private:
   struct entry {
     std::string token_hash;
+    std::string previous_token_hash;
+    unix_seconds previous_valid_until = 0;
     bool active = true;
     tenant_actor actor;
   };

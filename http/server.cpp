@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/crypto.hpp"
+#include "http/admin_codec.hpp"
 #include "http/envelope.hpp"
 #include "http/error_mapping.hpp"
 #include "http/json_codec.hpp"
@@ -301,7 +302,13 @@ struct server::impl {
     switch (route->id) {
     case route_id::admin_create_tenant:
     case route_id::admin_list_tenants:
-      dispatch_admin(ex, route->id);
+    case route_id::admin_node:
+    case route_id::admin_get_tenant:
+    case route_id::admin_deactivate_tenant:
+    case route_id::admin_rotate_token:
+    case route_id::admin_get_endpoint:
+    case route_id::admin_snapshot:
+      dispatch_admin(ex, *route);
       return;
     default:
       dispatch_tenant(ex, *route);
@@ -313,32 +320,143 @@ struct server::impl {
     return make_error(errc::not_ready, "recovery has not finished yet");
   }
 
-  void dispatch_admin(const exchange& ex, route_id id) {
-    if (!admin_authorized(ex.req)) {
-      ex.write_error(unauthorized());
+  /// Admin routes take only the admin token: 401 without a valid token, 403
+  /// with a valid tenant token.
+  caf::error admin_auth_error(const request_handle& req) const {
+    auto token = bearer_token(req);
+    if (!token)
+      return unauthorized();
+    if (crypto::constant_time_equal(crypto::sha256(*token),
+                                    cfg.admin_token_hash))
+      return {};
+    auto tenant_id = crypto::tenant_of_token(*token);
+    if (tenant_id &&
+        be.tenants->lookup(*tenant_id, crypto::sha256(*token)).outcome !=
+          tenant_table::verdict::unauthorized)
+      return make_error(errc::forbidden, "Authorization",
+                        "admin routes need the admin token, not a tenant "
+                        "token");
+    return unauthorized();
+  }
+
+  void dispatch_admin(const exchange& ex, const route_match& route) {
+    if (auto err = admin_auth_error(ex.req)) {
+      ex.write_error(err);
       return;
     }
-    if (id == route_id::admin_list_tenants) {
-      caf::anon_send(be.directory, list_atom::value,
-                     reply_with<std::vector<tenant_info>>(
-                       ex, [](const exchange& e, const auto& tenants) {
-                         boost::json::array arr;
-                         for (const auto& t : tenants)
-                           arr.push_back(to_json(t));
-                         e.write_data(200, std::move(arr));
+    const auto& dir = be.directory;
+    switch (route.id) {
+    case route_id::admin_create_tenant: {
+      auto name = parse_create_tenant(ex.req->body());
+      if (!name) {
+        ex.write_error(name.error());
+        return;
+      }
+      caf::anon_send(dir, create_atom::value, std::move(*name),
+                     reply_with<tenant_info>(
+                       ex, [](const exchange& e, const tenant_info& t) {
+                         e.write_data(201, to_json(t));
                        }));
       return;
     }
-    auto name = parse_create_tenant(ex.req->body());
-    if (!name) {
-      ex.write_error(name.error());
+    case route_id::admin_list_tenants: {
+      auto query = parse_query(ex);
+      if (!query) {
+        ex.write_error(query.error());
+        return;
+      }
+      caf::anon_send(
+        dir, list_atom::value, *query,
+        reply_with<tenant_page>(
+          ex, [](const exchange& e, const tenant_page& page) {
+            if (page.items.empty()) {
+              e.write_no_content();
+              return;
+            }
+            auto now = now_unix_seconds();
+            boost::json::array items;
+            for (const auto& t : page.items)
+              items.push_back(to_json(t, now));
+            e.write(200, page_body(std::move(items),
+                                   pagination_json(page.page, page.page_size,
+                                                   page.total_items),
+                                   e.meta()));
+          }));
       return;
     }
-    caf::anon_send(
-      be.directory, create_atom::value, std::move(*name),
-      reply_with<tenant_info>(ex, [](const exchange& e, const tenant_info& t) {
-        e.write_data(201, to_json(t));
-      }));
+    case route_id::admin_node:
+      caf::anon_send(dir, node_atom::value,
+                     reply_with<node_status>(ex, [this](const exchange& e,
+                                                        const node_status& x) {
+                       e.write_data(200,
+                                    node_json(cfg.node, x, now_unix_millis()));
+                     }));
+      return;
+    case route_id::admin_snapshot:
+      caf::anon_send(
+        dir, snapshot_atom::value,
+        reply_with<uint64_t>(ex, [](const exchange& e, uint64_t n) {
+          e.write_data(200, boost::json::object{{"snapshots", n}});
+        }));
+      return;
+    default:
+      break;
+    }
+    auto tenant_id = parse_tenant_id(route.id_param);
+    if (!tenant_id) {
+      ex.write_error(tenant_id.error());
+      return;
+    }
+    auto write_summary = [](const exchange& e, const tenant_summary& t) {
+      e.write_data(200, to_json(t, now_unix_seconds()));
+    };
+    switch (route.id) {
+    case route_id::admin_get_tenant:
+      caf::anon_send(dir, get_atom::value, std::move(*tenant_id),
+                     reply_with<tenant_summary>(ex, write_summary));
+      return;
+    case route_id::admin_deactivate_tenant: {
+      auto params = parse_query_params(ex);
+      auto purge = params ? parse_purge_flag(*params)
+                          : caf::expected<bool>{std::move(params.error())};
+      if (!purge) {
+        ex.write_error(purge.error());
+        return;
+      }
+      caf::anon_send(dir, deactivate_atom::value, std::move(*tenant_id), *purge,
+                     reply_with<tenant_summary>(ex, write_summary));
+      return;
+    }
+    case route_id::admin_rotate_token: {
+      auto grace = parse_rotate_token(ex.req->body());
+      if (!grace) {
+        ex.write_error(grace.error());
+        return;
+      }
+      caf::anon_send(dir, rotate_atom::value, std::move(*tenant_id), *grace,
+                     reply_with<issued_token>(
+                       ex, [](const exchange& e, const issued_token& t) {
+                         e.write_data(201, to_json(t));
+                       }));
+      return;
+    }
+    case route_id::admin_get_endpoint: {
+      auto id = parse_endpoint_id(route.sub_param, "eid");
+      if (!id) {
+        ex.write_error(id.error());
+        return;
+      }
+      caf::anon_send(dir, inspect_atom::value, std::move(*tenant_id), *id,
+                     reply_with<endpoint_internal>(
+                       ex, [](const exchange& e, const endpoint_internal& x) {
+                         e.write_data(200, to_json(x));
+                       }));
+      return;
+    }
+    default:
+      ex.write_error(make_error(errc::internal, "unhandled admin route"));
+      return;
+    }
   }
 
   void dispatch_tenant(const exchange& ex, const route_match& route) {
@@ -517,18 +635,28 @@ struct server::impl {
     }
   }
 
-  static caf::expected<list_query> parse_query(const exchange& ex) {
+  using query_params = std::vector<std::pair<std::string, std::string>>;
+
+  /// Decodes the query string into (key, value) pairs.
+  static caf::expected<query_params> parse_query_params(const exchange& ex) {
     auto parsed = restinio::try_parse_query<
       restinio::parse_query_traits::restinio_defaults>(
       ex.req->header().query());
     if (!parsed)
       return make_error(errc::invalid_parameter, "query",
                         "query string is not valid URL encoding");
-    std::vector<std::pair<std::string, std::string>> params;
+    query_params params;
     for (const auto& [key, value] : *parsed)
       params.emplace_back(std::string(key.data(), key.size()),
                           std::string(value.data(), value.size()));
-    return parse_list_query(params);
+    return params;
+  }
+
+  static caf::expected<list_query> parse_query(const exchange& ex) {
+    auto params = parse_query_params(ex);
+    if (!params)
+      return std::move(params.error());
+    return parse_list_query(*params);
   }
 };
 

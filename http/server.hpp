@@ -28,6 +28,8 @@ struct server_config {
   size_t max_in_flight = 10'000;
   /// SHA-256 (32 raw bytes) of the admin token.
   std::string admin_token_hash;
+  /// What `GET /admin/v1/node` reports besides the directory's live view.
+  node_identity node;
 };
 
 /// What the handlers talk to once recovery has finished.

@@ -187,4 +187,10 @@ wi::unix_seconds now_unix_seconds() noexcept {
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
+wi::unix_millis now_unix_millis() noexcept {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+    .count();
+}
+
 } // namespace wi::http

@@ -31,4 +31,7 @@ parse_rfc3339(std::string_view x) noexcept;
 /// Returns the current system time in whole seconds since the Unix epoch.
 [[nodiscard]] wi::unix_seconds now_unix_seconds() noexcept;
 
+/// Returns the current system time in milliseconds since the epoch.
+[[nodiscard]] wi::unix_millis now_unix_millis() noexcept;
+
 } // namespace wi::http

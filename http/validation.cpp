@@ -535,11 +535,12 @@ caf::expected<wi::list_query> parse_list_query(
 
 // -- endpoint id --------------------------------------------------------------
 
-caf::expected<wi::endpoint_id> parse_endpoint_id(std::string_view x) {
-  auto error = [] {
-    return fail(errc::invalid_parameter, "id",
-                "id must be a decimal integer between 0 and "
-                "18446744073709551615");
+caf::expected<wi::endpoint_id> parse_endpoint_id(std::string_view x,
+                                                 std::string_view field) {
+  auto error = [field] {
+    return fail(errc::invalid_parameter, std::string{field},
+                std::string{field} + " must be a decimal integer between 0 and "
+                                     "18446744073709551615");
   };
   if (x.empty())
     return error();
@@ -639,6 +640,59 @@ caf::expected<std::string> parse_event_id(std::string_view x) {
     return fail(errc::invalid_parameter, "event_id",
                 "event_id must be 1-64 characters of A-Z, a-z, 0-9 and '_'");
   return std::string{x};
+}
+
+} // namespace wi::http
+
+namespace wi::http {
+
+// -- admin --------------------------------------------------------------------
+
+caf::expected<std::string> parse_tenant_id(std::string_view x) {
+  bool ok = !x.empty() && x.size() <= 64;
+  for (char c : x)
+    ok = ok && (is_alpha(c) || is_digit(c));
+  if (!ok)
+    return fail(errc::invalid_parameter, "id",
+                "id must be 1-64 characters of [A-Za-z0-9]");
+  return std::string{x};
+}
+
+caf::expected<int64_t> parse_rotate_token(std::string_view body) {
+  if (body.empty())
+    return default_grace_seconds;
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* grace = obj->if_contains("grace_seconds");
+  if (grace == nullptr)
+    return default_grace_seconds;
+  if (!grace->is_int64() && !grace->is_uint64())
+    return fail(errc::invalid_parameter, "grace_seconds",
+                "grace_seconds must be an integer");
+  if (grace->is_uint64() || grace->get_int64() > max_grace_seconds)
+    return fail(errc::validation_failed, "grace_seconds",
+                "grace_seconds must be at most " +
+                  std::to_string(max_grace_seconds) + " (7 days)");
+  if (grace->get_int64() < 0)
+    return fail(errc::validation_failed, "grace_seconds",
+                "grace_seconds must not be negative");
+  return grace->get_int64();
+}
+
+caf::expected<bool> parse_purge_flag(
+  const std::vector<std::pair<std::string, std::string>>& params) {
+  for (const auto& [key, value] : params) {
+    if (key != "purge")
+      continue;
+    if (value == "true")
+      return true;
+    if (value == "false")
+      return false;
+    return fail(errc::invalid_parameter, "purge",
+                "purge must be true or false");
+  }
+  return false;
 }
 
 } // namespace wi::http

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -68,10 +69,10 @@ parse_create_endpoint(std::string_view body);
   const std::vector<std::pair<std::string, std::string>>& params);
 
 /// Parses an endpoint id path segment: decimal digits only (no sign, no
-/// whitespace), fitting uint64; else `invalid_parameter` with field `id`.
+/// whitespace), fitting uint64; else `invalid_parameter` naming `field`.
 /// `"0"` is accepted (no endpoint has it, so the tenant actor answers 404).
 [[nodiscard]] caf::expected<wi::endpoint_id>
-parse_endpoint_id(std::string_view x);
+parse_endpoint_id(std::string_view x, std::string_view field = "id");
 
 /// Validates the body of `POST /admin/v1/tenants` and returns the tenant
 /// name: a JSON object whose `name` is a string of 1-100 characters without
@@ -110,5 +111,27 @@ parse_publish(std::string_view body, std::string_view key_header);
 /// Validates an event id path segment: 1-64 characters of `[A-Za-z0-9_]`,
 /// else 400 INVALID_PARAMETER on `event_id`.
 [[nodiscard]] caf::expected<std::string> parse_event_id(std::string_view x);
+
+// -- admin --------------------------------------------------------------------
+
+/// Default and longest grace period of a rotated token, in seconds.
+inline constexpr int64_t default_grace_seconds = 24 * 3600;
+inline constexpr int64_t max_grace_seconds = 7 * 24 * 3600;
+
+/// Validates a tenant id path segment: 1-64 characters of `[A-Za-z0-9]`,
+/// else 400 INVALID_PARAMETER on `id`. (Unknown ids are the directory's 404.)
+[[nodiscard]] caf::expected<std::string> parse_tenant_id(std::string_view x);
+
+/// Parses the body of `POST /admin/v1/tenants/{id}/tokens` and returns the
+/// grace period of the replaced token: an empty body or a missing
+/// `grace_seconds` -> `default_grace_seconds`; bad JSON -> `invalid_json`;
+/// not an integer -> `invalid_parameter`; negative or above
+/// `max_grace_seconds` -> `validation_failed` (field `grace_seconds`).
+[[nodiscard]] caf::expected<int64_t> parse_rotate_token(std::string_view body);
+
+/// Reads the `purge` query parameter of `DELETE /admin/v1/tenants/{id}`:
+/// absent -> false; `true` / `false`; anything else -> `invalid_parameter`.
+[[nodiscard]] caf::expected<bool> parse_purge_flag(
+  const std::vector<std::pair<std::string, std::string>>& params);
 
 } // namespace wi::http

@@ -132,6 +132,22 @@ caf::error memory_storage::put_snapshot(std::string_view owner,
   return caf::none;
 }
 
+caf::error memory_storage::purge_owner(std::string_view owner) {
+  std::lock_guard guard{impl_->mtx};
+  if (impl_->fail_writes)
+    return write_failure();
+  if (auto i = impl_->snapshots.find(owner); i != impl_->snapshots.end())
+    impl_->snapshots.erase(i);
+  auto prefix = std::string{owner} + '/';
+  auto& pl = impl_->payloads;
+  auto first = pl.lower_bound(prefix);
+  auto last = first;
+  while (last != pl.end() && last->first.compare(0, prefix.size(), prefix) == 0)
+    ++last;
+  pl.erase(first, last);
+  return caf::none;
+}
+
 caf::error memory_storage::load_snapshots(
   const std::function<caf::error(std::string_view, uint64_t, std::string_view)>&
     f) {

@@ -34,6 +34,10 @@
 //                                       u64 cooldown_ms
 //   tag 8   := delivery_expired:        str tenant_id, str event_id,
 //                                       u64 endpoint, i64 at
+//   tag 9   := token_issued:            str tenant_id, str token_hash, i64 at,
+//                                       i64 previous_valid_until
+//   tag 10  := tenant_deactivated:      str tenant_id, i64 at
+//   tag 11  := tenant_purged:           str tenant_id, i64 at
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -57,6 +61,9 @@ constexpr uint8_t tag_attempt_recorded = 5;
 constexpr uint8_t tag_delivery_rescheduled = 6;
 constexpr uint8_t tag_breaker_changed = 7;
 constexpr uint8_t tag_delivery_expired = 8;
+constexpr uint8_t tag_token_issued = 9;
+constexpr uint8_t tag_tenant_deactivated = 10;
+constexpr uint8_t tag_tenant_purged = 11;
 
 using detail::reader;
 using detail::writer;
@@ -137,6 +144,26 @@ void encode_body(writer& w, const delivery_expired& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const token_issued& x) {
+  w.u8(tag_token_issued);
+  w.str(x.tenant_id);
+  w.str(x.token_hash);
+  w.i64(x.at);
+  w.i64(x.previous_valid_until);
+}
+
+void encode_body(writer& w, const tenant_deactivated& x) {
+  w.u8(tag_tenant_deactivated);
+  w.str(x.tenant_id);
+  w.i64(x.at);
+}
+
+void encode_body(writer& w, const tenant_purged& x) {
+  w.u8(tag_tenant_purged);
+  w.str(x.tenant_id);
+  w.i64(x.at);
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -179,6 +206,19 @@ bool decode_body(reader& r, breaker_changed& x) {
 bool decode_body(reader& r, delivery_expired& x) {
   return r.str(x.tenant_id) && r.str(x.event_id) && r.u64(x.endpoint) &&
          r.i64(x.at);
+}
+
+bool decode_body(reader& r, token_issued& x) {
+  return r.str(x.tenant_id) && r.str(x.token_hash) && r.i64(x.at) &&
+         r.i64(x.previous_valid_until);
+}
+
+bool decode_body(reader& r, tenant_deactivated& x) {
+  return r.str(x.tenant_id) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, tenant_purged& x) {
+  return r.str(x.tenant_id) && r.i64(x.at);
 }
 
 caf::error corrupt(std::string text) {
@@ -232,6 +272,12 @@ caf::expected<record> decode(std::string_view bytes) {
     return decode_as<breaker_changed>(r);
   case tag_delivery_expired:
     return decode_as<delivery_expired>(r);
+  case tag_token_issued:
+    return decode_as<token_issued>(r);
+  case tag_tenant_deactivated:
+    return decode_as<tenant_deactivated>(r);
+  case tag_tenant_purged:
+    return decode_as<tenant_purged>(r);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

@@ -430,6 +430,26 @@ class rocksdb_storage final : public storage {
     return caf::none;
   }
 
+  caf::error purge_owner(std::string_view owner) override {
+    if (auto err = reopen_if_needed())
+      return err;
+    // Payload keys are `<owner>/<event id>`; '0' follows '/' in ASCII, so
+    // [`owner/`, `owner0`) holds exactly the owner's payloads.
+    std::string from{owner};
+    from += '/';
+    std::string to{owner};
+    to += '0';
+    rocksdb::WriteBatch batch;
+    batch.Delete(handles_[cf_snapshot], to_slice(owner));
+    batch.DeleteRange(handles_[cf_payload], to_slice(from), to_slice(to));
+    // Not synced (see the contract).
+    auto st = db_->Write(rocksdb::WriteOptions{}, &batch);
+    if (!st.ok())
+      return write_failed(
+        "purge of " + std::string{owner} + " in " + dir_ + " failed", st);
+    return caf::none;
+  }
+
   caf::error load_snapshots(
     const std::function<caf::error(std::string_view, uint64_t,
                                    std::string_view)>& f) override {

@@ -23,9 +23,13 @@
 //                count:u32 attempt[count] (as in the WAL record codec),
 //                u32 consecutive_failures, str reason, i64 disabled_at,
 //                i64 next_probe_at, u64 cooldown_ms
-//   directory := version:u8 (= 1) kind:u8 (= 2) count:u32 tenant[count]
+//   directory := version:u8 (= 1) kind:u8 (= 3) count:u32 tenant[count]
 //   tenant    := str id, str name, str token_hash, i64 created_at,
-//                u8 active (0 or 1)
+//                u8 active (0 or 1), str previous_token_hash,
+//                i64 previous_valid_until, i64 deactivated_at,
+//                u8 purged (0 or 1)
+//   Kind 2 (read, no longer written) is the directory before token
+//   rotation and purges: each tenant ends after `active`.
 
 namespace wi::persistence {
 
@@ -36,7 +40,8 @@ using detail::writer;
 
 constexpr uint8_t format_version = 1;
 constexpr uint8_t kind_tenant = 1;
-constexpr uint8_t kind_directory = 2;
+constexpr uint8_t kind_directory_v1 = 2;
+constexpr uint8_t kind_directory = 3;
 
 caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "snapshot", std::move(text));
@@ -47,6 +52,15 @@ bool read_header(reader& r, uint8_t kind) {
   uint8_t actual = 0;
   return r.u8(version) && version == format_version && r.u8(actual) &&
          actual == kind;
+}
+
+/// Reads a boolean stored as one byte, 0 or 1.
+bool read_flag(reader& r, bool& x) {
+  uint8_t byte = 0;
+  if (!r.u8(byte) || byte > 1)
+    return false;
+  x = byte == 1;
+  return true;
 }
 
 bool decode_events(reader& r, tenant_state& st) {
@@ -187,6 +201,10 @@ std::string encode_snapshot(const directory_state& x) {
     w.str(t.token_hash);
     w.i64(t.created_at);
     w.u8(t.active ? 1 : 0);
+    w.str(t.previous_token_hash);
+    w.i64(t.previous_valid_until);
+    w.i64(t.deactivated_at);
+    w.u8(t.purged ? 1 : 0);
   }
   return std::move(w).take();
 }
@@ -223,15 +241,21 @@ decode_directory_snapshot(std::string_view bytes) {
   reader r{bytes};
   directory_state st;
   uint32_t count = 0;
-  if (!read_header(r, kind_directory) || !r.count(count, 8))
+  // Either kind: peek at the header before choosing the layout.
+  reader peek{bytes};
+  bool v1 = read_header(peek, kind_directory_v1);
+  if (!read_header(r, v1 ? kind_directory_v1 : kind_directory) ||
+      !r.count(count, 8))
     return corrupt("malformed directory snapshot header");
   for (uint32_t i = 0; i < count; ++i) {
     tenant_entry t;
-    uint8_t active = 0;
     if (!r.str(t.id) || !r.str(t.name) || !r.str(t.token_hash) ||
-        !r.i64(t.created_at) || !r.u8(active) || active > 1)
+        !r.i64(t.created_at) || !read_flag(r, t.active))
       return corrupt("truncated tenant in directory snapshot");
-    t.active = active == 1;
+    if (!v1 &&
+        (!r.str(t.previous_token_hash) || !r.i64(t.previous_valid_until) ||
+         !r.i64(t.deactivated_at) || !read_flag(r, t.purged)))
+      return corrupt("truncated tenant in directory snapshot");
     auto id = t.id;
     if (!st.tenants.emplace(std::move(id), std::move(t)).second)
       return corrupt("duplicate tenant in directory snapshot");

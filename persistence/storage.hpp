@@ -84,6 +84,12 @@ class storage {
                                                 uint64_t covered_seq,
                                                 std::string_view bytes) = 0;
 
+  /// Deletes what a purged tenant left: the snapshot of `owner` and every
+  /// payload whose key starts with `owner` followed by '/'. Not synced, like
+  /// `truncate_wal`: a deletion lost in a crash leaves data that recovery
+  /// ignores (the registry records the purge).
+  [[nodiscard]] virtual caf::error purge_owner(std::string_view owner) = 0;
+
   /// Calls `f(owner, covered_seq, bytes)` for every stored snapshot. Stops
   /// at and returns the first error `f` returns.
   [[nodiscard]] virtual caf::error
@@ -138,6 +144,7 @@ class memory_storage : public storage {
   caf::error truncate_wal(uint64_t below) override;
   caf::error put_snapshot(std::string_view owner, uint64_t covered_seq,
                           std::string_view bytes) override;
+  caf::error purge_owner(std::string_view owner) override;
   caf::error
   load_snapshots(const std::function<caf::error(std::string_view, uint64_t,
                                                 std::string_view)>& f) override;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +61,10 @@ struct wal_writer_state {
   /// The owner last asked for a snapshot, and the head sequence then.
   std::string asked_owner;
   uint64_t asked_at = 0;
+  /// The highest sequence number a stored snapshot covers.
+  uint64_t last_snapshot_seq = 0;
+  /// Purged owners: their appends are refused and never retained.
+  std::set<std::string, std::less<>> purged;
 
   wal_writer_state() = default;
   wal_writer_state(const wal_writer_state&) = delete;
@@ -91,6 +96,9 @@ void schedule_flush(wal_writer_pointer self);
 /// Queues one append for the next batch, or refuses it when full.
 caf::result<uint64_t> enqueue(wal_writer_pointer self, pending_append entry) {
   auto& st = self->state;
+  if (st.purged.count(entry.owner) > 0)
+    return make_error(errc::not_found, "tenant",
+                      "tenant " + entry.owner + " was purged");
   if (st.pending.size() >= st.cfg.max_pending)
     return make_error(errc::overloaded, "the WAL writer has " +
                                           std::to_string(st.pending.size()) +
@@ -123,7 +131,9 @@ void flush(wal_writer_pointer self) {
   for (size_t i = 0; i < n; ++i) {
     auto& front = st.pending.front();
     if (first) {
-      st.retention.on_append(front.owner, *first + i);
+      // Appends queued before a purge are written but not retained.
+      if (st.purged.count(front.owner) == 0)
+        st.retention.on_append(front.owner, *first + i);
       front.promise.deliver(uint64_t{*first + i});
     } else {
       front.promise.deliver(first.error());
@@ -156,6 +166,28 @@ void ask_for_checkpoint(wal_writer_pointer self) {
   self->send(st.listener, checkpoint_atom::value, *owner);
 }
 
+/// Deletes the WAL below what any owner still needs (never the newest
+/// record). A failed truncation loses nothing: the records stay until the
+/// next attempt, and recovery skips what snapshots cover.
+void truncate(wal_writer_pointer self) {
+  auto& st = self->state;
+  auto needed = st.retention.needed_from(st.store->last_sequence() + 1);
+  if (needed > st.store->first_sequence())
+    static_cast<void>(st.store->truncate_wal(needed));
+}
+
+/// Forgets a purged owner and deletes its snapshot and payloads.
+bool purge(wal_writer_pointer self, const std::string& owner) {
+  auto& st = self->state;
+  st.purged.insert(owner);
+  st.retention.on_snapshot(owner, st.store->last_sequence());
+  if (owner == st.asked_owner)
+    st.asked_owner.clear();
+  auto err = st.store->purge_owner(owner);
+  truncate(self);
+  return !err;
+}
+
 /// Stores a snapshot, then truncates the WAL below what is still needed.
 caf::result<uint64_t> store_snapshot(wal_writer_pointer self,
                                      const std::string& owner, uint64_t covered,
@@ -164,14 +196,10 @@ caf::result<uint64_t> store_snapshot(wal_writer_pointer self,
   if (auto err = st.store->put_snapshot(owner, covered, bytes))
     return err;
   st.retention.on_snapshot(owner, covered);
+  st.last_snapshot_seq = std::max(st.last_snapshot_seq, covered);
   if (owner == st.asked_owner)
     st.asked_owner.clear();
-  auto needed = st.retention.needed_from(st.store->last_sequence() + 1);
-  if (needed > st.store->first_sequence()) {
-    // A failed truncation loses nothing: the records stay until the next
-    // snapshot retries, and recovery skips what snapshots cover.
-    static_cast<void>(st.store->truncate_wal(needed));
-  }
+  truncate(self);
   return covered;
 }
 
@@ -185,6 +213,7 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
   cfg.max_batch = std::max(cfg.max_batch, size_t{1});
   self->state.store = std::move(store);
   self->state.cfg = cfg;
+  self->state.last_snapshot_seq = cfg.recovered_snapshot_seq;
   return {
     [self](append_atom, std::string& owner,
            std::string& record) -> caf::result<uint64_t> {
@@ -207,6 +236,12 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
     [self](listen_atom, checkpoint_actor& listener) {
       self->state.listener = std::move(listener);
     },
+    [self](stats_atom) {
+      const auto& st = self->state;
+      return wal_status{st.store->last_sequence(), st.store->first_sequence(),
+                        st.last_snapshot_seq, st.pending.size()};
+    },
+    [self](purge_atom, const std::string& owner) { return purge(self, owner); },
   };
 }
 

@@ -26,6 +26,9 @@ struct wal_writer_config {
   /// listener to snapshot the owner holding the WAL back. Default: 10 000
   /// (the `--snapshot-every` default).
   uint64_t max_tail_per_owner = 10'000;
+  /// The highest sequence number a stored snapshot covered at start (from
+  /// recovery); reported by `stats` until the next snapshot. Default: 0.
+  uint64_t recovered_snapshot_seq = 0;
 };
 
 /// Spawns the WAL writer: a detached actor (it blocks on fsync, so it owns a

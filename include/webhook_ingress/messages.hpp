@@ -12,6 +12,7 @@
 #include <caf/typed_actor.hpp>
 #include <caf/unit.hpp>
 
+#include "webhook_ingress/admin.hpp"
 #include "webhook_ingress/delivery.hpp"
 #include "webhook_ingress/domain.hpp"
 
@@ -37,6 +38,11 @@ using resend_atom = caf::atom_constant<caf::atom("resend")>;
 using due_atom = caf::atom_constant<caf::atom("due")>;
 using attempted_atom = caf::atom_constant<caf::atom("attempted")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
+using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
+using rotate_atom = caf::atom_constant<caf::atom("rotate")>;
+using deactivate_atom = caf::atom_constant<caf::atom("deactivate")>;
+using purge_atom = caf::atom_constant<caf::atom("purge")>;
+using node_atom = caf::atom_constant<caf::atom("node")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -73,6 +79,11 @@ using checkpoint_actor =
 ///   with `covered_seq`.
 /// - `(listen, checkpointer)`: whom to ask for a snapshot when one owner
 ///   holds back truncation for too long.
+/// - `(stats)`: where the log stands.
+/// - `(purge, owner)`: forgets a purged tenant: its records no longer hold
+///   back truncation, later appends for it are refused (`errc::not_found`),
+///   and its snapshot and payloads are deleted; replies whether the
+///   deletion succeeded.
 using wal_writer_actor = caf::typed_actor<
   caf::replies_to<append_atom, std::string, std::string>::with<uint64_t>,
   // As above, plus a payload (key, value) stored in the same atomic batch.
@@ -80,7 +91,9 @@ using wal_writer_actor = caf::typed_actor<
                   std::string>::with<uint64_t>,
   caf::replies_to<snapshot_atom, std::string, uint64_t,
                   std::string>::with<uint64_t>,
-  caf::reacts_to<listen_atom, checkpoint_actor>>;
+  caf::reacts_to<listen_atom, checkpoint_actor>,
+  caf::replies_to<stats_atom>::with<wal_status>,
+  caf::replies_to<purge_atom, std::string>::with<bool>>;
 
 /// One per tenant: owns the tenant's endpoints and serializes every mutation
 /// and status transition (see `actors/tenant_actor.hpp`).
@@ -105,8 +118,16 @@ using tenant_actor = caf::typed_actor<
                  unix_millis, delivery_outcome>,
   // Internal: the breaker's cool-down of an endpoint ended (timer).
   caf::reacts_to<probe_atom, endpoint_id>,
+  // Admin (from the directory): the tenant's summary (without its registry
+  // fields), and one endpoint's internal view (`errc::not_found` on `eid`
+  // if none).
+  caf::replies_to<inspect_atom>::with<tenant_summary>,
+  caf::replies_to<inspect_atom, endpoint_id>::with<endpoint_internal>,
+  // The tenant was deactivated: start no further attempt or probe.
+  caf::reacts_to<deactivate_atom>,
   // Writes a snapshot now if any record is not yet covered; replies with
-  // the covered sequence number once it is durable.
+  // the covered sequence number once it is durable, or 0 if the latest
+  // snapshot already covered everything.
   caf::replies_to<checkpoint_atom>::with<uint64_t>>;
 
 /// Called with the tenant's actor once it runs.
@@ -116,7 +137,20 @@ using tenant_continuation = std::function<void(tenant_actor)>;
 /// the routing table (see `actors/directory_actor.hpp`).
 using directory_actor = caf::typed_actor<
   caf::reacts_to<create_atom, std::string, reply_fn<tenant_info>>,
-  caf::reacts_to<list_atom, reply_fn<std::vector<tenant_info>>>,
+  // Admin: one page of tenants by id, filtered on `created_at` like
+  // endpoints.
+  caf::reacts_to<list_atom, list_query, reply_fn<tenant_page>>,
+  caf::reacts_to<get_atom, std::string, reply_fn<tenant_summary>>,
+  caf::reacts_to<inspect_atom, std::string, endpoint_id,
+                 reply_fn<endpoint_internal>>,
+  // Admin: a new token; the old one works for `grace_seconds` more.
+  caf::reacts_to<rotate_atom, std::string, int64_t, reply_fn<issued_token>>,
+  // Admin: deactivate a tenant, and purge its data if the flag is set.
+  caf::reacts_to<deactivate_atom, std::string, bool, reply_fn<tenant_summary>>,
+  // Admin: snapshot every owner with uncovered records now; answers how
+  // many snapshots were written once all are durable.
+  caf::reacts_to<snapshot_atom, reply_fn<uint64_t>>,
+  caf::reacts_to<node_atom, reply_fn<node_status>>,
   caf::reacts_to<spawn_atom, std::string, tenant_continuation>,
   // From the WAL writer: snapshot this owner (a tenant id or
   // `directory_owner`) so the WAL can be truncated.
@@ -136,7 +170,15 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::no_content>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_stats>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::tenant_info>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<std::vector<wi::tenant_info>>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::tenant_page>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::tenant_summary>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_internal>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::issued_token>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<uint64_t>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::node_status>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_summary)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_internal)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::wal_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_continuation)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::new_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::delivery_outcome)

@@ -111,6 +111,39 @@ struct delivery_expired {
                          const delivery_expired&) = default;
 };
 
+/// WAL record: a tenant got a new bearer token. The previous token keeps
+/// working until `previous_valid_until` (unix seconds; at most `at` plus 7
+/// days), then stops; a token older than the previous one stops at once.
+struct token_issued {
+  std::string tenant_id;
+  /// SHA-256 of the new token, 32 raw bytes.
+  std::string token_hash;
+  unix_seconds at = 0;
+  unix_seconds previous_valid_until = 0;
+
+  friend bool operator==(const token_issued&, const token_issued&) = default;
+};
+
+/// WAL record: a tenant was deactivated: its tokens stop working and its
+/// deliveries stop; its data is kept.
+struct tenant_deactivated {
+  std::string tenant_id;
+  unix_seconds at = 0;
+
+  friend bool operator==(const tenant_deactivated&,
+                         const tenant_deactivated&) = default;
+};
+
+/// WAL record: a tenant's data was purged. The registry keeps a tombstone
+/// (its id is never handed out again); the tenant's records before this one
+/// are ignored by recovery.
+struct tenant_purged {
+  std::string tenant_id;
+  unix_seconds at = 0;
+
+  friend bool operator==(const tenant_purged&, const tenant_purged&) = default;
+};
+
 /// One durable mutation. Records carry every value they set (ids, times), so
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
@@ -118,7 +151,8 @@ struct delivery_expired {
 using record =
   std::variant<tenant_created, endpoint_created, endpoint_status_changed,
                event_accepted, attempt_recorded, delivery_rescheduled,
-               breaker_changed, delivery_expired>;
+               breaker_changed, delivery_expired, token_issued,
+               tenant_deactivated, tenant_purged>;
 
 /// Returns the tenant a record belongs to.
 [[nodiscard]] inline const std::string& tenant_of(const record& x) {
@@ -126,11 +160,20 @@ using record =
     [](const auto& r) -> const std::string& { return r.tenant_id; }, x);
 }
 
-/// Returns the WAL owner of a record: the snapshot that covers it. Tenant
-/// registrations belong to the directory (`directory_owner`), everything else
-/// to its tenant.
+/// Returns whether a record belongs to the tenant registry (the directory)
+/// rather than to the state of its tenant.
+[[nodiscard]] inline bool is_directory_record(const record& x) {
+  return std::holds_alternative<tenant_created>(x) ||
+         std::holds_alternative<token_issued>(x) ||
+         std::holds_alternative<tenant_deactivated>(x) ||
+         std::holds_alternative<tenant_purged>(x);
+}
+
+/// Returns the WAL owner of a record: the snapshot that covers it. Registry
+/// records belong to the directory (`directory_owner`), everything else to
+/// its tenant.
 [[nodiscard]] inline std::string_view wal_owner(const record& x) {
-  if (std::holds_alternative<tenant_created>(x))
+  if (is_directory_record(x))
     return directory_owner;
   return tenant_of(x);
 }

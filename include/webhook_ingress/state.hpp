@@ -66,14 +66,22 @@ struct tenant_state {
   return st;
 }
 
-/// A registered tenant. Only the SHA-256 of its token is kept.
+/// A registered tenant. Only the SHA-256 of its tokens is kept.
 struct tenant_entry {
   std::string id;
   std::string name;
-  /// SHA-256 of the bearer token, 32 raw bytes.
+  /// SHA-256 of the bearer token, 32 raw bytes; empty once purged.
   std::string token_hash;
   unix_seconds created_at = 0;
   bool active = true;
+  /// The token replaced by the last rotation and until when it still works
+  /// (unix seconds, exclusive); empty and 0 when none.
+  std::string previous_token_hash;
+  unix_seconds previous_valid_until = 0;
+  /// When the tenant was deactivated; 0 while active.
+  unix_seconds deactivated_at = 0;
+  /// A tombstone: the tenant's data was purged; only the id is kept.
+  bool purged = false;
 
   friend bool operator==(const tenant_entry&, const tenant_entry&) = default;
 };

@@ -130,12 +130,19 @@ observe(const std::string& base_url, const std::string& admin_token,
         const std::vector<std::pair<std::string, std::string>>& tokens) {
   observation result;
   wi_e2e::http_session session{base_url, std::chrono::seconds{10}};
-  auto r =
-    session.request("GET", "/admin/v1/tenants", wi_e2e::bearer(admin_token));
-  const auto* data = data_of(r);
-  if (r.status != 200 || data == nullptr || !data->is_array()) {
-    result.problems.push_back("malformed tenant list: " + brief(r));
-  } else {
+  // The tenant list is paged: read pages of 100 until an empty one (204).
+  for (int page = 1;; ++page) {
+    auto r = session.request(
+      "GET", "/admin/v1/tenants?pageSize=100&page=" + std::to_string(page),
+      wi_e2e::bearer(admin_token));
+    if (r.status == 204)
+      break;
+    const auto* data = data_of(r);
+    if (r.status != 200 || data == nullptr || !data->is_array() ||
+        data->get_array().empty()) {
+      result.problems.push_back("malformed tenant list: " + brief(r));
+      break;
+    }
     for (const auto& row : data->get_array()) {
       const auto* obj = row.if_object();
       const auto* id = obj ? obj->if_contains("id") : nullptr;

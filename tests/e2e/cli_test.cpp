@@ -120,7 +120,7 @@ TEST(cli, generated_admin_token_is_printed_once_and_survives_restart) {
   {
     http_client client{server.base_url()};
     auto r = client.get("/admin/v1/tenants", bearer(*token));
-    EXPECT_EQ(r.status, 200) << r;
+    EXPECT_EQ(r.status, 204) << r; // no tenant yet
     auto created =
       client.post("/admin/v1/tenants", R"({"name":"acme"})", bearer(*token));
     EXPECT_EQ(created.status, 201) << created;
@@ -160,7 +160,7 @@ TEST(cli, admin_token_from_environment_is_used_and_not_printed) {
     << server.stdout_text();
   http_client client{server.base_url()};
   auto r = client.get("/admin/v1/tenants", bearer(token));
-  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(r.status, 204) << r; // accepted; no tenant yet
 }
 
 TEST(cli, admin_token_flag_is_used_and_not_printed) {
@@ -173,8 +173,9 @@ TEST(cli, admin_token_flag_is_used_and_not_printed) {
   EXPECT_FALSE(server.printed_admin_token(300ms).has_value())
     << server.stdout_text();
   http_client client{server.base_url()};
+  // No tenant yet: an empty page.
   auto r = client.get("/admin/v1/tenants", bearer(*cfg.admin_token));
-  EXPECT_EQ(r.status, 200) << r;
+  EXPECT_EQ(r.status, 204) << r;
   auto other = client.get("/admin/v1/tenants", bearer("some-other-token"));
   EXPECT_EQ(other.status, 401) << other;
 }

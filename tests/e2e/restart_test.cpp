@@ -56,6 +56,11 @@ class restart : public server_test {
     auto admin = client().get("/admin/v1/tenants", bearer(admin_token_));
     EXPECT_TRUE(is_success(admin, 200));
     s.tenants = without_meta(admin);
+    // Whether an actor runs and its mailbox are runtime facts, not data.
+    for (auto& t : s.tenants.at("data").as_array()) {
+      t.as_object().erase("loaded");
+      t.as_object().erase("mailbox_depth");
+    }
     for (const auto& t : tenants) {
       for (int64_t id = 1; id <= max_id; ++id) {
         auto r = client().get(endpoint_path(id), bearer(t.token));

@@ -238,13 +238,15 @@ TEST(directory_actor_test, registers_tenants_and_spawns_on_first_use) {
   ASSERT_EQ(f2.wait_for(10s), std::future_status::ready);
   EXPECT_FALSE(f2.get());
 
-  waiter<std::vector<tenant_info>> listed;
-  caf::anon_send(dir, list_atom::value, listed.fn());
+  waiter<tenant_page> listed;
+  caf::anon_send(dir, list_atom::value, list_query{}, listed.fn());
   auto all = listed.get();
   ASSERT_TRUE(all);
-  ASSERT_EQ(all->size(), 1u);
-  EXPECT_EQ(all->front().id, info->id);
-  EXPECT_TRUE(all->front().token.empty());
+  ASSERT_EQ(all->items.size(), 1u);
+  EXPECT_EQ(all->total_items, 1u);
+  EXPECT_EQ(all->items.front().info.id, info->id);
+  EXPECT_TRUE(all->items.front().info.token.empty());
+  EXPECT_TRUE(all->items.front().loaded);
 
   caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);

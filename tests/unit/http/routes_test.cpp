@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 16u);
+  EXPECT_EQ(routes.size(), 22u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -75,6 +75,28 @@ TEST(match_route, static_routes) {
   EXPECT_EQ(list.path_template, "/v1/webhook/endpoints/list");
   EXPECT_EQ(list.id_param, "");
   EXPECT_EQ(must_match(get, "/healthz").id_param, "");
+}
+
+TEST(match_route, admin_routes) {
+  constexpr auto del = http_method::del;
+  EXPECT_EQ(must_match(get, "/admin/v1/node").id, route_id::admin_node);
+  EXPECT_EQ(must_match(post, "/admin/v1/snapshot").id,
+            route_id::admin_snapshot);
+  auto t = must_match(get, "/admin/v1/tenants/abc");
+  EXPECT_EQ(t.id, route_id::admin_get_tenant);
+  EXPECT_EQ(t.id_param, "abc");
+  EXPECT_EQ(must_match(del, "/admin/v1/tenants/abc").id,
+            route_id::admin_deactivate_tenant);
+  auto tok = must_match(post, "/admin/v1/tenants/abc/tokens");
+  EXPECT_EQ(tok.id, route_id::admin_rotate_token);
+  EXPECT_EQ(tok.id_param, "abc");
+  auto ep = must_match(get, "/admin/v1/tenants/abc/endpoints/12");
+  EXPECT_EQ(ep.id, route_id::admin_get_endpoint);
+  EXPECT_EQ(ep.path_template, "/admin/v1/tenants/{id}/endpoints/{eid}");
+  EXPECT_EQ(ep.id_param, "abc");
+  EXPECT_EQ(ep.sub_param, "12");
+  EXPECT_EQ(allowed_methods("/admin/v1/tenants/abc"), "GET, DELETE");
+  EXPECT_EQ(error_of(put, "/admin/v1/tenants/abc"), errc::method_not_allowed);
 }
 
 TEST(match_route, id_routes) {
@@ -138,7 +160,8 @@ TEST(match_route, route_not_found) {
                     "/v1/webhook/endpoints/1/disable/x",
                     "/a/b/c/d/e/f/g/h/i/j/k",
                     "/admin/v1/tenants/",
-                    "/admin/v1/tenants/x",
+                    "/admin/v1/tenants/x/unknown",
+                    "/admin/v1/tenants/x/endpoints",
                     "/v2/webhook/endpoints"}) {
     EXPECT_EQ(error_of(get, path), errc::route_not_found) << path;
     EXPECT_EQ(error_of(post, path), errc::route_not_found) << path;

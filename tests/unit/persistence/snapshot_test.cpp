@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "persistence/binary_format.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "persistence/storage.hpp"
 #include "persistence/wal_retention.hpp"
@@ -57,9 +58,27 @@ tenant_state sample_tenant() {
 
 directory_state sample_directory() {
   directory_state st;
-  st.tenants.emplace(
-    "tA", tenant_entry{"tA", "acme", std::string(32, 'h'), 10, true});
-  st.tenants.emplace("tB", tenant_entry{"tB", "", "", -5, false});
+  tenant_entry a;
+  a.id = "tA";
+  a.name = "acme";
+  a.token_hash = std::string(32, 'h');
+  a.created_at = 10;
+  a.previous_token_hash = std::string(32, 'p');
+  a.previous_valid_until = 86'410;
+  st.tenants.emplace("tA", a);
+  tenant_entry b;
+  b.id = "tB";
+  b.created_at = -5;
+  b.active = false;
+  b.deactivated_at = 7;
+  st.tenants.emplace("tB", b);
+  tenant_entry c;
+  c.id = "tC";
+  c.created_at = 1;
+  c.active = false;
+  c.deactivated_at = 2;
+  c.purged = true;
+  st.tenants.emplace("tC", c);
   return st;
 }
 
@@ -77,6 +96,28 @@ TEST(snapshot_codec, directory_round_trip) {
   auto back = decode_directory_snapshot(encode_snapshot(st));
   ASSERT_TRUE(back) << text_of(back.error());
   EXPECT_EQ(*back, st);
+}
+
+TEST(snapshot_codec, reads_directory_snapshots_written_before_rotation) {
+  // Kind 2: each tenant ends after `active`.
+  persistence::detail::writer w;
+  w.u8(1);
+  w.u8(2);
+  w.count(1);
+  w.str("tA");
+  w.str("acme");
+  w.str(std::string(32, 'h'));
+  w.i64(10);
+  w.u8(1);
+  auto back = decode_directory_snapshot(std::move(w).take());
+  ASSERT_TRUE(back) << text_of(back.error());
+  tenant_entry expected;
+  expected.id = "tA";
+  expected.name = "acme";
+  expected.token_hash = std::string(32, 'h');
+  expected.created_at = 10;
+  ASSERT_EQ(back->tenants.size(), 1u);
+  EXPECT_EQ(back->tenants.at("tA"), expected);
 }
 
 TEST(snapshot_codec, every_truncation_and_trailing_byte_fails) {

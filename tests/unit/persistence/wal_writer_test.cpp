@@ -97,6 +97,10 @@ class test_storage : public storage {
 
   uint64_t first_sequence() const override { return inner_.first_sequence(); }
 
+  caf::error purge_owner(std::string_view owner) override {
+    return inner_.purge_owner(owner);
+  }
+
   caf::error truncate_wal(uint64_t below) override {
     return inner_.truncate_wal(below);
   }
