@@ -365,6 +365,9 @@ const std::vector<key_spec>& specs() {
                               "pending deliveries older than this fail as "
                               "expired",
                               &config::retention));
+    xs.push_back(bool_key("metrics-public",
+                          "serve GET /metrics without the admin token",
+                          &config::metrics_public));
     xs.push_back(choice_key("log-format", "log line format on stderr",
                             &config::log_format, {"text", "json"}));
     xs.push_back(

@@ -70,6 +70,8 @@ struct config {
   std::chrono::milliseconds breaker_max_cooldown = std::chrono::hours{1};
   /// Pending deliveries older than this fail as expired; 1 ms .. 7 days.
   std::chrono::milliseconds retention = std::chrono::hours{168};
+  /// Serve `GET /metrics` without the admin token.
+  bool metrics_public = false;
   /// `text` or `json`.
   std::string log_format = "text";
   /// `trace`, `debug`, `info`, `warn`, `error` or `off`.

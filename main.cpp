@@ -24,6 +24,7 @@
 #include "actors/crypto.hpp"
 #include "actors/delivery_engine.hpp"
 #include "actors/directory_actor.hpp"
+#include "actors/metrics.hpp"
 #include "actors/recovery.hpp"
 #include "actors/retry_policy.hpp"
 #include "actors/tenant_actor.hpp"
@@ -140,6 +141,7 @@ int main(int argc, char** argv) {
   http_cfg.threads = cfg.http_threads;
   http_cfg.max_body_bytes = cfg.max_body_bytes;
   http_cfg.admin_token_hash = *admin_hash;
+  http_cfg.metrics_public = cfg.metrics_public;
   http_cfg.node.version = WI_VERSION;
   http_cfg.node.build = WI_BUILD;
   http_cfg.node.node_id = *node;
@@ -175,6 +177,9 @@ int main(int argc, char** argv) {
   wal_cfg.max_batch = cfg.wal_max_batch;
   wal_cfg.max_tail_per_owner = cfg.snapshot_every;
   wal_cfg.recovered_snapshot_seq = recovered->last_snapshot_sequence;
+  wal_cfg.on_batch = [](size_t records, double seconds) {
+    wi::node_metrics().on_wal_batch(records, seconds);
+  };
   std::unordered_map<std::string, std::vector<uint64_t>> uncovered;
   for (const auto& [owner, log] : recovered->logs)
     if (!log.uncovered.empty())
@@ -202,7 +207,10 @@ int main(int argc, char** argv) {
   auto table = std::make_shared<wi::tenant_table>();
   auto directory = wi::spawn_directory(sys, std::move(*recovered), wal, table,
                                        cfg.snapshot_every, delivery);
-  http.set_ready(wi::http::backend{directory, table});
+  http.set_ready(wi::http::backend{directory, table, [engine] {
+                                     return wi::node_metrics().serialize(
+                                       engine->in_flight(), engine->queued());
+                                   }});
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
                "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
                "http://{}:{}/admin/v1/tenants",

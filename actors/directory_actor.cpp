@@ -12,6 +12,7 @@
 
 #include "actors/admin_views.hpp"
 #include "actors/crypto.hpp"
+#include "actors/metrics.hpp"
 #include "actors/tenant_actor.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -64,6 +65,16 @@ bool snapshot_dormant(self_ptr self, const std::string& tenant_id,
   return true;
 }
 
+/// Sets the tenant gauges from the registry.
+void report_tenants(const directory_state& st) {
+  uint64_t active = 0;
+  uint64_t inactive = 0;
+  for (const auto& [id, entry] : st.tenants)
+    if (!entry.purged)
+      ++(entry.active ? active : inactive);
+  node_metrics().set_tenants(active, inactive);
+}
+
 /// Makes a registry record durable, applies it, keeps the snapshot cadence
 /// and updates the routing table; then calls `on_applied(entry)` with the
 /// tenant's entry as applied, or `on_error` if the write failed (nothing
@@ -87,6 +98,7 @@ void commit(self_ptr self, record rec, OnApplied on_applied, OnError on_error) {
           snapshot_directory(self, [](bool) {});
         const auto& entry = s.data.tenants.at(tenant_of(rec));
         s.table->update(entry);
+        report_tenants(s.data);
         on_applied(entry);
       },
       [on_error](caf::error& err) { on_error(std::move(err)); });
@@ -121,8 +133,7 @@ const tenant_entry* live_entry(self_ptr self, const std::string& tenant_id) {
 }
 
 caf::error tenant_not_found(const std::string& tenant_id) {
-  return make_error(errc::not_found, "id",
-                    "no tenant with id " + tenant_id);
+  return make_error(errc::not_found, "id", "no tenant with id " + tenant_id);
 }
 
 void spawn_tenant(self_ptr self, const std::string& tenant_id,
@@ -339,7 +350,10 @@ void forget_tenant(self_ptr self, const std::string& tenant_id,
     self->send_exit(r->second, caf::exit_reason::user_shutdown);
     s.running.erase(r);
   }
-  s.dormant.erase(tenant_id);
+  if (auto d = s.dormant.find(tenant_id); d != s.dormant.end()) {
+    node_metrics().count_tenant(d->second, -1);
+    s.dormant.erase(d);
+  }
   s.dormant_logs.erase(tenant_id);
   self->request(s.wal, caf::infinite, purge_atom::value, tenant_id)
     .then([done](bool) { done(); }, [done](caf::error&) { done(); });
@@ -421,6 +435,11 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   initial.table = std::move(table);
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   initial.delivery = std::move(delivery);
+  // Dormant states count in the gauges; a spawned actor takes its share
+  // along (see `metrics::count_tenant`).
+  for (const auto& [id, tenant] : initial.dormant)
+    node_metrics().count_tenant(tenant, +1);
+  report_tenants(initial.data);
   if (initial.delivery) {
     std::vector<std::string> busy;
     for (const auto& [id, tenant] : initial.dormant)

@@ -11,6 +11,7 @@
 
 #include "actors/admin_views.hpp"
 #include "actors/crypto.hpp"
+#include "actors/metrics.hpp"
 #include "actors/signing.hpp"
 #include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
@@ -106,9 +107,18 @@ void start_snapshot(self_ptr self) {
 /// Returns an error only for a bug: a durable record must apply.
 caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
   auto& st = self->state;
+  std::optional<endpoint_status> before;
+  if (auto id = status_endpoint_of(rec)) {
+    if (auto i = st.data.endpoints.find(*id); i != st.data.endpoints.end())
+      before = i->second.status;
+  }
+  auto pending_before = static_cast<int64_t>(st.data.pending);
   if (auto err = wi::apply(st.data, rec))
     return make_error(errc::internal,
                       "durable record did not apply: " + text_of(err));
+  node_metrics().on_applied(rec, st.data, before,
+                            static_cast<int64_t>(st.data.pending) -
+                              pending_before);
   st.last_seq = seq;
   if (++st.uncovered >= st.snapshot_every)
     start_snapshot(self);
@@ -635,6 +645,10 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
 }
 
 } // namespace
+
+tenant_actor_state::~tenant_actor_state() {
+  node_metrics().count_tenant(data, -1);
+}
 
 tenant_actor::behavior_type
 tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,

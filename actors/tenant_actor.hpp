@@ -91,6 +91,14 @@ struct tenant_actor_state {
   /// more (attempts under way still end and are recorded).
   bool paused = false;
 
+  tenant_actor_state() = default;
+  tenant_actor_state(const tenant_actor_state&) = delete;
+  tenant_actor_state& operator=(const tenant_actor_state&) = delete;
+
+  /// The state's endpoints and pending deliveries leave the node's gauges
+  /// with it (see `metrics::count_tenant`).
+  ~tenant_actor_state();
+
   static inline const char* name = "wi.tenant";
 };
 

@@ -87,6 +87,7 @@ const std::vector<route_info>& routes_table() {
     {m::post, "/v1/webhook/events", r::publish_event},
     {m::get, "/v1/webhook/events/{id}", r::get_event},
     {m::get, "/openapi.json", r::openapi},
+    {m::get, "/metrics", r::metrics},
   };
   return table;
 }

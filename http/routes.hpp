@@ -42,6 +42,7 @@ enum class route_id {
   publish_event,
   get_event,
   openapi,
+  metrics,
 };
 
 /// One entry of the routing table.

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/crypto.hpp"
+#include "actors/metrics.hpp"
 #include "http/admin_codec.hpp"
 #include "http/envelope.hpp"
 #include "http/error_mapping.hpp"
@@ -106,14 +107,17 @@ struct exchange {
     spdlog::info("request method={} route={} status={} latency_ms={:.3f} "
                  "request_id=\"{}\"",
                  method, route, status, latency.count(), request_id);
+    node_metrics().on_request(method, route, status, latency.count() / 1000);
   }
 
-  /// Writes a JSON answer; `allow` and `retry_after` add those headers when
-  /// not empty.
+  /// Writes an answer (JSON unless `content_type` says otherwise); `allow`
+  /// and `retry_after` add those headers when not empty.
   void write(int status, std::string body, std::string_view allow = {},
-             std::string_view retry_after = {}) const {
+             std::string_view retry_after = {},
+             std::string_view content_type = "application/json") const {
     auto resp = req->create_response(status_line(status));
-    resp.append_header(restinio::http_field::content_type, "application/json");
+    resp.append_header(restinio::http_field::content_type,
+                       std::string{content_type});
     resp.append_header("X-Request-Id", request_id);
     if (!allow.empty())
       resp.append_header(restinio::http_field::allow, std::string{allow});
@@ -300,6 +304,9 @@ struct server::impl {
       return;
     }
     switch (route->id) {
+    case route_id::metrics:
+      serve_metrics(ex);
+      return;
     case route_id::admin_create_tenant:
     case route_id::admin_list_tenants:
     case route_id::admin_node:
@@ -337,6 +344,19 @@ struct server::impl {
                         "admin routes need the admin token, not a tenant "
                         "token");
     return unauthorized();
+  }
+
+  /// `GET /metrics`: the Prometheus text format, not the envelope.
+  void serve_metrics(const exchange& ex) {
+    if (!cfg.metrics_public) {
+      if (auto err = admin_auth_error(ex.req)) {
+        ex.write_error(err);
+        return;
+      }
+    }
+    auto text = be.metrics_text ? be.metrics_text() : std::string{};
+    ex.write(200, std::move(text), {}, {},
+             "text/plain; version=0.0.4; charset=utf-8");
   }
 
   void dispatch_admin(const exchange& ex, const route_match& route) {

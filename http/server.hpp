@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,12 +31,17 @@ struct server_config {
   std::string admin_token_hash;
   /// What `GET /admin/v1/node` reports besides the directory's live view.
   node_identity node;
+  /// Serve `GET /metrics` without the admin token.
+  bool metrics_public = false;
 };
 
 /// What the handlers talk to once recovery has finished.
 struct backend {
   directory_actor directory;
   std::shared_ptr<tenant_table> tenants;
+  /// Renders the Prometheus text of `GET /metrics`; called on an I/O thread,
+  /// must not block.
+  std::function<std::string()> metrics_text;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,

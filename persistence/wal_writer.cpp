@@ -1,6 +1,7 @@
 #include "persistence/wal_writer.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <set>
 #include <string>
@@ -127,7 +128,12 @@ void flush(wal_writer_pointer self) {
     if (!p.payload_key.empty())
       payloads.push_back({std::move(p.payload_key), std::move(p.payload)});
   }
+  auto started = std::chrono::steady_clock::now();
   auto first = st.store->append_with_payloads(records, payloads);
+  if (first && st.cfg.on_batch)
+    st.cfg.on_batch(n, std::chrono::duration<double>(
+                         std::chrono::steady_clock::now() - started)
+                         .count());
   for (size_t i = 0; i < n; ++i) {
     auto& front = st.pending.front();
     if (first) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -29,6 +30,10 @@ struct wal_writer_config {
   /// The highest sequence number a stored snapshot covered at start (from
   /// recovery); reported by `stats` until the next snapshot. Default: 0.
   uint64_t recovered_snapshot_seq = 0;
+  /// Called on the writer's thread after each synced batch with its record
+  /// count and the seconds it took (for metrics); must not block. Default:
+  /// none.
+  std::function<void(size_t, double)> on_batch;
 };
 
 /// Spawns the WAL writer: a detached actor (it blocks on fsync, so it owns a

@@ -45,6 +45,7 @@ const std::set<operation_key> routed{
   {"post", "/v1/webhook/events"},
   {"get", "/v1/webhook/events/{id}"},
   {"get", "/openapi.json"},
+  {"get", "/metrics"},
 };
 
 /// docs/openapi.json in the source tree, found from this file's path.

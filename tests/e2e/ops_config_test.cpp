@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "support/api.hpp"
+#include "support/assertions.hpp"
 #include "support/child_process.hpp"
 #include "support/http_client.hpp"
 #include "support/receiver.hpp"
@@ -272,6 +273,19 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
   EXPECT_EQ(missing.status, 404) << missing;
   auto not_allowed = client.request("DELETE", endpoint_path(ep_id));
   EXPECT_EQ(not_allowed.status, 405) << not_allowed;
+  // A rotated token, and the admin views of the endpoint and the metrics.
+  auto rotated =
+    client.post("/admin/v1/tenants/" + t.id + "/tokens",
+                R"({"grace_seconds":60})", bearer(*cfg.admin_token));
+  ASSERT_EQ(rotated.status, 201) << rotated;
+  auto new_token = str_at(rotated.data(), "token");
+  EXPECT_EQ(
+    client
+      .get("/admin/v1/tenants/" + t.id + "/endpoints/" + std::to_string(ep_id),
+           bearer(*cfg.admin_token))
+      .status,
+    200);
+  EXPECT_EQ(client.get("/metrics", bearer(*cfg.admin_token)).status, 200);
 
   // Stop cleanly so that every line is written.
   auto status = server.stop();
@@ -285,6 +299,7 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
   for (const auto& [what, value] : std::map<std::string, std::string>{
          {"admin token", *cfg.admin_token},
          {"tenant token", t.token},
+         {"rotated tenant token", new_token},
          {"tenant token hash part", t.token.substr(t.token.rfind('_') + 1)},
          {"endpoint secret", secret},
          {"endpoint secret key", secret.substr(6)},
