@@ -9,6 +9,7 @@
 
 #include <caf/actor_cast.hpp>
 #include <caf/send.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/admin_views.hpp"
 #include "actors/crypto.hpp"
@@ -79,14 +80,19 @@ void report_tenants(const directory_state& st) {
 /// and updates the routing table; then calls `on_applied(entry)` with the
 /// tenant's entry as applied, or `on_error` if the write failed (nothing
 /// was applied).
+///
+/// Registry changes are rare and operator-driven: each is logged at info
+/// with the tenant id and the id of the request that asked for it.
 template <class OnApplied, class OnError>
-void commit(self_ptr self, record rec, OnApplied on_applied, OnError on_error) {
+void commit(self_ptr self, record rec, const std::string& request_id,
+            OnApplied on_applied, OnError on_error) {
   auto bytes = persistence::encode(rec);
   self
     ->request(self->state.wal, caf::infinite, append_atom::value,
               std::string{directory_owner}, std::move(bytes))
     .then(
-      [self, rec = std::move(rec), on_applied, on_error](uint64_t seq) {
+      [self, rec = std::move(rec), request_id, on_applied,
+       on_error](uint64_t seq) {
         auto& s = self->state;
         if (auto err = wi::apply(s.data, rec)) {
           on_error(make_error(errc::internal,
@@ -99,9 +105,15 @@ void commit(self_ptr self, record rec, OnApplied on_applied, OnError on_error) {
         const auto& entry = s.data.tenants.at(tenant_of(rec));
         s.table->update(entry);
         report_tenants(s.data);
+        spdlog::info("registry record={} tenant={} seq={} request_id=\"{}\"",
+                     kind_of(rec), entry.id, seq, request_id);
         on_applied(entry);
       },
-      [on_error](caf::error& err) { on_error(std::move(err)); });
+      [request_id, on_error](caf::error& err) {
+        spdlog::warn("registry change failed error=\"{}\" request_id=\"{}\"",
+                     text_of(err), request_id);
+        on_error(std::move(err));
+      });
 }
 
 void register_tenant(self_ptr self, std::string& name,
@@ -113,7 +125,7 @@ void register_tenant(self_ptr self, std::string& name,
   tenant_created rec{id, std::move(name), crypto::sha256(token),
                      crypto::now_seconds()};
   commit(
-    self, std::move(rec),
+    self, std::move(rec), reply.request_id(),
     [self, token, reply](const tenant_entry& entry) {
       self->state.dormant[entry.id].tenant_id = entry.id;
       auto info = info_of(entry);
@@ -332,7 +344,7 @@ void rotate_token(self_ptr self, const std::string& tenant_id,
   auto now = crypto::now_seconds();
   token_issued rec{tenant_id, crypto::sha256(token), now, now + grace_seconds};
   commit(
-    self, std::move(rec),
+    self, std::move(rec), reply.request_id(),
     [token, now, reply](const tenant_entry& e) {
       reply(issued_token{e.id, token, now, e.previous_valid_until});
     },
@@ -369,7 +381,7 @@ void deactivate_tenant(self_ptr self, const std::string& tenant_id, bool purge,
   auto on_error = [reply](caf::error err) { reply(std::move(err)); };
   if (purge) {
     commit(
-      self, tenant_purged{tenant_id, crypto::now_seconds()},
+      self, tenant_purged{tenant_id, crypto::now_seconds()}, reply.request_id(),
       [self, reply](const tenant_entry& e) {
         tenant_summary summary;
         add_registry_fields(summary, e);
@@ -384,6 +396,7 @@ void deactivate_tenant(self_ptr self, const std::string& tenant_id, bool purge,
   }
   commit(
     self, tenant_deactivated{tenant_id, crypto::now_seconds()},
+    reply.request_id(),
     [self, reply](const tenant_entry& e) {
       if (auto r = self->state.running.find(e.id);
           r != self->state.running.end())

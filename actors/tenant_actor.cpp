@@ -153,14 +153,37 @@ void commit(self_ptr self, record rec, std::string payload_key,
       .then(std::move(handle), std::move(fail));
 }
 
+/// Logs what became of a request's record, naming the request like the
+/// access log does: applied at debug, failed at warn. Only ids, never
+/// content.
+void log_request(self_ptr self, std::string_view kind,
+                 const std::string& request_id, const caf::error* err) {
+  const auto& tenant = self->state.data.tenant_id;
+  if (err == nullptr)
+    spdlog::debug("applied record={} tenant={} seq={} request_id=\"{}\"", kind,
+                  tenant, self->state.last_seq, request_id);
+  else
+    spdlog::warn("not applied record={} tenant={} error=\"{}\" "
+                 "request_id=\"{}\"",
+                 kind, tenant, text_of(*err), request_id);
+}
+
 /// `commit` for a request from outside: answers `reply` with `on_applied()`
 /// or with the error.
 template <class T, class OnApplied>
 void commit_reply(self_ptr self, record rec, reply_fn<T> reply,
                   OnApplied on_applied) {
+  auto kind = kind_of(rec);
   commit(
-    self, std::move(rec), {}, {}, [reply, on_applied] { reply(on_applied()); },
-    [reply](caf::error err) { reply(std::move(err)); });
+    self, std::move(rec), {}, {},
+    [self, kind, reply, on_applied] {
+      log_request(self, kind, reply.request_id(), nullptr);
+      reply(on_applied());
+    },
+    [self, kind, reply](caf::error err) {
+      log_request(self, kind, reply.request_id(), &err);
+      reply(std::move(err));
+    });
 }
 
 // -- deliveries ---------------------------------------------------------------
@@ -576,6 +599,7 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
   auto event_id = rec.event_id;
   auto count = rec.endpoints.size();
   st.publishing_deliveries += count;
+  auto request_id = reply.request_id(); // `reply` may move below
   if (!key.empty())
     st.publishing[key].push_back(std::move(reply));
   // Answers the caller, and every caller that raced with the same key
@@ -600,14 +624,16 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
   commit(
     self, std::move(rec), persistence::payload_key(st.data.tenant_id, event_id),
     std::move(req.payload),
-    [self, event_id, count, answer] {
+    [self, event_id, count, answer, request_id] {
+      log_request(self, "event_accepted", request_id, nullptr);
       self->state.publishing_deliveries -= count;
       auto& ev = self->state.data.events.at(event_id);
       for (const auto& d : ev.deliveries)
         schedule(self, event_id, d.endpoint, d.next_attempt_at);
       answer(&ev);
     },
-    [self, count, answer](caf::error err) {
+    [self, count, answer, request_id](caf::error err) {
+      log_request(self, "event_accepted", request_id, &err);
       self->state.publishing_deliveries -= count;
       answer(std::move(err));
     });
@@ -636,12 +662,16 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
   commit(
     self, delivery_rescheduled{st.data.tenant_id, event_id, ep_id, at}, {}, {},
     [self, reply, event_id, ep_id, at] {
+      log_request(self, "delivery_rescheduled", reply.request_id(), nullptr);
       schedule(self, event_id, ep_id, at);
       for (const auto& d : self->state.data.events.at(event_id).deliveries)
         if (d.endpoint == ep_id)
           reply(d);
     },
-    [reply](caf::error err) { reply(std::move(err)); });
+    [self, reply](caf::error err) {
+      log_request(self, "delivery_rescheduled", reply.request_id(), &err);
+      reply(std::move(err));
+    });
 }
 
 } // namespace

@@ -208,16 +208,19 @@ struct server::impl {
   template <class T, class Format>
   reply_fn<T> reply_with(exchange ex, Format format) {
     in_flight.fetch_add(1, std::memory_order_relaxed);
-    return [this, ex = std::move(ex),
-            format = std::move(format)](caf::expected<T> result) {
-      in_flight.fetch_sub(1, std::memory_order_relaxed);
-      if (!result)
-        ex.write_error(result.error());
-      else if constexpr (std::is_same_v<T, no_content>)
-        format(ex, no_content{}); // expected<unit_t> has no value access
-      else
-        format(ex, *result);
-    };
+    auto request_id = ex.request_id;
+    return {std::move(request_id),
+            [this, ex = std::move(ex),
+             format = std::move(format)](caf::expected<T> result) {
+              in_flight.fetch_sub(1, std::memory_order_relaxed);
+              if (!result)
+                ex.write_error(result.error());
+              else if constexpr (std::is_same_v<T, no_content>)
+                format(ex,
+                       no_content{}); // expected<unit_t> has no value access
+              else
+                format(ex, *result);
+            }};
   }
 
   /// Runs `f(actor)` with the tenant's actor: at once when it runs, else

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -50,8 +52,45 @@ using node_atom = caf::atom_constant<caf::atom("node")>;
 /// (an HTTP handler). The actor that computes the answer calls it exactly
 /// once, from its own thread; the callee must not block. This keeps the HTTP
 /// hot path to one actor hop: no bridge actor, no blocking requester.
+///
+/// It carries the request's id, so that actor-side log lines about the
+/// request name it (`request_id=...`, as the access log does).
 template <class T>
-using reply_fn = std::function<void(caf::expected<T>)>;
+class reply_fn {
+ public:
+  using function_type = std::function<void(caf::expected<T>)>;
+
+  reply_fn() = default;
+
+  /// A continuation without a request id (tests, internal callers). Not a
+  /// copy or move: those keep the request id.
+  template <class F,
+            class = std::enable_if_t<
+              !std::is_same_v<std::decay_t<F>, reply_fn> &&
+              std::is_constructible_v<function_type, F&&>>>
+  reply_fn(F&& f) : fn_(std::forward<F>(f)) {
+    // nop
+  }
+
+  reply_fn(std::string request_id, function_type f)
+    : request_id_(std::move(request_id)), fn_(std::move(f)) {
+    // nop
+  }
+
+  /// Answers the request.
+  void operator()(caf::expected<T> x) const { fn_(std::move(x)); }
+
+  /// The id of the request this answers; empty if none.
+  [[nodiscard]] const std::string& request_id() const noexcept {
+    return request_id_;
+  }
+
+  explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
+
+ private:
+  std::string request_id_;
+  function_type fn_;
+};
 
 /// An answer without content (HTTP 204).
 using no_content = caf::unit_t;

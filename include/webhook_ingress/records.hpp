@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -153,6 +154,17 @@ using record =
                event_accepted, attempt_recorded, delivery_rescheduled,
                breaker_changed, delivery_expired, token_issued,
                tenant_deactivated, tenant_purged>;
+
+/// Returns the record's kind, e.g. `"endpoint_created"` (for log lines).
+[[nodiscard]] inline std::string_view kind_of(const record& x) {
+  static constexpr std::array<std::string_view, 11> names{
+    "tenant_created",     "endpoint_created", "endpoint_status_changed",
+    "event_accepted",     "attempt_recorded", "delivery_rescheduled",
+    "breaker_changed",    "delivery_expired", "token_issued",
+    "tenant_deactivated", "tenant_purged"};
+  static_assert(std::variant_size_v<record> == names.size());
+  return names[x.index()];
+}
 
 /// Returns the tenant a record belongs to.
 [[nodiscard]] inline const std::string& tenant_of(const record& x) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 #include "support/api.hpp"
@@ -241,17 +242,22 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
   server_config cfg;
   cfg.data_dir = dir.path();
   cfg.admin_token = "e2e-admin-" + random_hex(24);
-  cfg.extra_args = {"--log-format", "json", "--allow-private-targets"};
+  // Debug, so the tenant actor's lines about requests are written too.
+  cfg.extra_args = {"--log-format", "json", "--allow-private-targets",
+                    "--log-level", "debug"};
   server_process server{cfg};
   server.start();
   http_client client{server.base_url()};
 
   auto t = create_tenant(client, *cfg.admin_token, "acme");
   const std::string secret = "whsec_" + base64_encode(random_hex(32));
-  auto ep = create_endpoint(
-    client, t.token,
-    endpoint_request(rx.url("/hook"), secret, {"user.created"}));
-  auto ep_id = ep.at("identifier").as_int64();
+  auto created = client.post(
+    endpoints_path,
+    json::serialize(
+      endpoint_request(rx.url("/hook"), secret, {"user.created"})),
+    {{"Authorization", "Bearer " + t.token}, {"X-Request-Id", "ops-create-1"}});
+  ASSERT_EQ(created.status, 201) << created;
+  auto ep_id = created.data().at("identifier").as_int64();
   auto published = client.post(
     "/v1/webhook/events", R"({"event_type":"user.created","payload":{"n":1}})",
     bearer(t.token));
@@ -274,9 +280,10 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
   auto not_allowed = client.request("DELETE", endpoint_path(ep_id));
   EXPECT_EQ(not_allowed.status, 405) << not_allowed;
   // A rotated token, and the admin views of the endpoint and the metrics.
-  auto rotated =
-    client.post("/admin/v1/tenants/" + t.id + "/tokens",
-                R"({"grace_seconds":60})", bearer(*cfg.admin_token));
+  auto rotated = client.post("/admin/v1/tenants/" + t.id + "/tokens",
+                             R"({"grace_seconds":60})",
+                             {{"Authorization", "Bearer " + *cfg.admin_token},
+                              {"X-Request-Id", "ops-rotate-1"}});
   ASSERT_EQ(rotated.status, 201) << rotated;
   auto new_token = str_at(rotated.data(), "token");
   EXPECT_EQ(
@@ -316,6 +323,7 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
   std::istringstream lines{err};
   std::string line;
   size_t count = 0;
+  std::set<std::pair<std::string, std::string>> actor_lines;
   while (std::getline(lines, line)) {
     if (line.empty())
       continue;
@@ -328,6 +336,11 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
     for (auto key : {"time", "level", "msg"})
       ASSERT_TRUE(obj.contains(key) && obj.at(key).is_string())
         << key << " missing: " << line;
+    // Actor-side lines about a request name it like the access log does.
+    if (obj.contains("request_id") && obj.contains("record") &&
+        obj.at("msg") != "request")
+      actor_lines.emplace(std::string{obj.at("record").as_string()},
+                          std::string{obj.at("request_id").as_string()});
     if (obj.at("msg") == "request") {
       EXPECT_EQ(obj.at("level"), "info") << line;
       for (auto key : {"method", "route", "request_id"})
@@ -370,4 +383,8 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
       EXPECT_EQ(a.at("method"), "GET");
     }
   EXPECT_TRUE(tagged) << err;
+  // The tenant actor's line about the create (debug) and the directory's
+  // about the rotation (info) carry the requests' ids.
+  EXPECT_EQ(actor_lines.count({"endpoint_created", "ops-create-1"}), 1u) << err;
+  EXPECT_EQ(actor_lines.count({"token_issued", "ops-rotate-1"}), 1u) << err;
 }
