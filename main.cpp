@@ -139,13 +139,16 @@ int main(int argc, char** argv) {
     });
   caf::actor_system sys{caf_cfg};
 
-  auto node = wi::recover(*store);
+  // Tenants stay in their stored form until their actor starts.
+  auto node = wi::load_node(*store);
   if (!node) {
     http.stop();
     return fail(wi::text_of(node.error()));
   }
-  spdlog::info("recovered {} tenants up to WAL sequence {}",
-               node->directory.tenants.size(), node->last_sequence);
+  spdlog::info("recovered {} tenants up to WAL sequence {} ({} stored, "
+               "decoded on first use)",
+               node->directory.tenants.size(), node->last_sequence,
+               node->stored.size());
   wi::persistence::wal_writer_config wal_cfg;
   wal_cfg.max_batch = cfg.wal_max_batch;
   wal_cfg.max_tail_per_owner = cfg.snapshot_every;

@@ -9,6 +9,7 @@
 #include <caf/send.hpp>
 
 #include "actors/crypto.hpp"
+#include "actors/stored_tenant_actor.hpp"
 #include "actors/tenant_actor.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -103,24 +104,47 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
     cont(tenant_actor{});
     return;
   }
-  tenant_state init;
-  if (auto i = s.dormant.find(tenant_id); i != s.dormant.end()) {
-    init = std::move(i->second);
-    s.dormant.erase(i);
-  } else {
-    init.tenant_id = tenant_id;
-  }
   owner_log log;
   if (auto i = s.dormant_logs.find(tenant_id); i != s.dormant_logs.end()) {
     log = std::move(i->second);
     s.dormant_logs.erase(i);
   }
-  auto actor =
-    self->spawn<caf::linked>(tenant_actor_impl, std::move(init), std::move(log),
-                             s.wal, s.snapshot_every, s.delivery);
+  tenant_actor actor;
+  if (auto i = s.stored.find(tenant_id); i != s.stored.end()) {
+    auto stored = std::move(i->second);
+    s.stored.erase(i);
+    actor = self->spawn<caf::linked>(stored_tenant_actor_impl, tenant_id,
+                                     std::move(stored), std::move(log), s.wal,
+                                     s.snapshot_every, s.delivery);
+  } else {
+    tenant_state init;
+    if (auto j = s.dormant.find(tenant_id); j != s.dormant.end()) {
+      init = std::move(j->second);
+      s.dormant.erase(j);
+    } else {
+      init.tenant_id = tenant_id;
+    }
+    actor = self->spawn<caf::linked>(tenant_actor_impl, std::move(init),
+                                     std::move(log), s.wal, s.snapshot_every,
+                                     s.delivery);
+  }
   s.running.emplace(tenant_id, actor);
   s.table->set_actor(tenant_id, actor);
   cont(std::move(actor));
+}
+
+/// Starts every stored tenant that has records its snapshot does not
+/// cover: its actor decodes it and snapshots like any running tenant.
+void start_stored_with_uncovered(self_ptr self) {
+  auto& s = self->state;
+  std::vector<std::string> ids;
+  for (const auto& [id, stored] : s.stored)
+    if (auto i = s.dormant_logs.find(id);
+        i != s.dormant_logs.end() && !i->second.uncovered.empty())
+      ids.push_back(id);
+  tenant_continuation ignore = [](tenant_actor) {};
+  for (const auto& id : ids)
+    spawn_tenant(self, id, ignore);
 }
 
 /// Snapshots everything with uncovered records; `rp` gets the number of
@@ -139,6 +163,7 @@ void shutdown(self_ptr self, caf::typed_response_promise<uint64_t> rp) {
       t->rp.deliver(t->written);
   };
   auto& s = self->state;
+  start_stored_with_uncovered(self);
   for (const auto& [id, actor] : s.running) {
     ++t->outstanding;
     self->request(actor, caf::infinite, checkpoint_atom::value)
@@ -163,6 +188,7 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   auto& initial = self->state;
   initial.data = std::move(node.directory);
   initial.dormant = std::move(node.tenants);
+  initial.stored = std::move(node.stored);
   if (auto i = node.logs.find(directory_owner); i != node.logs.end()) {
     initial.last_seq = i->second.last_seq;
     initial.uncovered = i->second.uncovered.size();
@@ -177,6 +203,9 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     std::vector<std::string> busy;
     for (const auto& [id, tenant] : initial.dormant)
       if (tenant.pending > 0)
+        busy.push_back(id);
+    for (const auto& [id, stored] : initial.stored)
+      if (stored.may_have_pending)
         busy.push_back(id);
     tenant_continuation ignore = [](tenant_actor) {};
     for (const auto& id : busy)
@@ -201,7 +230,13 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
         snapshot_directory(self, [](bool) {});
       else if (auto i = s.running.find(owner); i != s.running.end())
         caf::anon_send(i->second, checkpoint_atom::value);
-      else
+      else if (s.stored.count(owner) > 0) {
+        tenant_continuation checkpoint = [](tenant_actor actor) {
+          if (actor)
+            caf::anon_send(actor, checkpoint_atom::value);
+        };
+        spawn_tenant(self, owner, checkpoint);
+      } else
         snapshot_dormant(self, owner, [](bool) {});
     },
     [self](shutdown_atom) {
