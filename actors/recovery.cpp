@@ -3,7 +3,6 @@
 #include <string>
 #include <variant>
 
-#include "actors/scan_pipeline.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
@@ -51,39 +50,20 @@ bool may_leave_pending(const record& rec) {
 
 caf::expected<node_state> load_node(persistence::storage& store) {
   node_state st;
-  // Both scans read on this thread and hand what they read to a second
-  // one, which checks snapshots and groups records by owner.
-  auto snapshots = [&store](const auto& push) {
-    return store.load_snapshots([&push](std::string_view owner,
-                                        uint64_t covered,
-                                        std::string_view bytes) {
-      return push(scan_entry{covered, 0, owner, bytes});
-    });
+  auto on_snapshot = [&st](std::string_view owner, uint64_t covered,
+                           std::string_view bytes) {
+    return load_snapshot(st, owner, covered, bytes);
   };
-  auto on_snapshot = [&st](const scan_entry& x) {
-    return load_snapshot(st, x.key, x.number, x.value);
-  };
-  if (auto err = scan_pipelined(snapshots, on_snapshot))
+  if (auto err = store.load_snapshots(on_snapshot))
     return err;
-  // The WAL: each record is format-checked where it is read, by decoding it
-  // into a scratch record (in place: rarely an allocation), and handed over
-  // with its owner.
-  record scratch;
-  auto wal = [&store, &scratch](const auto& push) {
-    auto check = [&push, &scratch](uint64_t seq,
-                                   std::string_view bytes) -> caf::error {
-      if (auto err = persistence::decode_into(bytes, scratch))
-        return at("WAL record " + std::to_string(seq), err);
-      uint32_t note = may_leave_pending(scratch) ? 1 : 0;
-      return push(scan_entry{seq, note, wal_owner(scratch), bytes});
-    };
-    return store.replay(store.first_sequence(), check);
-  };
   // Per owner, where its records go; keyed by views of the keys of
-  // `st.logs` (nodes do not move), so each record costs one look-up.
+  // `st.logs` (nodes do not move), so each record costs one look-up. A
+  // tenant's record touches only its cursor and its stored bytes; its
+  // `owner_log` is filled from those after the scan.
   struct cursor {
     owner_log* log = nullptr;
     stored_tenant* stored = nullptr; // null for the directory
+    uint64_t covered = 0;            // by the owner's snapshot
   };
   std::unordered_map<std::string_view, cursor, transparent_hash> cursors;
   auto cursor_of = [&st,
@@ -93,7 +73,7 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     auto log = st.logs.find(owner);
     if (log == st.logs.end())
       log = st.logs.emplace(std::string{owner}, owner_log{}).first;
-    cursor c{&log->second, nullptr};
+    cursor c{&log->second, nullptr, log->second.last_seq};
     if (owner != directory_owner) {
       auto t = st.stored.find(owner);
       if (t == st.stored.end()) {
@@ -108,40 +88,49 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     cursors.emplace(log->first, c);
     return c;
   };
-  auto on_record = [&st, &cursor_of](const scan_entry& x) -> caf::error {
-    auto where = [&x] { return "WAL record " + std::to_string(x.number); };
-    st.last_sequence = x.number;
-    auto c = cursor_of(x.key);
+  // Each record is format-checked by decoding it into a scratch record (in
+  // place: rarely an allocation); only registrations are applied.
+  record scratch;
+  auto on_record = [&st, &scratch, &cursor_of](
+                     uint64_t seq, std::string_view bytes) -> caf::error {
+    auto where = [seq] { return "WAL record " + std::to_string(seq); };
+    if (auto err = persistence::decode_into(bytes, scratch))
+      return at(where(), err);
+    st.last_sequence = seq;
+    auto c = cursor_of(wal_owner(scratch));
     if (!c)
       return at(where(), c.error());
-    if (x.number <= c->log->last_seq)
-      return {};                // covered by the owner's snapshot
-    if (c->stored == nullptr) { // a registration: decoded for the registry
-      auto rec = persistence::decode(x.value);
-      if (!rec)
-        return at(where(), rec.error());
-      if (auto err = wi::apply(st.directory, *rec))
-        return at(where(), err);
-    } else {
-      add_record(*c->stored, x.value);
-      c->stored->may_have_pending |= x.note != 0;
+    if (seq <= c->covered)
+      return {}; // covered by the owner's snapshot
+    if (c->stored != nullptr) {
+      add_record(*c->stored, seq, bytes);
+      c->stored->may_have_pending |= may_leave_pending(scratch);
+      return {};
     }
-    c->log->last_seq = x.number;
-    c->log->uncovered.push_back(x.number);
+    if (auto err = wi::apply(st.directory, scratch))
+      return at(where(), err);
+    c->log->last_seq = seq;
+    c->log->uncovered.push_back(seq);
     return {};
   };
-  if (auto err = scan_pipelined(wal, on_record))
+  if (auto err = store.replay(store.first_sequence(), on_record))
     return err;
+  for (const auto& [id, stored] : st.stored) {
+    auto& log = st.logs[id];
+    auto err = for_each_record(stored, [&log](uint64_t seq, std::string_view) {
+      log.last_seq = seq;
+      log.uncovered.push_back(seq);
+      return caf::error{};
+    });
+    if (err)
+      return err;
+  }
   return st;
 }
 
 caf::error materialise_all(node_state& st) {
-  static const owner_log no_log;
   for (auto i = st.stored.begin(); i != st.stored.end();) {
-    auto log = st.logs.find(i->first);
-    const auto& seqs =
-      log == st.logs.end() ? no_log.uncovered : log->second.uncovered;
-    auto decoded = materialise(i->first, i->second, seqs);
+    auto decoded = materialise(i->first, i->second);
     if (!decoded)
       return decoded.error();
     st.tenants[i->first] = std::move(*decoded);

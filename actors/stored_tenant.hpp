@@ -1,7 +1,7 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -21,8 +21,8 @@ struct stored_tenant {
   /// empty).
   std::string snapshot;
   /// Its WAL records past the snapshot in ascending sequence order, each as
-  /// a u32 little-endian length followed by the record's bytes. Their
-  /// sequence numbers are the owner's `owner_log::uncovered`.
+  /// its u64 sequence number and a u32 length (little-endian) followed by
+  /// the record's bytes (`add_record`, `for_each_record`).
   std::string records;
   /// Whether the tenant may have pending deliveries: its snapshot has some,
   /// or a delivery record follows it. Such tenants are started at once so
@@ -32,18 +32,23 @@ struct stored_tenant {
   friend bool operator==(const stored_tenant&, const stored_tenant&) = default;
 };
 
-/// Appends the bytes of one WAL record (the next in sequence order) to `x`.
-void add_record(stored_tenant& x, std::string_view bytes);
+/// Appends WAL record `seq` (the next in sequence order) to `x`.
+void add_record(stored_tenant& x, uint64_t seq, std::string_view bytes);
+
+/// Calls `f(seq, bytes)` for every record of `x` in order; stops at and
+/// returns the first error `f` returns.
+[[nodiscard]] caf::error
+for_each_record(const stored_tenant& x,
+                const std::function<caf::error(uint64_t, std::string_view)>& f);
 
 /// Decodes the state of tenant `tenant_id`: its snapshot (else an empty
 /// state), then each stored record applied with `apply(tenant_state&,
-/// record&&)`, the function live mutation uses. `seqs` are the records'
-/// sequence numbers (for error messages), one per record. Fails with
+/// record&&)`, the function live mutation uses. Fails with
 /// `errc::corrupt_data` naming the snapshot or the WAL record that does not
-/// decode or apply. Costs about what replaying the records did before
-/// recovery became lazy (about 1-2 ms per 1000 endpoints).
+/// decode or apply. Costs what replaying the records cost before recovery
+/// became lazy (see "first request of a stored tenant" in
+/// docs/benchmarks.md).
 [[nodiscard]] caf::expected<tenant_state>
-materialise(const std::string& tenant_id, const stored_tenant& x,
-            std::span<const uint64_t> seqs);
+materialise(const std::string& tenant_id, const stored_tenant& x);
 
 } // namespace wi

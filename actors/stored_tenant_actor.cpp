@@ -14,7 +14,7 @@ tenant_actor::behavior_type stored_tenant_actor_impl(
   std::string tenant_id, stored_tenant stored, owner_log log,
   wal_writer_actor wal, uint64_t snapshot_every,
   std::shared_ptr<const delivery_settings> delivery) {
-  auto state = materialise(tenant_id, stored, log.uncovered);
+  auto state = materialise(tenant_id, stored);
   if (!state) {
     spdlog::critical("tenant {}: stored state does not apply: {}; the data "
                      "directory is inconsistent, exiting",

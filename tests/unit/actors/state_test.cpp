@@ -3,13 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "actors/directory_state.hpp"
 #include "actors/recovery.hpp"
-#include "actors/scan_pipeline.hpp"
 #include "actors/stored_tenant.hpp"
 #include "actors/tenant_state.hpp"
 #include "persistence/record_codec.hpp"
@@ -350,13 +350,6 @@ void fill(persistence::memory_storage& store, node_state& live) {
   commit(store, live, event_accepted{"tC", "evt_1", "a.b", "", 5, {1}});
 }
 
-const std::vector<uint64_t>& seqs_of(const node_state& st,
-                                     const std::string& owner) {
-  static const std::vector<uint64_t> none;
-  auto i = st.logs.find(owner);
-  return i == st.logs.end() ? none : i->second.uncovered;
-}
-
 TEST(lazy_recovery, decodes_nothing_and_materialises_the_eager_state) {
   persistence::memory_storage store;
   node_state live;
@@ -373,8 +366,18 @@ TEST(lazy_recovery, decodes_nothing_and_materialises_the_eager_state) {
   ASSERT_TRUE(eager) << text_of(eager.error());
   EXPECT_EQ(eager->tenants, live.tenants);
   EXPECT_EQ(eager->logs, lazy->logs);
+  size_t uncovered = 0;
+  for (const auto& [owner, log] : lazy->logs) {
+    ASSERT_FALSE(log.uncovered.empty()) << owner;
+    EXPECT_TRUE(std::is_sorted(log.uncovered.begin(), log.uncovered.end()));
+    EXPECT_EQ(log.last_seq, log.uncovered.back()) << owner;
+    uncovered += log.uncovered.size();
+  }
+  // Every record but those of tB that its snapshot covers.
+  EXPECT_LT(uncovered, live.last_sequence);
+  EXPECT_GT(uncovered, live.last_sequence / 2);
   for (const auto& [id, stored] : lazy->stored) {
-    auto st = materialise(id, stored, seqs_of(*lazy, id));
+    auto st = materialise(id, stored);
     ASSERT_TRUE(st) << id << ": " << text_of(st.error());
     EXPECT_EQ(*st, live.tenants.at(id)) << id;
   }
@@ -441,57 +444,12 @@ TEST(lazy_recovery, a_record_that_does_not_apply_fails_materialisation) {
     endpoint_status_changed{"tA", 9, endpoint_status::inactive, 2})}));
   auto lazy = load_node(store);
   ASSERT_TRUE(lazy) << text_of(lazy.error());
-  auto st = materialise("tA", lazy->stored.at("tA"), seqs_of(*lazy, "tA"));
+  auto st = materialise("tA", lazy->stored.at("tA"));
   ASSERT_FALSE(st);
   EXPECT_EQ(code_of(st.error()), errc::corrupt_data);
   EXPECT_NE(text_of(st.error()).find("WAL record 3"), std::string::npos)
     << text_of(st.error());
   EXPECT_FALSE(recover(store)); // eager recovery refuses the same store
-}
-
-TEST(scan_pipeline, hands_every_entry_over_in_order) {
-  std::vector<uint64_t> seen;
-  std::string last_key;
-  auto scan = [](const auto& push) -> caf::error {
-    for (uint64_t i = 1; i <= 20'000; ++i) {
-      auto key = std::to_string(i);
-      if (auto err = push(scan_entry{i, 7, key, std::string(i % 50, 'v')}))
-        return err;
-    }
-    return {};
-  };
-  auto err = scan_pipelined(scan, [&](const scan_entry& x) -> caf::error {
-    seen.push_back(x.number);
-    EXPECT_EQ(x.note, 7u);
-    EXPECT_EQ(x.key, std::to_string(x.number));
-    EXPECT_EQ(x.value.size(), x.number % 50);
-    return {};
-  });
-  EXPECT_FALSE(err);
-  ASSERT_EQ(seen.size(), 20'000u);
-  for (size_t i = 0; i < seen.size(); ++i)
-    ASSERT_EQ(seen[i], i + 1);
-}
-
-TEST(scan_pipeline, stops_reading_after_the_first_error) {
-  uint64_t pushed = 0;
-  auto scan = [&pushed](const auto& push) -> caf::error {
-    for (uint64_t i = 1; i <= 1'000'000; ++i) {
-      ++pushed;
-      if (auto err = push(scan_entry{i, 0, {}, std::string(100, 'x')}))
-        return err;
-    }
-    return {};
-  };
-  auto err = scan_pipelined(scan, [](const scan_entry& x) -> caf::error {
-    if (x.number == 10)
-      return make_error(errc::corrupt_data, "entry 10");
-    EXPECT_LT(x.number, 10u); // nothing after the failure is consumed
-    return {};
-  });
-  ASSERT_TRUE(err);
-  EXPECT_NE(text_of(err).find("entry 10"), std::string::npos);
-  EXPECT_LT(pushed, 1'000'000u);
 }
 
 } // namespace
