@@ -2,6 +2,7 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -57,23 +58,22 @@ caf::expected<node_state> load_node(persistence::storage& store) {
   if (auto err = store.load_snapshots(on_snapshot))
     return err;
   // Per owner, where its records go; keyed by views of the keys of
-  // `st.logs` (nodes do not move), so each record costs one look-up. A
-  // tenant's record touches only its cursor and its stored bytes; its
-  // `owner_log` is filled from those after the scan.
+  // `st.logs` (nodes do not move), so each record costs one look-up.
   struct cursor {
     owner_log* log = nullptr;
     stored_tenant* stored = nullptr; // null for the directory
     uint64_t covered = 0;            // by the owner's snapshot
+    size_t bytes = 0;                // what its records will add to `stored`
   };
   std::unordered_map<std::string_view, cursor, transparent_hash> cursors;
-  auto cursor_of = [&st,
-                    &cursors](std::string_view owner) -> caf::expected<cursor> {
+  auto cursor_of =
+    [&st, &cursors](std::string_view owner) -> caf::expected<cursor*> {
     if (auto i = cursors.find(owner); i != cursors.end())
-      return i->second;
+      return &i->second;
     auto log = st.logs.find(owner);
     if (log == st.logs.end())
       log = st.logs.emplace(std::string{owner}, owner_log{}).first;
-    cursor c{&log->second, nullptr, log->second.last_seq};
+    cursor c{&log->second, nullptr, log->second.last_seq, 0};
     if (owner != directory_owner) {
       auto t = st.stored.find(owner);
       if (t == st.stored.end()) {
@@ -85,36 +85,58 @@ caf::expected<node_state> load_node(persistence::storage& store) {
       }
       c.stored = &t->second;
     }
-    cursors.emplace(log->first, c);
-    return c;
+    return &cursors.emplace(log->first, c).first->second;
   };
+  // Tenant records are first appended in WAL order to one buffer (written
+  // sequentially while RocksDB iterates) and then copied to their tenants,
+  // each sized once, in a tight loop: appending each record to its
+  // tenant's growing buffer while iterating cost a cache miss and buffer
+  // regrowth per record.
+  struct pending {
+    stored_tenant* owner;
+    uint64_t seq;
+    size_t offset;
+    size_t size;
+  };
+  std::string all;
+  std::vector<pending> order;
   // Each record is format-checked by decoding it into a scratch record (in
   // place: rarely an allocation); only registrations are applied.
   record scratch;
-  auto on_record = [&st, &scratch, &cursor_of](
+  auto on_record = [&st, &scratch, &cursor_of, &all, &order](
                      uint64_t seq, std::string_view bytes) -> caf::error {
     auto where = [seq] { return "WAL record " + std::to_string(seq); };
     if (auto err = persistence::decode_into(bytes, scratch))
       return at(where(), err);
     st.last_sequence = seq;
-    auto c = cursor_of(wal_owner(scratch));
-    if (!c)
-      return at(where(), c.error());
-    if (seq <= c->covered)
+    auto found = cursor_of(wal_owner(scratch));
+    if (!found)
+      return at(where(), found.error());
+    auto& c = **found;
+    if (seq <= c.covered)
       return {}; // covered by the owner's snapshot
-    if (c->stored != nullptr) {
-      add_record(*c->stored, seq, bytes);
-      c->stored->may_have_pending |= may_leave_pending(scratch);
+    if (c.stored != nullptr) {
+      order.push_back(pending{c.stored, seq, all.size(), bytes.size()});
+      all.append(bytes);
+      c.bytes += stored_record_head + bytes.size();
+      c.stored->may_have_pending |= may_leave_pending(scratch);
       return {};
     }
     if (auto err = wi::apply(st.directory, scratch))
       return at(where(), err);
-    c->log->last_seq = seq;
-    c->log->uncovered.push_back(seq);
+    c.log->last_seq = seq;
+    c.log->uncovered.push_back(seq);
     return {};
   };
   if (auto err = store.replay(store.first_sequence(), on_record))
     return err;
+  for (auto& [owner, c] : cursors)
+    if (c.stored != nullptr)
+      c.stored->records.reserve(c.stored->records.size() + c.bytes);
+  for (const auto& x : order)
+    add_record(*x.owner, x.seq, std::string_view{all}.substr(x.offset, x.size));
+  all = std::string{};
+  order = std::vector<pending>{};
   for (const auto& [id, stored] : st.stored) {
     auto& log = st.logs[id];
     auto err = for_each_record(stored, [&log](uint64_t seq, std::string_view) {

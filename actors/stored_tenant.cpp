@@ -11,7 +11,7 @@ namespace wi {
 
 namespace {
 
-constexpr size_t head_size = 12; // u64 sequence, u32 length
+constexpr size_t head_size = stored_record_head;
 
 caf::error corrupt_at(const std::string& where, const caf::error& err) {
   return make_error(errc::corrupt_data, "wal", where + ": " + text_of(err));

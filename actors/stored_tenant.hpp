@@ -32,6 +32,9 @@ struct stored_tenant {
   friend bool operator==(const stored_tenant&, const stored_tenant&) = default;
 };
 
+/// Bytes that `add_record` stores besides the record's own.
+inline constexpr size_t stored_record_head = 12; // u64 sequence, u32 length
+
 /// Appends WAL record `seq` (the next in sequence order) to `x`.
 void add_record(stored_tenant& x, uint64_t seq, std::string_view bytes);
 
