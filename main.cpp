@@ -166,13 +166,16 @@ int main(int argc, char** argv) {
     });
   caf::actor_system sys{caf_cfg};
 
-  auto recovered = wi::recover(*store);
+  // Tenants stay in their stored form until their actor starts.
+  auto recovered = wi::load_node(*store);
   if (!recovered) {
     http.stop();
     return fail(wi::text_of(recovered.error()));
   }
-  spdlog::info("recovered {} tenants up to WAL sequence {}",
-               recovered->directory.tenants.size(), recovered->last_sequence);
+  spdlog::info("recovered {} tenants up to WAL sequence {} ({} stored, "
+               "decoded on first use)",
+               recovered->directory.tenants.size(), recovered->last_sequence,
+               recovered->stored.size());
   wi::persistence::wal_writer_config wal_cfg;
   wal_cfg.max_batch = cfg.wal_max_batch;
   wal_cfg.max_tail_per_owner = cfg.snapshot_every;

@@ -14,6 +14,7 @@
 #include "actors/admin_views.hpp"
 #include "actors/crypto.hpp"
 #include "actors/metrics.hpp"
+#include "actors/stored_tenant_actor.hpp"
 #include "actors/tenant_actor.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -148,36 +149,85 @@ caf::error tenant_not_found(const std::string& tenant_id) {
   return make_error(errc::not_found, "id", "no tenant with id " + tenant_id);
 }
 
+/// Who asks for a tenant's actor.
+enum class spawn_for {
+  /// A tenant request: only an active tenant's actor is handed out.
+  request,
+  /// The node itself (snapshots, admin views, warm-up): a deactivated
+  /// tenant's actor starts too, without deliveries.
+  node,
+};
+
+/// Calls `cont` with the tenant's actor, spawning it if needed, or with a
+/// null handle if the tenant is unknown, purged, or (for requests)
+/// deactivated.
 void spawn_tenant(self_ptr self, const std::string& tenant_id,
-                  tenant_continuation& cont) {
+                  tenant_continuation& cont,
+                  spawn_for why = spawn_for::request) {
   auto& s = self->state;
+  const auto* entry = live_entry(self, tenant_id);
+  if (entry == nullptr || (!entry->active && why == spawn_for::request)) {
+    cont(tenant_actor{});
+    return;
+  }
   if (auto i = s.running.find(tenant_id); i != s.running.end()) {
     cont(i->second);
     return;
   }
-  const auto* entry = live_entry(self, tenant_id);
-  if (entry == nullptr || !entry->active) {
-    cont(tenant_actor{});
-    return;
-  }
-  tenant_state init;
-  if (auto i = s.dormant.find(tenant_id); i != s.dormant.end()) {
-    init = std::move(i->second);
-    s.dormant.erase(i);
-  } else {
-    init.tenant_id = tenant_id;
-  }
+  auto delivery = entry->active ? s.delivery : nullptr;
   owner_log log;
   if (auto i = s.dormant_logs.find(tenant_id); i != s.dormant_logs.end()) {
     log = std::move(i->second);
     s.dormant_logs.erase(i);
   }
-  auto actor =
-    self->spawn<caf::linked>(tenant_actor_impl, std::move(init), std::move(log),
-                             s.wal, s.snapshot_every, s.delivery);
+  tenant_actor actor;
+  if (auto i = s.stored.find(tenant_id); i != s.stored.end()) {
+    auto stored = std::move(i->second);
+    s.stored.erase(i);
+    actor = self->spawn<caf::linked>(stored_tenant_actor_impl, tenant_id,
+                                     std::move(stored), std::move(log), s.wal,
+                                     s.snapshot_every, std::move(delivery));
+  } else {
+    tenant_state init;
+    if (auto j = s.dormant.find(tenant_id); j != s.dormant.end()) {
+      init = std::move(j->second);
+      s.dormant.erase(j);
+    } else {
+      init.tenant_id = tenant_id;
+    }
+    actor = self->spawn<caf::linked>(tenant_actor_impl, std::move(init),
+                                     std::move(log), s.wal, s.snapshot_every,
+                                     std::move(delivery));
+  }
   s.running.emplace(tenant_id, actor);
   s.table->set_actor(tenant_id, actor);
   cont(std::move(actor));
+}
+
+/// Starts every stored tenant that has records its snapshot does not
+/// cover: its actor decodes it and snapshots like any running tenant.
+void start_stored_with_uncovered(self_ptr self) {
+  auto& s = self->state;
+  std::vector<std::string> ids;
+  for (const auto& [id, stored] : s.stored)
+    if (auto i = s.dormant_logs.find(id);
+        i != s.dormant_logs.end() && !i->second.uncovered.empty())
+      ids.push_back(id);
+  tenant_continuation ignore = [](tenant_actor) {};
+  for (const auto& id : ids)
+    spawn_tenant(self, id, ignore, spawn_for::node);
+}
+
+/// Starts the actor of every tenant still in its stored form; each decodes
+/// itself on a scheduler thread.
+void warm_up(self_ptr self) {
+  std::vector<std::string> ids;
+  ids.reserve(self->state.stored.size());
+  for (const auto& [id, stored] : self->state.stored)
+    ids.push_back(id);
+  tenant_continuation ignore = [](tenant_actor) {};
+  for (const auto& id : ids)
+    spawn_tenant(self, id, ignore, spawn_for::node);
 }
 
 /// Snapshots everything with uncovered records; calls `finished` with the
@@ -196,6 +246,7 @@ void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
       t->finished(t->written);
   };
   auto& s = self->state;
+  start_stored_with_uncovered(self);
   for (const auto& [id, actor] : s.running) {
     ++t->outstanding;
     self->request(actor, caf::infinite, checkpoint_atom::value)
@@ -237,6 +288,10 @@ void summarize_tenants(
       t->done(std::move(t->items));
   };
   auto& s = self->state;
+  tenant_continuation ignore = [](tenant_actor) {};
+  for (const auto& id : ids) // a stored tenant answers once decoded
+    if (s.stored.count(id) > 0)
+      spawn_tenant(self, id, ignore, spawn_for::node);
   for (size_t k = 0; k < ids.size(); ++k) {
     const auto& entry = s.data.tenants.at(ids[k]);
     if (auto r = s.running.find(ids[k]); r != s.running.end()) {
@@ -314,6 +369,10 @@ void inspect_endpoint(self_ptr self, const std::string& tenant_id,
     reply(tenant_not_found(tenant_id));
     return;
   }
+  if (s.stored.count(tenant_id) > 0) { // answers once decoded
+    tenant_continuation ignore = [](tenant_actor) {};
+    spawn_tenant(self, tenant_id, ignore, spawn_for::node);
+  }
   if (auto r = s.running.find(tenant_id); r != s.running.end()) {
     self->request(r->second, admin_timeout, inspect_atom::value, id)
       .then([reply](endpoint_internal& x) { reply(std::move(x)); },
@@ -366,6 +425,7 @@ void forget_tenant(self_ptr self, const std::string& tenant_id,
     node_metrics().count_tenant(d->second, -1);
     s.dormant.erase(d);
   }
+  s.stored.erase(tenant_id);
   s.dormant_logs.erase(tenant_id);
   self->request(s.wal, caf::infinite, purge_atom::value, tenant_id)
     .then([done](bool) { done(); }, [done](caf::error&) { done(); });
@@ -438,6 +498,7 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   auto& initial = self->state;
   initial.data = std::move(node.directory);
   initial.dormant = std::move(node.tenants);
+  initial.stored = std::move(node.stored);
   if (auto i = node.logs.find(directory_owner); i != node.logs.end()) {
     initial.last_seq = i->second.last_seq;
     initial.uncovered = i->second.uncovered.size();
@@ -458,10 +519,19 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     for (const auto& [id, tenant] : initial.dormant)
       if (tenant.pending > 0 && initial.data.tenants.at(id).active)
         busy.push_back(id);
+    for (const auto& [id, stored] : initial.stored)
+      if (stored.may_have_pending)
+        busy.push_back(id);
     tenant_continuation ignore = [](tenant_actor) {};
     for (const auto& id : busy)
       spawn_tenant(self, id, ignore);
   }
+  // Warm-up: every other stored tenant is started too, so that each is
+  // decoded by its own actor in the background right after readiness
+  // (requests that arrive first simply queue behind the decode). The node
+  // then holds every tenant decoded, as the state gauges and admin views
+  // expect; readiness never waits for it.
+  warm_up(self);
   return {
     [self](create_atom, std::string& name, reply_fn<tenant_info>& reply) {
       register_tenant(self, name, reply);
@@ -497,7 +567,13 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
         snapshot_directory(self, [](bool) {});
       else if (auto i = s.running.find(owner); i != s.running.end())
         caf::anon_send(i->second, checkpoint_atom::value);
-      else
+      else if (s.stored.count(owner) > 0) {
+        tenant_continuation checkpoint = [](tenant_actor actor) {
+          if (actor)
+            caf::anon_send(actor, checkpoint_atom::value);
+        };
+        spawn_tenant(self, owner, checkpoint, spawn_for::node);
+      } else
         snapshot_dormant(self, owner, [](bool) {});
     },
     [self](shutdown_atom) {

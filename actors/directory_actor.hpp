@@ -19,9 +19,11 @@ namespace wi {
 struct directory_actor_state {
   /// The tenant registry as durably applied.
   directory_state data;
-  /// Recovered tenant states whose actor has not been spawned yet, and
-  /// where each stands in the WAL.
+  /// Recovered tenant states whose actor has not been spawned yet, decoded
+  /// or still stored (each tenant in at most one of them), and where each
+  /// stands in the WAL.
   std::unordered_map<std::string, tenant_state> dormant;
+  stored_tenants stored;
   owner_logs dormant_logs;
   /// Where the directory's own records stand: the last one applied and how
   /// many its snapshot does not cover.
@@ -58,7 +60,9 @@ struct directory_actor_state {
 /// has uncovered records and answers once all of it is durable.
 ///
 /// Tenants with pending deliveries are spawned at once (their deliveries
-/// resume); all others on first use.
+/// resume); all others on first use. A tenant still in its stored form is
+/// decoded by its own actor when that starts (`stored_tenant_actor_impl`),
+/// never by the directory; to snapshot one, the directory starts it.
 [[nodiscard]] directory_actor
 spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
                 std::shared_ptr<tenant_table> table,

@@ -9,6 +9,7 @@
 
 #include <caf/error.hpp>
 
+#include "actors/stored_tenant.hpp"
 #include "actors/tenant_state.hpp"
 #include "webhook_ingress/domain.hpp"
 #include "webhook_ingress/records.hpp"
@@ -55,12 +56,20 @@ struct transparent_hash {
 using owner_logs =
   std::unordered_map<std::string, owner_log, transparent_hash, std::equal_to<>>;
 
+/// Recovered tenants in their stored form, by tenant id.
+using stored_tenants = std::unordered_map<std::string, stored_tenant,
+                                          transparent_hash, std::equal_to<>>;
+
 /// The whole node's state as rebuilt from snapshots and the WAL: the
-/// registry, each tenant's state, where each owner stands in the WAL, and
-/// the sequence number of the last record read.
+/// registry, each tenant's state (decoded, or still stored), where each
+/// owner stands in the WAL, and the sequence number of the last record read.
 struct node_state {
   directory_state directory;
+  /// Decoded tenant states.
   std::unordered_map<std::string, tenant_state> tenants;
+  /// Tenants not decoded yet (`load_node`); a tenant is in at most one of
+  /// `tenants` and `stored`. A registered tenant in neither owns nothing.
+  stored_tenants stored;
   /// By owner: tenant id or `directory_owner`. Filled by recovery only.
   owner_logs logs;
   uint64_t last_sequence = 0;

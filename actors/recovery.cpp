@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -15,32 +17,41 @@ caf::error at(const std::string& where, const caf::error& err) {
   return make_error(errc::corrupt_data, "wal", where + ": " + text_of(err));
 }
 
-/// Loads one snapshot into `st`; returns what it covers via `covered`.
+/// Loads one snapshot into `st`: the registry is decoded, a tenant's is
+/// checked and kept as bytes.
 caf::error load_snapshot(node_state& st, std::string_view owner,
                          uint64_t covered, std::string_view bytes) {
-  auto where = "snapshot of " + std::string{owner};
+  auto where = [owner] { return "snapshot of " + std::string{owner}; };
   if (owner == directory_owner) {
     auto dir = persistence::decode_directory_snapshot(bytes);
     if (!dir)
-      return at(where, dir.error());
+      return at(where(), dir.error());
     st.directory = std::move(*dir);
   } else {
-    auto tenant = persistence::decode_tenant_snapshot(bytes);
-    if (!tenant)
-      return at(where, tenant.error());
-    if (tenant->tenant_id != owner)
+    auto summary = persistence::check_tenant_snapshot(bytes);
+    if (!summary)
+      return at(where(), summary.error());
+    if (summary->tenant_id != owner)
       return make_error(errc::corrupt_data, "wal",
-                        where + " holds tenant " + tenant->tenant_id);
-    st.tenants[std::string{owner}] = std::move(*tenant);
+                        where() + " holds tenant " + summary->tenant_id);
+    auto& stored = st.stored[std::string{owner}];
+    stored.snapshot.assign(bytes);
+    stored.may_have_pending = summary->pending > 0;
   }
   st.logs[std::string{owner}].last_seq = covered;
   st.last_snapshot_sequence = std::max(st.last_snapshot_sequence, covered);
   return {};
 }
 
+/// Whether a record of this kind may leave a delivery pending.
+bool may_leave_pending(const record& rec) {
+  return !std::holds_alternative<endpoint_created>(rec) &&
+         !std::holds_alternative<endpoint_status_changed>(rec);
+}
+
 } // namespace
 
-caf::expected<node_state> recover(persistence::storage& store) {
+caf::expected<node_state> load_node(persistence::storage& store) {
   node_state st;
   auto on_snapshot = [&st](std::string_view owner, uint64_t covered,
                            std::string_view bytes) {
@@ -48,41 +59,130 @@ caf::expected<node_state> recover(persistence::storage& store) {
   };
   if (auto err = store.load_snapshots(on_snapshot))
     return err;
-  // Tenants registered before the directory's snapshot have no record left
-  // in the WAL that would create their state. A purged tenant's snapshot
-  // may outlive its purge (its deletion is not synced): it is dropped.
-  for (const auto& [id, entry] : st.directory.tenants) {
-    if (entry.purged)
-      st.tenants.erase(id);
-    else
-      st.tenants[id].tenant_id = id;
-  }
-  auto on_record = [&st](uint64_t seq, std::string_view bytes) -> caf::error {
+  // Per owner, where its records go; keyed by views of the keys of
+  // `st.logs` (nodes do not move), so each record costs one look-up.
+  struct cursor {
+    owner_log* log = nullptr;
+    stored_tenant* stored = nullptr; // null for the directory
+    uint64_t covered = 0;            // by the owner's snapshot
+    size_t bytes = 0;                // what its records will add to `stored`
+  };
+  std::unordered_map<std::string_view, cursor, transparent_hash> cursors;
+  auto cursor_of =
+    [&st, &cursors](std::string_view owner) -> caf::expected<cursor*> {
+    if (auto i = cursors.find(owner); i != cursors.end())
+      return &i->second;
+    auto log = st.logs.find(owner);
+    if (log == st.logs.end())
+      log = st.logs.emplace(std::string{owner}, owner_log{}).first;
+    cursor c{&log->second, nullptr, log->second.last_seq, 0};
+    if (owner != directory_owner) {
+      auto t = st.stored.find(owner);
+      if (t == st.stored.end()) {
+        // A tenant without a snapshot must have been registered first.
+        if (st.directory.tenants.count(log->first) == 0)
+          return make_error(errc::corrupt_data, "wal",
+                            "record of unknown tenant " + log->first);
+        t = st.stored.emplace(log->first, stored_tenant{}).first;
+      }
+      c.stored = &t->second;
+    }
+    return &cursors.emplace(log->first, c).first->second;
+  };
+  // Tenant records are first appended in WAL order to one buffer (written
+  // sequentially while RocksDB iterates) and then copied to their tenants,
+  // each sized once, in a tight loop: appending each record to its
+  // tenant's growing buffer while iterating cost a cache miss and buffer
+  // regrowth per record.
+  struct pending {
+    stored_tenant* owner;
+    uint64_t seq;
+    size_t offset;
+    size_t size;
+  };
+  std::string all;
+  std::vector<pending> order;
+  // Each record is format-checked by decoding it into a scratch record (in
+  // place: rarely an allocation); only registrations are applied.
+  record scratch;
+  auto on_record = [&st, &scratch, &cursor_of, &all, &order](
+                     uint64_t seq, std::string_view bytes) -> caf::error {
     auto where = [seq] { return "WAL record " + std::to_string(seq); };
-    auto rec = persistence::decode(bytes);
-    if (!rec)
-      return at(where(), rec.error());
-    st.last_sequence = seq;
-    auto owner = wal_owner(*rec);
-    auto i = st.logs.find(owner);
-    if (i == st.logs.end())
-      i = st.logs.emplace(std::string{owner}, owner_log{}).first;
-    auto& log = i->second;
-    if (seq <= log.last_seq)
-      return {}; // covered by the owner's snapshot
-    if (auto err = wi::apply(st, std::move(*rec)))
+    if (auto err = persistence::decode_into(bytes, scratch))
       return at(where(), err);
-    log.last_seq = seq;
-    log.uncovered.push_back(seq);
+    st.last_sequence = seq;
+    auto found = cursor_of(wal_owner(scratch));
+    if (!found)
+      return at(where(), found.error());
+    auto& c = **found;
+    if (seq <= c.covered)
+      return {}; // covered by the owner's snapshot
+    if (c.stored != nullptr) {
+      order.push_back(pending{c.stored, seq, all.size(), bytes.size()});
+      all.append(bytes);
+      c.bytes += stored_record_head + bytes.size();
+      c.stored->may_have_pending |= may_leave_pending(scratch);
+      return {};
+    }
+    if (auto err = wi::apply(st.directory, scratch))
+      return at(where(), err);
+    c.log->last_seq = seq;
+    c.log->uncovered.push_back(seq);
     return {};
   };
   if (auto err = store.replay(store.first_sequence(), on_record))
     return err;
-  // Nothing of a purged tenant is needed any more: its WAL records must not
-  // hold back truncation.
-  for (const auto& [id, entry] : st.directory.tenants)
-    if (entry.purged)
+  for (auto& [owner, c] : cursors)
+    if (c.stored != nullptr)
+      c.stored->records.reserve(c.stored->records.size() + c.bytes);
+  for (const auto& x : order)
+    add_record(*x.owner, x.seq, std::string_view{all}.substr(x.offset, x.size));
+  all = std::string{};
+  order = std::vector<pending>{};
+  // Nothing of a purged tenant is kept: its snapshot may outlive the purge
+  // (the deletion is not synced), and its records stay in the WAL until
+  // truncation; they must not hold truncation back either.
+  for (const auto& [id, entry] : st.directory.tenants) {
+    if (entry.purged) {
+      st.stored.erase(id);
       st.logs.erase(id);
+    }
+  }
+  for (const auto& [id, stored] : st.stored) {
+    auto& log = st.logs[id];
+    auto err = for_each_record(stored, [&log](uint64_t seq, std::string_view) {
+      log.last_seq = seq;
+      log.uncovered.push_back(seq);
+      return caf::error{};
+    });
+    if (err)
+      return err;
+  }
+  return st;
+}
+
+caf::error materialise_all(node_state& st) {
+  for (auto i = st.stored.begin(); i != st.stored.end();) {
+    auto decoded = materialise(i->first, i->second);
+    if (!decoded)
+      return decoded.error();
+    st.tenants[i->first] = std::move(*decoded);
+    i = st.stored.erase(i);
+  }
+  // Tenants registered before the directory's snapshot have no record left
+  // in the WAL that would create their state. Purged tenants have none.
+  for (const auto& [id, entry] : st.directory.tenants)
+    if (!entry.purged)
+      st.tenants[id].tenant_id = id;
+  return {};
+}
+
+caf::expected<node_state> recover(persistence::storage& store) {
+  auto st = load_node(store);
+  if (!st)
+    return st;
+  if (auto err = materialise_all(*st))
+    return err;
   return st;
 }
 

@@ -7,12 +7,27 @@
 
 namespace wi {
 
-/// Rebuilds the node state: loads every snapshot, then replays the WAL
-/// records that no snapshot covers through the same `apply` functions the
-/// actors use live. Blocks on storage reads: call it
-/// from the main thread or a detached actor, never a scheduler thread.
-/// Fails with `errc::corrupt_data` on a snapshot or record that does not
-/// decode or does not apply, naming it.
+/// Reads the node state for a start without decoding tenants: decodes the
+/// registry (its snapshot and `tenant_created` records), and for every
+/// tenant keeps the bytes of its snapshot and of its WAL records past it in
+/// `node_state::stored`, grouped by tenant. Every snapshot and record is
+/// format-checked on the way (the codecs' own checks, decoding into scratch
+/// values), so a corrupt or foreign store still fails here, before the
+/// service is ready; a tenant record of an unregistered tenant also fails.
+/// What only applying can find (a record that cannot follow its tenant's
+/// state) is found when the tenant is decoded (`materialise`). Blocks on
+/// storage reads: call it from the main thread or a detached actor, never a
+/// scheduler thread. Fails with `errc::corrupt_data` naming the snapshot or
+/// record.
+[[nodiscard]] caf::expected<node_state> load_node(persistence::storage& store);
+
+/// Decodes every stored tenant of `st` into `st.tenants` and gives every
+/// registered tenant without state an empty one. On error `st` is partly
+/// decoded.
+[[nodiscard]] caf::error materialise_all(node_state& st);
+
+/// Rebuilds the whole node state eagerly: `load_node`, then
+/// `materialise_all`. The result equals applying the stored records live.
 [[nodiscard]] caf::expected<node_state> recover(persistence::storage& store);
 
 } // namespace wi

@@ -223,6 +223,46 @@ with open(out, "w") as f:
 EOF
 }
 
+# touch_tenants BASE_URL TOKENS_FILE: one GET of each tenant's endpoint list
+# (pageSize=1), so that every tenant's actor runs and its state is decoded.
+# First one request to the first tenant alone, then the same again (its
+# actor now runs), then every other tenant over 4 connections. Prints
+# "first_ms=X again_ms=Y" (latency of those two requests); dies on any
+# answer but 200.
+touch_tenants() {
+  python3 - "$1" "$2" << 'EOF'
+import http.client, sys, threading, time, urllib.parse
+base, path = sys.argv[1], sys.argv[2]
+url = urllib.parse.urlsplit(base)
+tokens = [l.strip() for l in open(path) if l.strip()]
+errors = []
+def get(conn, token):
+    conn.request("GET", "/v1/webhook/endpoints/list?pageSize=1",
+                 headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    r.read()
+    if r.status != 200:
+        errors.append("HTTP %d" % r.status)
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+lat = []
+for _ in range(2):
+    t0 = time.perf_counter()
+    get(conn, tokens[0])
+    lat.append((time.perf_counter() - t0) * 1000)
+def work(part):
+    c = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+    for t in part:
+        get(c, t)
+threads = [threading.Thread(target=work, args=(tokens[1 + i::4],))
+           for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+if errors:
+    sys.exit("touch_tenants: %d failed, e.g. %s" % (len(errors), errors[0]))
+print("first_ms=%.1f again_ms=%.1f" % (lat[0], lat[1]))
+EOF
+}
+
 # wrk_summary LOG SCENARIO: prints "SCENARIO<TAB>req/s<TAB>p50_ms<TAB>p99_ms
 # <TAB>errors" from a `wrk --latency` log (errors: non-2xx/3xx answers plus
 # socket errors).

@@ -22,8 +22,11 @@
 #      load), register the tenants, create the endpoints with wrk and
 #      bench/rotate.lua (every tenant gets the same count), SIGKILL.
 #   2. Mode "WAL replay": restart (same flags) and time process start to
-#      /readyz 200, read VmRSS, SIGKILL; and time bench_raw_scan of the dir
-#      (process start to exit: read-only open, iterate `wal` and `snapshot`).
+#      /readyz 200, read VmRSS; then GET one endpoint list of every tenant
+#      (so every tenant is decoded: tenants stay in their stored form until
+#      first use) and time process start to the last answer, read VmRSS
+#      again; SIGKILL. And time bench_raw_scan of the dir (process start to
+#      exit: read-only open, iterate `wal` and `snapshot`).
 #      One unmeasured restart first, so RocksDB has flushed its own log
 #      and every measured open sees the same files.
 #   3. SIGTERM a server on the dir: it writes a snapshot of every tenant
@@ -31,7 +34,7 @@
 #   4. Mode "snapshots": as 2, stopping each restart with SIGTERM.
 # Within each mode rounds alternate restart/scan, then scan/restart. The
 # figures are medians; the ratio restart/raw scan of this run is the one to
-# track. Memory per endpoint = (VmRSS ready with the endpoints - VmRSS
+# track. Memory per endpoint = (VmRSS with every tenant decoded - VmRSS
 # ready on an empty dir) / endpoints.
 set -euo pipefail
 
@@ -108,6 +111,19 @@ restart() {
   cpu_seconds "$server_pid" >> "$tmp/cpu_$1"
   sleep 1 # let the last replies and RocksDB's open-time work settle
   rss_kib "$server_pid" >> "$tmp/rss_$1"
+  # Every tenant decoded: what a fully used node holds. Nothing decodes
+  # during the sleep above (no tenant has pending deliveries), so ready +
+  # the time of the touches is when all would be decoded, touched at once.
+  local touch_started
+  touch_started=$(now_ns)
+  touch_tenants "$base" "$tmp/tokens" > "$tmp/touch.out"
+  awk -v a="$touch_started" -v b="$(now_ns)" -v r="$ready_seconds" \
+    'BEGIN { printf "%.3f\n", r + (b - a) / 1e9 }' >> "$tmp/all_$1"
+  cpu_seconds "$server_pid" >> "$tmp/cpuall_$1"
+  sed -n 's/^first_ms=\([0-9.]*\).*/\1/p' "$tmp/touch.out" >> "$tmp/firstreq_$1"
+  sed -n 's/.*again_ms=\([0-9.]*\).*/\1/p' "$tmp/touch.out" >> "$tmp/againreq_$1"
+  sleep 1
+  rss_kib "$server_pid" >> "$tmp/rssall_$1"
   grep -o 'recovered [0-9]* tenants up to WAL sequence [0-9]*' \
     "$tmp/restart-$1.log" > "$tmp/recovered_$1" || true
   stop_server "$server_pid" "$2" "$((grace + 60))"
@@ -226,8 +242,8 @@ report() {
     "restart = process start to first /readyz 200 (polled every 20 ms);" \
     "raw scan = \`bench_raw_scan DIR\` process start to exit"
   echo
-  echo "| mode | WAL records | snapshots | bytes scanned | data dir | restart to ready | raw scan | restart / raw scan | CPU s restart / raw scan | first restart | VmRSS ready | per endpoint |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| mode | WAL records | snapshots | bytes scanned | data dir | restart to ready | raw scan | restart / raw scan | CPU s restart / raw scan | first restart | all tenants decoded | CPU s then | first request of a stored tenant / again | VmRSS ready | VmRSS all decoded | per endpoint |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for mode in wal snap; do
     label="WAL replay (SIGKILL, no snapshot)"
     [[ $mode == snap ]] && label="snapshots (SIGTERM)"
@@ -237,19 +253,26 @@ report() {
       -v snapr="$(snap_records "$mode")" -v bytes="$(scan_bytes "$mode")" \
       -v du="$(cat "$tmp/du_$mode")" -v ready="$ready" -v scan="$scan" \
       -v first="$(cat "$tmp/first_$mode")" -v rss="$(med "$tmp/rss_$mode")" \
+      -v all="$(med "$tmp/all_$mode")" -v cpuall="$(med "$tmp/cpuall_$mode")" \
+      -v req1="$(med "$tmp/firstreq_$mode")" \
+      -v req2="$(med "$tmp/againreq_$mode")" \
+      -v rssall="$(med "$tmp/rssall_$mode")" \
       -v empty="$rss_empty" -v n="$load_ok" \
       -v cpu="$(med "$tmp/cpu_$mode")" -v scancpu="$(med "$tmp/scancpu_$mode")" 'BEGIN {
-        printf "| %s | %d | %d | %.1f MiB | %.1f MiB | %.2f s | %.2f s | %.1fx | %.2f / %.2f = %.1fx | %.2f s | %.0f MiB | %.0f B |\n",
+        printf "| %s | %d | %d | %.1f MiB | %.1f MiB | %.2f s | %.2f s | %.1fx | %.2f / %.2f = %.1fx | %.2f s | %.2f s | %.2f | %.1f / %.1f ms | %.0f MiB | %.0f MiB | %.0f B |\n",
           label, walr, snapr, bytes / 1048576, du / 1024, ready, scan,
           ready / scan, cpu, scancpu, cpu / (scancpu > 0 ? scancpu : 0.01),
-          first, rss / 1024, (rss - empty) * 1024 / n
+          first, all, cpuall, req1, req2, rss / 1024, rssall / 1024,
+          (rssall - empty) * 1024 / n
       }'
   done
   echo
   echo "VmRSS of the same binary ready on an empty data dir: $(awk -v x="$rss_empty" \
     'BEGIN { printf "%.1f MiB", x / 1024 }'). Restarts of each run (s):" \
     "WAL replay $(paste -sd, "$tmp/ready_wal"), snapshots" \
-    "$(paste -sd, "$tmp/ready_snap"); raw scans (s): WAL replay" \
+    "$(paste -sd, "$tmp/ready_snap"); all tenants decoded (s): WAL" \
+    "replay $(paste -sd, "$tmp/all_wal"), snapshots" \
+    "$(paste -sd, "$tmp/all_snap"); raw scans (s): WAL replay" \
     "$(paste -sd, "$tmp/scan_wal"), snapshots $(paste -sd, "$tmp/scan_snap")." \
     "Server log: $(cat "$tmp/recovered_wal") (WAL replay);" \
     "$(cat "$tmp/recovered_snap") (snapshots). Data dir: WAL replay" \
@@ -264,8 +287,17 @@ report() {
   echo "CPU s = user + system CPU seconds of the server process when /readyz"
   echo "first answered 200 (all its threads), and of the raw scan process: less"
   echo "sensitive than wall time to other work on the machine."
-  echo "per endpoint = (VmRSS ready - VmRSS ready on an empty dir) * 1024 /"
-  echo "endpoints, in bytes, medians of the runs."
+  echo "all tenants decoded = restart to ready + the time of one GET (endpoint"
+  echo "list, pageSize=1) per tenant (first tenant alone twice, then the others"
+  echo "over 4 connections; sent 1 s after ready, when nothing else runs):"
+  echo "tenants stay in their stored form until first use, so this is when every"
+  echo "tenant's state would be built if all were used at once; CPU s then = the"
+  echo "server's CPU seconds after the GETs (the idle second adds ~0). first"
+  echo "request of a stored tenant / again = latency of the first GET to a tenant"
+  echo "that was not decoded yet (it pays the decode of its 1000 endpoints) and of"
+  echo "the same GET repeated."
+  echo "per endpoint = (VmRSS with every tenant decoded - VmRSS ready on an"
+  echo "empty dir) * 1024 / endpoints, in bytes, medians of the runs."
 }
 report > "$tmp/report.md"
 cat "$tmp/report.md"

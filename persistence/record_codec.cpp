@@ -226,13 +226,15 @@ caf::error corrupt(std::string text) {
 }
 
 template <class T>
-caf::expected<record> decode_as(reader& r) {
-  T x;
-  if (!decode_body(r, x))
+caf::error decode_as(reader& r, record& out) {
+  auto* x = std::get_if<T>(&out);
+  if (x == nullptr)
+    x = &out.emplace<T>();
+  if (!decode_body(r, *x))
     return corrupt("truncated or malformed WAL record");
   if (!r.at_end())
     return corrupt("trailing bytes after WAL record");
-  return record{std::move(x)};
+  return {};
 }
 
 } // namespace
@@ -245,6 +247,13 @@ std::string encode(const record& x) {
 }
 
 caf::expected<record> decode(std::string_view bytes) {
+  record result;
+  if (auto err = decode_into(bytes, result))
+    return err;
+  return result;
+}
+
+caf::error decode_into(std::string_view bytes, record& out) {
   reader r{bytes};
   uint8_t version = 0;
   if (!r.u8(version))
@@ -257,27 +266,27 @@ caf::expected<record> decode(std::string_view bytes) {
     return corrupt("WAL record without a tag");
   switch (tag) {
   case tag_tenant_created:
-    return decode_as<tenant_created>(r);
+    return decode_as<tenant_created>(r, out);
   case tag_endpoint_created:
-    return decode_as<endpoint_created>(r);
+    return decode_as<endpoint_created>(r, out);
   case tag_endpoint_status_changed:
-    return decode_as<endpoint_status_changed>(r);
+    return decode_as<endpoint_status_changed>(r, out);
   case tag_event_accepted:
-    return decode_as<event_accepted>(r);
+    return decode_as<event_accepted>(r, out);
   case tag_attempt_recorded:
-    return decode_as<attempt_recorded>(r);
+    return decode_as<attempt_recorded>(r, out);
   case tag_delivery_rescheduled:
-    return decode_as<delivery_rescheduled>(r);
+    return decode_as<delivery_rescheduled>(r, out);
   case tag_breaker_changed:
-    return decode_as<breaker_changed>(r);
+    return decode_as<breaker_changed>(r, out);
   case tag_delivery_expired:
-    return decode_as<delivery_expired>(r);
+    return decode_as<delivery_expired>(r, out);
   case tag_token_issued:
-    return decode_as<token_issued>(r);
+    return decode_as<token_issued>(r, out);
   case tag_tenant_deactivated:
-    return decode_as<tenant_deactivated>(r);
+    return decode_as<tenant_deactivated>(r, out);
   case tag_tenant_purged:
-    return decode_as<tenant_purged>(r);
+    return decode_as<tenant_purged>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

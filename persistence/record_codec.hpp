@@ -19,4 +19,10 @@ namespace wi::persistence {
 /// `errc::corrupt_data`; never undefined behaviour on any input.
 [[nodiscard]] caf::expected<record> decode(std::string_view bytes);
 
+/// Like `decode`, into `out`: when `out` already holds the record type that
+/// `bytes` encodes, its strings and lists are overwritten in place, so a
+/// loop that checks many records through one scratch `out` allocates little.
+/// On error `out` holds an unspecified record.
+[[nodiscard]] caf::error decode_into(std::string_view bytes, record& out);
+
 } // namespace wi::persistence

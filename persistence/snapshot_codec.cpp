@@ -63,12 +63,47 @@ bool read_flag(reader& r, bool& x) {
   return true;
 }
 
-bool decode_events(reader& r, tenant_state& st) {
+/// Where the tenant decoder puts what it reads: into the state
+/// (`keep == true`), or into scratch values that are overwritten by the
+/// next element (`keep == false`, a format check that allocates little once
+/// the scratch values have grown and skips the duplicate checks).
+struct tenant_sink {
+  tenant_state& st;
+  bool keep;
+  endpoint ep{};
+  event_state ev{};
+  endpoint_activity activity{};
+};
+
+bool decode_endpoints(reader& r, tenant_sink& out) {
+  auto& st = out.st;
+  uint32_t count = 0;
+  if (!r.count(count, 8))
+    return false;
+  endpoint_id previous = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    auto& ep = out.ep;
+    if (!r.u64(ep.id) || !r.str(ep.url) || !r.str(ep.secret) ||
+        !r.strings(ep.event_types) || !r.headers(ep.headers) ||
+        !r.status(ep.status) || !r.i64(ep.created_at) ||
+        !r.i64(ep.last_modified))
+      return false;
+    if (ep.id <= previous || ep.id > st.last_id)
+      return false;
+    previous = ep.id;
+    if (out.keep)
+      st.endpoints.emplace_hint(st.endpoints.end(), ep.id, std::move(ep));
+  }
+  return true;
+}
+
+bool decode_events(reader& r, tenant_sink& out) {
+  auto& st = out.st;
   uint32_t count = 0;
   if (!r.count(count, 8))
     return false;
   for (uint32_t i = 0; i < count; ++i) {
-    event_state ev;
+    auto& ev = out.ev;
     uint32_t n = 0;
     if (!r.str(ev.id) || !r.str(ev.type) || !r.str(ev.idempotency_key) ||
         !r.i64(ev.created_at) || !r.count(n, 8))
@@ -78,29 +113,32 @@ bool decode_events(reader& r, tenant_state& st) {
       if (!r.u64(d.endpoint) || !r.delivery(d.status) || !r.u32(d.attempts) ||
           !r.i64(d.next_attempt_at) || !r.str(d.reason))
         return false;
-    auto id = ev.id;
-    if (!st.events.emplace(std::move(id), std::move(ev)).second)
-      return false;
+    if (out.keep) {
+      auto id = ev.id;
+      if (!st.events.emplace(std::move(id), std::move(ev)).second)
+        return false;
+    }
   }
   if (!r.count(count, 8))
     return false;
+  std::string key;
+  std::string event;
   for (uint32_t i = 0; i < count; ++i) {
-    std::string key;
-    std::string event;
     if (!r.str(key) || !r.str(event))
       return false;
-    st.idempotency.emplace(std::move(key), std::move(event));
+    if (out.keep)
+      st.idempotency.emplace(std::move(key), std::move(event));
   }
   return true;
 }
 
-bool decode_activity(reader& r, tenant_state& st) {
+bool decode_activity(reader& r, tenant_sink& out) {
   uint32_t count = 0;
   if (!r.count(count, 8))
     return false;
   for (uint32_t i = 0; i < count; ++i) {
     endpoint_id id = 0;
-    endpoint_activity a;
+    auto& a = out.activity;
     uint32_t n = 0;
     if (!r.u64(id) || !r.u64(a.total) || !r.u64(a.successful) ||
         !r.u64(a.failed) || !r.u64(a.latency_sum_ms) ||
@@ -113,6 +151,7 @@ bool decode_activity(reader& r, tenant_state& st) {
         return false;
     if (!r.count(n, 8))
       return false;
+    a.recent.clear();
     for (uint32_t j = 0; j < n; ++j)
       if (!r.attempt(a.recent.emplace_back()))
         return false;
@@ -120,9 +159,26 @@ bool decode_activity(reader& r, tenant_state& st) {
         !r.i64(a.breaker.disabled_at) || !r.i64(a.breaker.next_probe_at) ||
         !r.u64(a.breaker.cooldown_ms))
       return false;
-    st.activity.emplace(id, std::move(a));
+    if (out.keep)
+      out.st.activity.emplace(id, std::exchange(a, endpoint_activity{}));
   }
   return true;
+}
+
+/// Decodes a whole tenant snapshot into `out` (see `tenant_sink`).
+caf::error decode_tenant(std::string_view bytes, tenant_sink& out) {
+  reader r{bytes};
+  auto& st = out.st;
+  if (!read_header(r, kind_tenant) || !r.str(st.tenant_id) ||
+      !r.u64(st.last_id))
+    return corrupt("malformed tenant snapshot header");
+  if (!decode_endpoints(r, out))
+    return corrupt("truncated or unordered endpoints in tenant snapshot");
+  if (!decode_events(r, out) || !decode_activity(r, out) || !r.u64(st.pending))
+    return corrupt("truncated deliveries in tenant snapshot");
+  if (!r.at_end())
+    return corrupt("trailing bytes after tenant snapshot");
+  return {};
 }
 
 } // namespace
@@ -210,30 +266,20 @@ std::string encode_snapshot(const directory_state& x) {
 }
 
 caf::expected<tenant_state> decode_tenant_snapshot(std::string_view bytes) {
-  reader r{bytes};
   tenant_state st;
-  uint32_t count = 0;
-  if (!read_header(r, kind_tenant) || !r.str(st.tenant_id) ||
-      !r.u64(st.last_id) || !r.count(count, 8))
-    return corrupt("malformed tenant snapshot header");
-  endpoint_id previous = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    endpoint ep;
-    if (!r.u64(ep.id) || !r.str(ep.url) || !r.str(ep.secret) ||
-        !r.strings(ep.event_types) || !r.headers(ep.headers) ||
-        !r.status(ep.status) || !r.i64(ep.created_at) ||
-        !r.i64(ep.last_modified))
-      return corrupt("truncated endpoint in tenant snapshot");
-    if (ep.id <= previous || ep.id > st.last_id)
-      return corrupt("endpoint identifiers out of order in tenant snapshot");
-    previous = ep.id;
-    st.endpoints.emplace_hint(st.endpoints.end(), ep.id, std::move(ep));
-  }
-  if (!decode_events(r, st) || !decode_activity(r, st) || !r.u64(st.pending))
-    return corrupt("truncated deliveries in tenant snapshot");
-  if (!r.at_end())
-    return corrupt("trailing bytes after tenant snapshot");
+  tenant_sink out{st, true};
+  if (auto err = decode_tenant(bytes, out))
+    return err;
   return st;
+}
+
+caf::expected<tenant_snapshot_summary>
+check_tenant_snapshot(std::string_view bytes) {
+  tenant_state st;
+  tenant_sink out{st, false};
+  if (auto err = decode_tenant(bytes, out))
+    return err;
+  return tenant_snapshot_summary{std::move(st.tenant_id), st.pending};
 }
 
 caf::expected<directory_state>

@@ -23,6 +23,21 @@ namespace wi::persistence {
 [[nodiscard]] caf::expected<tenant_state>
 decode_tenant_snapshot(std::string_view bytes);
 
+/// What `check_tenant_snapshot` learned about a tenant snapshot.
+struct tenant_snapshot_summary {
+  std::string tenant_id;
+  /// Pending deliveries over all endpoints (`tenant_state::pending`).
+  uint64_t pending = 0;
+};
+
+/// Checks the format of a tenant snapshot as `decode_tenant_snapshot` does
+/// (same code, same errors) without building the state: each element is
+/// decoded into a scratch value and dropped. Cheaper than decoding, but does
+/// not detect duplicate event ids, which only `decode_tenant_snapshot`
+/// rejects.
+[[nodiscard]] caf::expected<tenant_snapshot_summary>
+check_tenant_snapshot(std::string_view bytes);
+
 /// Decodes what `encode_snapshot(directory_state)` produced.
 [[nodiscard]] caf::expected<directory_state>
 decode_directory_snapshot(std::string_view bytes);

@@ -203,4 +203,34 @@ TEST_F(snapshot_actor_test, dormant_tenants_are_snapshotted_at_shutdown) {
   EXPECT_TRUE(after->logs.at(info.id).uncovered.empty());
 }
 
+TEST_F(snapshot_actor_test, stored_tenants_serve_and_snapshot_after_a_restart) {
+  // A directory over a lazily loaded store: the tenant is decoded by its
+  // actor on first use, answers with its recovered endpoints, and a stored
+  // tenant that was never used is still snapshotted at shutdown.
+  auto used = make_tenant("used");
+  auto idle = make_tenant("idle");
+  create(actor_of(used.id), 1);
+  create(actor_of(used.id), 2);
+  create(actor_of(idle.id), 1);
+  quiesce();
+  auto node = load_node(*store);
+  ASSERT_TRUE(node) << text_of(node.error());
+  EXPECT_EQ(node->stored.size(), 2u);
+  caf::anon_send_exit(dir, caf::exit_reason::user_shutdown);
+  dir = spawn_directory(*sys, std::move(*node), wal, table, 1000);
+  auto page = await<endpoint_page>([&](reply_fn<endpoint_page> f) {
+    caf::anon_send(actor_of(used.id), list_atom::value, list_query{}, f);
+  });
+  ASSERT_TRUE(page) << text_of(page.error());
+  EXPECT_EQ(page->total_items, 2u);
+  EXPECT_EQ(shutdown_snapshots(), 3u); // both tenants and the directory
+  quiesce();
+  auto after = recover(*store);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->tenants.at(used.id).endpoints.size(), 2u);
+  EXPECT_EQ(after->tenants.at(idle.id).endpoints.size(), 1u);
+  for (const auto& [owner, log] : after->logs)
+    EXPECT_TRUE(log.uncovered.empty()) << owner;
+}
+
 } // namespace

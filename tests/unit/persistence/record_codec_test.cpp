@@ -164,6 +164,19 @@ TEST(record_codec, encodes_lists_as_count_and_elements) {
                                    sizeof(expected)));
 }
 
+TEST(record_codec, decodes_into_a_reused_record) {
+  record scratch;
+  for (int round = 0; round < 2; ++round)
+    for (const auto& x : samples()) {
+      ASSERT_FALSE(persistence::decode_into(encode(x), scratch));
+      EXPECT_EQ(scratch, x);
+    }
+  auto bytes = encode(samples().front());
+  EXPECT_EQ(code_of(persistence::decode_into(
+              std::string_view{bytes}.substr(0, 3), scratch)),
+            errc::corrupt_data);
+}
+
 TEST(record_codec, rejects_every_truncated_prefix) {
   for (const auto& x : samples()) {
     auto bytes = encode(x);

@@ -133,6 +133,24 @@ TEST(snapshot_codec, every_truncation_and_trailing_byte_fails) {
     ASSERT_FALSE(decode_directory_snapshot(std::string_view{dir}.substr(0, n)));
 }
 
+TEST(snapshot_codec, the_check_agrees_with_the_decoder) {
+  auto bytes = encode_snapshot(sample_tenant());
+  auto summary = check_tenant_snapshot(bytes);
+  ASSERT_TRUE(summary) << text_of(summary.error());
+  EXPECT_EQ(summary->tenant_id, "tA");
+  EXPECT_EQ(summary->pending, 1u);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    auto x = check_tenant_snapshot(std::string_view{bytes}.substr(0, n));
+    ASSERT_FALSE(x) << "prefix " << n;
+    EXPECT_EQ(code_of(x.error()), errc::corrupt_data);
+  }
+  EXPECT_FALSE(check_tenant_snapshot(bytes + '\0'));
+  EXPECT_FALSE(check_tenant_snapshot(encode_snapshot(sample_directory())));
+  auto st = sample_tenant();
+  st.last_id = 6; // below the endpoint with id 7
+  EXPECT_FALSE(check_tenant_snapshot(encode_snapshot(st)));
+}
+
 TEST(snapshot_codec, kinds_are_not_interchangeable) {
   EXPECT_EQ(
     code_of(
