@@ -68,6 +68,9 @@ using checkpoint_actor =
 /// - `(append, owner, record)`: replies with the record's sequence number
 ///   once its batch is synced, or with `errc::storage_unavailable` /
 ///   `errc::overloaded`. `owner` is the tenant id, or `directory_owner`.
+/// - `(append, owner, records)`: the same for several records of one owner,
+///   written in one synced batch with consecutive sequence numbers; replies
+///   with the first (record `i` has first + `i`). All or none are written.
 /// - `(snapshot, owner, covered_seq, bytes)`: stores the owner's snapshot
 ///   (synced), then deletes WAL records no owner needs any more; replies
 ///   with `covered_seq`.
@@ -78,6 +81,8 @@ using wal_writer_actor = caf::typed_actor<
   // As above, plus a payload (key, value) stored in the same atomic batch.
   caf::replies_to<append_atom, std::string, std::string, std::string,
                   std::string>::with<uint64_t>,
+  caf::replies_to<append_atom, std::string,
+                  std::vector<std::string>>::with<uint64_t>,
   caf::replies_to<snapshot_atom, std::string, uint64_t,
                   std::string>::with<uint64_t>,
   caf::reacts_to<listen_atom, checkpoint_actor>>;
