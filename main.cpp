@@ -137,6 +137,15 @@ int main(int argc, char** argv) {
       return wi::to_string(static_cast<wi::errc>(code)) + " " +
              caf::to_string(ctx);
     });
+  // An idle CAF worker polls its queue 100 times, then (by default) 500
+  // more times with a 50 us sleep between polls, and only then waits on a
+  // condition variable that every enqueue from outside the scheduler
+  // signals. Those sleep-polls cost context switches on every worker that
+  // briefly runs dry, which is most of the time under our load (each
+  // request hops I/O thread -> actor -> WAL thread -> actor): skipping them
+  // raised ingest at 64 connections by ~25% on 2 cores
+  // (docs/benchmarks.md, Deliveries).
+  caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   caf::actor_system sys{caf_cfg};
 
   auto node = wi::recover(*store);
