@@ -110,6 +110,9 @@ using tenant_actor = caf::typed_actor<
                  unix_millis, delivery_outcome>,
   // Internal: the breaker's cool-down of an endpoint ended (timer).
   caf::reacts_to<probe_atom, endpoint_id>,
+  // Internal: send the records gathered for one WAL append (attempt
+  // outcomes) to the WAL writer.
+  caf::reacts_to<flush_atom>,
   // Writes a snapshot now if any record is not yet covered; replies with
   // the covered sequence number once it is durable.
   caf::replies_to<checkpoint_atom>::with<uint64_t>>;
