@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
     std::chrono::milliseconds{cfg.delivery_connect_timeout_ms};
   delivery->total_timeout = std::chrono::milliseconds{cfg.delivery_timeout_ms};
   delivery->max_pending = cfg.max_pending_deliveries;
+  delivery->max_attempts_under_way = cfg.tenant_concurrency;
   delivery->breaker_failures = cfg.breaker_failures;
   delivery->breaker_cooldown = cfg.breaker_cooldown;
   delivery->breaker_max_cooldown =

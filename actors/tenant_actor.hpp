@@ -56,7 +56,8 @@ struct delivery_settings {
   /// Attempts one tenant actor has under way at once (reading the payload
   /// or handed to the engine); further due deliveries wait in the actor, in
   /// the order they became due, so that one tenant cannot fill the engine's
-  /// queue. Breaker probes are not held back. Default: 1024.
+  /// queue. Breaker probes are not held back. Default: 1024
+  /// (`--tenant-concurrency`).
   size_t max_attempts_under_way = 1024;
 };
 
