@@ -747,7 +747,9 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   initial.delivery = std::move(delivery);
   if (initial.delivery)
-    initial.bodies = body_cache{initial.delivery->body_cache_bytes};
+    initial.bodies.limit(initial.delivery->body_cache_bytes,
+                         initial.delivery->body_cache_total,
+                         initial.delivery->body_cache_total_bytes);
   schedule_pending(self);
   if (initial.delivery)
     for (const auto& [id, ep] : initial.data.endpoints)

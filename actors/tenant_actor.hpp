@@ -4,6 +4,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -53,6 +54,11 @@ struct delivery_settings {
   /// Bytes of request bodies of recent events each tenant actor keeps in
   /// memory, so that their deliveries need no payload read. Default: 8 MiB.
   size_t body_cache_bytes = size_t{8} << 20;
+  /// The same over all tenant actors together (see `body_cache`), and their
+  /// current total. Default: 64 MiB.
+  size_t body_cache_total_bytes = size_t{64} << 20;
+  std::shared_ptr<std::atomic<size_t>> body_cache_total =
+    std::make_shared<std::atomic<size_t>>(0);
   /// Attempts one tenant actor has under way at once (reading the payload
   /// or handed to the engine); further due deliveries wait in the actor, in
   /// the order they became due, so that one tenant cannot fill the engine's

@@ -1,5 +1,7 @@
 #include "actors/body_cache.hpp"
 
+#include <atomic>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -51,4 +53,34 @@ TEST(body_cache, keeps_the_first_body_and_skips_oversized_ones) {
   EXPECT_EQ(cache.find("big"), nullptr);
   EXPECT_EQ(*cache.find("e1"), "first");
   EXPECT_EQ(cache.bytes(), 5u);
+}
+
+TEST(body_cache, caches_sharing_a_total_never_drop_each_others_bodies) {
+  auto total = std::make_shared<std::atomic<size_t>>(0);
+  body_cache a;
+  body_cache b;
+  a.limit(8, total, 10);
+  b.limit(8, total, 10);
+  a.put("a1", "aaaa");
+  a.put("a2", "aaaa");
+  EXPECT_EQ(total->load(), 8u);
+  b.put("b1", "bbbb"); // 12 > 10, and b holds nothing it could drop
+  EXPECT_EQ(b.find("b1"), nullptr);
+  EXPECT_EQ(b.bytes(), 0u);
+  b.put("b2", "bb"); // exactly 10
+  EXPECT_EQ(*b.find("b2"), "bb");
+  EXPECT_EQ(total->load(), 10u);
+  b.put("b3", "bb"); // b drops its own b2 to stay within the total
+  EXPECT_EQ(b.find("b2"), nullptr);
+  EXPECT_EQ(*b.find("b3"), "bb");
+  EXPECT_EQ(a.size(), 2u);
+  a.erase("a1");
+  EXPECT_EQ(total->load(), 6u);
+  {
+    body_cache c;
+    c.limit(8, total, 10);
+    c.put("c1", "cccc");
+    EXPECT_EQ(total->load(), 10u);
+  } // c gives its bytes back when it goes
+  EXPECT_EQ(total->load(), 6u);
 }
