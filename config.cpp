@@ -350,6 +350,9 @@ const std::vector<key_spec>& specs() {
     xs.push_back(integer_key("endpoint-concurrency",
                              "delivery attempts in flight per endpoint",
                              &config::endpoint_concurrency, 1, 1'000));
+    xs.push_back(integer_key("tenant-concurrency",
+                             "delivery attempts under way per tenant",
+                             &config::tenant_concurrency, 1, 100'000));
     xs.push_back(
       integer_key("breaker-failures",
                   "consecutive failed attempts that disable an endpoint",

@@ -62,6 +62,9 @@ struct config {
   size_t delivery_concurrency = 256;
   /// Delivery attempts in flight per endpoint; 1 .. 1000.
   size_t endpoint_concurrency = 8;
+  /// Delivery attempts one tenant has under way at once (the rest wait in
+  /// its actor); 1 .. 100 000.
+  size_t tenant_concurrency = 1024;
   /// Consecutive failed attempts that disable an endpoint; 1 .. 1e6.
   uint32_t breaker_failures = 10;
   /// First wait before probing a disabled endpoint; 1 ms .. 7 days.

@@ -164,6 +164,15 @@ int main(int argc, char** argv) {
       return wi::to_string(static_cast<wi::errc>(code)) + " " +
              caf::to_string(ctx);
     });
+  // An idle CAF worker polls its queue 100 times, then (by default) 500
+  // more times with a 50 us sleep between polls, and only then waits on a
+  // condition variable that every enqueue from outside the scheduler
+  // signals. Those sleep-polls cost context switches on every worker that
+  // briefly runs dry, which is most of the time under our load (each
+  // request hops I/O thread -> actor -> WAL thread -> actor): skipping them
+  // raised ingest at 64 connections by ~25% on 2 cores
+  // (docs/benchmarks.md, Deliveries).
+  caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   caf::actor_system sys{caf_cfg};
 
   // Tenants stay in their stored form until their actor starts.
@@ -202,6 +211,7 @@ int main(int argc, char** argv) {
     std::chrono::milliseconds{cfg.delivery_connect_timeout_ms};
   delivery->total_timeout = std::chrono::milliseconds{cfg.delivery_timeout_ms};
   delivery->max_pending = cfg.max_pending_deliveries;
+  delivery->max_attempts_under_way = cfg.tenant_concurrency;
   delivery->breaker_failures = cfg.breaker_failures;
   delivery->breaker_cooldown = cfg.breaker_cooldown;
   delivery->breaker_max_cooldown =
@@ -214,6 +224,7 @@ int main(int argc, char** argv) {
                                      return wi::node_metrics().serialize(
                                        engine->in_flight(), engine->queued());
                                    }});
+  caf::anon_send(directory, wi::warm_atom::value);
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
                "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
                "http://{}:{}/admin/v1/tenants",

@@ -232,6 +232,11 @@ struct delivery_engine::impl {
   /// Keys with waiting jobs and a free per-key slot, in turn order.
   std::deque<std::string> ready_keys;
   std::unordered_map<CURL*, std::unique_ptr<transfer>> transfers;
+  /// Easy handles of finished transfers, at most `max_in_flight`, for the
+  /// next ones: a reused handle skips libcurl's set-up and keeps its
+  /// buffers. `configure` sets every option we use on each transfer, so
+  /// nothing of the previous one carries over.
+  std::vector<CURL*> idle_easy;
 
   void run();
   void enqueue(pending_job p);
@@ -240,6 +245,7 @@ struct delivery_engine::impl {
   bool configure(transfer& t);
   void collect_done();
   void release_slot(const std::string& key);
+  void recycle(transfer& t);
   void shutdown_all();
 };
 
@@ -330,7 +336,12 @@ bool delivery_engine::impl::start(pending_job& p) {
 
 bool delivery_engine::impl::configure(transfer& t) {
   t.guard.allow_private_targets = cfg.allow_private_targets;
-  t.easy = curl_easy_init();
+  if (idle_easy.empty()) {
+    t.easy = curl_easy_init();
+  } else {
+    t.easy = idle_easy.back();
+    idle_easy.pop_back();
+  }
   if (t.easy == nullptr)
     return false;
   const auto& job = t.pending.job;
@@ -401,7 +412,8 @@ void delivery_engine::impl::collect_done() {
     out.retry_after = std::move(t->retry_after);
     auto done = std::move(t->pending.done);
     auto key = std::move(t->pending.job.endpoint_key);
-    t.reset(); // Frees the handle before the callback runs.
+    recycle(*t);
+    t.reset(); // Frees the transfer before the callback runs.
     running.fetch_sub(1);
     release_slot(key);
     call(done, std::move(out));
@@ -423,7 +435,20 @@ void delivery_engine::impl::release_slot(const std::string& key) {
   }
 }
 
+void delivery_engine::impl::recycle(transfer& t) {
+  if (idle_easy.size() >= cfg.max_in_flight)
+    return; // ~transfer cleans it up
+  // The header list dies with the transfer: drop libcurl's pointer to it.
+  curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER,
+                   static_cast<curl_slist*>(nullptr));
+  idle_easy.push_back(t.easy);
+  t.easy = nullptr;
+}
+
 void delivery_engine::impl::shutdown_all() {
+  for (auto* e : idle_easy)
+    curl_easy_cleanup(e);
+  idle_easy.clear();
   auto aborted = std::move(transfers);
   transfers.clear();
   auto queued = std::move(keys);

@@ -526,12 +526,7 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     for (const auto& id : busy)
       spawn_tenant(self, id, ignore);
   }
-  // Warm-up: every other stored tenant is started too, so that each is
-  // decoded by its own actor in the background right after readiness
-  // (requests that arrive first simply queue behind the decode). The node
-  // then holds every tenant decoded, as the state gauges and admin views
-  // expect; readiness never waits for it.
-  warm_up(self);
+
   return {
     [self](create_atom, std::string& name, reply_fn<tenant_info>& reply) {
       register_tenant(self, name, reply);
@@ -559,6 +554,12 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
       snapshot_all(self, [reply](uint64_t n) { reply(n); });
     },
     [self](node_atom, reply_fn<node_status>& reply) { node_of(self, reply); },
+    // Warm-up, once the node is ready: every other stored tenant is started
+    // too, so that each is decoded by its own actor in the background
+    // (requests that arrive first queue behind the decode). The node then
+    // holds every tenant decoded, as the state gauges and admin views
+    // expect; readiness never waits for it.
+    [self](warm_atom) { warm_up(self); },
     [self](spawn_atom, const std::string& tenant_id,
            tenant_continuation& cont) { spawn_tenant(self, tenant_id, cont); },
     [self](checkpoint_atom, const std::string& owner) {

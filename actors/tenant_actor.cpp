@@ -186,6 +186,50 @@ void commit_reply(self_ptr self, record rec, reply_fn<T> reply,
     });
 }
 
+/// Like `commit`, but the record shares one WAL append with every record
+/// committed this way until the actor handles its next `flush_atom`
+/// message (see `tenant_actor_state::batch`). For records whose callers do
+/// not wait (attempt outcomes): one append and one reply instead of one per
+/// record.
+void commit_batched(self_ptr self, record rec, std::function<void()> on_applied,
+                    std::function<void(caf::error)> on_error) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    self->send(self, flush_atom::value);
+  st.batch.push_back(
+    {std::move(rec), std::move(on_applied), std::move(on_error)});
+}
+
+/// Sends the gathered records to the WAL writer as one append; applies them
+/// in order once it is durable.
+void flush_batch(self_ptr self) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    return;
+  auto batch = std::make_shared<std::vector<batched_record>>();
+  batch->swap(st.batch);
+  std::vector<std::string> bytes;
+  bytes.reserve(batch->size());
+  for (const auto& x : *batch)
+    bytes.push_back(persistence::encode(x.rec));
+  self
+    ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
+              std::move(bytes))
+    .then(
+      [self, batch](uint64_t first) {
+        for (auto& x : *batch) {
+          if (auto err = apply_durable(self, x.rec, first++))
+            x.on_error(std::move(err));
+          else
+            x.on_applied();
+        }
+      },
+      [batch](caf::error& err) {
+        for (auto& x : *batch)
+          x.on_error(err);
+      });
+}
+
 // -- deliveries ---------------------------------------------------------------
 
 /// Arranges for the attempt of (event, endpoint) to start at `at`.
@@ -193,8 +237,12 @@ void schedule(self_ptr self, const std::string& event_id, endpoint_id ep,
               unix_millis at) {
   if (!self->state.delivery)
     return;
-  auto delay = std::max<unix_millis>(at - now_millis(), 0);
-  self->delayed_send(self, milliseconds{delay}, due_atom::value, event_id, ep);
+  auto delay = at - now_millis();
+  if (delay <= 0) // due now: no need for the clock's timer thread
+    self->send(self, due_atom::value, event_id, ep);
+  else
+    self->delayed_send(self, milliseconds{delay}, due_atom::value, event_id,
+                       ep);
 }
 
 /// Schedules every pending delivery (to `only` if given) at its due time.
@@ -227,15 +275,16 @@ std::string delivery_body(const event_state& ev, const std::string& payload) {
   return body;
 }
 
-/// Builds the job for one attempt and hands it to the delivery engine.
+/// Builds the job for one attempt with request body `body` (see
+/// `delivery_body`) and hands it to the delivery engine.
 void submit(self_ptr self, const event_state& ev, const endpoint& ep,
-            uint32_t attempt, const std::string& payload) {
+            uint32_t attempt, std::string body) {
   auto& st = self->state;
   const auto& cfg = *st.delivery;
   delivery_job job;
   job.job_id = st.next_job++;
   job.url = ep.url;
-  job.body = delivery_body(ev, payload);
+  job.body = std::move(body);
   auto timestamp = crypto::now_seconds();
   job.headers = {
     {"Content-Type", "application/json"},
@@ -260,16 +309,40 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
   });
 }
 
-/// Starts the attempt of (event, endpoint) if it is still due.
-/// Reads the payload and hands the attempt of (event, endpoint) to the
-/// engine; `probe` marks the breaker's probe of a disabled endpoint.
+void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id);
+
+/// Ends the attempt of (event, endpoint) under way, and starts waiting ones
+/// while there is room.
+void release(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  st.in_flight.erase({event_id, ep_id});
+  while (!st.waiting.empty() &&
+         st.in_flight.size() < st.delivery->max_attempts_under_way) {
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    on_due(self, next.first, next.second); // checks whether still due
+  }
+}
+
+/// Hands the attempt of (event, endpoint), both of which must exist, to the
+/// engine, with the body from the cache or else after reading the payload;
+/// `probe` marks the breaker's probe of a disabled endpoint.
 void start_attempt(self_ptr self, const std::string& event_id,
                    endpoint_id ep_id, uint32_t attempt, bool probe) {
   auto& st = self->state;
+  if (!probe && st.in_flight.size() >= st.delivery->max_attempts_under_way) {
+    st.waiting.emplace_back(event_id, ep_id);
+    return;
+  }
   if (!st.in_flight.insert({event_id, ep_id}).second)
     return; // an attempt is already under way
   if (probe)
     st.probing.insert(ep_id);
+  if (const auto* body = st.bodies.find(event_id)) {
+    submit(self, st.data.events.at(event_id), st.data.endpoints.at(ep_id),
+           attempt, *body);
+    return;
+  }
   self
     ->request(st.delivery->payloads, caf::infinite, get_atom::value,
               persistence::payload_key(st.data.tenant_id, event_id))
@@ -279,16 +352,17 @@ void start_attempt(self_ptr self, const std::string& event_id,
         auto e = s.data.events.find(event_id);
         auto p = s.data.endpoints.find(ep_id);
         if (e == s.data.events.end() || p == s.data.endpoints.end()) {
-          s.in_flight.erase({event_id, ep_id});
           s.probing.erase(ep_id);
+          release(self, event_id, ep_id);
           return;
         }
-        submit(self, e->second, p->second, attempt, payload);
+        submit(self, e->second, p->second, attempt,
+               delivery_body(e->second, payload));
       },
       [self, event_id, ep_id](caf::error&) {
         // The store cannot be read right now: try again shortly.
-        self->state.in_flight.erase({event_id, ep_id});
         self->state.probing.erase(ep_id);
+        release(self, event_id, ep_id);
         self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
                            event_id, ep_id);
       });
@@ -308,6 +382,20 @@ const delivery_state* pending_delivery(const tenant_state& st,
 }
 
 void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id);
+
+/// Drops the cached body of an event none of whose deliveries is pending.
+void forget_body_if_done(self_ptr self, const std::string& event_id) {
+  auto& st = self->state;
+  if (st.bodies.find(event_id) == nullptr)
+    return;
+  auto ev = st.data.events.find(event_id);
+  if (ev == st.data.events.end() ||
+      std::none_of(ev->second.deliveries.begin(), ev->second.deliveries.end(),
+                   [](const delivery_state& d) {
+                     return d.status == delivery_status::pending;
+                   }))
+    st.bodies.erase(event_id);
+}
 
 /// Starts the attempt of (event, endpoint) if it is still due.
 void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
@@ -482,6 +570,7 @@ void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
     {}, {},
     [self, event_id, ep_id] {
       self->state.expiring.erase({event_id, ep_id});
+      forget_body_if_done(self, event_id);
       notify(self, "message.attempt.exhausted", ep_id, "expired", event_id, 0);
     },
     [self, event_id, ep_id](caf::error) {
@@ -489,14 +578,18 @@ void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
     });
 }
 
-/// Records an attempt's outcome and decides what comes next.
+/// Records an attempt's outcome and decides what comes next. The delivery
+/// stays in `in_flight` until its record is applied (or failed), so that no
+/// second attempt starts from the state before it.
 void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
                   uint32_t attempt, unix_millis started,
                   delivery_outcome& outcome) {
   auto& st = self->state;
-  st.in_flight.erase({event_id, ep_id});
-  if (outcome.error == "shutdown")
-    return; // not an attempt: the delivery stays pending for the next start
+  if (outcome.error == "shutdown") {
+    // Not an attempt: the delivery stays pending for the next start.
+    release(self, event_id, ep_id);
+    return;
+  }
   attempt_recorded rec;
   rec.tenant_id = st.data.tenant_id;
   rec.endpoint = ep_id;
@@ -531,12 +624,15 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
   auto success = outcome.success();
   auto gone = outcome.status == 410;
   auto probe = st.probing.erase(ep_id) > 0;
-  commit(
-    self, std::move(rec), {}, {},
+  commit_batched(
+    self, std::move(rec),
     [self, event_id, ep_id, next, pending, exhausted, success, gone, probe,
      attempt] {
+      release(self, event_id, ep_id);
       if (pending)
         schedule(self, event_id, ep_id, next);
+      else
+        forget_body_if_done(self, event_id);
       if (exhausted)
         notify(self, "message.attempt.exhausted", ep_id, "exhausted", event_id,
                attempt);
@@ -545,6 +641,7 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
     [self, event_id, ep_id](caf::error) {
       // Not recorded: the delivery stays pending as it was durably; send
       // it again later (at-least-once).
+      release(self, event_id, ep_id);
       self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
                          event_id, ep_id);
     });
@@ -598,6 +695,8 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
                      std::move(targets)};
   auto event_id = rec.event_id;
   auto count = rec.endpoints.size();
+  // Kept for the deliveries' bodies (see `body_cache`); none without any.
+  auto payload = count > 0 ? req.payload : std::string{};
   st.publishing_deliveries += count;
   auto request_id = reply.request_id(); // `reply` may move below
   if (!key.empty())
@@ -624,13 +723,17 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
   commit(
     self, std::move(rec), persistence::payload_key(st.data.tenant_id, event_id),
     std::move(req.payload),
-    [self, event_id, count, answer, request_id] {
+    [self, event_id, count, answer, payload, request_id] {
       log_request(self, "event_accepted", request_id, nullptr);
-      self->state.publishing_deliveries -= count;
-      auto& ev = self->state.data.events.at(event_id);
-      for (const auto& d : ev.deliveries)
-        schedule(self, event_id, d.endpoint, d.next_attempt_at);
+      auto& s = self->state;
+      s.publishing_deliveries -= count;
+      auto& ev = s.data.events.at(event_id);
+      if (count > 0)
+        s.bodies.put(event_id, delivery_body(ev, payload));
       answer(&ev);
+      // Every delivery is due now: start them without a message each.
+      for (const auto& d : ev.deliveries)
+        on_due(self, event_id, d.endpoint);
     },
     [self, count, answer, request_id](caf::error err) {
       log_request(self, "event_accepted", request_id, &err);
@@ -692,6 +795,10 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
   initial.uncovered = log.uncovered.size();
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   initial.delivery = std::move(delivery);
+  if (initial.delivery)
+    initial.bodies.limit(initial.delivery->body_cache_bytes,
+                         initial.delivery->body_cache_total,
+                         initial.delivery->body_cache_total_bytes);
   schedule_pending(self);
   if (initial.delivery)
     for (const auto& [id, ep] : initial.data.endpoints)
@@ -732,6 +839,7 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
       return internal_view_of(self->state.data, id);
     },
     [self](deactivate_atom) { self->state.paused = true; },
+    [self](flush_atom) { flush_batch(self); },
     [self](status_atom, endpoint_id id, endpoint_status status,
            reply_fn<no_content>& reply) {
       auto& st = self->state;

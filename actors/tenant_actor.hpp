@@ -4,13 +4,17 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <set>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "actors/body_cache.hpp"
 #include "actors/delivery_engine.hpp"
 #include "actors/directory_state.hpp"
 #include "actors/retry_policy.hpp"
@@ -47,6 +51,28 @@ struct delivery_settings {
   /// A pending delivery older than this is dropped as failed (`expired`).
   /// Default: 7 days.
   std::chrono::milliseconds retention{7LL * 24 * 3600 * 1000};
+  /// Bytes of request bodies of recent events each tenant actor keeps in
+  /// memory, so that their deliveries need no payload read. Default: 8 MiB.
+  size_t body_cache_bytes = size_t{8} << 20;
+  /// The same over all tenant actors together (see `body_cache`), and their
+  /// current total. Default: 64 MiB.
+  size_t body_cache_total_bytes = size_t{64} << 20;
+  std::shared_ptr<std::atomic<size_t>> body_cache_total =
+    std::make_shared<std::atomic<size_t>>(0);
+  /// Attempts one tenant actor has under way at once (reading the payload
+  /// or handed to the engine); further due deliveries wait in the actor, in
+  /// the order they became due, so that one tenant cannot fill the engine's
+  /// queue. Breaker probes are not held back. Default: 1024
+  /// (`--tenant-concurrency`).
+  size_t max_attempts_under_way = 1024;
+};
+
+/// A record waiting in a tenant actor for the WAL append it shares with
+/// others, and what to do once it is applied or failed.
+struct batched_record {
+  record rec;
+  std::function<void()> on_applied;
+  std::function<void(caf::error)> on_error;
 };
 
 /// State of a running tenant actor.
@@ -71,6 +97,9 @@ struct tenant_actor_state {
   /// Deliveries with an attempt under way: (event id, endpoint). Runtime
   /// only: after a crash the attempt is simply made again (at-least-once).
   std::set<std::pair<std::string, endpoint_id>> in_flight;
+  /// Deliveries that became due while `in_flight` was full, oldest first
+  /// (runtime only; checked again when their turn comes).
+  std::deque<std::pair<std::string, endpoint_id>> waiting;
   /// Publishes with an idempotency key whose record is not durable yet, and
   /// the callers waiting for the same key.
   std::unordered_map<std::string, std::vector<reply_fn<event_receipt>>>
@@ -87,6 +116,13 @@ struct tenant_actor_state {
   /// Endpoints with a breaker record on its way to the WAL (no second trip
   /// or probe decision until it is applied).
   std::set<endpoint_id> breaker_busy;
+  /// Attempt records gathered for the next WAL append: the first one sends
+  /// the actor a `flush_atom` message, which lands behind every outcome
+  /// already in the mailbox, so one append carries all of them (as the WAL
+  /// writer's group commit does for appends).
+  std::vector<batched_record> batch;
+  /// Request bodies of recent events (runtime only).
+  body_cache bodies;
   /// Set when the tenant was deactivated: no attempt or probe starts any
   /// more (attempts under way still end and are recorded).
   bool paused = false;

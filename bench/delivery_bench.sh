@@ -20,6 +20,9 @@
 #                   sink's count is polled every 50 ms)
 #   ingest          POST /v1/webhook/events req/s at 1 and 64 connections
 #                   (1 endpoint; the same wrk runs as deliveries for N=1 at 64)
+#   CPU             user+system CPU of webhook-ingress per delivery and of the
+#                   sink per POST it counted, over publishing and draining
+#                   (less sensitive to a busy machine than rates)
 # ratio = deliveries/s over sink capacity of this run.
 set -euo pipefail
 
@@ -39,7 +42,7 @@ while (($# > 0)); do
     --duration) duration=${2:?}; shift 2 ;;
     --endpoints) endpoint_counts=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -59,6 +62,7 @@ drain_limit_s=$((duration * 20 > 120 ? duration * 20 : 120))
 
 start_server sink "sink listening on" "$sink_bin" --threads 2
 sink="http://127.0.0.1:$port"
+sink_pid=$server_pid
 sink_count() {
   curl -sf --max-time 5 "$sink/count" || echo 0
 }
@@ -122,6 +126,8 @@ for n in $endpoint_counts; do
   start_real
   add_endpoints "$n"
   base_count=$(sink_count)
+  cpu_real0=$(cpu_seconds "$real_pid")
+  cpu_sink0=$(cpu_seconds "$sink_pid")
   t0=$(now_ns)
   publish 64 "$tmp/publish.$n.wrk"
   t_pub_end=$(now_ns)
@@ -141,11 +147,13 @@ for n in $endpoint_counts; do
     kill -0 "$real_pid" 2> /dev/null || die "webhook-ingress died"
     sleep 0.05
   done
+  cpu_real=$(awk -v a="$cpu_real0" -v b="$(cpu_seconds "$real_pid")" 'BEGIN { print b - a }')
+  cpu_sink=$(awk -v a="$cpu_sink0" -v b="$(cpu_seconds "$sink_pid")" 'BEGIN { print b - a }')
   total_s=$(awk -v a="$t0" -v b="$t_last" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
   drain_s=$(awk -v a="$t_pub_end" -v b="$t_last" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$accepted" "$throttled" \
-    "$other" "$expected" "$delivered" "$publish_s" "$total_s" "$ingest_rps" \
-    "$at_pub_end" "$drain_s" >> "$tmp/rows.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$accepted" \
+    "$throttled" "$other" "$expected" "$delivered" "$publish_s" "$total_s" \
+    "$ingest_rps" "$at_pub_end" "$drain_s" "$cpu_real" "$cpu_sink" >> "$tmp/rows.tsv"
   if [[ $n == 1 ]]; then
     printf '64\t%s\t%s\t%s\n' "$ingest_rps" "$accepted" "$((throttled + other))" >> "$tmp/ingest.tsv"
     # 1 connection, same server (its deliveries are not measured).
@@ -172,13 +180,14 @@ report() {
   echo "- publishing: \`wrk -t2 -c64 -d${duration}s\` POST /v1/webhook/events," \
     "fresh server (default flags plus \`--allow-private-targets\`) per row"
   echo
-  echo "| endpoints | events accepted | 429 / other | deliveries expected | delivered | publish s | delivered when publishing ended | first publish to last delivery s | deliveries/s | ratio vs sink | backlog drain deliveries/s |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| endpoints | events accepted | 429 / other | deliveries expected | delivered | publish s | delivered when publishing ended | first publish to last delivery s | deliveries/s | ratio vs sink | backlog drain deliveries/s | server CPU us/delivery | sink CPU us/POST |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F '\t' -v sink="$sink_rps" '{
       rate = $8 > 0 ? $6 / $8 : 0
       drain = ($11 > 0.2 && $6 > $10) ? sprintf("%.0f", ($6 - $10) / $11) : "-"
-      printf "| %d | %d | %d / %d | %d | %d | %.2f | %d | %.2f | %.0f | %.2f | %s |\n",
-        $1, $2, $3, $4, $5, $6, $7, $10, $8, rate, rate / sink, drain
+      per = $6 > 0 ? 1e6 / $6 : 0
+      printf "| %d | %d | %d / %d | %d | %d | %.2f | %d | %.2f | %.0f | %.2f | %s | %.0f | %.0f |\n",
+        $1, $2, $3, $4, $5, $6, $7, $10, $8, rate, rate / sink, drain, $12 * per, $13 * per
     }' "$tmp/rows.tsv"
   echo
   echo "| ingest, 1 endpoint | req/s | events accepted | non-202 |"
@@ -192,6 +201,9 @@ report() {
   echo "took (\"-\" when under 0.2 s: deliveries kept up with publishing)."
   echo "delivered can exceed expected: events still in flight when wrk stops"
   echo "are accepted by the server but not counted by wrk."
+  echo "CPU columns: user+system CPU from the first publish to the last"
+  echo "delivery (publishing, 429 answers and draining included) over the"
+  echo "deliveries the sink counted."
 }
 report > "$tmp/report.md"
 cat "$tmp/report.md"

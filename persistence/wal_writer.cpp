@@ -38,10 +38,11 @@ namespace {
 /// itself. Clients only ever see `wal_writer_actor`.
 using wal_writer_impl = wal_writer_actor::extend<caf::reacts_to<flush_atom>>;
 
-/// A record waiting for its batch and the promise of its sequence number.
+/// Records of one append waiting for their batch, and the promise of the
+/// first one's sequence number (the others follow it).
 struct pending_append {
   std::string owner;
-  std::string record;
+  std::vector<std::string> records;
   /// Key and value of a payload to store with the record; empty key if none.
   std::string payload_key;
   std::string payload;
@@ -51,8 +52,10 @@ struct pending_append {
 struct wal_writer_state {
   std::shared_ptr<storage> store;
   wal_writer_config cfg;
-  /// Records in arrival order, at most `cfg.max_pending`.
+  /// Appends in arrival order.
   std::deque<pending_append> pending;
+  /// Records in `pending`, at most `cfg.max_pending`.
+  size_t pending_records = 0;
   /// True while a `flush` message is on its way to this actor.
   bool flush_scheduled = false;
   /// Which WAL records owners still need.
@@ -100,50 +103,64 @@ caf::result<uint64_t> enqueue(wal_writer_pointer self, pending_append entry) {
   if (st.purged.count(entry.owner) > 0)
     return make_error(errc::not_found, "tenant",
                       "tenant " + entry.owner + " was purged");
-  if (st.pending.size() >= st.cfg.max_pending)
+  if (entry.records.empty())
+    return make_error(errc::internal, "an append without records");
+  if (st.pending_records + entry.records.size() > st.cfg.max_pending)
     return make_error(errc::overloaded, "the WAL writer has " +
-                                          std::to_string(st.pending.size()) +
+                                          std::to_string(st.pending_records) +
                                           " records waiting");
   entry.promise = self->make_response_promise<uint64_t>();
   auto promise = entry.promise;
+  st.pending_records += entry.records.size();
   st.pending.push_back(std::move(entry));
   schedule_flush(self);
   return promise;
 }
 
-/// Writes the oldest `max_batch` pending records as one batch and answers
-/// each of them; schedules the next flush if records remain.
+/// Writes the oldest pending appends, `max_batch` records at most (but
+/// always at least one append, which is never split), as one batch and
+/// answers each of them; schedules the next flush if appends remain.
 void flush(wal_writer_pointer self) {
   auto& st = self->state;
   st.flush_scheduled = false;
-  auto n = std::min(st.cfg.max_batch, st.pending.size());
+  size_t n = 0;
+  size_t count = 0;
+  while (n < st.pending.size() &&
+         (n == 0 || count + st.pending[n].records.size() <= st.cfg.max_batch))
+    count += st.pending[n++].records.size();
   if (n == 0)
     return;
   std::vector<std::string> records;
   std::vector<payload_put> payloads;
-  records.reserve(n);
+  records.reserve(count);
   for (size_t i = 0; i < n; ++i) {
     auto& p = st.pending[i];
-    records.push_back(std::move(p.record));
+    for (auto& r : p.records)
+      records.push_back(std::move(r));
     if (!p.payload_key.empty())
       payloads.push_back({std::move(p.payload_key), std::move(p.payload)});
   }
   auto started = std::chrono::steady_clock::now();
   auto first = st.store->append_with_payloads(records, payloads);
   if (first && st.cfg.on_batch)
-    st.cfg.on_batch(n, std::chrono::duration<double>(
-                         std::chrono::steady_clock::now() - started)
-                         .count());
+    st.cfg.on_batch(count, std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - started)
+                             .count());
+  uint64_t seq = first ? *first : 0;
   for (size_t i = 0; i < n; ++i) {
     auto& front = st.pending.front();
+    auto size = front.records.size();
     if (first) {
+      front.promise.deliver(uint64_t{seq});
       // Appends queued before a purge are written but not retained.
-      if (st.purged.count(front.owner) == 0)
-        st.retention.on_append(front.owner, *first + i);
-      front.promise.deliver(uint64_t{*first + i});
+      bool retained = st.purged.count(front.owner) == 0;
+      for (size_t k = 0; k < size; ++k, ++seq)
+        if (retained)
+          st.retention.on_append(front.owner, seq);
     } else {
       front.promise.deliver(first.error());
     }
+    st.pending_records -= size;
     st.pending.pop_front();
   }
   if (!st.pending.empty())
@@ -223,13 +240,17 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
   return {
     [self](append_atom, std::string& owner,
            std::string& record) -> caf::result<uint64_t> {
-      return enqueue(self, {std::move(owner), std::move(record), {}, {}, {}});
+      return enqueue(self, {std::move(owner), {std::move(record)}, {}, {}, {}});
+    },
+    [self](append_atom, std::string& owner,
+           std::vector<std::string>& records) -> caf::result<uint64_t> {
+      return enqueue(self, {std::move(owner), std::move(records), {}, {}, {}});
     },
     [self](append_atom, std::string& owner, std::string& record,
            std::string& payload_key,
            std::string& payload) -> caf::result<uint64_t> {
       return enqueue(self, {std::move(owner),
-                            std::move(record),
+                            {std::move(record)},
                             std::move(payload_key),
                             std::move(payload),
                             {}});
@@ -245,7 +266,7 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
     [self](stats_atom) {
       const auto& st = self->state;
       return wal_status{st.store->last_sequence(), st.store->first_sequence(),
-                        st.last_snapshot_seq, st.pending.size()};
+                        st.last_snapshot_seq, st.pending_records};
     },
     [self](purge_atom, const std::string& owner) { return purge(self, owner); },
   };

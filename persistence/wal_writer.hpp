@@ -16,7 +16,8 @@ namespace wi::persistence {
 
 /// Limits of the WAL writer's group commit.
 struct wal_writer_config {
-  /// Most records written by one synced batch. Default: 1024.
+  /// Most records written by one synced batch (an append with more records
+  /// than this is written alone, never split). Default: 1024.
   size_t max_batch = 1024;
   /// Most records waiting for a batch; an append beyond it fails at once
   /// with `errc::overloaded`. Default: 65536.

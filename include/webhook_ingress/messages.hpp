@@ -45,6 +45,7 @@ using rotate_atom = caf::atom_constant<caf::atom("rotate")>;
 using deactivate_atom = caf::atom_constant<caf::atom("deactivate")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 using node_atom = caf::atom_constant<caf::atom("node")>;
+using warm_atom = caf::atom_constant<caf::atom("warm")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -64,10 +65,9 @@ class reply_fn {
 
   /// A continuation without a request id (tests, internal callers). Not a
   /// copy or move: those keep the request id.
-  template <class F,
-            class = std::enable_if_t<
-              !std::is_same_v<std::decay_t<F>, reply_fn> &&
-              std::is_constructible_v<function_type, F&&>>>
+  template <class F, class = std::enable_if_t<
+                       !std::is_same_v<std::decay_t<F>, reply_fn> &&
+                       std::is_constructible_v<function_type, F&&>>>
   reply_fn(F&& f) : fn_(std::forward<F>(f)) {
     // nop
   }
@@ -113,6 +113,9 @@ using checkpoint_actor =
 /// - `(append, owner, record)`: replies with the record's sequence number
 ///   once its batch is synced, or with `errc::storage_unavailable` /
 ///   `errc::overloaded`. `owner` is the tenant id, or `directory_owner`.
+/// - `(append, owner, records)`: the same for several records of one owner,
+///   written in one synced batch with consecutive sequence numbers; replies
+///   with the first (record `i` has first + `i`). All or none are written.
 /// - `(snapshot, owner, covered_seq, bytes)`: stores the owner's snapshot
 ///   (synced), then deletes WAL records no owner needs any more; replies
 ///   with `covered_seq`.
@@ -128,6 +131,8 @@ using wal_writer_actor = caf::typed_actor<
   // As above, plus a payload (key, value) stored in the same atomic batch.
   caf::replies_to<append_atom, std::string, std::string, std::string,
                   std::string>::with<uint64_t>,
+  caf::replies_to<append_atom, std::string,
+                  std::vector<std::string>>::with<uint64_t>,
   caf::replies_to<snapshot_atom, std::string, uint64_t,
                   std::string>::with<uint64_t>,
   caf::reacts_to<listen_atom, checkpoint_actor>,
@@ -164,6 +169,9 @@ using tenant_actor = caf::typed_actor<
   caf::replies_to<inspect_atom, endpoint_id>::with<endpoint_internal>,
   // The tenant was deactivated: start no further attempt or probe.
   caf::reacts_to<deactivate_atom>,
+  // Internal: send the records gathered for one WAL append (attempt
+  // outcomes) to the WAL writer.
+  caf::reacts_to<flush_atom>,
   // Writes a snapshot now if any record is not yet covered; replies with
   // the covered sequence number once it is durable, or 0 if the latest
   // snapshot already covered everything.
@@ -191,6 +199,9 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<snapshot_atom, reply_fn<uint64_t>>,
   caf::reacts_to<node_atom, reply_fn<node_status>>,
   caf::reacts_to<spawn_atom, std::string, tenant_continuation>,
+  // Sent once the node is ready: start every tenant still in its stored
+  // form, so each decodes in the background (warm-up).
+  caf::reacts_to<warm_atom>,
   // From the WAL writer: snapshot this owner (a tenant id or
   // `directory_owner`) so the WAL can be truncated.
   caf::reacts_to<checkpoint_atom, std::string>,

@@ -163,6 +163,19 @@ class wal_writer_test : public testing::Test {
     return out;
   }
 
+  /// Spawns a writer with `cfg` over `store` and sends it the record "a";
+  /// returns the request's handle once the batch of "a" is held at the
+  /// store's closed gate (so everything sent next queues up).
+  auto spawn_held(const std::shared_ptr<test_storage>& store,
+                  wal_writer_config cfg) {
+    writer_ = spawn_wal_writer(sys_, store, cfg);
+    store->close_gate();
+    auto first = self_->request(writer_, reply_timeout, append_atom::value,
+                                std::string{"t1"}, std::string{"a"});
+    store->wait_until_blocked();
+    return first;
+  }
+
   caf::actor_system_config cfg_;
   caf::actor_system sys_{cfg_};
   caf::scoped_actor self_{sys_};
@@ -286,11 +299,7 @@ TEST_F(wal_writer_test, splits_batches_at_max_batch) {
   auto store = std::make_shared<test_storage>();
   wal_writer_config cfg;
   cfg.max_batch = 2;
-  writer_ = spawn_wal_writer(sys_, store, cfg);
-  store->close_gate();
-  auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"t1"}, std::string{"a"});
-  store->wait_until_blocked();
+  auto first = spawn_held(store, cfg);
   std::vector<decltype(first)> handles;
   for (const auto& x : {"b", "c", "d", "e", "f"})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
@@ -311,15 +320,55 @@ TEST_F(wal_writer_test, splits_batches_at_max_batch) {
               {1, "a"}, {2, "b"}, {3, "c"}, {4, "d"}, {5, "e"}, {6, "f"}}));
 }
 
+TEST_F(wal_writer_test, appends_of_several_records_are_never_split) {
+  auto store = std::make_shared<test_storage>();
+  wal_writer_config cfg;
+  cfg.max_batch = 3;
+  auto first = spawn_held(store, cfg);
+  using strings = std::vector<std::string>;
+  // Queued: [b c] [d e f g] (more than max_batch: alone) [h] [i j].
+  std::vector<decltype(first)> handles;
+  for (const auto& xs : {strings{"b", "c"}, strings{"d", "e", "f", "g"},
+                         strings{"h"}, strings{"i", "j"}})
+    handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
+                                     std::string{"t1"}, xs));
+  store->open_gate();
+  std::vector<uint64_t> firsts;
+  for (auto* h : {&first, &handles[0], &handles[1], &handles[2], &handles[3]})
+    h->receive([&](uint64_t seq) { firsts.push_back(seq); },
+               [&](caf::error& err) { FAIL() << text_of(err); });
+  EXPECT_EQ(firsts, (std::vector<uint64_t>{1, 2, 4, 8, 9}));
+  EXPECT_EQ(store->batch_sizes(), (std::vector<size_t>{1, 2, 4, 3}));
+  EXPECT_EQ(read_all(*store), (std::map<uint64_t, std::string>{{1, "a"},
+                                                               {2, "b"},
+                                                               {3, "c"},
+                                                               {4, "d"},
+                                                               {5, "e"},
+                                                               {6, "f"},
+                                                               {7, "g"},
+                                                               {8, "h"},
+                                                               {9, "i"},
+                                                               {10, "j"}}));
+}
+
+TEST_F(wal_writer_test, refuses_an_append_without_records) {
+  auto store = std::make_shared<memory_storage>();
+  writer_ = spawn_wal_writer(sys_, store);
+  answer out;
+  self_
+    ->request(writer_, reply_timeout, append_atom::value, std::string{"t1"},
+              std::vector<std::string>{})
+    .receive([&](uint64_t seq) { out.seq = seq; },
+             [&](caf::error& err) { out.code = code_of(err); });
+  EXPECT_EQ(out.code, errc::internal);
+  EXPECT_EQ(store->last_sequence(), 0u);
+}
+
 TEST_F(wal_writer_test, rejects_appends_beyond_max_pending) {
   auto store = std::make_shared<test_storage>();
   wal_writer_config cfg;
   cfg.max_pending = 2;
-  writer_ = spawn_wal_writer(sys_, store, cfg);
-  store->close_gate();
-  auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"t1"}, std::string{"a"});
-  store->wait_until_blocked(); // "a" left the queue: the queue is empty
+  auto first = spawn_held(store, cfg); // "a" left the queue: it is empty
   std::vector<decltype(first)> handles;
   for (const auto& x : {"b", "c", "d"})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
