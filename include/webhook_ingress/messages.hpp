@@ -46,6 +46,7 @@ using deactivate_atom = caf::atom_constant<caf::atom("deactivate")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 using node_atom = caf::atom_constant<caf::atom("node")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -167,6 +168,8 @@ using tenant_actor = caf::typed_actor<
                  unix_millis, delivery_outcome>,
   // Internal: the breaker's cool-down of an endpoint ended (timer).
   caf::reacts_to<probe_atom, endpoint_id>,
+  // Internal: time to prune delivered history (timer).
+  caf::reacts_to<prune_atom>,
   // Admin (from the directory): the tenant's summary (without its registry
   // fields), and one endpoint's internal view (`errc::not_found` on `eid`
   // if none).
