@@ -368,6 +368,10 @@ const std::vector<key_spec>& specs() {
                               "pending deliveries older than this fail as "
                               "expired",
                               &config::retention));
+    xs.push_back(duration_key("prune-interval",
+                              "how often each tenant removes events without "
+                              "a pending delivery older than the retention",
+                              &config::prune_interval));
     xs.push_back(bool_key("metrics-public",
                           "serve GET /metrics without the admin token",
                           &config::metrics_public));

@@ -73,6 +73,9 @@ struct config {
   std::chrono::milliseconds breaker_max_cooldown = std::chrono::hours{1};
   /// Pending deliveries older than this fail as expired; 1 ms .. 7 days.
   std::chrono::milliseconds retention = std::chrono::hours{168};
+  /// How often each tenant removes delivered history (events without a
+  /// pending delivery, created more than `retention` ago); 1 ms .. 7 days.
+  std::chrono::milliseconds prune_interval = std::chrono::seconds{60};
   /// Serve `GET /metrics` without the admin token.
   bool metrics_public = false;
   /// `text` or `json`.

@@ -217,6 +217,7 @@ int main(int argc, char** argv) {
   delivery->breaker_max_cooldown =
     std::max(cfg.breaker_max_cooldown, cfg.breaker_cooldown);
   delivery->retention = cfg.retention;
+  delivery->prune_interval = cfg.prune_interval;
   auto table = std::make_shared<wi::tenant_table>();
   auto directory = wi::spawn_directory(sys, std::move(*recovered), wal, table,
                                        cfg.snapshot_every, delivery);

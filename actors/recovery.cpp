@@ -46,7 +46,8 @@ caf::error load_snapshot(node_state& st, std::string_view owner,
 /// Whether a record of this kind may leave a delivery pending.
 bool may_leave_pending(const record& rec) {
   return !std::holds_alternative<endpoint_created>(rec) &&
-         !std::holds_alternative<endpoint_status_changed>(rec);
+         !std::holds_alternative<endpoint_status_changed>(rec) &&
+         !std::holds_alternative<history_pruned>(rec);
 }
 
 } // namespace

@@ -750,7 +750,9 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
     return;
   }
   auto ev = st.data.events.find(event_id);
-  if (ev == st.data.events.end()) {
+  if (ev == st.data.events.end() || st.pruning.count(event_id) > 0) {
+    // An event on its way out is as good as gone: a resend recorded after
+    // its removal would find no event.
     reply(event_not_found(event_id));
     return;
   }
@@ -777,6 +779,93 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
     });
 }
 
+// -- history pruning ----------------------------------------------------------
+
+/// Returns up to `max` events that may go: none of their deliveries is
+/// pending or has an attempt under way, created before `horizon`, and,
+/// with an idempotency key, before `key_horizon`.
+std::vector<std::string> prunable_events(const tenant_actor_state& st,
+                                         unix_millis horizon,
+                                         unix_millis key_horizon, size_t max) {
+  std::vector<std::string> result;
+  for (const auto& [id, ev] : st.data.events) {
+    if (result.size() >= max)
+      break;
+    if (ev.created_at >= horizon ||
+        (!ev.idempotency_key.empty() && ev.created_at >= key_horizon))
+      continue;
+    bool busy = false;
+    for (const auto& d : ev.deliveries)
+      busy = busy || d.status == delivery_status::pending ||
+             st.in_flight.count({ev.id, d.endpoint}) > 0;
+    if (!busy)
+      result.push_back(id);
+  }
+  return result;
+}
+
+/// Arms the timer of the next pruning round.
+void schedule_prune(self_ptr self) {
+  self->delayed_send(self, self->state.delivery->prune_interval,
+                     prune_atom::value);
+}
+
+/// One pruning round: commits a `history_pruned` record for the events that
+/// may go, with the deletes of their payloads in the same synced batch (so
+/// no payload outlives its event, and none is deleted for an event the WAL
+/// does not say is gone). A full round is followed by the next at once,
+/// otherwise by the timer. Only one round is under way at a time.
+void on_prune(self_ptr self) {
+  auto& st = self->state;
+  auto now = now_millis();
+  auto limit = std::max<size_t>(st.delivery->max_pruned_per_round, 1);
+  auto ids =
+    prunable_events(st, now - st.delivery->retention.count(),
+                    now - st.delivery->idempotency_window.count(), limit);
+  if (ids.empty()) {
+    schedule_prune(self);
+    return;
+  }
+  auto full = ids.size() >= limit;
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids) {
+    keys.push_back(persistence::payload_key(st.data.tenant_id, id));
+    st.pruning.insert(id);
+  }
+  auto count = ids.size();
+  record rec = history_pruned{st.data.tenant_id, now, std::move(ids)};
+  auto bytes = persistence::encode(rec);
+  self
+    ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
+              std::move(bytes), std::move(keys))
+    .then(
+      [self, rec = std::move(rec), full, count](uint64_t seq) {
+        auto& s = self->state;
+        s.pruning.clear();
+        if (auto err = apply_durable(self, rec, seq)) {
+          spdlog::error("tenant={} {}", s.data.tenant_id, text_of(err));
+          schedule_prune(self);
+          return;
+        }
+        for (const auto& id : std::get<history_pruned>(rec).event_ids)
+          s.bodies.erase(id);
+        spdlog::debug("applied record=history_pruned tenant={} seq={} "
+                      "events={}",
+                      s.data.tenant_id, seq, count);
+        if (full)
+          self->send(self, prune_atom::value);
+        else
+          schedule_prune(self);
+      },
+      [self](caf::error& err) {
+        self->state.pruning.clear();
+        spdlog::warn("not applied record=history_pruned tenant={} error=\"{}\"",
+                     self->state.data.tenant_id, text_of(err));
+        schedule_prune(self);
+      });
+}
+
 } // namespace
 
 tenant_actor_state::~tenant_actor_state() {
@@ -800,6 +889,8 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
                          initial.delivery->body_cache_total,
                          initial.delivery->body_cache_total_bytes);
   schedule_pending(self);
+  if (initial.delivery)
+    schedule_prune(self);
   if (initial.delivery)
     for (const auto& [id, ep] : initial.data.endpoints)
       if (ep.status == endpoint_status::disabled)
@@ -829,6 +920,7 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
         reply(endpoint_not_found(id));
     },
     [self](probe_atom, endpoint_id id) { on_probe(self, id); },
+    [self](prune_atom) { on_prune(self); },
     [self](inspect_atom) {
       auto result = summarize(self->state.data);
       result.loaded = true;

@@ -65,6 +65,14 @@ struct delivery_settings {
   /// queue. Breaker probes are not held back. Default: 1024
   /// (`--tenant-concurrency`).
   size_t max_attempts_under_way = 1024;
+  /// How often a tenant actor prunes delivered history: events none of
+  /// whose deliveries is pending, created more than `retention` ago (and,
+  /// with an idempotency key, more than `idempotency_window` ago). Default:
+  /// 60 s (`--prune-interval`).
+  std::chrono::milliseconds prune_interval{60'000};
+  /// Most events one `history_pruned` record removes; a full round is
+  /// followed by the next one at once. Default: 1000.
+  size_t max_pruned_per_round = 1000;
 };
 
 /// A record waiting in a tenant actor for the WAL append it shares with
@@ -121,6 +129,9 @@ struct tenant_actor_state {
   /// already in the mailbox, so one append carries all of them (as the WAL
   /// writer's group commit does for appends).
   std::vector<batched_record> batch;
+  /// Events listed in a `history_pruned` record on its way to the WAL: a
+  /// resend of one answers `not_found` (it would race with the removal).
+  std::set<std::string> pruning;
   /// Request bodies of recent events (runtime only).
   body_cache bodies;
   /// Set when the tenant was deactivated: no attempt or probe starts any

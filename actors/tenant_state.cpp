@@ -1,5 +1,6 @@
 #include "actors/tenant_state.hpp"
 
+#include <algorithm>
 #include <string>
 #include <type_traits>
 
@@ -165,6 +166,28 @@ caf::error apply_expired(tenant_state& st, const delivery_expired& rec) {
   return {};
 }
 
+caf::error apply_pruned(tenant_state& st, const history_pruned& rec) {
+  for (const auto& id : rec.event_ids) {
+    auto i = st.events.find(id);
+    if (i == st.events.end())
+      continue; // listed twice, or gone already: nothing to remove
+    const auto& ev = i->second;
+    auto pending = std::any_of(ev.deliveries.begin(), ev.deliveries.end(),
+                               [](const delivery_state& d) {
+                                 return d.status == delivery_status::pending;
+                               });
+    if (pending)
+      continue; // pending again (resent) since the actor chose it: keep it
+    if (!ev.idempotency_key.empty()) {
+      auto k = st.idempotency.find(ev.idempotency_key);
+      if (k != st.idempotency.end() && k->second == id)
+        st.idempotency.erase(k);
+    }
+    st.events.erase(i);
+  }
+  return {};
+}
+
 bool in_range(const endpoint& ep, const list_query& q) {
   auto created_ms = ep.created_at * 1000;
   return (!q.created_from || created_ms >= *q.created_from) &&
@@ -194,6 +217,8 @@ caf::error apply(tenant_state& st, const record& rec) {
         return apply_breaker(st, x);
       else if constexpr (std::is_same_v<type, delivery_expired>)
         return apply_expired(st, x);
+      else if constexpr (std::is_same_v<type, history_pruned>)
+        return apply_pruned(st, x);
       else
         return corrupt("not a tenant-level record");
     },

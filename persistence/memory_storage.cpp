@@ -74,7 +74,10 @@ memory_storage::append_with_payloads(const std::vector<std::string>& records,
   for (const auto& x : records)
     impl_->wal.emplace(++impl_->last_seq, x);
   for (const auto& p : payloads)
-    impl_->payloads.insert_or_assign(p.key, p.value);
+    if (p.erase)
+      impl_->payloads.erase(p.key);
+    else
+      impl_->payloads.insert_or_assign(p.key, p.value);
   ++impl_->batches;
   return first;
 }

@@ -38,6 +38,8 @@
 //                                       i64 previous_valid_until
 //   tag 10  := tenant_deactivated:      str tenant_id, i64 at
 //   tag 11  := tenant_purged:           str tenant_id, i64 at
+//   tag 12  := history_pruned:          str tenant_id, i64 at,
+//                                       vec<str> event_ids
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -64,6 +66,7 @@ constexpr uint8_t tag_delivery_expired = 8;
 constexpr uint8_t tag_token_issued = 9;
 constexpr uint8_t tag_tenant_deactivated = 10;
 constexpr uint8_t tag_tenant_purged = 11;
+constexpr uint8_t tag_history_pruned = 12;
 
 using detail::reader;
 using detail::writer;
@@ -164,6 +167,13 @@ void encode_body(writer& w, const tenant_purged& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const history_pruned& x) {
+  w.u8(tag_history_pruned);
+  w.str(x.tenant_id);
+  w.i64(x.at);
+  w.strings(x.event_ids);
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -219,6 +229,10 @@ bool decode_body(reader& r, tenant_deactivated& x) {
 
 bool decode_body(reader& r, tenant_purged& x) {
   return r.str(x.tenant_id) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, history_pruned& x) {
+  return r.str(x.tenant_id) && r.i64(x.at) && r.strings(x.event_ids);
 }
 
 caf::error corrupt(std::string text) {
@@ -287,6 +301,8 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<tenant_deactivated>(r, out);
   case tag_tenant_purged:
     return decode_as<tenant_purged>(r, out);
+  case tag_history_pruned:
+    return decode_as<history_pruned>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

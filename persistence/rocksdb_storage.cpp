@@ -359,8 +359,10 @@ class rocksdb_storage final : public storage {
         return from_status(st, "building a WAL batch");
     }
     for (const auto& p : payloads)
-      if (auto st =
-            batch.Put(handles_[cf_payload], to_slice(p.key), to_slice(p.value));
+      if (auto st = p.erase
+                      ? batch.Delete(handles_[cf_payload], to_slice(p.key))
+                      : batch.Put(handles_[cf_payload], to_slice(p.key),
+                                  to_slice(p.value));
           !st.ok())
         return from_status(st, "building a WAL batch");
     if (auto st = db_->Write(sync_opts_, &batch); !st.ok())

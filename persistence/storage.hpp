@@ -29,6 +29,8 @@ namespace wi::persistence {
 struct payload_put {
   std::string key;
   std::string value;
+  /// Deletes `key` instead of storing `value` (pruned history).
+  bool erase = false;
 };
 
 class storage {

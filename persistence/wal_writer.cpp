@@ -47,6 +47,8 @@ struct pending_append {
   std::string payload_key;
   std::string payload;
   caf::typed_response_promise<uint64_t> promise;
+  /// Payload keys to delete in the same batch (pruned history).
+  std::vector<std::string> payload_erases;
 };
 
 struct wal_writer_state {
@@ -139,6 +141,8 @@ void flush(wal_writer_pointer self) {
       records.push_back(std::move(r));
     if (!p.payload_key.empty())
       payloads.push_back({std::move(p.payload_key), std::move(p.payload)});
+    for (auto& key : p.payload_erases)
+      payloads.push_back({std::move(key), {}, true});
   }
   auto started = std::chrono::steady_clock::now();
   auto first = st.store->append_with_payloads(records, payloads);
@@ -240,11 +244,13 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
   return {
     [self](append_atom, std::string& owner,
            std::string& record) -> caf::result<uint64_t> {
-      return enqueue(self, {std::move(owner), {std::move(record)}, {}, {}, {}});
+      return enqueue(self,
+                     {std::move(owner), {std::move(record)}, {}, {}, {}, {}});
     },
     [self](append_atom, std::string& owner,
            std::vector<std::string>& records) -> caf::result<uint64_t> {
-      return enqueue(self, {std::move(owner), std::move(records), {}, {}, {}});
+      return enqueue(self,
+                     {std::move(owner), std::move(records), {}, {}, {}, {}});
     },
     [self](append_atom, std::string& owner, std::string& record,
            std::string& payload_key,
@@ -253,7 +259,17 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
                             {std::move(record)},
                             std::move(payload_key),
                             std::move(payload),
+                            {},
                             {}});
+    },
+    [self](append_atom, std::string& owner, std::string& record,
+           std::vector<std::string>& erased_payloads) -> caf::result<uint64_t> {
+      return enqueue(self, {std::move(owner),
+                            {std::move(record)},
+                            {},
+                            {},
+                            {},
+                            std::move(erased_payloads)});
     },
     [self](flush_atom) { flush(self); },
     [self](snapshot_atom, const std::string& owner, uint64_t covered,

@@ -46,6 +46,7 @@ using deactivate_atom = caf::atom_constant<caf::atom("deactivate")>;
 using purge_atom = caf::atom_constant<caf::atom("purge")>;
 using node_atom = caf::atom_constant<caf::atom("node")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
+using prune_atom = caf::atom_constant<caf::atom("prune")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -116,6 +117,8 @@ using checkpoint_actor =
 /// - `(append, owner, records)`: the same for several records of one owner,
 ///   written in one synced batch with consecutive sequence numbers; replies
 ///   with the first (record `i` has first + `i`). All or none are written.
+/// - `(append, owner, record, payload_keys)`: like the first, and deletes
+///   the payloads `payload_keys` in the same synced batch (history pruning).
 /// - `(snapshot, owner, covered_seq, bytes)`: stores the owner's snapshot
 ///   (synced), then deletes WAL records no owner needs any more; replies
 ///   with `covered_seq`.
@@ -132,6 +135,9 @@ using wal_writer_actor = caf::typed_actor<
   caf::replies_to<append_atom, std::string, std::string, std::string,
                   std::string>::with<uint64_t>,
   caf::replies_to<append_atom, std::string,
+                  std::vector<std::string>>::with<uint64_t>,
+  // One record, and the payload keys it deletes in the same atomic batch.
+  caf::replies_to<append_atom, std::string, std::string,
                   std::vector<std::string>>::with<uint64_t>,
   caf::replies_to<snapshot_atom, std::string, uint64_t,
                   std::string>::with<uint64_t>,
@@ -162,6 +168,8 @@ using tenant_actor = caf::typed_actor<
                  unix_millis, delivery_outcome>,
   // Internal: the breaker's cool-down of an endpoint ended (timer).
   caf::reacts_to<probe_atom, endpoint_id>,
+  // Internal: time to prune delivered history (timer).
+  caf::reacts_to<prune_atom>,
   // Admin (from the directory): the tenant's summary (without its registry
   // fields), and one endpoint's internal view (`errc::not_found` on `eid`
   // if none).

@@ -145,6 +145,20 @@ struct tenant_purged {
   friend bool operator==(const tenant_purged&, const tenant_purged&) = default;
 };
 
+/// WAL record: delivered history was pruned. `apply` removes each listed
+/// event and the idempotency keys that still map to it, but skips an event
+/// that has a pending delivery (the state may have changed since the tenant
+/// actor chose the events). Statistics and the attempt log are kept. The
+/// events' payloads are deleted in the same synced batch as this record.
+struct history_pruned {
+  std::string tenant_id;
+  unix_millis at = 0;
+  std::vector<std::string> event_ids;
+
+  friend bool operator==(const history_pruned&,
+                         const history_pruned&) = default;
+};
+
 /// One durable mutation. Records carry every value they set (ids, times), so
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
@@ -153,15 +167,15 @@ using record =
   std::variant<tenant_created, endpoint_created, endpoint_status_changed,
                event_accepted, attempt_recorded, delivery_rescheduled,
                breaker_changed, delivery_expired, token_issued,
-               tenant_deactivated, tenant_purged>;
+               tenant_deactivated, tenant_purged, history_pruned>;
 
 /// Returns the record's kind, e.g. `"endpoint_created"` (for log lines).
 [[nodiscard]] inline std::string_view kind_of(const record& x) {
-  static constexpr std::array<std::string_view, 11> names{
+  static constexpr std::array<std::string_view, 12> names{
     "tenant_created",     "endpoint_created", "endpoint_status_changed",
     "event_accepted",     "attempt_recorded", "delivery_rescheduled",
     "breaker_changed",    "delivery_expired", "token_issued",
-    "tenant_deactivated", "tenant_purged"};
+    "tenant_deactivated", "tenant_purged",    "history_pruned"};
   static_assert(std::variant_size_v<record> == names.size());
   return names[x.index()];
 }

@@ -1,8 +1,8 @@
 // The webhook engine end to end: publishing events, fan-out, signed
 // deliveries to a real local receiver, retries with jitter and Retry-After,
 // idempotency, inactive endpoints, statistics, the attempt log, resend, the
-// pending cap, durability across kill -9, the SSRF guard, and input checks
-// on the new routes.
+// pending cap, durability across kill -9, pruning of delivered history, the
+// SSRF guard, and input checks on the new routes.
 
 #include <sys/wait.h>
 
@@ -1428,6 +1428,73 @@ TEST_F(delivery, graceful_restart_and_snapshots_keep_deliveries_and_keys) {
 }
 
 // -- the SSRF guard -----------------------------------------------------------
+
+TEST_F(delivery, delivered_history_is_pruned_after_the_retention) {
+  // A pending delivery waits 30 s for its retry: past the retention, but
+  // never pruned (and not expired either before it is due).
+  start({"--allow-private-targets", "--retention", "1500ms", "--prune-interval",
+         "100ms", "--retry-schedule", "30s"});
+  auto t = new_tenant();
+  auto good = add_endpoint(t, rx_.url("/good"), {"done"});
+  auto bad = add_endpoint(t, rx_.url("/bad"), {"stuck"});
+  rx_.set("/good", behaviour::always(reply{200, 0ms, {}, "ok"}));
+  rx_.set("/bad", behaviour::always(reply{503, 0ms, {}, "down"}));
+  auto done = str_at(publish_ok(t, "done"), "id");
+  auto none = str_at(publish_ok(t, "nobody.listens"), "id");
+  auto stuck = str_at(publish_ok(t, "stuck"), "id");
+  // With an idempotency key the event is kept for the key's 24 h window.
+  auto keyed =
+    str_at(publish_ok(t, "done", R"({"n": 2})", {}, std::string{"k-1"}), "id");
+  wait_settled(t, done);
+  wait_settled(t, keyed);
+  wait_event(t, stuck, [&](const json::object& e) {
+    return as_int(delivery_of(e, bad).at("attempts")) >= 1;
+  });
+  auto good_stats = json::serialize(stats(t, good));
+  auto bad_stats = json::serialize(stats(t, bad));
+  auto good_log = attempts(t, good);
+  ASSERT_TRUE(is_success(good_log, 200));
+
+  auto gone = [&](const std::string& id) {
+    return client().get(event_path(id), bearer(t.token)).status == 404;
+  };
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!(gone(done) && gone(none)) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  auto check = [&](std::string_view when) {
+    SCOPED_TRACE(when);
+    EXPECT_TRUE(is_error(client().get(event_path(done), bearer(t.token)), 404,
+                         "NOT_FOUND"));
+    EXPECT_TRUE(is_error(client().get(event_path(none), bearer(t.token)), 404,
+                         "NOT_FOUND"));
+    auto ev = get_event(t, stuck);
+    EXPECT_EQ(delivery_of(ev, bad).at("status"), "pending")
+      << json::serialize(ev);
+    EXPECT_EQ(delivery_of(get_event(t, keyed), good).at("status"), "delivered");
+    // Statistics and the attempt log keep what the pruned events did.
+    EXPECT_EQ(json::serialize(stats(t, good)), good_stats);
+    EXPECT_EQ(json::serialize(stats(t, bad)), bad_stats);
+    auto log = attempts(t, good);
+    EXPECT_TRUE(is_success(log, 200));
+    EXPECT_EQ(json::serialize(log.data()), json::serialize(good_log.data()));
+    // A resend of a pruned event finds nothing.
+    EXPECT_TRUE(is_error(resend(t, good, done), 404, "NOT_FOUND"));
+    // Republishing the key still answers with the kept event.
+    auto dup = publish_ok(t, "done", R"({"n": 2})", {}, std::string{"k-1"});
+    EXPECT_EQ(str_at(dup, "id"), keyed);
+    EXPECT_TRUE(dup.at("duplicate").as_bool());
+  };
+  check("pruned live");
+  auto sent = rx_.count("/good");
+
+  server_->kill9();
+  server_->start();
+  client_ = std::make_unique<http_client>(server_->base_url());
+  check("after kill -9 and restart");
+  std::this_thread::sleep_for(quiet_period);
+  EXPECT_EQ(rx_.count("/good"), sent) << describe(rx_.requests());
+}
 
 TEST_F(delivery, private_targets_are_blocked_without_the_flag) {
   start({"--retry-schedule", "100ms", "--delivery-connect-timeout-ms", "1000"});

@@ -240,6 +240,86 @@ TEST(deliveries, resend_makes_an_ended_delivery_pending_again) {
   EXPECT_EQ(st.pending, 2u);
 }
 
+TEST(history_pruned, removes_ended_events_and_keeps_pending_ones) {
+  auto st = tenant_with("t1", 2);
+  // evt_a: delivered to 1, failed at 2. evt_b: pending at 1. evt_c: ended,
+  // but its key was taken over by evt_d (accepted after the window).
+  ASSERT_FALSE(wi::apply(
+    st, event_accepted{"t1", "evt_a", "user.created", "ka", 1, {1, 2}}));
+  ASSERT_FALSE(wi::apply(
+    st, attempt("evt_a", 1, 1, 200, 5, delivery_status::delivered, 2)));
+  ASSERT_FALSE(
+    wi::apply(st, attempt("evt_a", 2, 1, 500, 7, delivery_status::failed, 2)));
+  ASSERT_FALSE(
+    wi::apply(st, event_accepted{"t1", "evt_b", "user.created", "kb", 3, {1}}));
+  ASSERT_FALSE(
+    wi::apply(st, event_accepted{"t1", "evt_c", "user.created", "kc", 4, {1}}));
+  ASSERT_FALSE(wi::apply(
+    st, attempt("evt_c", 1, 1, 200, 5, delivery_status::delivered, 5)));
+  ASSERT_FALSE(
+    wi::apply(st, event_accepted{"t1", "evt_d", "user.created", "kc", 6, {}}));
+  ASSERT_FALSE(
+    wi::apply(st, event_accepted{"t1", "evt_e", "user.created", "", 7, {}}));
+  auto activity = st.activity;
+  auto pending = st.pending;
+  // evt_b is pending: a record that lists it (the state changed since the
+  // decision) keeps it. Unknown and repeated ids change nothing.
+  ASSERT_FALSE(wi::apply(
+    st, history_pruned{
+          "t1", 100, {"evt_a", "evt_b", "evt_c", "evt_e", "evt_zz", "evt_a"}}));
+  EXPECT_EQ(st.events.count("evt_a"), 0u);
+  EXPECT_EQ(st.events.count("evt_c"), 0u);
+  EXPECT_EQ(st.events.count("evt_e"), 0u);
+  EXPECT_EQ(st.events.count("evt_b"), 1u);
+  EXPECT_EQ(st.events.count("evt_d"), 1u);
+  EXPECT_EQ(st.idempotency.count("ka"), 0u);
+  EXPECT_EQ(st.idempotency.at("kb"), "evt_b");
+  EXPECT_EQ(st.idempotency.at("kc"), "evt_d"); // maps to a kept event
+  // Statistics, pending counts and the attempt log stay as they were.
+  EXPECT_EQ(st.activity, activity);
+  EXPECT_EQ(st.pending, pending);
+  EXPECT_EQ(attempts_of(st, 1, 1, 10).total_items, 2u);
+  // A resent event is pending again: pruning it is a no-op until it ends.
+  ASSERT_FALSE(wi::apply(st, delivery_rescheduled{"t1", "evt_d", 1, 8}));
+  ASSERT_FALSE(wi::apply(st, history_pruned{"t1", 101, {"evt_d"}}));
+  EXPECT_EQ(st.events.count("evt_d"), 1u);
+  EXPECT_EQ(st.idempotency.at("kc"), "evt_d");
+  // A record of another tenant is corrupt.
+  EXPECT_EQ(code_of(wi::apply(st, history_pruned{"t2", 102, {"evt_b"}})),
+            errc::corrupt_data);
+}
+
+// Pruning through the WAL: recovery (and a snapshot taken after it) yields
+// the live state, pruned events absent.
+TEST(history_pruned, replay_equals_live_application) {
+  persistence::memory_storage store;
+  node_state live;
+  std::vector<record> recs{
+    tenant_created{"t1", "acme", "hash", 1},
+    endpoint_created{"t1", make_endpoint(1, 1)},
+    event_accepted{"t1", "evt_a", "user.created", "ka", 10, {1}},
+    event_accepted{"t1", "evt_b", "user.created", "kb", 11, {1}},
+    attempt("evt_a", 1, 1, 200, 5, delivery_status::delivered, 12),
+    history_pruned{"t1", 20, {"evt_a", "evt_b"}},
+    attempt("evt_b", 1, 1, 200, 5, delivery_status::delivered, 21)};
+  for (const auto& rec : recs) {
+    ASSERT_FALSE(wi::apply(live, rec));
+    auto seq = store.append({persistence::encode(rec)});
+    ASSERT_TRUE(seq);
+    live.last_sequence = *seq;
+  }
+  const auto& t1 = live.tenants.at("t1");
+  EXPECT_EQ(t1.events.count("evt_a"), 0u);
+  EXPECT_EQ(t1.events.count("evt_b"), 1u);
+  auto replayed = recover(store);
+  ASSERT_TRUE(replayed) << text_of(replayed.error());
+  EXPECT_EQ(replayed->tenants, live.tenants);
+  auto snap =
+    persistence::decode_tenant_snapshot(persistence::encode_snapshot(t1));
+  ASSERT_TRUE(snap);
+  EXPECT_EQ(*snap, t1);
+}
+
 TEST(directory_apply, registers_tenants_once) {
   directory_state st;
   ASSERT_FALSE(wi::apply(st, tenant_created{"t1", "acme", "hash", 5}));

@@ -103,6 +103,7 @@ TEST(config, defaults_apply_without_file_env_or_flags) {
   EXPECT_EQ(c.retry_schedule, default_retry_schedule());
   EXPECT_EQ(c.breaker_cooldown, 60s);
   EXPECT_EQ(c.retention, 168h);
+  EXPECT_EQ(c.prune_interval, 60s);
   EXPECT_EQ(c.log_format, "text");
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.wal_max_batch, 1024u);

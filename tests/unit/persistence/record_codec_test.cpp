@@ -78,7 +78,9 @@ std::vector<record> samples() {
                      delivery_status::failed,
                      0,
                      "exhausted"},
-    delivery_rescheduled{"tenant-1", "evt_x", 3, 123}};
+    delivery_rescheduled{"tenant-1", "evt_x", 3, 123},
+    history_pruned{"tenant-1", 1704067200123, {"evt_x", "evt_y", "evt_ü"}},
+    history_pruned{"tenant-1", -1, {}}};
 }
 
 void expect_corrupt(std::string_view bytes, const std::string& what) {
@@ -117,6 +119,18 @@ TEST(record_codec, writes_version_and_stable_tags) {
   EXPECT_EQ(encode(sample_endpoint()).substr(0, 2), std::string("\x01\x02", 2));
   EXPECT_EQ(encode(sample_status(endpoint_status::active)).substr(0, 2),
             std::string("\x01\x03", 2));
+  EXPECT_EQ(encode(history_pruned{"t", 0, {}}).substr(0, 2),
+            std::string("\x01\x0C", 2));
+}
+
+TEST(record_codec, encodes_history_pruned_as_tenant_time_and_ids) {
+  auto bytes = encode(history_pruned{"t", 1, {"ab", ""}});
+  // version, tag 12, str "t", i64 1, u32 count 2, str "ab", str "".
+  auto expected = std::string("\x01\x0C", 2) + std::string("\x01\0\0\0t", 5) +
+                  std::string("\x01\0\0\0\0\0\0\0", 8) +
+                  std::string("\x02\0\0\0", 4) +
+                  std::string("\x02\0\0\0ab", 6) + std::string("\0\0\0\0", 4);
+  EXPECT_EQ(bytes, expected);
 }
 
 TEST(record_codec, encodes_little_endian_fixed_width) {

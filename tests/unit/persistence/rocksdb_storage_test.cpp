@@ -225,6 +225,21 @@ TEST_F(rocksdb_storage_test, survives_close_and_reopen) {
   EXPECT_EQ(read_all(*store, 4), (wal_entries{{4, "d"}}));
 }
 
+TEST_F(rocksdb_storage_test, payloads_are_stored_and_deleted_with_records) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->append_with_payloads(
+      {"a"}, {{"t/e1", "p1", false}, {"t/e2", "p2", false}}));
+    ASSERT_TRUE(store->append_with_payloads({"b"}, {{"t/e1", "", true}}));
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*store->get_payload("t/e1"), std::nullopt);
+  EXPECT_EQ(*store->get_payload("t/e2"), std::optional<std::string>{"p2"});
+  EXPECT_EQ(read_all(*store), (wal_entries{{1, "a"}, {2, "b"}}));
+}
+
 TEST_F(rocksdb_storage_test, meta_round_trip) {
   auto store = open();
   ASSERT_TRUE(store);

@@ -351,6 +351,35 @@ TEST_F(wal_writer_test, appends_of_several_records_are_never_split) {
                                                                {10, "j"}}));
 }
 
+TEST_F(wal_writer_test, an_append_deletes_payloads_in_its_batch) {
+  auto store = std::make_shared<memory_storage>();
+  writer_ = spawn_wal_writer(sys_, store);
+  auto send = [&](auto... xs) {
+    caf::expected<uint64_t> out = caf::error{};
+    self_
+      ->request(writer_, reply_timeout, append_atom::value, std::string{"t1"},
+                xs...)
+      .receive([&](uint64_t seq) { out = seq; },
+               [&](caf::error& err) { out = std::move(err); });
+    return out;
+  };
+  ASSERT_TRUE(send(std::string{"a"}, std::string{"t1/e1"}, std::string{"p1"}));
+  ASSERT_TRUE(send(std::string{"b"}, std::string{"t1/e2"}, std::string{"p2"}));
+  auto batches = store->batches();
+  auto seq =
+    send(std::string{"c"}, std::vector<std::string>{"t1/e1", "t1/missing"});
+  ASSERT_TRUE(seq) << text_of(seq.error());
+  EXPECT_EQ(*seq, 3u);
+  EXPECT_EQ(store->batches(), batches + 1); // record and deletes: one batch
+  EXPECT_EQ(*store->get_payload("t1/e1"), std::nullopt);
+  EXPECT_EQ(*store->get_payload("t1/e2"), std::optional<std::string>{"p2"});
+  // A failed append deletes nothing.
+  store->fail_writes(true);
+  EXPECT_FALSE(send(std::string{"d"}, std::vector<std::string>{"t1/e2"}));
+  store->fail_writes(false);
+  EXPECT_EQ(*store->get_payload("t1/e2"), std::optional<std::string>{"p2"});
+}
+
 TEST_F(wal_writer_test, refuses_an_append_without_records) {
   auto store = std::make_shared<memory_storage>();
   writer_ = spawn_wal_writer(sys_, store);
