@@ -269,6 +269,15 @@ void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
 /// How long the directory waits for a tenant actor's admin answer.
 constexpr auto admin_timeout = std::chrono::seconds{10};
 
+/// Starts the actor of a tenant still in its stored form, so that admin
+/// questions go to it (it answers once decoded).
+void start_if_stored(self_ptr self, const std::string& tenant_id) {
+  if (self->state.stored.count(tenant_id) == 0)
+    return;
+  tenant_continuation ignore = [](tenant_actor) {};
+  spawn_tenant(self, tenant_id, ignore, spawn_for::node);
+}
+
 /// Computes the summary of each tenant in `ids` (asking running actors) and
 /// calls `done` with them in the same order, or with the first error.
 void summarize_tenants(
@@ -288,10 +297,8 @@ void summarize_tenants(
       t->done(std::move(t->items));
   };
   auto& s = self->state;
-  tenant_continuation ignore = [](tenant_actor) {};
-  for (const auto& id : ids) // a stored tenant answers once decoded
-    if (s.stored.count(id) > 0)
-      spawn_tenant(self, id, ignore, spawn_for::node);
+  for (const auto& id : ids)
+    start_if_stored(self, id);
   for (size_t k = 0; k < ids.size(); ++k) {
     const auto& entry = s.data.tenants.at(ids[k]);
     if (auto r = s.running.find(ids[k]); r != s.running.end()) {
@@ -369,10 +376,7 @@ void inspect_endpoint(self_ptr self, const std::string& tenant_id,
     reply(tenant_not_found(tenant_id));
     return;
   }
-  if (s.stored.count(tenant_id) > 0) { // answers once decoded
-    tenant_continuation ignore = [](tenant_actor) {};
-    spawn_tenant(self, tenant_id, ignore, spawn_for::node);
-  }
+  start_if_stored(self, tenant_id);
   if (auto r = s.running.find(tenant_id); r != s.running.end()) {
     self->request(r->second, admin_timeout, inspect_atom::value, id)
       .then([reply](endpoint_internal& x) { reply(std::move(x)); },
