@@ -125,8 +125,10 @@ struct exchange {
       resp.append_header(restinio::http_field::retry_after,
                          std::string{retry_after});
     resp.set_body(std::move(body));
-    resp.done();
+    // Counted and logged before the answer leaves: a client that got it
+    // finds it in the next scrape.
     log_access(status);
+    resp.done();
   }
 
   void write_data(int status, boost::json::value data) const {
@@ -134,10 +136,10 @@ struct exchange {
   }
 
   void write_no_content() const {
+    log_access(204); // before the answer leaves, as in `write`
     req->create_response(status_line(204))
       .append_header("X-Request-Id", request_id)
       .done();
-    log_access(204);
   }
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
