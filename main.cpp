@@ -219,8 +219,9 @@ int main(int argc, char** argv) {
   delivery->retention = cfg.retention;
   delivery->prune_interval = cfg.prune_interval;
   auto table = std::make_shared<wi::tenant_table>();
-  auto directory = wi::spawn_directory(sys, std::move(*recovered), wal, table,
-                                       cfg.snapshot_every, delivery);
+  auto directory = wi::spawn_directory(
+    sys, std::move(*recovered), wal, table, cfg.snapshot_every, delivery,
+    wi::persistence::spawn_wal_reader(sys, store));
   http.set_ready(wi::http::backend{directory, table, [engine] {
                                      return wi::node_metrics().serialize(
                                        engine->in_flight(), engine->queued());

@@ -184,9 +184,9 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
   if (auto i = s.stored.find(tenant_id); i != s.stored.end()) {
     auto stored = std::move(i->second);
     s.stored.erase(i);
-    actor = self->spawn<caf::linked>(stored_tenant_actor_impl, tenant_id,
-                                     std::move(stored), std::move(log), s.wal,
-                                     s.snapshot_every, std::move(delivery));
+    actor = self->spawn<caf::linked>(
+      stored_tenant_actor_impl, tenant_id, std::move(stored), std::move(log),
+      s.wal, s.reader, s.snapshot_every, std::move(delivery));
   } else {
     tenant_state init;
     if (auto j = s.dormant.find(tenant_id); j != s.dormant.end()) {
@@ -204,35 +204,76 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
   cont(std::move(actor));
 }
 
-/// Starts every stored tenant that has records its snapshot does not
-/// cover: its actor decodes it and snapshots like any running tenant.
-void start_stored_with_uncovered(self_ptr self) {
+/// Starts the actors of the stored tenants `ids`, all with WAL records past
+/// their snapshot, and then calls `then`. Their records are read back first,
+/// in one pass of the reader: a tenant's records are spread over the whole
+/// WAL, so reading them tenant by tenant would read most stored blocks once
+/// per tenant. A tenant started meanwhile (on demand) reads its own; its
+/// share of the answer is dropped.
+void start_stored(self_ptr self, std::vector<std::string> ids,
+                  std::function<void()> then) {
+  auto& s = self->state;
+  std::vector<std::vector<uint64_t>> lists;
+  for (const auto& id : ids)
+    lists.push_back(s.dormant_logs.at(id).uncovered);
+  if (ids.empty()) {
+    then();
+    return;
+  }
+  auto start = [self, ids](std::vector<std::string>* records) {
+    tenant_continuation started = [](tenant_actor) {};
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto j = self->state.stored.find(ids[i]);
+      if (j == self->state.stored.end())
+        continue; // started (or purged) meanwhile
+      if (records != nullptr && i < records->size())
+        j->second.records = std::move((*records)[i]);
+      spawn_tenant(self, ids[i], started, spawn_for::node);
+    }
+  };
+  self->request(s.reader, caf::infinite, read_atom::value, std::move(lists))
+    .then(
+      [start, then](std::vector<std::string>& records) {
+        start(&records);
+        then();
+      },
+      [start, then](caf::error& err) {
+        // Each tenant then reads its own (and exits the node if it cannot).
+        spdlog::warn("could not read stored tenants' WAL records back: {}",
+                     text_of(err));
+        start(nullptr);
+        then();
+      });
+}
+
+/// The stored tenants that have WAL records past their snapshot.
+std::vector<std::string> stored_with_records(self_ptr self) {
   auto& s = self->state;
   std::vector<std::string> ids;
   for (const auto& [id, stored] : s.stored)
     if (auto i = s.dormant_logs.find(id);
         i != s.dormant_logs.end() && !i->second.uncovered.empty())
       ids.push_back(id);
-  tenant_continuation ignore = [](tenant_actor) {};
-  for (const auto& id : ids)
-    spawn_tenant(self, id, ignore, spawn_for::node);
+  return ids;
 }
 
 /// Starts the actor of every tenant still in its stored form; each decodes
 /// itself on a scheduler thread.
 void warm_up(self_ptr self) {
-  std::vector<std::string> ids;
-  ids.reserve(self->state.stored.size());
-  for (const auto& [id, stored] : self->state.stored)
-    ids.push_back(id);
-  tenant_continuation ignore = [](tenant_actor) {};
-  for (const auto& id : ids)
-    spawn_tenant(self, id, ignore, spawn_for::node);
+  auto& s = self->state;
+  std::vector<std::string> snapshot_only;
+  for (const auto& [id, stored] : s.stored)
+    if (auto i = s.dormant_logs.find(id);
+        i == s.dormant_logs.end() || i->second.uncovered.empty())
+      snapshot_only.push_back(id);
+  tenant_continuation started = [](tenant_actor) {};
+  for (const auto& id : snapshot_only)
+    spawn_tenant(self, id, started, spawn_for::node);
+  start_stored(self, stored_with_records(self), [] {});
 }
 
-/// Snapshots everything with uncovered records; calls `finished` with the
-/// number of snapshots written once every one of them ended.
-void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
+/// `snapshot_all` once every stored tenant with records runs.
+void snapshot_started(self_ptr self, std::function<void(uint64_t)> finished) {
   struct tally {
     std::function<void(uint64_t)> finished;
     size_t outstanding = 1; // released after all are started
@@ -246,7 +287,6 @@ void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
       t->finished(t->written);
   };
   auto& s = self->state;
-  start_stored_with_uncovered(self);
   for (const auto& [id, actor] : s.running) {
     ++t->outstanding;
     self->request(actor, caf::infinite, checkpoint_atom::value)
@@ -262,6 +302,16 @@ void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
   if (!snapshot_directory(self, done))
     --t->outstanding;
   done(false); // releases the initial count without counting a snapshot
+}
+
+/// Snapshots everything with uncovered records; calls `finished` with the
+/// number of snapshots written once every one of them ended.
+void snapshot_all(self_ptr self, std::function<void(uint64_t)> finished) {
+  // Stored tenants with records to cover snapshot through their actors.
+  start_stored(self, stored_with_records(self),
+               [self, finished = std::move(finished)] {
+                 snapshot_started(self, finished);
+               });
 }
 
 // -- admin --------------------------------------------------------------------
@@ -498,7 +548,8 @@ void node_of(self_ptr self, reply_fn<node_status>& reply) {
 directory_actor::behavior_type
 directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
                std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
-               std::shared_ptr<const delivery_settings> delivery) {
+               std::shared_ptr<const delivery_settings> delivery,
+               wal_reader_actor reader) {
   auto& initial = self->state;
   initial.data = std::move(node.directory);
   initial.dormant = std::move(node.tenants);
@@ -510,6 +561,7 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   }
   initial.dormant_logs = std::move(node.logs);
   initial.wal = std::move(wal);
+  initial.reader = std::move(reader);
   initial.table = std::move(table);
   initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   initial.delivery = std::move(delivery);
@@ -594,11 +646,12 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
 directory_actor
 spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
                 std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
-                std::shared_ptr<const delivery_settings> delivery) {
+                std::shared_ptr<const delivery_settings> delivery,
+                wal_reader_actor reader) {
   for (const auto& [id, entry] : node.directory.tenants)
     table->update(entry);
   auto dir = sys.spawn(directory_impl, std::move(node), wal, std::move(table),
-                       snapshot_every, std::move(delivery));
+                       snapshot_every, std::move(delivery), std::move(reader));
   caf::anon_send(wal, listen_atom::value,
                  caf::actor_cast<checkpoint_actor>(dir));
   return dir;

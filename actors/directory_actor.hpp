@@ -36,6 +36,9 @@ struct directory_actor_state {
   /// Running tenant actors (linked to the directory).
   std::unordered_map<std::string, tenant_actor> running;
   wal_writer_actor wal;
+  /// Reads stored tenants' WAL records back (warm-up; each stored tenant's
+  /// actor reads its own when started before warm-up reached it).
+  wal_reader_actor reader;
   /// The routing view this actor publishes for the HTTP handlers.
   std::shared_ptr<tenant_table> table;
 
@@ -63,10 +66,14 @@ struct directory_actor_state {
 /// resume); all others on first use. A tenant still in its stored form is
 /// decoded by its own actor when that starts (`stored_tenant_actor_impl`),
 /// never by the directory; to snapshot one, the directory starts it.
+///
+/// `reader` reads the WAL records of stored tenants back; it may be null
+/// only if no tenant of `node` is stored with records past its snapshot.
 [[nodiscard]] directory_actor
 spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
                 std::shared_ptr<tenant_table> table,
                 uint64_t snapshot_every = 10'000,
-                std::shared_ptr<const delivery_settings> delivery = nullptr);
+                std::shared_ptr<const delivery_settings> delivery = nullptr,
+                wal_reader_actor reader = {});
 
 } // namespace wi

@@ -5,6 +5,7 @@
 #include <variant>
 #include <vector>
 
+#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
@@ -66,7 +67,6 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     owner_log* log = nullptr;
     stored_tenant* stored = nullptr; // null for the directory
     uint64_t covered = 0;            // by the owner's snapshot
-    size_t bytes = 0;                // what its records will add to `stored`
   };
   std::unordered_map<std::string_view, cursor, transparent_hash> cursors;
   auto cursor_of =
@@ -76,7 +76,7 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     auto log = st.logs.find(owner);
     if (log == st.logs.end())
       log = st.logs.emplace(std::string{owner}, owner_log{}).first;
-    cursor c{&log->second, nullptr, log->second.last_seq, 0};
+    cursor c{&log->second, nullptr, log->second.last_seq};
     if (owner != directory_owner) {
       auto t = st.stored.find(owner);
       if (t == st.stored.end()) {
@@ -90,23 +90,13 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     }
     return &cursors.emplace(log->first, c).first->second;
   };
-  // Tenant records are first appended in WAL order to one buffer (written
-  // sequentially while RocksDB iterates) and then copied to their tenants,
-  // each sized once, in a tight loop: appending each record to its
-  // tenant's growing buffer while iterating cost a cache miss and buffer
-  // regrowth per record.
-  struct pending {
-    stored_tenant* owner;
-    uint64_t seq;
-    size_t offset;
-    size_t size;
-  };
-  std::string all;
-  std::vector<pending> order;
   // Each record is format-checked by decoding it into a scratch record (in
-  // place: rarely an allocation); only registrations are applied.
+  // place: rarely an allocation); only registrations are applied. Of a
+  // tenant's records only the sequence number is kept: copying 1M records'
+  // bytes (and faulting in the memory for them) cost more than reading them
+  // (docs/benchmarks.md, restart).
   record scratch;
-  auto on_record = [&st, &scratch, &cursor_of, &all, &order](
+  auto on_record = [&st, &scratch, &cursor_of](
                      uint64_t seq, std::string_view bytes) -> caf::error {
     auto where = [seq] { return "WAL record " + std::to_string(seq); };
     if (auto err = persistence::decode_into(bytes, scratch))
@@ -119,27 +109,16 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     if (seq <= c.covered)
       return {}; // covered by the owner's snapshot
     if (c.stored != nullptr) {
-      order.push_back(pending{c.stored, seq, all.size(), bytes.size()});
-      all.append(bytes);
-      c.bytes += stored_record_head + bytes.size();
       c.stored->may_have_pending |= may_leave_pending(scratch);
-      return {};
-    }
-    if (auto err = wi::apply(st.directory, scratch))
+    } else if (auto err = wi::apply(st.directory, scratch)) {
       return at(where(), err);
+    }
     c.log->last_seq = seq;
     c.log->uncovered.push_back(seq);
     return {};
   };
   if (auto err = store.replay(store.first_sequence(), on_record))
     return err;
-  for (auto& [owner, c] : cursors)
-    if (c.stored != nullptr)
-      c.stored->records.reserve(c.stored->records.size() + c.bytes);
-  for (const auto& x : order)
-    add_record(*x.owner, x.seq, std::string_view{all}.substr(x.offset, x.size));
-  all = std::string{};
-  order = std::vector<pending>{};
   // Nothing of a purged tenant is kept: its snapshot may outlive the purge
   // (the deletion is not synced), and its records stay in the WAL until
   // truncation; they must not hold truncation back either.
@@ -149,22 +128,19 @@ caf::expected<node_state> load_node(persistence::storage& store) {
       st.logs.erase(id);
     }
   }
-  for (const auto& [id, stored] : st.stored) {
-    auto& log = st.logs[id];
-    auto err = for_each_record(stored, [&log](uint64_t seq, std::string_view) {
-      log.last_seq = seq;
-      log.uncovered.push_back(seq);
-      return caf::error{};
-    });
-    if (err)
-      return err;
-  }
   return st;
 }
 
-caf::error materialise_all(node_state& st) {
+caf::error materialise_all(node_state& st, persistence::storage& store) {
   for (auto i = st.stored.begin(); i != st.stored.end();) {
-    auto decoded = materialise(i->first, i->second);
+    const auto& seqs = st.logs[i->first].uncovered;
+    auto records = store.read_wal(seqs);
+    if (!records)
+      return records.error();
+    i->second.records.clear();
+    for (const auto& bytes : *records)
+      persistence::pack_record(i->second.records, bytes);
+    auto decoded = materialise(i->first, i->second, seqs);
     if (!decoded)
       return decoded.error();
     st.tenants[i->first] = std::move(*decoded);
@@ -182,7 +158,7 @@ caf::expected<node_state> recover(persistence::storage& store) {
   auto st = load_node(store);
   if (!st)
     return st;
-  if (auto err = materialise_all(*st))
+  if (auto err = materialise_all(*st, store))
     return err;
   return st;
 }

@@ -872,8 +872,7 @@ tenant_actor_state::~tenant_actor_state() {
   node_metrics().count_tenant(data, -1);
 }
 
-tenant_actor::behavior_type
-tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
+void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
                   wal_writer_actor wal, uint64_t snapshot_every,
                   std::shared_ptr<const delivery_settings> delivery) {
   auto& initial = self->state;
@@ -895,6 +894,9 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
     for (const auto& [id, ep] : initial.data.endpoints)
       if (ep.status == endpoint_status::disabled)
         schedule_probe(self, id);
+}
+
+tenant_actor::behavior_type tenant_behavior(self_ptr self) {
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
       auto& st = self->state;
@@ -991,6 +993,15 @@ tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
       return delegate_snapshot(self);
     },
   };
+}
+
+tenant_actor::behavior_type
+tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
+                  wal_writer_actor wal, uint64_t snapshot_every,
+                  std::shared_ptr<const delivery_settings> delivery) {
+  start_tenant(self, std::move(init), log, std::move(wal), snapshot_every,
+               std::move(delivery));
+  return tenant_behavior(self);
 }
 
 } // namespace wi

@@ -176,4 +176,16 @@ tenant_actor_impl(tenant_actor::stateful_pointer<tenant_actor_state> self,
                   uint64_t snapshot_every,
                   std::shared_ptr<const delivery_settings> delivery);
 
+/// The two halves of `tenant_actor_impl`, for actors that obtain their
+/// state later (`stored_tenant_actor_impl`): `start_tenant` installs the
+/// state and schedules pending deliveries, probes and pruning;
+/// `tenant_behavior` returns the message handlers, which assume that
+/// `start_tenant` ran before the first of them does.
+void start_tenant(tenant_actor::stateful_pointer<tenant_actor_state> self,
+                  tenant_state init, const owner_log& log, wal_writer_actor wal,
+                  uint64_t snapshot_every,
+                  std::shared_ptr<const delivery_settings> delivery);
+tenant_actor::behavior_type
+tenant_behavior(tenant_actor::stateful_pointer<tenant_actor_state> self);
+
 } // namespace wi

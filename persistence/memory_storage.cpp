@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "persistence/storage.hpp"
 #include "webhook_ingress/error.hpp"
@@ -24,6 +26,11 @@ struct memory_storage::impl {
 };
 
 namespace {
+
+caf::error missing_wal_record(uint64_t seq) {
+  return make_error(errc::corrupt_data,
+                    "WAL record " + std::to_string(seq) + " is missing");
+}
 
 caf::error write_failure() {
   return make_error(errc::storage_unavailable,
@@ -57,6 +64,27 @@ storage::append_with_payloads(const std::vector<std::string>& records,
 caf::expected<std::optional<std::string>>
 storage::get_payload(std::string_view) {
   return std::optional<std::string>{};
+}
+
+caf::expected<std::vector<std::string>>
+storage::read_wal(const std::vector<uint64_t>& seqs) {
+  std::vector<std::string> out;
+  if (seqs.empty())
+    return out;
+  out.reserve(seqs.size());
+  auto next = seqs.begin();
+  auto err = replay(*next, [&](uint64_t seq, std::string_view bytes) {
+    if (next != seqs.end() && seq == *next) {
+      out.emplace_back(bytes);
+      ++next;
+    }
+    return caf::error{};
+  });
+  if (err)
+    return err;
+  if (next != seqs.end())
+    return missing_wal_record(*next);
+  return out;
 }
 
 caf::expected<uint64_t>
@@ -95,6 +123,20 @@ caf::error memory_storage::replay(
     if (auto err = f(seq, bytes))
       return err;
   return caf::none;
+}
+
+caf::expected<std::vector<std::string>>
+memory_storage::read_wal(const std::vector<uint64_t>& seqs) {
+  std::lock_guard guard{impl_->mtx};
+  std::vector<std::string> out;
+  out.reserve(seqs.size());
+  for (auto seq : seqs) {
+    auto i = impl_->wal.find(seq);
+    if (i == impl_->wal.end())
+      return missing_wal_record(seq);
+    out.push_back(i->second);
+  }
+  return out;
 }
 
 uint64_t memory_storage::last_sequence() const {

@@ -62,6 +62,13 @@ class storage {
   replay(uint64_t from,
          const std::function<caf::error(uint64_t, std::string_view)>& f) = 0;
 
+  /// Reads the WAL records `seqs` (ascending) and returns their bytes in the
+  /// same order. A sequence number with no record is `corrupt_data`: callers
+  /// ask only for records that recovery saw and that truncation keeps (they
+  /// are uncovered). The default implementation scans with `replay`.
+  [[nodiscard]] virtual caf::expected<std::vector<std::string>>
+  read_wal(const std::vector<uint64_t>& seqs);
+
   /// Returns the sequence number of the newest WAL record, 0 if none.
   [[nodiscard]] virtual uint64_t last_sequence() const = 0;
 
@@ -141,6 +148,8 @@ class memory_storage : public storage {
   caf::error replay(
     uint64_t from,
     const std::function<caf::error(uint64_t, std::string_view)>& f) override;
+  caf::expected<std::vector<std::string>>
+  read_wal(const std::vector<uint64_t>& seqs) override;
   uint64_t last_sequence() const override;
   uint64_t first_sequence() const override;
   caf::error truncate_wal(uint64_t below) override;

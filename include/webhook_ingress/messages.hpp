@@ -47,6 +47,7 @@ using purge_atom = caf::atom_constant<caf::atom("purge")>;
 using node_atom = caf::atom_constant<caf::atom("node")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -103,6 +104,14 @@ using no_content = caf::unit_t;
 /// `errc::not_found` / `errc::storage_unavailable`.
 using payload_reader_actor =
   caf::typed_actor<caf::replies_to<get_atom, std::string>::with<std::string>>;
+
+/// Reads WAL records back on its own thread (see
+/// `persistence/payload_reader.hpp`): given lists of sequence numbers, each
+/// ascending, replies with one packed string of records per list, or
+/// `errc::corrupt_data` / `errc::storage_unavailable`.
+using wal_reader_actor = caf::typed_actor<
+  caf::replies_to<read_atom, std::vector<std::vector<uint64_t>>>::with<
+    std::vector<std::string>>>;
 
 /// Takes a snapshot of a WAL owner when the WAL writer asks (the directory
 /// actor implements it).

@@ -1,4 +1,7 @@
+#include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -91,4 +94,80 @@ TEST(memory_storage, fail_writes_fails_appends_and_meta_without_effect) {
   EXPECT_EQ(*again, 2u); // the failed batch did not consume numbers
   EXPECT_EQ(store.batches(), 2u);
   EXPECT_EQ(read_all(store), (wal_entries{{1, "a"}, {2, "d"}}));
+}
+
+namespace {
+
+/// Uses the default `storage::read_wal` (a scan with `replay`) over a
+/// `memory_storage`.
+class scanning_storage : public persistence::storage {
+ public:
+  memory_storage inner;
+
+  caf::expected<uint64_t>
+  append(const std::vector<std::string>& records) override {
+    return inner.append(records);
+  }
+  caf::error replay(
+    uint64_t from,
+    const std::function<caf::error(uint64_t, std::string_view)>& f) override {
+    return inner.replay(from, f);
+  }
+  uint64_t last_sequence() const override { return inner.last_sequence(); }
+  uint64_t first_sequence() const override { return inner.first_sequence(); }
+  caf::error truncate_wal(uint64_t below) override {
+    return inner.truncate_wal(below);
+  }
+  caf::error put_snapshot(std::string_view owner, uint64_t covered,
+                          std::string_view bytes) override {
+    return inner.put_snapshot(owner, covered, bytes);
+  }
+  caf::error purge_owner(std::string_view owner) override {
+    return inner.purge_owner(owner);
+  }
+  caf::error load_snapshots(
+    const std::function<caf::error(std::string_view, uint64_t,
+                                   std::string_view)>& f) override {
+    return inner.load_snapshots(f);
+  }
+  caf::expected<std::optional<std::string>>
+  get_meta(std::string_view key) override {
+    return inner.get_meta(key);
+  }
+  caf::error put_meta(std::string_view key, std::string_view value) override {
+    return inner.put_meta(key, value);
+  }
+};
+
+/// Checks `read_wal` of a store holding records "a" to "e" (1 to 5) with
+/// records below 3 truncated.
+void expect_read_wal(persistence::storage& store) {
+  auto some = store.read_wal({3, 5});
+  ASSERT_TRUE(some) << text_of(some.error());
+  EXPECT_EQ(*some, (std::vector<std::string>{"c", "e"}));
+  auto none = store.read_wal({});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  for (auto missing : {std::vector<uint64_t>{2, 3}, {4, 6}}) {
+    auto out = store.read_wal(missing);
+    ASSERT_FALSE(out);
+    EXPECT_EQ(code_of(out.error()), errc::corrupt_data);
+    EXPECT_NE(text_of(out.error()).find("is missing"), std::string::npos);
+  }
+}
+
+} // namespace
+
+TEST(memory_storage, read_wal_returns_the_asked_records_in_order) {
+  memory_storage store;
+  ASSERT_TRUE(store.append({"a", "b", "c", "d", "e"}));
+  ASSERT_FALSE(store.truncate_wal(3));
+  expect_read_wal(store);
+}
+
+TEST(storage, default_read_wal_scans_with_replay) {
+  scanning_storage store;
+  ASSERT_TRUE(store.append({"a", "b", "c", "d", "e"}));
+  ASSERT_FALSE(store.truncate_wal(3));
+  expect_read_wal(store);
 }

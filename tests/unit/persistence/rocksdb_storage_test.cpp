@@ -171,6 +171,51 @@ TEST_F(rocksdb_storage_test, replay_is_in_numeric_order_past_one_byte) {
   EXPECT_EQ(tail.front().first, 256u);
 }
 
+TEST_F(rocksdb_storage_test, read_wal_returns_the_asked_records_in_order) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  std::vector<std::string> batch;
+  for (int i = 1; i <= 600; ++i)
+    batch.push_back("r" + std::to_string(i));
+  ASSERT_TRUE(store->append(batch));
+  auto some = store->read_wal({1, 2, 255, 256, 257, 600});
+  ASSERT_TRUE(some) << text_of(some.error());
+  EXPECT_EQ(*some, (std::vector<std::string>{"r1", "r2", "r255", "r256", "r257",
+                                             "r600"}));
+  auto none = store->read_wal({});
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  ASSERT_FALSE(store->truncate_wal(100));
+  auto gone = store->read_wal({99, 100});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(code_of(gone.error()), errc::corrupt_data);
+  EXPECT_NE(text_of(gone.error()).find("WAL record 99 is missing"),
+            std::string::npos)
+    << text_of(gone.error());
+  auto past = store->read_wal({600, 601});
+  ASSERT_FALSE(past);
+  EXPECT_NE(text_of(past.error()).find("WAL record 601"), std::string::npos);
+  // Dense asks are served by iterating, sparse ones by look-ups: both
+  // answer alike.
+  std::vector<uint64_t> dense;
+  for (uint64_t i = 100; i <= 600; i += 2)
+    dense.push_back(i);
+  auto every_other = store->read_wal(dense);
+  ASSERT_TRUE(every_other) << text_of(every_other.error());
+  ASSERT_EQ(every_other->size(), dense.size());
+  for (size_t i = 0; i < dense.size(); ++i)
+    EXPECT_EQ((*every_other)[i], "r" + std::to_string(dense[i]));
+  dense.insert(dense.begin(), 99); // truncated
+  auto dense_gone = store->read_wal(dense);
+  ASSERT_FALSE(dense_gone);
+  EXPECT_NE(text_of(dense_gone.error()).find("WAL record 99 is missing"),
+            std::string::npos);
+  auto dense_past = store->read_wal({598, 599, 600, 601});
+  ASSERT_FALSE(dense_past);
+  EXPECT_NE(text_of(dense_past.error()).find("WAL record 601 is missing"),
+            std::string::npos);
+}
+
 TEST_F(rocksdb_storage_test, replay_stops_at_the_first_error) {
   auto store = open();
   ASSERT_TRUE(store);
