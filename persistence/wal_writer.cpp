@@ -227,6 +227,9 @@ caf::result<uint64_t> store_snapshot(wal_writer_pointer self,
   if (owner == st.asked_owner)
     st.asked_owner.clear();
   truncate(self);
+  // The next owner in line may hold the tail back as well: ask it now, not
+  // only after the next append (there may be none for a while).
+  ask_for_checkpoint(self);
   return covered;
 }
 
