@@ -2,16 +2,22 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <mutex>
 #include <sstream>
+#include <string>
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/logger.h>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
@@ -892,6 +898,56 @@ config_load load_config(const std::vector<std::string>& args,
   return result;
 }
 
+namespace {
+
+/// Writes log lines to stderr in batches: each line is formatted into a
+/// buffer, which is written when it holds `limit` bytes, on `flush()`
+/// (every second from spdlog's periodic flusher, and after every warning
+/// or error, see `install_logger`), and when the sink is destroyed at exit.
+/// spdlog's own stderr sinks write and flush each line: one write(2) per
+/// request cost the API about 15% of its GET rate (docs/benchmarks.md). A
+/// kill -9 loses at most the last second of info and debug lines.
+class buffered_stderr_sink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ~buffered_stderr_sink() override {
+    std::lock_guard guard{mutex_};
+    write_out();
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    buffer_.append(line.data(), line.size());
+    if (buffer_.size() >= limit)
+      write_out();
+  }
+
+  void flush_() override { write_out(); }
+
+ private:
+  static constexpr size_t limit = 64 * 1024;
+
+  void write_out() noexcept {
+    const char* p = buffer_.data();
+    size_t n = buffer_.size();
+    while (n > 0) {
+      auto written = ::write(STDERR_FILENO, p, n);
+      if (written < 0 && errno == EINTR)
+        continue;
+      if (written <= 0)
+        break; // stderr is gone: the lines are dropped
+      p += written;
+      n -= static_cast<size_t>(written);
+    }
+    buffer_.clear();
+  }
+
+  std::string buffer_;
+};
+
+} // namespace
+
 std::unique_ptr<spdlog::formatter> make_log_formatter(std::string_view format) {
   if (format == "text")
     return std::make_unique<spdlog::pattern_formatter>();
@@ -901,12 +957,15 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(std::string_view format) {
 }
 
 void install_logger(const config& cfg) {
+  // A terminal gets colored lines at once; anything else (a file, a pipe,
+  // a log collector) gets them in batches.
   spdlog::sink_ptr sink;
-  if (cfg.log_format == "json")
-    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-  else
+  if (cfg.log_format == "text" && ::isatty(STDERR_FILENO) == 1)
     sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  else
+    sink = std::make_shared<buffered_stderr_sink>();
   auto logger = std::make_shared<spdlog::logger>("webhook-ingress", sink);
+  logger->flush_on(spdlog::level::warn);
   if (auto f = make_log_formatter(cfg.log_format))
     logger->set_formatter(std::move(f));
   auto level = spdlog::level::info;
@@ -922,6 +981,7 @@ void install_logger(const config& cfg) {
     level = spdlog::level::off;
   logger->set_level(level);
   spdlog::set_default_logger(std::move(logger));
+  spdlog::flush_every(std::chrono::seconds{1});
 }
 
 } // namespace wi
