@@ -578,6 +578,9 @@ void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
     });
 }
 
+/// How long a delivery waits after the engine refused it as `overloaded`.
+constexpr auto overload_backoff = std::chrono::seconds{1};
+
 /// Records an attempt's outcome and decides what comes next. The delivery
 /// stays in `in_flight` until its record is applied (or failed), so that no
 /// second attempt starts from the state before it.
@@ -588,6 +591,20 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
   if (outcome.error == "shutdown") {
     // Not an attempt: the delivery stays pending for the next start.
     release(self, event_id, ep_id);
+    return;
+  }
+  if (outcome.error == "overloaded") {
+    // The engine's queue was full and nothing was sent: not an attempt of
+    // the endpoint's (it must not count in its statistics, its retry
+    // budget or its breaker). The delivery, or the breaker's probe, is
+    // tried again shortly.
+    auto probe = st.probing.erase(ep_id) > 0;
+    release(self, event_id, ep_id);
+    if (probe)
+      self->delayed_send(self, overload_backoff, probe_atom::value, ep_id);
+    else
+      self->delayed_send(self, overload_backoff, due_atom::value, event_id,
+                         ep_id);
     return;
   }
   attempt_recorded rec;

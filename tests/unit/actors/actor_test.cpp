@@ -7,15 +7,18 @@
 #include <future>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
 
 #include "actors/crypto.hpp"
+#include "actors/delivery_engine.hpp"
 #include "actors/directory_actor.hpp"
 #include "actors/recovery.hpp"
 #include "actors/tenant_actor.hpp"
+#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/storage.hpp"
 #include "persistence/wal_writer.hpp"
@@ -272,6 +275,61 @@ TEST(crypto_test, tokens_round_trip_and_reject_malformed_input) {
   EXPECT_TRUE(crypto::constant_time_equal("abc", "abc"));
   EXPECT_FALSE(crypto::constant_time_equal("abc", "abd"));
   EXPECT_FALSE(crypto::constant_time_equal("abc", "ab"));
+}
+
+TEST(tenant_deliveries, an_overloaded_engine_is_not_an_attempt) {
+  // An engine whose queue holds no job refuses every one as `overloaded`,
+  // as a full engine does. Nothing is sent, so nothing may count against
+  // the endpoint: with one failure enough to trip its breaker, it must stay
+  // active with no attempt recorded, its delivery pending and retried.
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<persistence::memory_storage>();
+  delivery_engine_config engine_cfg;
+  engine_cfg.max_queued = 0;
+  auto engine = std::make_shared<delivery_engine>(engine_cfg);
+  {
+    auto wal = persistence::spawn_wal_writer(sys, store);
+    auto delivery = std::make_shared<delivery_settings>();
+    delivery->engine = engine;
+    delivery->payloads = persistence::spawn_payload_reader(sys, store);
+    delivery->breaker_failures = 1;
+    auto payloads = delivery->payloads;
+    auto tenant = sys.spawn(tenant_actor_impl, empty_tenant("t1"), owner_log{},
+                            wal, uint64_t{10'000}, std::move(delivery));
+    waiter<endpoint> created;
+    caf::anon_send(tenant, create_atom::value, sample(1), created.fn());
+    auto ep = created.get();
+    ASSERT_TRUE(ep) << text_of(ep.error());
+    waiter<event_receipt> published;
+    caf::anon_send(tenant, publish_atom::value,
+                   new_event{"user.created", "{}", ""}, published.fn());
+    auto receipt = published.get();
+    ASSERT_TRUE(receipt) << text_of(receipt.error());
+    EXPECT_EQ(receipt->endpoints, 1u);
+    // The first refusal is immediate, the next ones 1 s apart.
+    std::this_thread::sleep_for(2500ms);
+    waiter<endpoint_stats> stats;
+    caf::anon_send(tenant, stats_atom::value, ep->id, stats.fn());
+    auto st = stats.get();
+    ASSERT_TRUE(st) << text_of(st.error());
+    EXPECT_EQ(st->total_attempts, 0u);
+    EXPECT_EQ(st->failed_attempts, 0u);
+    EXPECT_EQ(st->pending_events, 1u);
+    EXPECT_EQ(st->ep.status, endpoint_status::active);
+    EXPECT_EQ(st->breaker.consecutive_failures, 0u);
+    waiter<event_state> event;
+    caf::anon_send(tenant, get_atom::value, receipt->id, event.fn());
+    auto ev = event.get();
+    ASSERT_TRUE(ev) << text_of(ev.error());
+    ASSERT_EQ(ev->deliveries.size(), 1u);
+    EXPECT_EQ(ev->deliveries[0].status, delivery_status::pending);
+    EXPECT_EQ(ev->deliveries[0].attempts, 0u);
+    caf::anon_send_exit(tenant, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(payloads, caf::exit_reason::user_shutdown);
+  }
+  engine->stop();
 }
 
 } // namespace
