@@ -41,8 +41,8 @@ caf::expected<tenant_state> materialise(const std::string& tenant_id,
     x.records, [&](std::string_view bytes) -> caf::error {
       if (i == seqs.size())
         return mismatch();
-      auto where = [&] { return "WAL record " + std::to_string(seqs[i]); };
-      ++i;
+      auto seq = seqs[i++];
+      auto where = [seq] { return "WAL record " + std::to_string(seq); };
       auto rec = persistence::decode(bytes);
       if (!rec)
         return corrupt_at(where(), rec.error());
