@@ -33,6 +33,7 @@
 #include "http/time_format.hpp"
 #include "persistence/payload_reader.hpp"
 #include "persistence/storage.hpp"
+#include "persistence/wal_reader.hpp"
 #include "persistence/wal_writer.hpp"
 #include "webhook_ingress/error.hpp"
 

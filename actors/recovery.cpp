@@ -5,9 +5,9 @@
 #include <variant>
 #include <vector>
 
-#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
+#include "persistence/wal_reader.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {
@@ -134,12 +134,10 @@ caf::expected<node_state> load_node(persistence::storage& store) {
 caf::error materialise_all(node_state& st, persistence::storage& store) {
   for (auto i = st.stored.begin(); i != st.stored.end();) {
     const auto& seqs = st.logs[i->first].uncovered;
-    auto records = store.read_wal(seqs);
+    auto records = persistence::read_packed(store, seqs);
     if (!records)
       return records.error();
-    i->second.records.clear();
-    for (const auto& bytes : *records)
-      persistence::pack_record(i->second.records, bytes);
+    i->second.records = std::move(*records);
     auto decoded = materialise(i->first, i->second, seqs);
     if (!decoded)
       return decoded.error();

@@ -3,9 +3,9 @@
 #include <string>
 
 #include "actors/tenant_state.hpp"
-#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
+#include "persistence/wal_reader.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {

@@ -106,7 +106,7 @@ using payload_reader_actor =
   caf::typed_actor<caf::replies_to<get_atom, std::string>::with<std::string>>;
 
 /// Reads WAL records back on its own thread (see
-/// `persistence/payload_reader.hpp`): given lists of sequence numbers, each
+/// `persistence/wal_reader.hpp`): given lists of sequence numbers, each
 /// ascending, replies with one packed string of records per list, or
 /// `errc::corrupt_data` / `errc::storage_unavailable`.
 using wal_reader_actor = caf::typed_actor<

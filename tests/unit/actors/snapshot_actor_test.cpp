@@ -16,8 +16,8 @@
 #include "actors/crypto.hpp"
 #include "actors/directory_actor.hpp"
 #include "actors/recovery.hpp"
-#include "persistence/payload_reader.hpp"
 #include "persistence/storage.hpp"
+#include "persistence/wal_reader.hpp"
 #include "persistence/wal_writer.hpp"
 #include "webhook_ingress/error.hpp"
 

@@ -12,10 +12,10 @@
 #include "actors/recovery.hpp"
 #include "actors/stored_tenant.hpp"
 #include "actors/tenant_state.hpp"
-#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "persistence/storage.hpp"
+#include "persistence/wal_reader.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace {
@@ -437,12 +437,10 @@ caf::expected<tenant_state> read_back(persistence::storage& store,
                                       node_state& lazy, const std::string& id) {
   auto& stored = lazy.stored.at(id);
   const auto& seqs = lazy.logs[id].uncovered;
-  auto records = store.read_wal(seqs);
+  auto records = persistence::read_packed(store, seqs);
   if (!records)
     return records.error();
-  stored.records.clear();
-  for (const auto& bytes : *records)
-    persistence::pack_record(stored.records, bytes);
+  stored.records = std::move(*records);
   return materialise(id, stored, seqs);
 }
 
