@@ -51,8 +51,7 @@ fs::path write_file(const fs::path& path, const std::string& content) {
 
 /// `webhook-ingress.example.toml` at the repository root.
 fs::path example_file() {
-  return fs::path{__FILE__}.parent_path().parent_path().parent_path() /
-         "webhook-ingress.example.toml";
+  return wi_e2e::source_dir() / "webhook-ingress.example.toml";
 }
 
 /// The `key = value` lines of a `--print-config` output, value without the

@@ -56,6 +56,13 @@ fs::path server_binary() {
   return result;
 }
 
+fs::path source_dir() {
+  const char* env = std::getenv("WI_SOURCE_DIR");
+  if (env == nullptr || *env == '\0')
+    throw std::runtime_error("WI_SOURCE_DIR is not set (ctest sets it)");
+  return env;
+}
+
 temp_dir::temp_dir() {
   std::string tmpl = "/tmp/wi-e2e-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr)

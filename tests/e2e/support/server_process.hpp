@@ -17,6 +17,10 @@ namespace wi_e2e {
 /// `<dir of this test binary>/../webhook-ingress`. Throws if it is missing.
 std::filesystem::path server_binary();
 
+/// The repository's root: `$WI_SOURCE_DIR`, which ctest sets. Throws when it
+/// is unset, so a test that reads a source file never skips silently.
+std::filesystem::path source_dir();
+
 /// A fresh directory from `mkdtemp` under /tmp, removed with its content on
 /// destruction (kept when `$WI_E2E_KEEP_DIRS` is set, for debugging).
 class temp_dir {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
@@ -18,14 +19,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// The repository's example file, found from this source file.
+/// The repository's example file, under `$WI_SOURCE_DIR` (set by ctest).
 fs::path example_file() {
-  return fs::path{__FILE__}
-           .parent_path()
-           .parent_path()
-           .parent_path()
-           .parent_path() /
-         "webhook-ingress.example.toml";
+  const char* root = std::getenv("WI_SOURCE_DIR");
+  if (root == nullptr)
+    throw std::runtime_error("WI_SOURCE_DIR is not set (ctest sets it)");
+  return fs::path{root} / "webhook-ingress.example.toml";
 }
 
 /// A TOML file in a fresh temporary directory, removed afterwards.
