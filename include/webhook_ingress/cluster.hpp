@@ -1,0 +1,72 @@
+#pragma once
+
+// Vocabulary of cluster mode (`--etcd`), shared by the membership and
+// placement code (etcd side) and the peer layer (CAF remote actors that
+// forward requests to a tenant's owner). Neither side includes the other:
+// they meet here. No etcd, curl or CAF network header is included.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wi::cluster {
+
+/// A member's life cycle, as recorded under its etcd lease.
+enum class node_state { joining, active, draining, drained };
+
+/// The lower-case name used in etcd values and admin answers
+/// (`joining`, `active`, `draining`, `drained`).
+std::string_view to_string(node_state state) noexcept;
+
+/// Parses a name written by `to_string`; nothing for anything else.
+std::optional<node_state> parse_node_state(std::string_view name) noexcept;
+
+/// One node of the cluster as the member list shows it.
+struct member {
+  /// The node id (`--node-id`, or the one kept in the data directory).
+  std::string id;
+  /// Where clients reach its HTTP API, `host:port`.
+  std::string http;
+  /// Where peers reach its CAF middleman, `host:port`.
+  std::string peer;
+  node_state state = node_state::joining;
+};
+
+/// Where one tenant lives: its placement key in etcd.
+struct placement {
+  /// The owner node's id: the only node that holds the tenant's actor and
+  /// records.
+  std::string owner;
+  /// Grows by one with every change of owner; a node that knows an older
+  /// epoch must not acknowledge anything for the tenant.
+  std::uint64_t epoch = 0;
+};
+
+/// What a node knows of the cluster right now: its own id, the members and
+/// the placement map, as last seen through its etcd watches.
+///
+/// Thread safety: every function may be called from any thread (HTTP I/O
+/// threads and CAF workers alike) and never blocks on the network; answers
+/// come from the node's cached copy.
+class view {
+ public:
+  virtual ~view() = default;
+
+  /// This node's id.
+  virtual std::string self() const = 0;
+
+  /// The tenant's placement, if the cached map has it.
+  virtual std::optional<placement>
+  placement_of(std::string_view tenant_id) const = 0;
+
+  /// The member with this id, if it is in the cached member list (a node
+  /// whose lease expired is not).
+  virtual std::optional<member> member_of(std::string_view node_id) const = 0;
+
+  /// Every member in the cached list, ordered by id.
+  virtual std::vector<member> members() const = 0;
+};
+
+} // namespace wi::cluster
