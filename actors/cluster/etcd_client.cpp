@@ -287,7 +287,7 @@ struct etcd_client::impl {
       }
       return std::move(obj);
     }
-    return unavailable("etcd unreachable: " + reasons);
+    return unavailable("no endpoint answered: " + reasons);
   }
 };
 

@@ -57,8 +57,8 @@ caf::error membership::connect() {
   if (!probe) {
     etcd_errors_.fetch_add(1, std::memory_order_relaxed);
     return make_error(errc::storage_unavailable, "etcd",
-                      "etcd unreachable at " + client_.endpoints_text() + ": " +
-                        text_of(probe.error()));
+                      "etcd unreachable at " + client_.endpoints_text() + " (" +
+                        text_of(probe.error()) + ")");
   }
   etcd_up_ = true;
   return {};
@@ -108,6 +108,11 @@ caf::error membership::register_member(bool wait_for_old_key) {
     }
     std::this_thread::sleep_for(milliseconds{200});
   }
+}
+
+void membership::set_addresses(std::string http, std::string peer) {
+  cfg_.http = std::move(http);
+  cfg_.peer = std::move(peer);
 }
 
 caf::error membership::join() {

@@ -73,6 +73,10 @@ class membership final : public control {
   /// every configured URL and why. Blocks; main thread.
   [[nodiscard]] caf::error connect();
 
+  /// Sets the advertised `http` and `peer` addresses (`host:port`); call
+  /// before `join` (the HTTP port is known only once bound).
+  void set_addresses(std::string http, std::string peer);
+
   /// Registers this node as `joining` under a fresh lease, guarded by "no
   /// member key with this id exists" (`create_revision == 0`). When another
   /// node holds the id, waits up to one lease TTL + 1 s for its key to

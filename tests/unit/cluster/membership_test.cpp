@@ -10,24 +10,14 @@
 
 #include "actors/cluster/placement.hpp"
 #include "support/etcd_process.hpp"
+#include "support/eventually.hpp"
 #include "webhook_ingress/error.hpp"
 
 using namespace wi::cluster;
 using namespace std::chrono_literals;
+using wi_cluster_test::eventually;
 
 namespace {
-
-/// Polls `pred` every 20 ms for at most `timeout`.
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred())
-      return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 /// A clock that runs with the real one plus an offset tests move.
 struct fake_clock {

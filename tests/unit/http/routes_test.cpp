@@ -80,6 +80,7 @@ TEST(match_route, static_routes) {
 TEST(match_route, admin_routes) {
   constexpr auto del = http_method::del;
   EXPECT_EQ(must_match(get, "/admin/v1/node").id, route_id::admin_node);
+  EXPECT_EQ(must_match(get, "/admin/v1/cluster").id, route_id::admin_cluster);
   EXPECT_EQ(must_match(post, "/admin/v1/snapshot").id,
             route_id::admin_snapshot);
   auto t = must_match(get, "/admin/v1/tenants/abc");
