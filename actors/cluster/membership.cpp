@@ -450,26 +450,26 @@ std::string membership::metrics_text() const {
     member_count = members_.size();
   }
   std::ostringstream out;
-  out << "# HELP wi_cluster_etcd_up Whether etcd answered the last lease "
+  out << "# HELP webhook_ingress_cluster_etcd_up Whether etcd answered the last lease "
          "renewal (1) or not (0).\n"
-      << "# TYPE wi_cluster_etcd_up gauge\n"
-      << "wi_cluster_etcd_up " << (etcd_up_ ? 1 : 0) << '\n'
-      << "# HELP wi_cluster_etcd_errors_total Failed etcd calls.\n"
-      << "# TYPE wi_cluster_etcd_errors_total counter\n"
-      << "wi_cluster_etcd_errors_total " << etcd_errors() << '\n'
-      << "# HELP wi_cluster_placement_map_age_seconds Seconds since the "
+      << "# TYPE webhook_ingress_cluster_etcd_up gauge\n"
+      << "webhook_ingress_cluster_etcd_up " << (etcd_up_ ? 1 : 0) << '\n'
+      << "# HELP webhook_ingress_cluster_etcd_errors_total Failed etcd calls.\n"
+      << "# TYPE webhook_ingress_cluster_etcd_errors_total counter\n"
+      << "webhook_ingress_cluster_etcd_errors_total " << etcd_errors() << '\n'
+      << "# HELP webhook_ingress_cluster_placement_map_age_seconds Seconds since the "
          "cached placement map was last known in sync with etcd (0 while "
          "the watch is up).\n"
-      << "# TYPE wi_cluster_placement_map_age_seconds gauge\n"
-      << "wi_cluster_placement_map_age_seconds " << placement_map_age_seconds()
+      << "# TYPE webhook_ingress_cluster_placement_map_age_seconds gauge\n"
+      << "webhook_ingress_cluster_placement_map_age_seconds " << placement_map_age_seconds()
       << '\n'
-      << "# HELP wi_cluster_members Members in the cached member list.\n"
-      << "# TYPE wi_cluster_members gauge\n"
-      << "wi_cluster_members " << member_count << '\n'
-      << "# HELP wi_cluster_placement_claims_pending Placement keys of "
+      << "# HELP webhook_ingress_cluster_members Members in the cached member list.\n"
+      << "# TYPE webhook_ingress_cluster_members gauge\n"
+      << "webhook_ingress_cluster_members " << member_count << '\n'
+      << "# HELP webhook_ingress_cluster_placement_claims_pending Placement keys of "
          "tenants created here that etcd has not taken yet.\n"
-      << "# TYPE wi_cluster_placement_claims_pending gauge\n"
-      << "wi_cluster_placement_claims_pending " << claims_pending() << '\n';
+      << "# TYPE webhook_ingress_cluster_placement_claims_pending gauge\n"
+      << "webhook_ingress_cluster_placement_claims_pending " << claims_pending() << '\n';
   return out.str();
 }
 

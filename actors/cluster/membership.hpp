@@ -127,9 +127,9 @@ class membership final : public control {
   [[nodiscard]] size_t claims_pending() const;
 
   /// The Prometheus text of the membership's metrics
-  /// (`wi_cluster_etcd_up`, `wi_cluster_etcd_errors_total`,
-  /// `wi_cluster_placement_map_age_seconds`, `wi_cluster_members`,
-  /// `wi_cluster_placement_claims_pending`).
+  /// (`webhook_ingress_cluster_etcd_up`, `webhook_ingress_cluster_etcd_errors_total`,
+  /// `webhook_ingress_cluster_placement_map_age_seconds`, `webhook_ingress_cluster_members`,
+  /// `webhook_ingress_cluster_placement_claims_pending`).
   [[nodiscard]] std::string metrics_text() const;
 
   // -- placement transactions (blocking: own threads or tests only) ----------
