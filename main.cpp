@@ -269,7 +269,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> held;
   if (cluster)
     for (const auto& [id, entry] : recovered->directory.tenants)
-      held.push_back(id);
+      if (!entry.token_hash.empty()) // not a purge tombstone
+        held.push_back(id);
   auto table = std::make_shared<wi::tenant_table>();
   auto directory = wi::spawn_directory(
     sys, std::move(*recovered), wal, table, cfg.snapshot_every, delivery,

@@ -245,10 +245,21 @@ void membership::keepalive_loop() {
     if (!etcd_up_.exchange(true))
       spdlog::info("etcd reachable again");
     if (*ttl > 0) {
-      std::lock_guard guard{mtx_};
-      last_renewal_ = now();
-      if (watch_up_)
-        synced_at_ = *last_renewal_;
+      bool stale = false;
+      node_state state = node_state::joining;
+      {
+        std::lock_guard guard{mtx_};
+        last_renewal_ = now();
+        if (watch_up_)
+          synced_at_ = *last_renewal_;
+        auto self = members_.find(cfg_.node_id);
+        state = state_;
+        stale =
+          watch_up_ && (self == members_.end() || self->second.state != state_);
+      }
+      // A state change whose put failed (etcd away): write it again.
+      if (stale)
+        (void)set_state(state);
       continue;
     }
     // The lease expired while etcd could not hear from us: its member key
@@ -450,26 +461,31 @@ std::string membership::metrics_text() const {
     member_count = members_.size();
   }
   std::ostringstream out;
-  out << "# HELP webhook_ingress_cluster_etcd_up Whether etcd answered the last lease "
+  out << "# HELP webhook_ingress_cluster_etcd_up Whether etcd answered the "
+         "last lease "
          "renewal (1) or not (0).\n"
       << "# TYPE webhook_ingress_cluster_etcd_up gauge\n"
       << "webhook_ingress_cluster_etcd_up " << (etcd_up_ ? 1 : 0) << '\n'
       << "# HELP webhook_ingress_cluster_etcd_errors_total Failed etcd calls.\n"
       << "# TYPE webhook_ingress_cluster_etcd_errors_total counter\n"
       << "webhook_ingress_cluster_etcd_errors_total " << etcd_errors() << '\n'
-      << "# HELP webhook_ingress_cluster_placement_map_age_seconds Seconds since the "
+      << "# HELP webhook_ingress_cluster_placement_map_age_seconds Seconds "
+         "since the "
          "cached placement map was last known in sync with etcd (0 while "
          "the watch is up).\n"
       << "# TYPE webhook_ingress_cluster_placement_map_age_seconds gauge\n"
-      << "webhook_ingress_cluster_placement_map_age_seconds " << placement_map_age_seconds()
-      << '\n'
-      << "# HELP webhook_ingress_cluster_members Members in the cached member list.\n"
+      << "webhook_ingress_cluster_placement_map_age_seconds "
+      << placement_map_age_seconds() << '\n'
+      << "# HELP webhook_ingress_cluster_members Members in the cached member "
+         "list.\n"
       << "# TYPE webhook_ingress_cluster_members gauge\n"
       << "webhook_ingress_cluster_members " << member_count << '\n'
-      << "# HELP webhook_ingress_cluster_placement_claims_pending Placement keys of "
+      << "# HELP webhook_ingress_cluster_placement_claims_pending Placement "
+         "keys of "
          "tenants created here that etcd has not taken yet.\n"
       << "# TYPE webhook_ingress_cluster_placement_claims_pending gauge\n"
-      << "webhook_ingress_cluster_placement_claims_pending " << claims_pending() << '\n';
+      << "webhook_ingress_cluster_placement_claims_pending " << claims_pending()
+      << '\n';
   return out.str();
 }
 
