@@ -127,8 +127,10 @@ class membership final : public control {
   [[nodiscard]] size_t claims_pending() const;
 
   /// The Prometheus text of the membership's metrics
-  /// (`webhook_ingress_cluster_etcd_up`, `webhook_ingress_cluster_etcd_errors_total`,
-  /// `webhook_ingress_cluster_placement_map_age_seconds`, `webhook_ingress_cluster_members`,
+  /// (`webhook_ingress_cluster_etcd_up`,
+  /// `webhook_ingress_cluster_etcd_errors_total`,
+  /// `webhook_ingress_cluster_placement_map_age_seconds`,
+  /// `webhook_ingress_cluster_members`,
   /// `webhook_ingress_cluster_placement_claims_pending`).
   [[nodiscard]] std::string metrics_text() const;
 
