@@ -250,7 +250,8 @@ TEST_F(cluster_test, etcd_lost_makes_readyz_not_ready_and_recovers) {
   EXPECT_TRUE(eventually(
     [&] {
       return client.get("/metrics", admin())
-               .body.find("webhook_ingress_cluster_etcd_up 0\n") != std::string::npos;
+               .body.find("webhook_ingress_cluster_etcd_up 0\n") !=
+             std::string::npos;
     },
     3s));
   EXPECT_NE(client.get("/metrics", admin())
@@ -265,7 +266,8 @@ TEST_F(cluster_test, etcd_lost_makes_readyz_not_ready_and_recovers) {
                  .count()
             << " ms after etcd came back\n";
   auto text = client.get("/metrics", admin()).body;
-  EXPECT_NE(text.find("webhook_ingress_cluster_etcd_up 1\n"), std::string::npos);
+  EXPECT_NE(text.find("webhook_ingress_cluster_etcd_up 1\n"),
+            std::string::npos);
   EXPECT_NE(text.find("webhook_ingress_cluster_placement_map_age_seconds 0\n"),
             std::string::npos);
   EXPECT_EQ(member_ids(node).size(), 1u);

@@ -202,7 +202,8 @@ TEST_F(membership_test, etcd_lost_then_back_fences_then_recovers) {
   EXPECT_TRUE(
     eventually([&] { return a->placement_of("t2").has_value(); }, 3s));
   auto text = a->metrics_text();
-  EXPECT_NE(text.find("webhook_ingress_cluster_etcd_up 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("webhook_ingress_cluster_etcd_up 1\n"), std::string::npos)
+    << text;
   EXPECT_NE(text.find("webhook_ingress_cluster_placement_map_age_seconds 0\n"),
             std::string::npos);
 }
