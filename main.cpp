@@ -108,8 +108,10 @@ caf::error join_cluster(wi::cluster::membership& m, const wi::config& cfg,
   auto peer = wi::parse_listen(cfg.peer_listen); // checked by load_config
   auto peer_host =
     cfg.advertise_host.empty() ? peer->first : cfg.advertise_host;
-  m.set_addresses(host + ":" + std::to_string(http_port),
-                  peer_host + ":" + std::to_string(peer->second));
+  if (auto err =
+        m.set_addresses(host + ":" + std::to_string(http_port),
+                        peer_host + ":" + std::to_string(peer->second)))
+    return err;
   return m.join();
 }
 

@@ -30,8 +30,8 @@ membership_config normalized(membership_config cfg) {
 membership::membership(membership_config cfg)
   : cfg_(normalized(std::move(cfg))), client_(cfg_.etcd),
     members_prefix_(wi::cluster::members_prefix(cfg_.root)),
-    tenants_prefix_(wi::cluster::tenants_prefix(cfg_.root)),
-    synced_at_(cfg_.clock()) {
+    tenants_prefix_(wi::cluster::tenants_prefix(cfg_.root)), http_(cfg_.http),
+    peer_(cfg_.peer), synced_at_(cfg_.clock()) {
   // nop
 }
 
@@ -74,11 +74,7 @@ caf::error membership::register_member(bool wait_for_old_key) {
   auto deadline =
     std::chrono::steady_clock::now() + cfg_.lease_ttl + std::chrono::seconds{1};
   for (;;) {
-    member self{cfg_.node_id, cfg_.http, cfg_.peer, node_state::joining};
-    {
-      std::lock_guard guard{mtx_};
-      self.state = state_;
-    }
+    auto self = self_record();
     auto res =
       client_.txn({{key, txn_compare::target::create, 0, {}}},
                   {{txn_op::kind::put, key, encode_member(self), lease->id}},
@@ -110,9 +106,22 @@ caf::error membership::register_member(bool wait_for_old_key) {
   }
 }
 
-void membership::set_addresses(std::string http, std::string peer) {
-  cfg_.http = std::move(http);
-  cfg_.peer = std::move(peer);
+member membership::self_record() const {
+  std::lock_guard guard{mtx_};
+  return {cfg_.node_id, http_, peer_, state_};
+}
+
+caf::error membership::set_addresses(std::string http, std::string peer) {
+  node_state state = node_state::joining;
+  {
+    std::lock_guard guard{mtx_};
+    http_ = std::move(http);
+    peer_ = std::move(peer);
+    if (lease_ == 0)
+      return {};
+    state = state_;
+  }
+  return set_state(state);
 }
 
 caf::error membership::join() {
@@ -139,7 +148,7 @@ caf::error membership::set_state(node_state state) {
     state_ = state;
     lease = lease_;
   }
-  member self{cfg_.node_id, cfg_.http, cfg_.peer, state};
+  auto self = self_record();
   auto res = client_.put(member_key(cfg_.node_id), encode_member(self), lease);
   if (!res) {
     count_error(res.error(), "member update");

@@ -73,9 +73,11 @@ class membership final : public control {
   /// every configured URL and why. Blocks; main thread.
   [[nodiscard]] caf::error connect();
 
-  /// Sets the advertised `http` and `peer` addresses (`host:port`); call
-  /// before `join` (the HTTP port is known only once bound).
-  void set_addresses(std::string http, std::string peer);
+  /// Sets the advertised `http` and `peer` addresses (`host:port`), e.g.
+  /// once the HTTP port or the peer listener's port 0 is bound. Before
+  /// `join` it only records them; after, it also rewrites the member key.
+  /// Blocks then; main thread.
+  [[nodiscard]] caf::error set_addresses(std::string http, std::string peer);
 
   /// Registers this node as `joining` under a fresh lease, guarded by "no
   /// member key with this id exists" (`create_revision == 0`). When another
@@ -157,6 +159,7 @@ class membership final : public control {
   using clock_point = std::chrono::steady_clock::time_point;
 
   clock_point now() const { return cfg_.clock(); }
+  member self_record() const;
   std::string member_key(std::string_view id) const;
   std::string tenant_key(std::string_view id) const;
   void count_error(const caf::error& err, const char* what);
@@ -183,6 +186,9 @@ class membership final : public control {
   std::deque<std::string> claims_;
   std::set<std::string, std::less<>> claims_queued_;
   node_state state_ = node_state::joining;
+  /// The advertised addresses (`set_addresses`).
+  std::string http_;
+  std::string peer_;
   int64_t lease_ = 0;
   std::optional<clock_point> last_renewal_;
   /// When the cache was last in sync (set while the watch is up).

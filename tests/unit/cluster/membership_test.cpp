@@ -81,6 +81,14 @@ TEST_F(membership_test, members_see_each_other_and_their_states) {
   EXPECT_EQ(a->self(), "node_a");
   EXPECT_TRUE(eventually([&] { return a->ready() && b->ready(); }, 3s));
   EXPECT_TRUE(a->may_acknowledge());
+  // A peer listener bound after the join (port 0) rewrites the key.
+  ASSERT_FALSE(a->set_addresses("127.0.0.1:16", "127.0.0.1:7000"));
+  EXPECT_TRUE(eventually(
+    [&] {
+      auto m = b->member_of("node_a");
+      return m && m->peer == "127.0.0.1:7000" && m->state == node_state::active;
+    },
+    2s));
   // leave() revokes the lease: the key goes at once, not a TTL later.
   b->leave();
   EXPECT_TRUE(eventually([&] { return !a->member_of("node_bb"); }, 1s));
