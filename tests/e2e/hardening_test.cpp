@@ -86,6 +86,14 @@ const std::string small_event =
 TEST(descriptor_exhaustion, accepting_resumes_once_connections_close) {
   // RESTinio 0.6.16 ended its accept loop on EMFILE: the server never
   // accepted again, /healthz included (issue 13, item 1).
+#if defined(__SANITIZE_ADDRESS__)
+  // UBSan's vptr check probes memory through a pipe (sanitizer_common's
+  // IsAccessibleMemoryRange); with no descriptor left the probe fails and
+  // it aborts the server on the next virtual call it checks ("invalid
+  // vptr", a false report). Its suppressions do not apply (the type of the
+  // object cannot be read either), so this test runs in the plain build.
+  GTEST_SKIP() << "needs a build without UBSan's vptr check";
+#endif
   temp_dir dir;
   server_config cfg;
   cfg.data_dir = dir.path() / "data";
