@@ -332,4 +332,52 @@ TEST(tenant_deliveries, an_overloaded_engine_is_not_an_attempt) {
   engine->stop();
 }
 
+TEST(tenant_deliveries, an_idempotency_key_is_usable_again_after_its_window) {
+  // Within the window the key answers its first event as a duplicate; once
+  // the window has passed, the same key publishes a new event (and that one
+  // is then the key's event). The window is the only clock here: 300 ms.
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<persistence::memory_storage>();
+  auto engine = std::make_shared<delivery_engine>(delivery_engine_config{});
+  {
+    auto wal = persistence::spawn_wal_writer(sys, store);
+    auto delivery = std::make_shared<delivery_settings>();
+    delivery->engine = engine;
+    delivery->payloads = persistence::spawn_payload_reader(sys, store);
+    delivery->idempotency_window = 300ms;
+    auto payloads = delivery->payloads;
+    auto tenant = sys.spawn(tenant_actor_impl, empty_tenant("t1"), owner_log{},
+                            wal, uint64_t{10'000}, std::move(delivery));
+    auto publish = [&](std::string payload) {
+      waiter<event_receipt> published;
+      caf::anon_send(tenant, publish_atom::value,
+                     new_event{"user.created", std::move(payload), "key-1"},
+                     published.fn());
+      auto receipt = published.get();
+      EXPECT_TRUE(receipt) << text_of(receipt.error());
+      return receipt ? *receipt : event_receipt{};
+    };
+    auto started = std::chrono::steady_clock::now();
+    auto first = publish(R"({"n":1})");
+    auto again = publish(R"({"n":2})");
+    ASSERT_LT(std::chrono::steady_clock::now() - started, 300ms)
+      << "too slow to publish twice within the window";
+    EXPECT_FALSE(first.duplicate);
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.id, first.id);
+    std::this_thread::sleep_for(400ms); // past the window
+    auto later = publish(R"({"n":3})");
+    EXPECT_FALSE(later.duplicate) << "the key outlived its window";
+    EXPECT_NE(later.id, first.id);
+    auto repeat = publish(R"({"n":4})");
+    EXPECT_TRUE(repeat.duplicate);
+    EXPECT_EQ(repeat.id, later.id) << "the key now names the newer event";
+    caf::anon_send_exit(tenant, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(payloads, caf::exit_reason::user_shutdown);
+  }
+  engine->stop();
+}
+
 } // namespace
