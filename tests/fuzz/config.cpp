@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -26,8 +27,10 @@ namespace {
 
 /// A file of this process for the TOML layer, rewritten for every input.
 const std::string& toml_path() {
-  static const std::string path =
-    "/tmp/wi-fuzz-config-" + std::to_string(::getpid()) + ".toml";
+  static const std::string path = [] {
+    std::atexit([] { ::unlink(toml_path().c_str()); });
+    return "/tmp/wi-fuzz-config-" + std::to_string(::getpid()) + ".toml";
+  }();
   return path;
 }
 
