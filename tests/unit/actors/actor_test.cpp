@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/crypto.hpp"
@@ -155,6 +157,34 @@ TEST_F(tenant_actor_test, failed_write_answers_503_and_applies_nothing) {
   auto next = create(3);
   ASSERT_TRUE(next);
   EXPECT_GT(next->id, 1u); // identifiers are never reused
+}
+
+TEST_F(tenant_actor_test, inspect_while_messages_arrive) {
+  // Found by the crash harness under UBSan: the inspect handler read the
+  // mailbox depth with `mailbox().size()`, which moves newly arrived
+  // messages into the queue the actor is iterating; with its normal queue
+  // empty and messages arriving, CAF's header code downcast the queue's
+  // sentinel node to a mailbox_element (undefined behaviour, and an abort of
+  // the sanitized server). Four threads inspect at once, so messages keep
+  // arriving while inspects run.
+  ASSERT_TRUE(create(1));
+  std::vector<std::thread> threads;
+  std::atomic<int> answered{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      caf::scoped_actor self{*sys};
+      for (int i = 0; i < 500; ++i)
+        self->request(tenant, caf::infinite, inspect_atom::value)
+          .receive(
+            [&](const tenant_summary& x) {
+              if (x.loaded && x.endpoints.active == 1)
+                ++answered;
+            },
+            [](const caf::error&) {});
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(answered.load(), 2000);
 }
 
 TEST_F(tenant_actor_test, concurrent_creates_get_distinct_identifiers) {
