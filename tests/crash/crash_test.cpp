@@ -152,7 +152,8 @@ TEST(crash, acknowledged_mutations_survive_sigkill_under_load) {
       std::cout << " (snapshot-every " << ran_with << ")";
     std::cout << "; restart " << restart_ms << " ms, check " << check_ms
               << " ms; " << after.tenants << " tenants, " << after.endpoints
-              << " endpoints, " << after.events << " events"
+              << " endpoints, " << after.events << " events, "
+              << after.rotations << " token rotations"
               << (result.ok() ? "" : " -- FAILED") << std::endl;
     // A round that acknowledged nothing checked nothing new (the load waits
     // up to 10 s past the kill delay for a first acknowledgement).
@@ -204,7 +205,8 @@ TEST(crash, acknowledged_mutations_survive_sigkill_under_load) {
             << " acknowledged mutations, " << lost << " lost (" << violations
             << " other violations, " << total.unknown << " unknown, "
             << total.tenants << " tenants, " << total.endpoints
-            << " endpoints, " << total.events << " events, "
+            << " endpoints, " << total.events << " events, " << total.rotations
+            << " token rotations, "
             << static_cast<double>(ms_since(run_start)) / 1000.0 << " s, seed "
             << seed << ")" << std::endl;
 }

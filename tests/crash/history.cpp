@@ -165,14 +165,34 @@ planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
                          std::optional<planned_op::kind_t> want) {
   std::lock_guard guard{mtx_};
   planned_op op;
-  // 0.5% tenant creates, 30% endpoint creates, 20% publishes, the rest
-  // status changes.
+  // 0.5% tenant creates, 30% endpoint creates, 20% publishes, 1% token
+  // rotations, the rest status changes.
   auto roll = std::uniform_int_distribution<int>{0, 999}(rng);
   if (want)
     roll = *want == planned_op::create_tenant     ? 0
            : *want == planned_op::create_endpoint ? 5
            : *want == planned_op::publish         ? 305
-                                                  : 505;
+           : *want == planned_op::rotate_token    ? 505
+                                                  : 515;
+  if (roll >= 505 && roll < 515) {
+    std::vector<size_t> candidates;
+    for (auto index : usable_tenants_) {
+      const auto& t = tenants_[index];
+      if (!t.rotating && !t.rotated_this_round && !t.rotation_frozen)
+        candidates.push_back(index);
+    }
+    if (!candidates.empty()) {
+      op.kind = planned_op::rotate_token;
+      op.index = candidates[pick(rng, candidates.size())];
+      auto& t = tenants_[op.index];
+      t.rotating = true;
+      t.rotated_this_round = true;
+      op.token = t.id;
+      op.body = R"({"grace_seconds":604800})";
+      return op;
+    }
+    roll = 515; // a status change instead
+  }
   if (usable_tenants_.empty() || roll < 5) {
     op.kind = planned_op::create_tenant;
     op.index = tenants_.size();
@@ -204,7 +224,7 @@ planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
     events_.push_back(std::move(ev));
     return op;
   }
-  if (roll >= 505 && !targets_.empty()) {
+  if (roll >= 515 && !targets_.empty()) {
     // A status change of an idle endpoint: never two in flight on one
     // endpoint, so its acknowledged changes happened in the order sent.
     for (int attempt = 0; attempt < 8; ++attempt) {
@@ -283,6 +303,15 @@ void history::ack_status(const planned_op& op) {
   ++stats_.acked;
 }
 
+void history::ack_rotation(const planned_op& op, std::string token) {
+  std::lock_guard guard{mtx_};
+  auto& t = tenants_[op.index];
+  t.token = std::move(token);
+  ++t.rotations;
+  t.rotating = false;
+  ++stats_.acked;
+}
+
 void history::ack_event(const planned_op& op, const json::object& answer) {
   std::lock_guard guard{mtx_};
   auto& ev = events_[op.index];
@@ -322,6 +351,10 @@ void history::unanswered(const planned_op& op) {
   case planned_op::publish:
     events_[op.index].state = fate::unknown;
     break;
+  case planned_op::rotate_token:
+    tenants_[op.index].rotating = false;
+    tenants_[op.index].rotation_frozen = true;
+    break;
   }
 }
 
@@ -339,6 +372,9 @@ void history::never_sent(const planned_op& op) {
     break;
   case planned_op::publish:
     events_[op.index].state = fate::absent;
+    break;
+  case planned_op::rotate_token:
+    tenants_[op.index].rotating = false;
     break;
   }
 }
@@ -378,6 +414,8 @@ history_stats history::stats() const {
   for (const auto& ev : events_)
     if (ev.state == fate::acked)
       ++result.events;
+  for (const auto& t : tenants_)
+    result.rotations += static_cast<uint64_t>(t.rotations);
   return result;
 }
 
@@ -390,6 +428,8 @@ check_result history::check(const observation& obs, int64_t now_s) {
   reported_.clear();
   for (const auto& p : obs.problems)
     out.violations.push_back(p);
+  for (auto& t : tenants_)
+    t.rotated_this_round = false;
   check_tenants(obs, out);
   for (size_t i = 0; i < tenants_.size(); ++i) {
     const auto& t = tenants_[i];
@@ -500,9 +540,10 @@ void history::check_endpoints(size_t tenant,
                               int64_t now_s, check_result& out) {
   const auto& t = tenants_[tenant];
   if (view.list_status != 200 && view.list_status != 204) {
-    out.lost.push_back("the token of " + describe(t) +
-                       " no longer works: list answered " +
-                       std::to_string(view.list_status));
+    out.lost.push_back(
+      "the token of " + describe(t) + " (after " + std::to_string(t.rotations) +
+      " acknowledged rotations) no longer works: list answered " +
+      std::to_string(view.list_status));
     return;
   }
   // Identifiers are exactly 1..n, in order: no gap, no duplicate.

@@ -56,8 +56,20 @@ struct tenant_entry {
   std::string name;
   /// Set when acknowledged, or when an unknown create is found.
   std::string id;
-  /// Only an acknowledged create shows the token.
+  /// Only an acknowledged create shows the token; an acknowledged rotation
+  /// replaces it (the one before stays valid for the 7-day grace the
+  /// harness asks for).
   std::string token;
+  /// Acknowledged token rotations.
+  int rotations = 0;
+  /// A rotation is in flight, or one was already sent since the last check:
+  /// at most one per round, so a request planned with the token before it
+  /// still finds that token within its grace.
+  bool rotating = false;
+  bool rotated_this_round = false;
+  /// An unanswered rotation may have made the token the harness holds the
+  /// previous one: a further rotation would end it, so none is sent.
+  bool rotation_frozen = false;
   std::string created_at;
   fate state = fate::pending;
 };
@@ -108,12 +120,19 @@ struct event_entry {
 
 /// One mutation a client thread sends next.
 struct planned_op {
-  enum kind_t { create_tenant, create_endpoint, set_status, publish };
+  enum kind_t {
+    create_tenant,
+    create_endpoint,
+    set_status,
+    publish,
+    rotate_token
+  };
   kind_t kind = create_tenant;
-  /// Tenant index (`create_tenant`), event index (`publish`) or endpoint
-  /// index (the others).
+  /// Tenant index (`create_tenant`, `rotate_token`), event index (`publish`)
+  /// or endpoint index (the others).
   size_t index = 0;
-  /// The tenant's token (endpoint operations).
+  /// The tenant's token (endpoint operations, publishes); the tenant id
+  /// (`rotate_token`).
   std::string token;
   /// The endpoint identifier (`set_status`).
   int64_t id = 0;
@@ -136,6 +155,8 @@ struct history_stats {
   uint64_t endpoints = 0;
   /// Events acknowledged.
   uint64_t events = 0;
+  /// Token rotations acknowledged.
+  uint64_t rotations = 0;
 };
 
 /// The server state as the harness read it after a restart.
@@ -190,8 +211,8 @@ class history {
  public:
   /// Picks the next mutation: a tenant create when there is no acknowledged
   /// tenant yet, and otherwise a tenant create now and then, an endpoint
-  /// create, a publish, or a status change of an idle known endpoint. Marks
-  /// it pending.
+  /// create, a publish, a token rotation (at most one per tenant and round),
+  /// or a status change of an idle known endpoint. Marks it pending.
   /// `want` forces the kind where possible (for tests of the checker).
   planned_op plan(std::mt19937_64& rng, int64_t now_s,
                   std::optional<planned_op::kind_t> want = std::nullopt);
@@ -210,6 +231,9 @@ class history {
 
   /// A status change was answered 204.
   void ack_status(const planned_op& op);
+
+  /// A token rotation was answered 201 with this new token.
+  void ack_rotation(const planned_op& op, std::string token);
 
   /// A publish was answered 202 with `answer` (its `data`): `id`,
   /// `event_type`, `created_at`, `endpoints` and `duplicate` (which must be

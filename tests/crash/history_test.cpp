@@ -296,6 +296,45 @@ TEST_F(checker, flags_a_receipt_that_is_not_fresh) {
   EXPECT_TRUE(result.lost.empty());
 }
 
+TEST_F(checker, a_rotated_token_must_work_after_the_restart) {
+  auto op = h.plan(rng, t0, planned_op::rotate_token);
+  ASSERT_EQ(op.kind, planned_op::rotate_token);
+  EXPECT_EQ(op.token, "T1"); // the tenant id, for the admin route
+  h.ack_rotation(op, "wi_T1_rotated");
+  ASSERT_EQ(h.tokens().size(), 1u);
+  EXPECT_EQ(h.tokens()[0].second, "wi_T1_rotated");
+  // Later operations use the new token.
+  auto ep = h.plan(rng, t0, planned_op::create_endpoint);
+  EXPECT_EQ(ep.token, "wi_T1_rotated");
+  h.never_sent(ep);
+  // One rotation per round: the next pick is a status change or a create.
+  auto other = h.plan(rng, t0, planned_op::rotate_token);
+  EXPECT_NE(other.kind, planned_op::rotate_token);
+  h.never_sent(other);
+  auto obs = with({});
+  obs.views["T1"].list_status = 401; // the rotation was lost
+  auto result = check(obs);
+  EXPECT_EQ(result.lost.size(), 1u) << ::testing::PrintToString(result.lost);
+  EXPECT_TRUE(result.violations.empty())
+    << ::testing::PrintToString(result.violations);
+  EXPECT_EQ(h.stats().rotations, 1u);
+}
+
+TEST_F(checker, an_unanswered_rotation_freezes_the_tenant_token) {
+  auto op = h.plan(rng, t0, planned_op::rotate_token);
+  ASSERT_EQ(op.kind, planned_op::rotate_token);
+  h.unanswered(op);
+  EXPECT_EQ(h.tokens()[0].second, "wi_T1_token"); // still valid in its grace
+  auto result = check(with({}));
+  EXPECT_TRUE(result.ok()) << ::testing::PrintToString(result.violations);
+  // Never again: another rotation could end the token the harness holds.
+  for (int i = 0; i < 20; ++i) {
+    auto next = h.plan(rng, t0, planned_op::rotate_token);
+    EXPECT_NE(next.kind, planned_op::rotate_token);
+    h.never_sent(next);
+  }
+}
+
 TEST(crash_options, takes_its_flags_off_the_command_line) {
   std::vector<std::string> args = {"crash_tests", "--rounds", "7",
                                    "--gtest_brief=1", "--seed=42"};

@@ -52,6 +52,9 @@ wi_e2e::http_response send(const wi_e2e::http_client& client,
                       wi_e2e::bearer(op.token));
   case planned_op::publish:
     return client.post("/v1/webhook/events", op.body, wi_e2e::bearer(op.token));
+  case planned_op::rotate_token:
+    return client.post("/admin/v1/tenants/" + op.token + "/tokens", op.body,
+                       wi_e2e::bearer(cfg.admin_token));
   }
   throw std::logic_error("unknown operation");
 }
@@ -94,6 +97,15 @@ bool record(history& h, const planned_op& op, const wi_e2e::http_response& r) {
       break;
     h.ack_event(op, *data);
     return true;
+  case planned_op::rotate_token: {
+    if (r.status != 201 || data == nullptr)
+      break;
+    auto token = text_at(*data, "token");
+    if (token.empty())
+      break;
+    h.ack_rotation(op, std::move(token));
+    return true;
+  }
   }
   return false;
 }
