@@ -21,6 +21,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/peer.hpp"
 #include "actors/crypto.hpp"
 #include "actors/delivery_engine.hpp"
 #include "actors/directory_actor.hpp"
@@ -35,6 +36,7 @@
 #include "persistence/storage.hpp"
 #include "persistence/wal_reader.hpp"
 #include "persistence/wal_writer.hpp"
+#include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace {
@@ -98,6 +100,56 @@ void snapshot_all(caf::actor_system& sys, const wi::directory_actor& directory,
                spdlog::warn("snapshots at shutdown incomplete: {}",
                             wi::text_of(err));
              });
+}
+
+/// Cluster mode: where the peer layer listens and how long a forward waits.
+struct peer_settings {
+  std::string host = "127.0.0.1";
+  /// 0 picks a free port.
+  uint16_t port = 0;
+  std::chrono::milliseconds forward_timeout{10'000};
+};
+
+/// Cluster mode: the actors of the peer layer.
+struct peer_layer {
+  wi::cluster::peer_actor peer;
+  wi::cluster::forwarder_actor forwarder;
+  /// The bound peer port, to advertise in the member record.
+  uint16_t port = 0;
+
+  /// Ends both actors (at shutdown, before awaiting all actors).
+  void stop() {
+    caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(forwarder, caf::exit_reason::user_shutdown);
+    peer = nullptr;
+    forwarder = nullptr;
+  }
+};
+
+/// Cluster mode: publishes the actor that answers requests other nodes
+/// forward here (through `http.serve_forwarded`, which answers NOT_READY
+/// until `set_ready`) and spawns the forwarder. Call before recovery: the
+/// peer port is known before the node registers itself.
+caf::expected<peer_layer> start_peer_layer(caf::actor_system& sys,
+                                           wi::http::server& http,
+                                           const peer_settings& settings) {
+  peer_layer layer;
+  layer.peer = wi::cluster::spawn_peer(
+    sys, [&http](wi::cluster::forwarded_request req,
+                 std::function<void(wi::cluster::forwarded_response)> reply) {
+      http.serve_forwarded(std::move(req), std::move(reply));
+    });
+  auto port =
+    wi::cluster::publish_peer(sys, layer.peer, settings.host, settings.port);
+  if (!port) {
+    caf::anon_send_exit(layer.peer, caf::exit_reason::user_shutdown);
+    return port.error();
+  }
+  layer.port = *port;
+  layer.forwarder =
+    wi::cluster::spawn_forwarder(sys, {settings.forward_timeout});
+  spdlog::info("peer layer listening address={}:{}", settings.host, *port);
+  return layer;
 }
 
 } // namespace
@@ -174,12 +226,28 @@ int main(int argc, char** argv) {
   // raised ingest at 64 connections by ~25% on 2 cores
   // (docs/benchmarks.md, Deliveries).
   caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  // Cluster mode (issue 15) is on when the etcd side provides this node's
+  // view of members and placements; single node: null, no middleman.
+  std::shared_ptr<const wi::cluster::view> cluster_view;
+  peer_settings peer_cfg;
+  if (cluster_view)
+    wi::cluster::configure_peer_layer(caf_cfg);
   caf::actor_system sys{caf_cfg};
+  peer_layer peers;
+  if (cluster_view) {
+    auto started = start_peer_layer(sys, http, peer_cfg);
+    if (!started) {
+      http.stop();
+      return fail(wi::text_of(started.error()));
+    }
+    peers = std::move(*started);
+  }
 
   // Tenants stay in their stored form until their actor starts.
   auto recovered = wi::load_node(*store);
   if (!recovered) {
     http.stop();
+    peers.stop();
     return fail(wi::text_of(recovered.error()));
   }
   spdlog::info("recovered {} tenants up to WAL sequence {} ({} stored, "
@@ -223,10 +291,17 @@ int main(int argc, char** argv) {
   auto directory = wi::spawn_directory(
     sys, std::move(*recovered), wal, table, cfg.snapshot_every, delivery,
     wi::persistence::spawn_wal_reader(sys, store));
-  http.set_ready(wi::http::backend{directory, table, [engine] {
-                                     return wi::node_metrics().serialize(
-                                       engine->in_flight(), engine->queued());
-                                   }});
+  wi::http::backend be;
+  be.directory = directory;
+  be.tenants = table;
+  be.metrics_text = [engine] {
+    return wi::node_metrics().serialize(engine->in_flight(), engine->queued());
+  };
+  if (cluster_view) {
+    be.cluster = cluster_view;
+    be.forward = wi::cluster::forward_function(peers.forwarder);
+  }
+  http.set_ready(std::move(be));
   caf::anon_send(directory, wi::warm_atom::value);
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
                "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
@@ -246,6 +321,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   engine->stop();
   snapshot_all(sys, directory, deadline);
+  peers.stop();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
   // A detached actor's thread ends only when its last handle is gone.

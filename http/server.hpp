@@ -9,7 +9,9 @@
 
 #include <caf/expected.hpp>
 
+#include "actors/cluster/peer.hpp"
 #include "actors/tenant_table.hpp"
+#include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/messages.hpp"
 
 namespace wi::http {
@@ -42,6 +44,16 @@ struct backend {
   /// Renders the Prometheus text of `GET /metrics`; called on an I/O thread,
   /// must not block.
   std::function<std::string()> metrics_text;
+  /// Cluster mode only (null: a single node, nothing is forwarded): the
+  /// node's view of members and placements. A request for a tenant whose
+  /// placement names another node is forwarded to it right after the token
+  /// names the tenant (admin routes: the path).
+  std::shared_ptr<const cluster::view> cluster;
+  /// Cluster mode: hands a request to the peer at a `host:port` peer
+  /// address; see `cluster::forward_function`. Must not block.
+  std::function<void(std::string, cluster::forwarded_request,
+                     cluster::forward_done)>
+    forward;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,
@@ -69,6 +81,15 @@ class server {
   /// Connects the handlers to the actors; `/readyz` answers 200 from now on.
   /// Call once, after recovery.
   void set_ready(backend b);
+
+  /// Cluster mode: answers a request another node forwarded here, through
+  /// exactly the path a direct request takes (readiness, limits,
+  /// authentication, validation, the same answers), except that it is never
+  /// forwarded again: if this node's view places the tenant elsewhere the
+  /// answer is 503 TENANT_UNAVAILABLE. Calls `reply` exactly once, from any
+  /// thread. Never blocks; safe from any thread (the peer actor calls it).
+  void serve_forwarded(cluster::forwarded_request req,
+                       std::function<void(cluster::forwarded_response)> reply);
 
   /// Starts refusing new requests (503 NOT_READY, "shutting down") except
   /// `/healthz`, and waits until every request already handed to an actor
