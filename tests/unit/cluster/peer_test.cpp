@@ -438,6 +438,15 @@ TEST(peer_http, an_owner_not_ready_is_relayed_as_is) {
   EXPECT_EQ(r.status, 503) << r;
   EXPECT_EQ(r.error().at("code"), "NOT_READY") << r;
   EXPECT_EQ(r.header("X-Request-Id"), "adm-1");
+  // A request with a body: A's checks before the body (which know no
+  // token of B's tenants) let it through to the forward step.
+  auto token = wi::crypto::make_tenant_token(tenant);
+  auto post = a.client().post("/v1/webhook/endpoints",
+                              R"({"url":"https://example.com/hook"})",
+                              with_id(wi_e2e::bearer(token), "post-1"));
+  EXPECT_EQ(post.status, 503) << post;
+  EXPECT_EQ(post.error().at("code"), "NOT_READY") << post;
+  EXPECT_EQ(post.header("X-Request-Id"), "post-1");
 }
 
 TEST(peer_http, placements_that_disagree_make_no_loop) {
