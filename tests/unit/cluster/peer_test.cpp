@@ -318,26 +318,30 @@ const std::string admin_token = "wia_test_admin_token";
 /// Answers `list_atom` only, like the directory would for its own tenants.
 wi::directory_actor fake_directory(caf::actor_system& sys,
                                    std::vector<std::string> ids) {
-  auto impl = sys.spawn([ids]() -> caf::behavior {
-    return {
-      [ids](wi::list_atom, const wi::list_query& q,
-            wi::reply_fn<wi::tenant_page>& reply) {
-        wi::tenant_page page;
-        page.page = q.page;
-        page.page_size = q.page_size;
-        page.total_items = ids.size();
-        auto first = (q.page - 1) * q.page_size;
-        for (size_t i = first;
-             i < ids.size() && page.items.size() < q.page_size; ++i) {
-          wi::tenant_summary t;
-          t.info.id = ids[i];
-          t.info.name = "n-" + ids[i];
-          page.items.push_back(t);
-        }
-        reply(std::move(page));
-      },
-    };
-  });
+  // With an argument: CAF 0.17's init_fun_factory dereferences a null
+  // argument tuple for a function without one (UBSan reports it).
+  auto impl = sys.spawn(
+    [](std::vector<std::string> known) -> caf::behavior {
+      return {
+        [ids = std::move(known)](wi::list_atom, const wi::list_query& q,
+                                 wi::reply_fn<wi::tenant_page>& reply) {
+          wi::tenant_page page;
+          page.page = q.page;
+          page.page_size = q.page_size;
+          page.total_items = ids.size();
+          auto first = (q.page - 1) * q.page_size;
+          for (size_t i = first;
+               i < ids.size() && page.items.size() < q.page_size; ++i) {
+            wi::tenant_summary t;
+            t.info.id = ids[i];
+            t.info.name = "n-" + ids[i];
+            page.items.push_back(t);
+          }
+          reply(std::move(page));
+        },
+      };
+    },
+    std::move(ids));
   return caf::actor_cast<wi::directory_actor>(impl);
 }
 
