@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/membership.hpp"
+#include "actors/cluster/peer.hpp"
 #include "actors/crypto.hpp"
 #include "actors/delivery_engine.hpp"
 #include "actors/directory_actor.hpp"
@@ -39,6 +40,7 @@
 #include "persistence/storage.hpp"
 #include "persistence/wal_reader.hpp"
 #include "persistence/wal_writer.hpp"
+#include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace {
@@ -101,19 +103,19 @@ connect_cluster(const wi::config& cfg, const std::string& node) {
   return m;
 }
 
-/// Registers the node (state `joining`) once its HTTP port is known:
-/// advertised as `--advertise-host` (else the listen host) with the bound
-/// ports. Refuses when another live node has the same id.
+/// Registers the node (state `joining`) once its HTTP and peer ports are
+/// bound: advertised as `--advertise-host` (else the listen hosts) with the
+/// bound ports. Refuses when another live node has the same id.
 caf::error join_cluster(wi::cluster::membership& m, const wi::config& cfg,
-                        const std::string& listen_host, uint16_t http_port) {
+                        const std::string& listen_host, uint16_t http_port,
+                        uint16_t peer_port) {
   const auto& host =
     cfg.advertise_host.empty() ? listen_host : cfg.advertise_host;
   auto peer = wi::parse_listen(cfg.peer_listen); // checked by load_config
   auto peer_host =
     cfg.advertise_host.empty() ? peer->first : cfg.advertise_host;
-  if (auto err =
-        m.set_addresses(host + ":" + std::to_string(http_port),
-                        peer_host + ":" + std::to_string(peer->second)))
+  if (auto err = m.set_addresses(host + ":" + std::to_string(http_port),
+                                 peer_host + ":" + std::to_string(peer_port)))
     return err;
   return m.join();
 }
@@ -133,6 +135,56 @@ void snapshot_all(caf::actor_system& sys, const wi::directory_actor& directory,
                spdlog::warn("snapshots at shutdown incomplete: {}",
                             wi::text_of(err));
              });
+}
+
+/// Cluster mode: where the peer layer listens and how long a forward waits.
+struct peer_settings {
+  std::string host = "127.0.0.1";
+  /// 0 picks a free port.
+  uint16_t port = 0;
+  std::chrono::milliseconds forward_timeout{10'000};
+};
+
+/// Cluster mode: the actors of the peer layer.
+struct peer_layer {
+  wi::cluster::peer_actor peer;
+  wi::cluster::forwarder_actor forwarder;
+  /// The bound peer port, to advertise in the member record.
+  uint16_t port = 0;
+
+  /// Ends both actors (at shutdown, before awaiting all actors).
+  void stop() {
+    caf::anon_send_exit(peer, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(forwarder, caf::exit_reason::user_shutdown);
+    peer = nullptr;
+    forwarder = nullptr;
+  }
+};
+
+/// Cluster mode: publishes the actor that answers requests other nodes
+/// forward here (through `http.serve_forwarded`, which answers NOT_READY
+/// until `set_ready`) and spawns the forwarder. Call before recovery: the
+/// peer port is known before the node registers itself.
+caf::expected<peer_layer> start_peer_layer(caf::actor_system& sys,
+                                           wi::http::server& http,
+                                           const peer_settings& settings) {
+  peer_layer layer;
+  layer.peer = wi::cluster::spawn_peer(
+    sys, [&http](wi::cluster::forwarded_request req,
+                 std::function<void(wi::cluster::forwarded_response)> reply) {
+      http.serve_forwarded(std::move(req), std::move(reply));
+    });
+  auto port =
+    wi::cluster::publish_peer(sys, layer.peer, settings.host, settings.port);
+  if (!port) {
+    caf::anon_send_exit(layer.peer, caf::exit_reason::user_shutdown);
+    return port.error();
+  }
+  layer.port = *port;
+  layer.forwarder =
+    wi::cluster::spawn_forwarder(sys, {settings.forward_timeout});
+  spdlog::info("peer layer listening address={}:{}", settings.host, *port);
+  return layer;
 }
 
 /// Raises the soft limit of open descriptors to the hard one (a server
@@ -232,14 +284,6 @@ int main(int argc, char** argv) {
   auto port = http.start();
   if (!port)
     return fail(wi::text_of(port.error()));
-  if (cluster) {
-    if (auto err = join_cluster(*cluster, cfg, listen->first, *port)) {
-      http.stop();
-      return fail("refusing to start: " + wi::text_of(err));
-    }
-    spdlog::info("cluster mode node={} etcd={} lease_ttl={}", *node, cfg.etcd,
-                 wi::format_duration(cfg.lease_ttl));
-  }
   std::cout << "webhook-ingress listening on http://" << listen->first << ':'
             << *port << std::endl;
   spdlog::info("listening address=http://{}:{}", listen->first, *port);
@@ -260,12 +304,39 @@ int main(int argc, char** argv) {
   // raised ingest at 64 connections by ~25% on 2 cores
   // (docs/benchmarks.md, Deliveries).
   caf_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  // Cluster mode: the middleman carries forwarded requests between nodes;
+  // single node: no middleman, nothing listens for peers.
+  peer_settings peer_cfg;
+  if (cluster) {
+    auto peer_listen = wi::parse_listen(cfg.peer_listen); // checked on load
+    peer_cfg.host = peer_listen->first;
+    peer_cfg.port = peer_listen->second;
+    wi::cluster::configure_peer_layer(caf_cfg);
+  }
   caf::actor_system sys{caf_cfg};
+  peer_layer peers;
+  if (cluster) {
+    auto started = start_peer_layer(sys, http, peer_cfg);
+    if (!started) {
+      http.stop();
+      return fail(wi::text_of(started.error()));
+    }
+    peers = std::move(*started);
+    if (auto err =
+          join_cluster(*cluster, cfg, listen->first, *port, peers.port)) {
+      http.stop();
+      peers.stop();
+      return fail("refusing to start: " + wi::text_of(err));
+    }
+    spdlog::info("cluster mode node={} etcd={} lease_ttl={}", *node, cfg.etcd,
+                 wi::format_duration(cfg.lease_ttl));
+  }
 
   // Tenants stay in their stored form until their actor starts.
   auto recovered = wi::load_node(*store);
   if (!recovered) {
     http.stop();
+    peers.stop();
     return fail(wi::text_of(recovered.error()));
   }
   spdlog::info("recovered {} tenants up to WAL sequence {} ({} stored, "
@@ -314,15 +385,21 @@ int main(int argc, char** argv) {
   auto directory = wi::spawn_directory(
     sys, std::move(*recovered), wal, table, cfg.snapshot_every, delivery,
     wi::persistence::spawn_wal_reader(sys, store));
-  http.set_ready(wi::http::backend{directory, table,
-                                   [engine, cluster] {
-                                     auto text = wi::node_metrics().serialize(
-                                       engine->in_flight(), engine->queued());
-                                     if (cluster)
-                                       text += cluster->metrics_text();
-                                     return text;
-                                   },
-                                   cluster});
+  wi::http::backend be;
+  be.directory = directory;
+  be.tenants = table;
+  be.metrics_text = [engine, cluster] {
+    auto text =
+      wi::node_metrics().serialize(engine->in_flight(), engine->queued());
+    if (cluster)
+      text += cluster->metrics_text();
+    return text;
+  };
+  if (cluster) {
+    be.cluster = cluster;
+    be.forward = wi::cluster::forward_function(peers.forwarder);
+  }
+  http.set_ready(std::move(be));
   if (cluster) {
     cluster->reconcile(held);
     if (auto err = cluster->set_state(wi::cluster::node_state::active))
@@ -349,6 +426,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   engine->stop();
   snapshot_all(sys, directory, deadline);
+  peers.stop();
   caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
   // A detached actor's thread ends only when its last handle is gone.

@@ -117,6 +117,27 @@ struct metrics::impl {
       .Register(registry);
   Counter& breaker_disabled = breaker_family.Add({{"to", "disabled"}});
   Counter& breaker_active = breaker_family.Add({{"to", "active"}});
+  prometheus::Family<Counter>& forwards_family =
+    BuildCounter()
+      .Name("webhook_ingress_forwarded_requests_total")
+      .Help("Cluster mode: requests forwarded to the tenant's owner node, by "
+            "outcome (see docs/operations.md)")
+      .Register(registry);
+  /// One series per outcome, made up front: look-ups never take a lock.
+  std::vector<std::pair<std::string_view, Counter*>> forwards = [this] {
+    std::vector<std::pair<std::string_view, Counter*>> result;
+    for (std::string_view outcome : forward_outcomes)
+      result.emplace_back(
+        outcome, &forwards_family.Add({{"outcome", std::string{outcome}}}));
+    return result;
+  }();
+  Histogram& forward_seconds =
+    BuildHistogram()
+      .Name("webhook_ingress_forward_duration_seconds")
+      .Help("Cluster mode: time from forwarding a request to the owner's "
+            "answer (answered forwards only)")
+      .Register(registry)
+      .Add({}, latency_buckets());
   Gauge& http_connections = BuildGauge()
                               .Name("webhook_ingress_http_connections")
                               .Help("Open HTTP connections")
@@ -183,6 +204,14 @@ void metrics::on_request(std::string_view method, std::string_view route,
   }
   i->second.requests->Increment();
   i->second.seconds->Observe(seconds);
+}
+
+void metrics::on_forward(std::string_view outcome, double seconds) {
+  for (auto& [name, counter] : impl_->forwards)
+    if (name == outcome)
+      counter->Increment();
+  if (outcome == "answered")
+    impl_->forward_seconds.Observe(seconds);
 }
 
 void metrics::set_http_connections(uint64_t n) {

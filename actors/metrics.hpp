@@ -12,6 +12,16 @@
 
 namespace wi {
 
+/// The outcomes of a forwarded request (label `outcome` of
+/// `webhook_ingress_forwarded_requests_total`): `answered` (the owner's
+/// answer, whatever its status), `timeout` (no answer in time), `unreachable`
+/// (no connection to the owner), `peer_down` (the connection went down while
+/// waiting), `no_owner` (the placement names a node that is not a member),
+/// and `not_owner` (this node received a forwarded request for a tenant it
+/// does not own).
+inline constexpr std::string_view forward_outcomes[] = {
+  "answered", "timeout", "unreachable", "peer_down", "no_owner", "not_owner"};
+
 /// The node's Prometheus metrics (prometheus-cpp core; `GET /metrics`
 /// serves `serialize()`). One instance per process, like the default
 /// registry of Prometheus clients: every component reports to
@@ -39,6 +49,10 @@ class metrics {
   /// status and latency.
   void on_request(std::string_view method, std::string_view route, int status,
                   double seconds);
+
+  /// Cluster mode: one forwarded request ended with `outcome` (one of
+  /// `forward_outcomes`; others are ignored) after `seconds`.
+  void on_forward(std::string_view outcome, double seconds);
 
   /// Open HTTP connections (set, not counted).
   void set_http_connections(uint64_t n);

@@ -30,6 +30,8 @@ http_error map_error(wi::errc code) noexcept {
     return {503, "OVERLOADED"};
   case errc::too_many_pending:
     return {429, "TOO_MANY_PENDING"};
+  case errc::tenant_unavailable:
+    return {503, "TENANT_UNAVAILABLE"};
   case errc::none:
   case errc::corrupt_data:
   case errc::internal:

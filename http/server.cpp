@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <climits>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -9,6 +10,8 @@
 #include <unordered_set>
 #include <utility>
 
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <caf/send.hpp>
 #include <restinio/all.hpp>
 #include <spdlog/spdlog.h>
@@ -72,10 +75,9 @@ restinio::http_status_line_t status_line(int status) {
 /// `/v1/webhook/endpoints/{id}`: of the route for its method, else of one
 /// for another method (a 405), else `unmatched` (a 404). Never a raw path,
 /// so ids stay out of the access log. Static storage.
-std::string_view route_template_of(const request_handle& req) {
-  std::string_view path{req->header().path().data(),
-                        req->header().path().size()};
-  auto method = parse_method(req->header().method().c_str());
+std::string_view route_template_of(std::string_view method_name,
+                                   std::string_view path) {
+  auto method = parse_method(method_name);
   if (auto route = match_route(method, path))
     return route->path_template;
   for (auto other : {http_method::get, http_method::post, http_method::put,
@@ -85,11 +87,31 @@ std::string_view route_template_of(const request_handle& req) {
   return "unmatched";
 }
 
+/// Cluster mode: a request another node forwarded here, and where its answer
+/// goes.
+struct forwarded_source {
+  cluster::forwarded_request req;
+  /// Views into `req.target`.
+  std::string_view path;
+  std::string_view query;
+  std::function<void(cluster::forwarded_response)> reply;
+};
+
+std::string_view view_of(restinio::string_view_t x) noexcept {
+  return {x.data(), x.size()};
+}
+
 /// What an answer needs besides its content: where it goes and its id.
 /// Every response is written by one of the `write` functions, which also
-/// write the request's access-log line.
+/// write the request's access-log line. A request comes from a RESTinio
+/// connection (`req`) or, in cluster mode, from a peer that forwarded it
+/// (`fwd`); the handlers read it through the accessors only, so both run
+/// the same path.
 struct exchange {
+  /// Null for a forwarded request.
   request_handle req;
+  /// Set for a forwarded request.
+  std::shared_ptr<forwarded_source> fwd;
   std::string request_id;
   /// The route template for the access log (see `route_template_of`).
   std::string_view route;
@@ -100,13 +122,45 @@ struct exchange {
     return response_meta{request_id, now_rfc3339()};
   }
 
+  std::string_view method() const {
+    return fwd ? std::string_view{fwd->req.method}
+               : std::string_view{req->header().method().c_str()};
+  }
+
+  std::string_view path() const {
+    return fwd ? fwd->path : view_of(req->header().path());
+  }
+
+  std::string_view query() const {
+    return fwd ? fwd->query : view_of(req->header().query());
+  }
+
+  std::string_view body() const {
+    return fwd ? std::string_view{fwd->req.body}
+               : std::string_view{req->body()};
+  }
+
+  /// The value of the request header `name`, if present.
+  std::optional<std::string_view> header(std::string_view name) const {
+    if (fwd) {
+      if (auto* value = cluster::find_header(fwd->req.headers, name))
+        return std::string_view{*value};
+      return std::nullopt;
+    }
+    auto field = req->header().try_get_field(
+      restinio::string_view_t{name.data(), name.size()});
+    if (!field)
+      return std::nullopt;
+    return std::string_view{field->data(), field->size()};
+  }
+
   /// Logs one line at info per response: method, route template, status,
   /// latency and request id as logfmt fields. Never the raw path, headers
   /// (so no Authorization), query or body.
   void log_access(int status) const {
     auto latency = std::chrono::duration<double, std::milli>(
       std::chrono::steady_clock::now() - started);
-    auto method = req->header().method().c_str();
+    auto method = this->method();
     spdlog::info("request method={} route={} status={} latency_ms={:.3f} "
                  "request_id=\"{}\"",
                  method, route, status, latency.count(), request_id);
@@ -118,6 +172,20 @@ struct exchange {
   void write(int status, std::string body, std::string_view allow = {},
              std::string_view retry_after = {},
              std::string_view content_type = "application/json") const {
+    if (fwd) {
+      cluster::forwarded_response resp{
+        static_cast<uint16_t>(status),
+        {{"Content-Type", std::string{content_type}},
+         {"X-Request-Id", request_id}},
+        std::move(body)};
+      if (!allow.empty())
+        resp.headers.emplace_back("Allow", allow);
+      if (!retry_after.empty())
+        resp.headers.emplace_back("Retry-After", retry_after);
+      log_access(status);
+      fwd->reply(std::move(resp));
+      return;
+    }
     auto resp = req->create_response(status_line(status));
     resp.append_header(restinio::http_field::content_type,
                        std::string{content_type});
@@ -140,6 +208,11 @@ struct exchange {
 
   void write_no_content() const {
     log_access(204); // before the answer leaves, as in `write`
+    if (fwd) {
+      fwd->reply(
+        cluster::forwarded_response{204, {{"X-Request-Id", request_id}}, {}});
+      return;
+    }
     req->create_response(status_line(204))
       .append_header("X-Request-Id", request_id)
       .done();
@@ -148,21 +221,36 @@ struct exchange {
   void write_error(const caf::error& err, std::string_view allow = {}) const {
     // A tenant over its pending-delivery cap may publish again once some
     // deliveries ended; a node over its in-flight or body-memory budget
-    // frees up within a second or so.
-    auto retry_after = code_of(err) == errc::too_many_pending ? "5"
-                       : code_of(err) == errc::overloaded     ? "1"
-                                                              : "";
+    // frees up within a second or so; a tenant whose owner node is
+    // unreachable may be back (or moved) soon.
+    auto code = code_of(err);
+    auto retry_after = code == errc::too_many_pending     ? "5"
+                       : code == errc::overloaded         ? "1"
+                       : code == errc::tenant_unavailable ? "1"
+                                                          : "";
     write(map_error(err).status, error_body(err, meta()), allow, retry_after);
+  }
+
+  /// Cluster mode: writes the owner node's answer to a forwarded request
+  /// unchanged (status, body, and the headers a client reads).
+  void write_relayed(const cluster::forwarded_response& answer) const {
+    auto resp = req->create_response(status_line(answer.status));
+    for (const auto& name : cluster::answer_header_names())
+      if (auto* value = cluster::find_header(answer.headers, name))
+        resp.append_header(name, *value);
+    if (answer.status != 204)
+      resp.set_body(answer.body);
+    log_access(answer.status);
+    resp.done();
   }
 };
 
 /// Returns the credentials of an `Authorization: Bearer <token>` header.
 std::optional<std::string_view>
-bearer_token(const restinio::http_request_header_t& header) {
-  auto field = header.try_get_field(restinio::http_field::authorization);
+bearer_token(std::optional<std::string_view> field) {
   if (!field)
     return std::nullopt;
-  std::string_view value{field->data(), field->size()};
+  std::string_view value = *field;
   constexpr std::string_view scheme = "bearer ";
   if (value.size() <= scheme.size())
     return std::nullopt;
@@ -179,8 +267,20 @@ bearer_token(const restinio::http_request_header_t& header) {
   return value;
 }
 
+std::optional<std::string_view>
+bearer_token(const restinio::http_request_header_t& header) {
+  auto field = header.try_get_field(restinio::http_field::authorization);
+  if (!field)
+    return bearer_token(std::optional<std::string_view>{});
+  return bearer_token(std::string_view{field->data(), field->size()});
+}
+
 std::optional<std::string_view> bearer_token(const request_handle& req) {
   return bearer_token(req->header());
+}
+
+std::optional<std::string_view> bearer_token(const exchange& ex) {
+  return bearer_token(ex.header("Authorization"));
 }
 
 caf::error unauthorized() {
@@ -188,13 +288,9 @@ caf::error unauthorized() {
                     "Authorization must carry a valid bearer token");
 }
 
-std::string request_id_of(const request_handle& req) {
-  auto field = req->header().try_get_field("X-Request-Id");
-  if (field) {
-    std::string_view value{field->data(), field->size()};
-    if (valid_request_id(value))
-      return std::string{value};
-  }
+std::string request_id_of(std::optional<std::string_view> field) {
+  if (field && valid_request_id(*field))
+    return std::string{*field};
   return make_request_id();
 }
 
@@ -469,10 +565,14 @@ struct server::impl {
     case route_id::metrics:
       return cfg.metrics_public ? caf::error{} : admin_auth_error(header);
     default: {
-      if (is_admin_route(id))
-        return admin_auth_error(header);
       auto token = bearer_token(header);
       auto tenant_id = token ? crypto::tenant_of_token(*token) : std::nullopt;
+      // Cluster mode: the owner of a tenant placed elsewhere judges its
+      // token (`dispatch` forwards the request there).
+      if (tenant_id && placed_elsewhere(*tenant_id))
+        return {};
+      if (is_admin_route(id))
+        return admin_auth_error(header);
       if (!tenant_id ||
           be.tenants->lookup(*tenant_id, crypto::sha256(*token)).outcome ==
             tenant_table::verdict::unauthorized)
@@ -484,9 +584,10 @@ struct server::impl {
 
   /// Answers a request refused by `inspect_headers` (or by the parser's
   /// body limit) from its headers; the connection closes after the answer.
-  handling_status answer_early(request_handle req, early_code code) {
+  handling_status answer_early(request_handle handle, early_code code) {
     auto started = std::chrono::steady_clock::now();
-    exchange ex{req, request_id_of(req), route_template_of(req), started};
+    auto ex = exchange_of(std::move(handle), started);
+    const auto& req = ex.req;
     std::string_view path{req->header().path().data(),
                           req->header().path().size()};
     auto route =
@@ -528,28 +629,144 @@ struct server::impl {
     return restinio::request_accepted();
   }
 
+  /// The exchange of a request from a RESTinio connection.
+  static exchange exchange_of(request_handle req,
+                              std::chrono::steady_clock::time_point started) {
+    exchange ex{std::move(req), nullptr, {}, {}, started};
+    ex.request_id = request_id_of(ex.header("X-Request-Id"));
+    ex.route = route_template_of(ex.method(), ex.path());
+    return ex;
+  }
+
+  /// Cluster mode: whether the view places `tenant` on another node.
+  bool placed_elsewhere(std::string_view tenant) const {
+    if (!be.cluster)
+      return false;
+    auto place = be.cluster->placement_of(tenant);
+    return place && place->owner != be.cluster->self();
+  }
+
   handling_status handle(request_handle req) {
     auto started = std::chrono::steady_clock::now();
-    exchange ex{req, request_id_of(req), route_template_of(req), started};
+    exchange ex{req, nullptr, {}, {}, started};
+    ex.request_id = request_id_of(ex.header("X-Request-Id"));
+    ex.route = route_template_of(ex.method(), ex.path());
+    run(ex);
+    return restinio::request_accepted();
+  }
+
+  void serve_forwarded(cluster::forwarded_request fr,
+                       std::function<void(cluster::forwarded_response)> reply) {
+    auto started = std::chrono::steady_clock::now();
+    auto src = std::make_shared<forwarded_source>();
+    src->req = std::move(fr);
+    src->reply = std::move(reply);
+    std::string_view target = src->req.target;
+    auto mark = target.find('?');
+    src->path = target.substr(0, mark);
+    if (mark != std::string_view::npos)
+      src->query = target.substr(mark + 1);
+    exchange ex{nullptr, std::move(src), {}, {}, started};
+    ex.request_id = request_id_of(ex.header("X-Request-Id"));
+    ex.route = route_template_of(ex.method(), ex.path());
+    run(ex);
+  }
+
+  void run(const exchange& ex) {
     try {
       dispatch(ex);
     } catch (const std::exception& e) {
       ex.write_error(make_error(errc::internal, e.what()));
     }
-    return restinio::request_accepted();
+  }
+
+  // -- cluster mode: the forward step ----------------------------------------
+
+  static caf::error tenant_unavailable(std::string text) {
+    return make_error(errc::tenant_unavailable, std::move(text));
+  }
+
+  /// Cluster mode: when the tenant's placement names another node, hands a
+  /// direct request to that node (its answer is written unchanged) and
+  /// refuses a forwarded one (503 TENANT_UNAVAILABLE: a request is forwarded
+  /// at most once, so placements that disagree never make a loop). Returns
+  /// whether it answered; false: serve the request here. A tenant without a
+  /// placement is served here (the local look-up answers, 401 if unknown).
+  bool forward_if_elsewhere(const exchange& ex, std::string_view tenant) {
+    if (!be.cluster)
+      return false;
+    auto place = be.cluster->placement_of(tenant);
+    if (!place || place->owner == be.cluster->self())
+      return false;
+    if (ex.fwd) {
+      node_metrics().on_forward("not_owner", 0);
+      ex.write_error(
+        tenant_unavailable("the tenant is moving between nodes; retry later"));
+      return true;
+    }
+    auto owner = be.cluster->member_of(place->owner);
+    if (!owner || owner->peer.empty() || !be.forward) {
+      node_metrics().on_forward("no_owner", 0);
+      ex.write_error(tenant_unavailable(
+        "the node that owns this tenant is not reachable; retry later"));
+      return true;
+    }
+    forward(owner->peer, make_forwarded(ex, tenant, place->epoch),
+            [this, ex](caf::expected<cluster::forwarded_response> answer) {
+              if (answer)
+                ex.write_relayed(*answer);
+              else
+                ex.write_error(answer.error());
+            });
+    return true;
+  }
+
+  /// What a forward of `ex` carries.
+  static cluster::forwarded_request
+  make_forwarded(const exchange& ex, std::string_view tenant, uint64_t epoch) {
+    cluster::forwarded_request fr;
+    fr.method = ex.method();
+    fr.target = ex.path();
+    if (!ex.query().empty()) {
+      fr.target += '?';
+      fr.target += ex.query();
+    }
+    for (const auto& name : cluster::forwarded_header_names()) {
+      if (name == "X-Request-Id") // the id this node answers with
+        fr.headers.emplace_back(name, ex.request_id);
+      else if (auto value = ex.header(name))
+        fr.headers.emplace_back(name, *value);
+    }
+    fr.body = ex.body();
+    fr.tenant = tenant;
+    fr.epoch = epoch;
+    return fr;
+  }
+
+  /// Sends `fr` to the peer at `peer` and calls `done` with the answer; the
+  /// request counts as in flight until then.
+  void forward(
+    std::string peer, cluster::forwarded_request fr,
+    std::function<void(caf::expected<cluster::forwarded_response>)> done) {
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    be.forward(std::move(peer), std::move(fr),
+               cluster::forward_done{
+                 [this, done = std::move(done)](
+                   caf::expected<cluster::forwarded_response> answer) {
+                   in_flight.fetch_sub(1, std::memory_order_relaxed);
+                   done(std::move(answer));
+                 }});
   }
 
   void dispatch(const exchange& ex) {
-    const auto& req = ex.req;
-    std::string_view path{req->header().path().data(),
-                          req->header().path().size()};
-    auto method = parse_method(req->header().method().c_str());
+    auto path = ex.path();
+    auto method = parse_method(ex.method());
     auto route = match_route(method, path);
     if (!route) {
       ex.write_error(route.error(), allowed_methods(path));
       return;
     }
-    if (req->body().size() > cfg.max_body_bytes) {
+    if (ex.body().size() > cfg.max_body_bytes) {
       ex.write_error(payload_too_large(cfg.max_body_bytes));
       return;
     }
@@ -649,13 +866,16 @@ struct server::impl {
 
   /// Admin routes take only the admin token: 401 without a valid token, 403
   /// with a valid tenant token.
-  caf::error admin_auth_error(const request_handle& req) const {
-    return admin_auth_error(req->header());
+  caf::error admin_auth_error(const exchange& ex) const {
+    return admin_auth_error_of(bearer_token(ex));
   }
 
   caf::error
   admin_auth_error(const restinio::http_request_header_t& header) const {
-    auto token = bearer_token(header);
+    return admin_auth_error_of(bearer_token(header));
+  }
+
+  caf::error admin_auth_error_of(std::optional<std::string_view> token) const {
     if (!token)
       return unauthorized();
     if (crypto::constant_time_equal(crypto::sha256(*token),
@@ -674,7 +894,7 @@ struct server::impl {
   /// `GET /metrics`: the Prometheus text format, not the envelope.
   void serve_metrics(const exchange& ex) {
     if (!cfg.metrics_public) {
-      if (auto err = admin_auth_error(ex.req)) {
+      if (auto err = admin_auth_error(ex)) {
         ex.write_error(err);
         return;
       }
@@ -685,14 +905,22 @@ struct server::impl {
   }
 
   void dispatch_admin(const exchange& ex, const route_match& route) {
-    if (auto err = admin_auth_error(ex.req)) {
+    if (auto err = admin_auth_error(ex)) {
+      // A tenant token of a tenant owned elsewhere: its owner knows the
+      // token and tells 403 from 401.
+      auto token = bearer_token(ex);
+      auto token_tenant =
+        token ? crypto::tenant_of_token(*token) : std::nullopt;
+      if (code_of(err) == errc::unauthorized && token_tenant &&
+          forward_if_elsewhere(ex, *token_tenant))
+        return;
       ex.write_error(err);
       return;
     }
     const auto& dir = be.directory;
     switch (route.id) {
     case route_id::admin_create_tenant: {
-      auto name = parse_create_tenant(ex.req->body());
+      auto name = parse_create_tenant(ex.body());
       if (!name) {
         ex.write_error(name.error());
         return;
@@ -714,8 +942,18 @@ struct server::impl {
         ex.write_error(query.error());
         return;
       }
+      if (be.cluster && !ex.fwd) {
+        list_cluster_tenants(ex, *query);
+        return;
+      }
+      auto q = *query;
+      if (ex.fwd && ex.fwd->req.local_only) {
+        // A part of a cluster-wide list: every tenant here up to the end of
+        // the page asked for, which the asking node merges.
+        q = up_to_page(q);
+      }
       caf::anon_send(
-        dir, list_atom::value, *query,
+        dir, list_atom::value, q,
         reply_with<tenant_page>(
           ex, [this](const exchange& e, const tenant_page& page) {
             if (page.items.empty()) {
@@ -724,11 +962,8 @@ struct server::impl {
             }
             auto now = now_unix_seconds();
             boost::json::array items;
-            for (const auto& t : page.items) {
-              auto item = to_json(t, now);
-              item["owner"] = owner_of(t.info.id);
-              items.push_back(std::move(item));
-            }
+            for (const auto& t : page.items)
+              items.push_back(summary_json(t, now));
             e.write(200, page_body(std::move(items),
                                    pagination_json(page.page, page.page_size,
                                                    page.total_items),
@@ -762,10 +997,10 @@ struct server::impl {
       ex.write_error(tenant_id.error());
       return;
     }
+    if (forward_if_elsewhere(ex, *tenant_id))
+      return;
     auto write_summary = [this](const exchange& e, const tenant_summary& t) {
-      auto body = to_json(t, now_unix_seconds());
-      body["owner"] = owner_of(t.info.id);
-      e.write_data(200, std::move(body));
+      e.write_data(200, summary_json(t, now_unix_seconds()));
     };
     switch (route.id) {
     case route_id::admin_get_tenant:
@@ -785,7 +1020,7 @@ struct server::impl {
       return;
     }
     case route_id::admin_rotate_token: {
-      auto grace = parse_rotate_token(ex.req->body());
+      auto grace = parse_rotate_token(ex.body());
       if (!grace) {
         ex.write_error(grace.error());
         return;
@@ -816,13 +1051,159 @@ struct server::impl {
     }
   }
 
+  /// A tenant's admin view with its `owner` node.
+  boost::json::object summary_json(const tenant_summary& t,
+                                   unix_seconds now) const {
+    auto result = to_json(t, now);
+    result["owner"] = owner_of(t.info.id);
+    return result;
+  }
+
+  /// The query for every item up to the end of `q`'s page (page 1 of a
+  /// larger size): one member's part of a cluster-wide list.
+  static list_query up_to_page(list_query q) {
+    auto size = static_cast<uint64_t>(q.page) * q.page_size;
+    q.page_size = static_cast<uint32_t>(
+      std::min<uint64_t>(size, std::numeric_limits<uint32_t>::max()));
+    q.page = 1;
+    return q;
+  }
+
+  /// What `list_cluster_tenants` collects: one part per member.
+  struct tenant_merge {
+    std::mutex mtx;
+    size_t waiting = 0;
+    boost::json::array items;
+    uint64_t total = 0;
+    /// Members that did not answer their part.
+    std::vector<std::string> missing;
+    caf::error local_error;
+  };
+
+  /// Cluster mode, `GET /admin/v1/tenants`: asks every member (this one
+  /// included) for its tenants up to the end of the page, merges them by id
+  /// and answers the page. A member that does not answer within the forward
+  /// timeout is left out: the answer then carries `"partial": true` and
+  /// `"missing_nodes"` (their ids), and `total_items` counts the members that
+  /// answered.
+  void list_cluster_tenants(const exchange& ex, const list_query& q) {
+    auto merge = std::make_shared<tenant_merge>();
+    auto self_id = be.cluster->self();
+    std::vector<cluster::member> others;
+    for (auto& m : be.cluster->members())
+      if (m.id != self_id)
+        others.push_back(std::move(m));
+    merge->waiting = others.size() + 1;
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    auto part_done = [this, ex, merge, q] {
+      // Called with `merge->mtx` held; the last part writes the answer.
+      if (--merge->waiting == 0)
+        write_merged(ex, *merge, q);
+    };
+    auto local_q = up_to_page(q);
+    caf::anon_send(be.directory, list_atom::value, local_q,
+                   reply_fn<tenant_page>{
+                     ex.request_id,
+                     [this, merge, part_done](caf::expected<tenant_page> page) {
+                       auto now = now_unix_seconds();
+                       std::lock_guard guard{merge->mtx};
+                       if (!page) {
+                         merge->local_error = std::move(page.error());
+                       } else {
+                         for (const auto& t : page->items)
+                           merge->items.push_back(summary_json(t, now));
+                         merge->total += page->total_items;
+                       }
+                       part_done();
+                     }});
+    for (const auto& m : others) {
+      auto fr = make_forwarded(ex, {}, 0);
+      fr.local_only = true;
+      forward(m.peer, std::move(fr),
+              [merge, part_done,
+               id = m.id](caf::expected<cluster::forwarded_response> answer) {
+                std::lock_guard guard{merge->mtx};
+                if (!add_part(*merge, answer))
+                  merge->missing.push_back(id);
+                part_done();
+              });
+    }
+  }
+
+  /// Adds a member's part; false if it is no list (an error, a timeout).
+  static bool add_part(tenant_merge& merge,
+                       const caf::expected<cluster::forwarded_response>& x) {
+    if (!x)
+      return false;
+    if (x->status == 204)
+      return true;
+    if (x->status != 200)
+      return false;
+    boost::system::error_code ec;
+    auto doc = boost::json::parse(x->body, ec);
+    if (ec || !doc.is_object())
+      return false;
+    const auto& obj = doc.get_object();
+    auto* data = obj.if_contains("data");
+    auto* pagination = obj.if_contains("pagination");
+    if (!data || !data->is_array() || !pagination || !pagination->is_object())
+      return false;
+    for (const auto& item : data->get_array())
+      merge.items.push_back(item);
+    if (auto* total = pagination->get_object().if_contains("total_items");
+        total && total->is_int64())
+      merge.total += static_cast<uint64_t>(total->get_int64());
+    return true;
+  }
+
+  void write_merged(const exchange& ex, tenant_merge& merge,
+                    const list_query& q) {
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (merge.local_error) {
+      ex.write_error(merge.local_error);
+      return;
+    }
+    auto id_of = [](const boost::json::value& v) -> std::string_view {
+      auto* id = v.is_object() ? v.get_object().if_contains("id") : nullptr;
+      return id && id->is_string() ? std::string_view{id->get_string()}
+                                   : std::string_view{};
+    };
+    std::sort(
+      merge.items.begin(), merge.items.end(),
+      [&](const auto& x, const auto& y) { return id_of(x) < id_of(y); });
+    auto first = (static_cast<uint64_t>(q.page) - 1) * q.page_size;
+    boost::json::array page;
+    for (auto i = first; i < merge.items.size() && page.size() < q.page_size;
+         ++i)
+      page.push_back(merge.items[i]);
+    if (page.empty() && merge.missing.empty()) {
+      ex.write_no_content();
+      return;
+    }
+    auto body =
+      page_body(std::move(page),
+                pagination_json(q.page, q.page_size, merge.total), ex.meta());
+    if (!merge.missing.empty()) {
+      auto doc = boost::json::parse(body).as_object();
+      doc["partial"] = true;
+      boost::json::array missing;
+      for (const auto& id : merge.missing)
+        missing.emplace_back(id);
+      doc["missing_nodes"] = std::move(missing);
+      body = boost::json::serialize(doc);
+    }
+    ex.write(200, std::move(body));
+  }
+
   void dispatch_tenant(const exchange& ex, const route_match& route) {
-    auto token = bearer_token(ex.req);
+    auto token = bearer_token(ex);
     auto tenant_id = token ? crypto::tenant_of_token(*token) : std::nullopt;
     if (!tenant_id) {
       ex.write_error(unauthorized());
       return;
     }
+    if (forward_if_elsewhere(ex, *tenant_id))
+      return;
     auto found = be.tenants->lookup(*tenant_id, crypto::sha256(*token));
     if (found.outcome == tenant_table::verdict::unauthorized) {
       ex.write_error(unauthorized());
@@ -866,10 +1247,8 @@ struct server::impl {
       return;
     }
     case route_id::publish_event: {
-      auto key = ex.req->header().try_get_field("Idempotency-Key");
-      auto ev = parse_publish(ex.req->body(),
-                              key ? std::string_view{key->data(), key->size()}
-                                  : std::string_view{});
+      auto key = ex.header("Idempotency-Key");
+      auto ev = parse_publish(ex.body(), key.value_or(std::string_view{}));
       if (!ev) {
         ex.write_error(ev.error());
         return;
@@ -996,9 +1375,10 @@ struct server::impl {
 
   /// Decodes the query string into (key, value) pairs.
   static caf::expected<query_params> parse_query_params(const exchange& ex) {
+    auto query = ex.query();
     auto parsed = restinio::try_parse_query<
       restinio::parse_query_traits::restinio_defaults>(
-      ex.req->header().query());
+      restinio::string_view_t{query.data(), query.size()});
     if (!parsed)
       return make_error(errc::invalid_parameter, "query",
                         "query string is not valid URL encoding");
@@ -1058,6 +1438,12 @@ caf::expected<uint16_t> server::start() {
                         std::to_string(self->cfg.port) + ": " + e.what());
   }
   return self->bound_port.load();
+}
+
+void server::serve_forwarded(
+  cluster::forwarded_request req,
+  std::function<void(cluster::forwarded_response)> reply) {
+  impl_->serve_forwarded(std::move(req), std::move(reply));
 }
 
 void server::set_ready(backend b) {

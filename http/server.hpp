@@ -9,6 +9,7 @@
 
 #include <caf/expected.hpp>
 
+#include "actors/cluster/peer.hpp"
 #include "actors/tenant_table.hpp"
 #include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/messages.hpp"
@@ -57,6 +58,11 @@ struct backend {
   /// /admin/v1/cluster`, the placement claim of created tenants, `owner`
   /// from the placement map, and its readiness to `/readyz`.
   std::shared_ptr<cluster::control> cluster;
+  /// Cluster mode: hands a request to the peer at a `host:port` peer
+  /// address; see `cluster::forward_function`. Must not block.
+  std::function<void(std::string, cluster::forwarded_request,
+                     cluster::forward_done)>
+    forward;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,
@@ -91,6 +97,15 @@ class server {
   /// Connects the handlers to the actors; `/readyz` answers 200 from now on.
   /// Call once, after recovery.
   void set_ready(backend b);
+
+  /// Cluster mode: answers a request another node forwarded here, through
+  /// exactly the path a direct request takes (readiness, limits,
+  /// authentication, validation, the same answers), except that it is never
+  /// forwarded again: if this node's view places the tenant elsewhere the
+  /// answer is 503 TENANT_UNAVAILABLE. Calls `reply` exactly once, from any
+  /// thread. Never blocks; safe from any thread (the peer actor calls it).
+  void serve_forwarded(cluster::forwarded_request req,
+                       std::function<void(cluster::forwarded_response)> reply);
 
   /// Starts refusing new requests (503 NOT_READY, "shutting down") except
   /// `/healthz`, and waits until every request already handed to an actor

@@ -55,6 +55,10 @@ enum class errc : uint8_t {
   corrupt_data,
   /// A bug: an invariant did not hold (500 INTERNAL).
   internal,
+  /// Cluster mode: the node that owns the tenant cannot be reached, did not
+  /// answer in time, or is not a member (503 TENANT_UNAVAILABLE, with
+  /// Retry-After).
+  tenant_unavailable,
 };
 
 /// The CAF error category of `errc`.
@@ -95,6 +99,8 @@ inline std::string to_string(errc x) {
     return "corrupt_data";
   case errc::internal:
     return "internal";
+  case errc::tenant_unavailable:
+    return "tenant_unavailable";
   }
   return "unknown";
 }

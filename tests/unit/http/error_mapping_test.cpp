@@ -26,6 +26,7 @@ TEST(map_error, every_code) {
          row{errc::storage_unavailable, 503, "STORAGE_UNAVAILABLE"},
          row{errc::not_ready, 503, "NOT_READY"},
          row{errc::overloaded, 503, "OVERLOADED"},
+         row{errc::tenant_unavailable, 503, "TENANT_UNAVAILABLE"},
          row{errc::corrupt_data, 500, "INTERNAL"},
          row{errc::internal, 500, "INTERNAL"},
          row{errc::none, 500, "INTERNAL"},

@@ -1,0 +1,160 @@
+#pragma once
+
+// The peer layer of cluster mode: how a node that received a request for a
+// tenant it does not own hands it to the owner node and gets the answer back,
+// through CAF's network layer (`caf::io` middleman, remote actors).
+//
+// - Every node spawns a `peer_actor` (`spawn_peer`) and publishes it on its
+//   peer address (`publish_peer`). It runs each forwarded request through a
+//   `local_handler` (the HTTP layer's entry point for forwarded requests,
+//   `http::server::serve_forwarded`) and replies with the answer.
+// - Every node spawns one `forwarder_actor` (`spawn_forwarder`): given a
+//   peer address and a request, it connects to that address once (cached;
+//   again after the connection went down), sends the request with a
+//   timeout and calls the continuation exactly once with the owner's answer
+//   or with `errc::tenant_unavailable`.
+//
+// CAF is no failure detector (../shared/CLUSTER.md): requests to a peer
+// that died are not failed by CAF and a stopped peer gives no `down_msg`.
+// So every forward has its own timeout, and on a `down_msg` the forwarder
+// fails its in-flight requests to that peer at once.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/expected.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+namespace wi::cluster {
+
+/// A header of a forwarded request or answer: (name, value).
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+/// A request a node hands to a tenant's owner: what the HTTP handlers read
+/// of the original request. Crosses the wire.
+struct forwarded_request {
+  /// The method as received, e.g. `"POST"`.
+  std::string method;
+  /// Path and query as received, e.g. `/v1/webhook/endpoints?page=2`.
+  std::string target;
+  /// The headers the handlers read (`Authorization`, `Content-Type`,
+  /// `Idempotency-Key`, `X-Request-Id`); see `forwarded_header_names`.
+  header_list headers;
+  /// The body as received.
+  std::string body;
+  /// The tenant the sender forwards for (from the token or the admin path).
+  std::string tenant;
+  /// The placement epoch of the tenant the sender knew.
+  uint64_t epoch = 0;
+  /// Set on the sender's fan-out of `GET /admin/v1/tenants`: the receiver
+  /// answers with its own tenants only.
+  bool local_only = false;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, forwarded_request& x) {
+  return f(caf::meta::type_name("wi_fwd_req"), x.method, x.target, x.headers,
+           x.body, x.tenant, x.epoch, x.local_only);
+}
+
+/// The owner's answer, returned unchanged to the client. Crosses the wire.
+struct forwarded_response {
+  uint16_t status = 500;
+  /// The answer's headers the client reads: `Content-Type`, `Retry-After`,
+  /// `Location`, `X-Request-Id`, `Allow` (see `answer_header_names`).
+  header_list headers;
+  std::string body;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, forwarded_response& x) {
+  return f(caf::meta::type_name("wi_fwd_resp"), x.status, x.headers, x.body);
+}
+
+/// The request headers a forward carries (the ones the handlers read).
+[[nodiscard]] const std::vector<std::string>& forwarded_header_names();
+
+/// The answer headers a forward returns.
+[[nodiscard]] const std::vector<std::string>& answer_header_names();
+
+/// Returns the value of the header `name` (ASCII case-insensitive), if any.
+[[nodiscard]] const std::string* find_header(const header_list& headers,
+                                             std::string_view name) noexcept;
+
+using peer_fwd_atom = caf::atom_constant<caf::atom("peerfwd")>;
+using peer_done_atom = caf::atom_constant<caf::atom("peerdone")>;
+
+/// What a node publishes on its peer address.
+using peer_actor = caf::typed_actor<
+  caf::replies_to<peer_fwd_atom, forwarded_request>::with<forwarded_response>>;
+
+/// Registers the types that cross the wire; call on the config of every node
+/// of a cluster (both sides need them), before the actor system starts.
+/// Also loads the `caf::io` middleman.
+void configure_peer_layer(caf::actor_system_config& cfg);
+
+/// Runs a forwarded request through the local path (exactly as a direct
+/// request, without forwarding it again) and calls the continuation exactly
+/// once with the answer, from any thread. Must not block.
+using local_handler = std::function<void(
+  forwarded_request, std::function<void(forwarded_response)>)>;
+
+/// Spawns the actor that answers forwarded requests with `handler`.
+[[nodiscard]] peer_actor spawn_peer(caf::actor_system& sys,
+                                    local_handler handler);
+
+/// Publishes `peer` on `host:port` (port 0 picks a free one) through the
+/// middleman; returns the bound port, or `errc::internal` naming the address.
+[[nodiscard]] caf::expected<uint16_t> publish_peer(caf::actor_system& sys,
+                                                   const peer_actor& peer,
+                                                   const std::string& host,
+                                                   uint16_t port);
+
+/// Splits `host:port` (a peer address of a `cluster::member`); nothing for a
+/// malformed one.
+[[nodiscard]] std::optional<std::pair<std::string, uint16_t>>
+parse_peer_address(std::string_view address);
+
+/// The continuation of a forward: the owner's answer, or
+/// `errc::tenant_unavailable` (peer unreachable, down, or no answer in time).
+/// Called exactly once, from the forwarder's thread; must not block.
+struct forward_done {
+  std::function<void(caf::expected<forwarded_response>)> fn;
+};
+
+/// Settings of the forwarder.
+struct forwarder_config {
+  /// Longest time from the forward to the owner's answer, connecting
+  /// included. Default 10 s.
+  std::chrono::milliseconds timeout{10'000};
+};
+
+/// Forwards requests to peers: `(peer_fwd_atom, peer address, request,
+/// continuation)`.
+using forwarder_actor = caf::typed_actor<
+  caf::reacts_to<peer_fwd_atom, std::string, forwarded_request, forward_done>>;
+
+/// Spawns the node's forwarder. Needs the middleman (`configure_peer_layer`).
+[[nodiscard]] forwarder_actor spawn_forwarder(caf::actor_system& sys,
+                                              forwarder_config cfg);
+
+/// Returns a function that hands a forward to `forwarder` (one message
+/// send; never blocks). The shape `http::backend::forward` takes.
+[[nodiscard]] std::function<void(std::string, forwarded_request, forward_done)>
+forward_function(forwarder_actor forwarder);
+
+} // namespace wi::cluster
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::cluster::forward_done)
