@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
+#include "actors/common/text.hpp"
 #include "webhook_ingress/error.hpp"
 
 extern char** environ;
@@ -491,28 +492,6 @@ void put(spdlog::memory_buf_t& dest, std::string_view x) {
   dest.append(x.data(), x.data() + x.size());
 }
 
-/// Length of the valid UTF-8 sequence at the start of `x`, 0 if invalid.
-size_t utf8_length(std::string_view x) {
-  auto b = [&](size_t i) { return static_cast<unsigned char>(x[i]); };
-  auto cont = [&](size_t i) { return i < x.size() && (b(i) & 0xC0) == 0x80; };
-  auto lead = b(0);
-  if (lead >= 0xC2 && lead <= 0xDF)
-    return cont(1) ? 2 : 0;
-  if (lead >= 0xE0 && lead <= 0xEF) {
-    if (!cont(1) || !cont(2) || (lead == 0xE0 && b(1) < 0xA0) ||
-        (lead == 0xED && b(1) > 0x9F))
-      return 0;
-    return 3;
-  }
-  if (lead >= 0xF0 && lead <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3) || (lead == 0xF0 && b(1) < 0x90) ||
-        (lead == 0xF4 && b(1) > 0x8F))
-      return 0;
-    return 4;
-  }
-  return 0;
-}
-
 /// Appends `x` as a JSON string; invalid UTF-8 becomes U+FFFD.
 void put_json_string(spdlog::memory_buf_t& dest, std::string_view x) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -521,7 +500,7 @@ void put_json_string(spdlog::memory_buf_t& dest, std::string_view x) {
   while (i < x.size()) {
     auto c = static_cast<unsigned char>(x[i]);
     if (c >= 0x80) {
-      auto n = utf8_length(x.substr(i));
+      auto n = utf8_sequence_length(x.substr(i));
       if (n == 0) {
         put(dest, "\\ufffd");
         ++i;

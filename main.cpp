@@ -21,13 +21,13 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/crypto.hpp"
-#include "actors/delivery_engine.hpp"
-#include "actors/directory_actor.hpp"
-#include "actors/metrics.hpp"
-#include "actors/recovery.hpp"
-#include "actors/retry_policy.hpp"
-#include "actors/tenant_actor.hpp"
+#include "actors/common/crypto.hpp"
+#include "actors/common/metrics.hpp"
+#include "actors/delivery/delivery_engine.hpp"
+#include "actors/delivery/retry_policy.hpp"
+#include "actors/directory/directory_actor.hpp"
+#include "actors/directory/recovery.hpp"
+#include "actors/tenant/tenant_actor.hpp"
 #include "config.hpp"
 #include "http/server.hpp"
 #include "http/time_format.hpp"

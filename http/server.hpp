@@ -9,7 +9,7 @@
 
 #include <caf/expected.hpp>
 
-#include "actors/tenant_table.hpp"
+#include "actors/directory/tenant_table.hpp"
 #include "webhook_ingress/messages.hpp"
 
 namespace wi::http {

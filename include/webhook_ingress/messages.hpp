@@ -155,7 +155,7 @@ using wal_writer_actor = caf::typed_actor<
   caf::replies_to<purge_atom, std::string>::with<bool>>;
 
 /// One per tenant: owns the tenant's endpoints and serializes every mutation
-/// and status transition (see `actors/tenant_actor.hpp`).
+/// and status transition (see `actors/tenant/tenant_actor.hpp`).
 using tenant_actor = caf::typed_actor<
   caf::reacts_to<create_atom, new_endpoint, reply_fn<endpoint>>,
   caf::reacts_to<get_atom, endpoint_id, reply_fn<endpoint_view>>,
@@ -198,7 +198,7 @@ using tenant_actor = caf::typed_actor<
 using tenant_continuation = std::function<void(tenant_actor)>;
 
 /// Owns the tenant registry, spawns tenant actors on first use and publishes
-/// the routing table (see `actors/directory_actor.hpp`).
+/// the routing table (see `actors/directory/directory_actor.hpp`).
 using directory_actor = caf::typed_actor<
   caf::reacts_to<create_atom, std::string, reply_fn<tenant_info>>,
   // Admin: one page of tenants by id, filtered on `created_at` like

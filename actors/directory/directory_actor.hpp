@@ -1,0 +1,79 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/directory/directory_state.hpp"
+#include "actors/directory/tenant_table.hpp"
+#include "actors/tenant/tenant_actor.hpp"
+#include "webhook_ingress/messages.hpp"
+
+namespace wi {
+
+/// State of the directory actor.
+struct directory_actor_state {
+  /// The tenant registry as durably applied.
+  directory_state data;
+  /// Recovered tenant states whose actor has not been spawned yet, decoded
+  /// or still stored (each tenant in at most one of them), and where each
+  /// stands in the WAL.
+  std::unordered_map<std::string, tenant_state> dormant;
+  stored_tenants stored;
+  owner_logs dormant_logs;
+  /// Where the directory's own records stand: the last one applied and how
+  /// many its snapshot does not cover.
+  uint64_t last_seq = 0;
+  uint64_t uncovered = 0;
+  /// Snapshot cadence, for the directory and every tenant actor it spawns.
+  uint64_t snapshot_every = 10'000;
+  /// Handed to every tenant actor; null disables deliveries.
+  std::shared_ptr<const delivery_settings> delivery;
+  /// Running tenant actors (linked to the directory).
+  std::unordered_map<std::string, tenant_actor> running;
+  wal_writer_actor wal;
+  /// Reads stored tenants' WAL records back (warm-up; each stored tenant's
+  /// actor reads its own when started before warm-up reached it).
+  wal_reader_actor reader;
+  /// The routing view this actor publishes for the HTTP handlers.
+  std::shared_ptr<tenant_table> table;
+
+  static inline const char* name = "wi.directory";
+};
+
+/// Spawns the directory actor over the recovered `node`. Before it returns,
+/// `table` holds an entry for every tenant of `node`, so handlers may use the
+/// table as soon as this returns, and the directory is registered as the
+/// WAL writer's checkpoint listener.
+///
+/// The directory owns the tenant registry: it registers tenants (durably,
+/// through `wal`), lists them, and spawns each tenant's actor on first use,
+/// handing it the tenant's recovered state. Tenant actors are linked to it:
+/// the directory's exit ends them.
+///
+/// Snapshots: the directory snapshots its registry every `snapshot_every`
+/// registrations; each tenant actor does the same for its records. When the
+/// WAL writer asks (`checkpoint_atom`), the directory snapshots the named
+/// owner: itself, a dormant tenant (whose state it holds), or a running
+/// tenant (by asking its actor). `shutdown_atom` snapshots everything that
+/// has uncovered records and answers once all of it is durable.
+///
+/// Tenants with pending deliveries are spawned at once (their deliveries
+/// resume); all others on first use. A tenant still in its stored form is
+/// decoded by its own actor when that starts (`stored_tenant_actor_impl`),
+/// never by the directory; to snapshot one, the directory starts it.
+///
+/// `reader` reads the WAL records of stored tenants back; it may be null
+/// only if no tenant of `node` is stored with records past its snapshot.
+[[nodiscard]] directory_actor
+spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
+                std::shared_ptr<tenant_table> table,
+                uint64_t snapshot_every = 10'000,
+                std::shared_ptr<const delivery_settings> delivery = nullptr,
+                wal_reader_actor reader = {});
+
+} // namespace wi
