@@ -43,10 +43,10 @@ void write_snapshot(self_ptr self, std::string owner, uint64_t covered,
 /// whether a snapshot was started.
 bool snapshot_directory(self_ptr self, snapshot_done done) {
   auto& st = self->state;
-  if (st.uncovered == 0)
+  if (st.log.uncovered == 0)
     return false;
-  st.uncovered = 0;
-  write_snapshot(self, directory_owner, st.last_seq,
+  st.log.snapshot_sent();
+  write_snapshot(self, directory_owner, st.log.last_seq,
                  persistence::encode_snapshot(st.data), std::move(done));
   return true;
 }
@@ -87,34 +87,32 @@ void report_tenants(const directory_state& st) {
 template <class OnApplied, class OnError>
 void commit(self_ptr self, record rec, const std::string& request_id,
             OnApplied on_applied, OnError on_error) {
-  auto bytes = persistence::encode(rec);
-  self
-    ->request(self->state.wal, caf::infinite, append_atom::value,
-              std::string{directory_owner}, std::move(bytes))
-    .then(
-      [self, rec = std::move(rec), request_id, on_applied,
-       on_error](uint64_t seq) {
-        auto& s = self->state;
-        if (auto err = wi::apply(s.data, rec)) {
-          on_error(make_error(errc::internal,
-                              "durable record did not apply: " + text_of(err)));
-          return;
-        }
-        s.last_seq = seq;
-        if (++s.uncovered >= s.snapshot_every)
-          snapshot_directory(self, [](bool) {});
-        const auto& entry = s.data.tenants.at(tenant_of(rec));
-        s.table->update(entry);
-        report_tenants(s.data);
-        spdlog::info("registry record={} tenant={} seq={} request_id=\"{}\"",
-                     kind_of(rec), entry.id, seq, request_id);
-        on_applied(entry);
-      },
-      [request_id, on_error](caf::error& err) {
-        spdlog::warn("registry change failed error=\"{}\" request_id=\"{}\"",
-                     text_of(err), request_id);
-        on_error(std::move(err));
-      });
+  auto req =
+    wal_append::one(std::string{directory_owner}, persistence::encode(rec));
+  wal_commit(
+    self, self->state.wal, std::move(req),
+    [self, rec = std::move(rec), request_id, on_applied,
+     on_error](uint64_t seq) {
+      auto& s = self->state;
+      if (auto err = wi::apply(s.data, rec)) {
+        on_error(make_error(errc::internal,
+                            "durable record did not apply: " + text_of(err)));
+        return;
+      }
+      if (s.log.applied(seq))
+        snapshot_directory(self, [](bool) {});
+      const auto& entry = s.data.tenants.at(tenant_of(rec));
+      s.table->update(entry);
+      report_tenants(s.data);
+      spdlog::info("registry record={} tenant={} seq={} request_id=\"{}\"",
+                   kind_of(rec), entry.id, seq, request_id);
+      on_applied(entry);
+    },
+    [request_id, on_error](caf::error err) {
+      spdlog::warn("registry change failed error=\"{}\" request_id=\"{}\"",
+                   text_of(err), request_id);
+      on_error(std::move(err));
+    });
 }
 
 void register_tenant(self_ptr self, std::string& name,
@@ -186,7 +184,7 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
     s.stored.erase(i);
     actor = self->spawn<caf::linked>(
       stored_tenant_actor_impl, tenant_id, std::move(stored), std::move(log),
-      s.wal, s.reader, s.snapshot_every, std::move(delivery));
+      s.wal, s.reader, s.log.snapshot_every, std::move(delivery));
   } else {
     tenant_state init;
     if (auto j = s.dormant.find(tenant_id); j != s.dormant.end()) {
@@ -196,8 +194,8 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
       init.tenant_id = tenant_id;
     }
     actor = self->spawn<caf::linked>(tenant_actor_impl, std::move(init),
-                                     std::move(log), s.wal, s.snapshot_every,
-                                     std::move(delivery));
+                                     std::move(log), s.wal,
+                                     s.log.snapshot_every, std::move(delivery));
   }
   s.running.emplace(tenant_id, actor);
   s.table->set_actor(tenant_id, actor);
@@ -555,15 +553,16 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   initial.dormant = std::move(node.tenants);
   initial.stored = std::move(node.stored);
   if (auto i = node.logs.find(directory_owner); i != node.logs.end()) {
-    initial.last_seq = i->second.last_seq;
-    initial.uncovered = i->second.uncovered.size();
+    initial.log = commit_log::starting_at(
+      i->second.last_seq, i->second.uncovered.size(), snapshot_every);
     node.logs.erase(i);
+  } else {
+    initial.log = commit_log::starting_at(0, 0, snapshot_every);
   }
   initial.dormant_logs = std::move(node.logs);
   initial.wal = std::move(wal);
   initial.reader = std::move(reader);
   initial.table = std::move(table);
-  initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
   initial.delivery = std::move(delivery);
   // Dormant states count in the gauges; a spawned actor takes its share
   // along (see `metrics::count_tenant`).

@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/common/wal_commit.hpp"
 #include "actors/directory/directory_state.hpp"
 #include "actors/directory/tenant_table.hpp"
 #include "actors/tenant/tenant_actor.hpp"
@@ -25,12 +26,9 @@ struct directory_actor_state {
   std::unordered_map<std::string, tenant_state> dormant;
   stored_tenants stored;
   owner_logs dormant_logs;
-  /// Where the directory's own records stand: the last one applied and how
-  /// many its snapshot does not cover.
-  uint64_t last_seq = 0;
-  uint64_t uncovered = 0;
-  /// Snapshot cadence, for the directory and every tenant actor it spawns.
-  uint64_t snapshot_every = 10'000;
+  /// Where the directory's own records stand, and the snapshot cadence (for
+  /// the directory and every tenant actor it spawns).
+  commit_log log;
   /// Handed to every tenant actor; null disables deliveries.
   std::shared_ptr<const delivery_settings> delivery;
   /// Running tenant actors (linked to the directory).

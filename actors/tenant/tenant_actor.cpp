@@ -45,19 +45,19 @@ unix_millis now_millis() {
 /// snapshot is durable) goes to whoever sent the current message.
 caf::delegated<uint64_t> delegate_snapshot(self_ptr self) {
   auto& st = self->state;
-  st.uncovered = 0;
+  st.log.snapshot_sent();
   return self->delegate(st.wal, snapshot_atom::value, st.data.tenant_id,
-                        st.last_seq, persistence::encode_snapshot(st.data));
+                        st.log.last_seq, persistence::encode_snapshot(st.data));
 }
 
 /// Like `delegate_snapshot`, for a snapshot nobody waits for. A failed write
 /// only leaves the records in the WAL until the next snapshot.
 void start_snapshot(self_ptr self) {
   auto& st = self->state;
-  st.uncovered = 0;
+  st.log.snapshot_sent();
   self
     ->request(st.wal, caf::infinite, snapshot_atom::value, st.data.tenant_id,
-              st.last_seq, persistence::encode_snapshot(st.data))
+              st.log.last_seq, persistence::encode_snapshot(st.data))
     .then([](uint64_t) {}, [](caf::error&) {});
 }
 
@@ -77,8 +77,7 @@ caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
   node_metrics().on_applied(rec, st.data, before,
                             static_cast<int64_t>(st.data.pending) -
                               pending_before);
-  st.last_seq = seq;
-  if (++st.uncovered >= st.snapshot_every)
+  if (st.log.applied(seq))
     start_snapshot(self);
   return {};
 }
@@ -98,17 +97,11 @@ void commit(self_ptr self, record rec, std::string payload_key,
     else
       on_applied();
   };
-  auto fail = [on_error](caf::error& err) { on_error(std::move(err)); };
-  if (payload_key.empty())
-    self
-      ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
-                std::move(bytes))
-      .then(std::move(handle), std::move(fail));
-  else
-    self
-      ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
-                std::move(bytes), std::move(payload_key), std::move(payload))
-      .then(std::move(handle), std::move(fail));
+  auto req = wal_append::one(st.data.tenant_id, std::move(bytes));
+  req.payload_key = std::move(payload_key);
+  req.payload = std::move(payload);
+  wal_commit(self, st.wal, std::move(req), std::move(handle),
+             std::move(on_error));
 }
 
 /// Logs what became of a request's record, naming the request like the
@@ -119,7 +112,7 @@ void log_request(self_ptr self, std::string_view kind,
   const auto& tenant = self->state.data.tenant_id;
   if (err == nullptr)
     spdlog::debug("applied record={} tenant={} seq={} request_id=\"{}\"", kind,
-                  tenant, self->state.last_seq, request_id);
+                  tenant, self->state.log.last_seq, request_id);
   else
     spdlog::warn("not applied record={} tenant={} error=\"{}\" "
                  "request_id=\"{}\"",
@@ -166,26 +159,25 @@ void flush_batch(self_ptr self) {
     return;
   auto batch = std::make_shared<std::vector<batched_record>>();
   batch->swap(st.batch);
-  std::vector<std::string> bytes;
-  bytes.reserve(batch->size());
+  wal_append req;
+  req.owner = st.data.tenant_id;
+  req.records.reserve(batch->size());
   for (const auto& x : *batch)
-    bytes.push_back(persistence::encode(x.rec));
-  self
-    ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
-              std::move(bytes))
-    .then(
-      [self, batch](uint64_t first) {
-        for (auto& x : *batch) {
-          if (auto err = apply_durable(self, x.rec, first++))
-            x.on_error(std::move(err));
-          else
-            x.on_applied();
-        }
-      },
-      [batch](caf::error& err) {
-        for (auto& x : *batch)
-          x.on_error(err);
-      });
+    req.records.push_back(persistence::encode(x.rec));
+  wal_commit(
+    self, st.wal, std::move(req),
+    [self, batch](uint64_t first) {
+      for (auto& x : *batch) {
+        if (auto err = apply_durable(self, x.rec, first++))
+          x.on_error(std::move(err));
+        else
+          x.on_applied();
+      }
+    },
+    [batch](caf::error err) {
+      for (auto& x : *batch)
+        x.on_error(err);
+    });
 }
 
 // -- deliveries ---------------------------------------------------------------
@@ -810,35 +802,34 @@ void on_prune(self_ptr self) {
   }
   auto count = ids.size();
   record rec = history_pruned{st.data.tenant_id, now, std::move(ids)};
-  auto bytes = persistence::encode(rec);
-  self
-    ->request(st.wal, caf::infinite, append_atom::value, st.data.tenant_id,
-              std::move(bytes), std::move(keys))
-    .then(
-      [self, rec = std::move(rec), full, count](uint64_t seq) {
-        auto& s = self->state;
-        s.pruning.clear();
-        if (auto err = apply_durable(self, rec, seq)) {
-          spdlog::error("tenant={} {}", s.data.tenant_id, text_of(err));
-          schedule_prune(self);
-          return;
-        }
-        for (const auto& id : std::get<history_pruned>(rec).event_ids)
-          s.bodies.erase(id);
-        spdlog::debug("applied record=history_pruned tenant={} seq={} "
-                      "events={}",
-                      s.data.tenant_id, seq, count);
-        if (full)
-          self->send(self, prune_atom::value);
-        else
-          schedule_prune(self);
-      },
-      [self](caf::error& err) {
-        self->state.pruning.clear();
-        spdlog::warn("not applied record=history_pruned tenant={} error=\"{}\"",
-                     self->state.data.tenant_id, text_of(err));
+  auto req = wal_append::one(st.data.tenant_id, persistence::encode(rec));
+  req.erased_payloads = std::move(keys);
+  wal_commit(
+    self, st.wal, std::move(req),
+    [self, rec = std::move(rec), full, count](uint64_t seq) {
+      auto& s = self->state;
+      s.pruning.clear();
+      if (auto err = apply_durable(self, rec, seq)) {
+        spdlog::error("tenant={} {}", s.data.tenant_id, text_of(err));
         schedule_prune(self);
-      });
+        return;
+      }
+      for (const auto& id : std::get<history_pruned>(rec).event_ids)
+        s.bodies.erase(id);
+      spdlog::debug("applied record=history_pruned tenant={} seq={} "
+                    "events={}",
+                    s.data.tenant_id, seq, count);
+      if (full)
+        self->send(self, prune_atom::value);
+      else
+        schedule_prune(self);
+    },
+    [self](caf::error err) {
+      self->state.pruning.clear();
+      spdlog::warn("not applied record=history_pruned tenant={} error=\"{}\"",
+                   self->state.data.tenant_id, text_of(err));
+      schedule_prune(self);
+    });
 }
 
 } // namespace
@@ -854,9 +845,8 @@ void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
   initial.next_id = init.last_id + 1;
   initial.data = std::move(init);
   initial.wal = std::move(wal);
-  initial.last_seq = log.last_seq;
-  initial.uncovered = log.uncovered.size();
-  initial.snapshot_every = std::max<uint64_t>(snapshot_every, 1);
+  initial.log =
+    commit_log::starting_at(log.last_seq, log.uncovered.size(), snapshot_every);
   initial.delivery = std::move(delivery);
   if (initial.delivery)
     initial.bodies.limit(initial.delivery->body_cache_bytes,
@@ -963,7 +953,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       on_attempted(self, event_id, id, attempt, started, outcome);
     },
     [self](checkpoint_atom) -> caf::result<uint64_t> {
-      if (self->state.uncovered == 0)
+      if (self->state.log.uncovered == 0)
         return uint64_t{0}; // the latest snapshot covers everything
       return delegate_snapshot(self);
     },

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "actors/common/owner_log.hpp"
+#include "actors/common/wal_commit.hpp"
 #include "actors/delivery/delivery_engine.hpp"
 #include "actors/delivery/retry_policy.hpp"
 #include "actors/tenant/body_cache.hpp"
@@ -94,12 +95,8 @@ struct tenant_actor_state {
   endpoint_id next_id = 1;
   /// Where records go to become durable.
   wal_writer_actor wal;
-  /// Sequence number of the last record applied to `data`.
-  uint64_t last_seq = 0;
-  /// Records applied since the last snapshot was sent to the writer.
-  uint64_t uncovered = 0;
-  /// Write a snapshot after this many records. Default: 10 000.
-  uint64_t snapshot_every = 10'000;
+  /// Where `data` stands in the WAL, and the snapshot cadence.
+  commit_log log;
   /// Delivery machinery; null disables deliveries (unit tests).
   std::shared_ptr<const delivery_settings> delivery;
   /// Deliveries with an attempt under way: (event id, endpoint). Runtime
@@ -160,7 +157,7 @@ struct tenant_actor_state {
 ///
 /// Snapshots: after `snapshot_every` applied records, and whenever asked
 /// (`checkpoint_atom`), the actor sends its whole state to the WAL writer,
-/// covering every record up to `last_seq`; records still waiting for their
+/// covering every record up to `log.last_seq`; records still waiting for their
 /// sync are not in it and stay in the WAL.
 ///
 /// Deliveries: a publish becomes an `event_accepted` record stored with its
