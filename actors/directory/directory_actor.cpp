@@ -51,19 +51,24 @@ bool snapshot_directory(self_ptr self, snapshot_done done) {
   return true;
 }
 
+/// The slot of `tenant_id` if it holds a `T`, else null.
+template <class T>
+T* slot_as(directory_actor_state& s, std::string_view tenant_id) {
+  auto i = s.tenants.find(tenant_id);
+  return i == s.tenants.end() ? nullptr : std::get_if<T>(&i->second);
+}
+
 /// Snapshots a dormant tenant if it has uncovered records. Returns whether a
 /// snapshot was started.
 bool snapshot_dormant(self_ptr self, const std::string& tenant_id,
                       snapshot_done done) {
   auto& st = self->state;
-  auto log = st.dormant_logs.find(tenant_id);
-  auto data = st.dormant.find(tenant_id);
-  if (log == st.dormant_logs.end() || log->second.uncovered.empty() ||
-      data == st.dormant.end())
+  auto* d = slot_as<dormant_tenant>(st, tenant_id);
+  if (d == nullptr || d->log.uncovered.empty())
     return false;
-  log->second.uncovered.clear();
-  write_snapshot(self, tenant_id, log->second.last_seq,
-                 persistence::encode_snapshot(data->second), std::move(done));
+  d->log.uncovered.clear();
+  write_snapshot(self, tenant_id, d->log.last_seq,
+                 persistence::encode_snapshot(d->data), std::move(done));
   return true;
 }
 
@@ -126,7 +131,9 @@ void register_tenant(self_ptr self, std::string& name,
   commit(
     self, std::move(rec), reply.request_id(),
     [self, token, reply](const tenant_entry& entry) {
-      self->state.dormant[entry.id].tenant_id = entry.id;
+      dormant_tenant fresh;
+      fresh.data.tenant_id = entry.id;
+      self->state.tenants.insert_or_assign(entry.id, std::move(fresh));
       auto info = info_of(entry);
       info.token = token;
       reply(std::move(info));
@@ -168,36 +175,33 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
     cont(tenant_actor{});
     return;
   }
-  if (auto i = s.running.find(tenant_id); i != s.running.end()) {
-    cont(i->second);
-    return;
+  auto slot = s.tenants.find(tenant_id);
+  if (slot != s.tenants.end()) {
+    if (auto* r = std::get_if<running_tenant>(&slot->second)) {
+      cont(r->actor);
+      return;
+    }
   }
   auto delivery = entry->active ? s.delivery : nullptr;
-  owner_log log;
-  if (auto i = s.dormant_logs.find(tenant_id); i != s.dormant_logs.end()) {
-    log = std::move(i->second);
-    s.dormant_logs.erase(i);
-  }
   tenant_actor actor;
-  if (auto i = s.stored.find(tenant_id); i != s.stored.end()) {
-    auto stored = std::move(i->second);
-    s.stored.erase(i);
-    actor = self->spawn<caf::linked>(
-      stored_tenant_actor_impl, tenant_id, std::move(stored), std::move(log),
-      s.wal, s.reader, s.log.snapshot_every, std::move(delivery));
+  if (slot != s.tenants.end() &&
+      std::holds_alternative<stored_slot>(slot->second)) {
+    auto stored = std::get<stored_slot>(std::move(slot->second));
+    actor = self->spawn<caf::linked>(stored_tenant_actor_impl, tenant_id,
+                                     std::move(stored.data),
+                                     std::move(stored.log), s.wal, s.reader,
+                                     s.log.snapshot_every, std::move(delivery));
   } else {
-    tenant_state init;
-    if (auto j = s.dormant.find(tenant_id); j != s.dormant.end()) {
-      init = std::move(j->second);
-      s.dormant.erase(j);
-    } else {
-      init.tenant_id = tenant_id;
-    }
-    actor = self->spawn<caf::linked>(tenant_actor_impl, std::move(init),
-                                     std::move(log), s.wal,
+    dormant_tenant init;
+    if (slot != s.tenants.end())
+      init = std::get<dormant_tenant>(std::move(slot->second));
+    else
+      init.data.tenant_id = tenant_id;
+    actor = self->spawn<caf::linked>(tenant_actor_impl, std::move(init.data),
+                                     std::move(init.log), s.wal,
                                      s.log.snapshot_every, std::move(delivery));
   }
-  s.running.emplace(tenant_id, actor);
+  s.tenants.insert_or_assign(tenant_id, running_tenant{actor});
   s.table->set_actor(tenant_id, actor);
   cont(std::move(actor));
 }
@@ -213,7 +217,7 @@ void start_stored(self_ptr self, std::vector<std::string> ids,
   auto& s = self->state;
   std::vector<std::vector<uint64_t>> lists;
   for (const auto& id : ids)
-    lists.push_back(s.dormant_logs.at(id).uncovered);
+    lists.push_back(slot_as<stored_slot>(s, id)->log.uncovered);
   if (ids.empty()) {
     then();
     return;
@@ -221,11 +225,11 @@ void start_stored(self_ptr self, std::vector<std::string> ids,
   auto start = [self, ids](std::vector<std::string>* records) {
     tenant_continuation started = [](tenant_actor) {};
     for (size_t i = 0; i < ids.size(); ++i) {
-      auto j = self->state.stored.find(ids[i]);
-      if (j == self->state.stored.end())
+      auto* stored = slot_as<stored_slot>(self->state, ids[i]);
+      if (stored == nullptr)
         continue; // started (or purged) meanwhile
       if (records != nullptr && i < records->size())
-        j->second.records = std::move((*records)[i]);
+        stored->data.records = std::move((*records)[i]);
       spawn_tenant(self, ids[i], started, spawn_for::node);
     }
   };
@@ -248,9 +252,9 @@ void start_stored(self_ptr self, std::vector<std::string> ids,
 std::vector<std::string> stored_with_records(self_ptr self) {
   auto& s = self->state;
   std::vector<std::string> ids;
-  for (const auto& [id, stored] : s.stored)
-    if (auto i = s.dormant_logs.find(id);
-        i != s.dormant_logs.end() && !i->second.uncovered.empty())
+  for (const auto& [id, slot] : s.tenants)
+    if (auto* stored = std::get_if<stored_slot>(&slot);
+        stored != nullptr && !stored->log.uncovered.empty())
       ids.push_back(id);
   return ids;
 }
@@ -260,9 +264,9 @@ std::vector<std::string> stored_with_records(self_ptr self) {
 void warm_up(self_ptr self) {
   auto& s = self->state;
   std::vector<std::string> snapshot_only;
-  for (const auto& [id, stored] : s.stored)
-    if (auto i = s.dormant_logs.find(id);
-        i == s.dormant_logs.end() || i->second.uncovered.empty())
+  for (const auto& [id, slot] : s.tenants)
+    if (auto* stored = std::get_if<stored_slot>(&slot);
+        stored != nullptr && stored->log.uncovered.empty())
       snapshot_only.push_back(id);
   tenant_continuation started = [](tenant_actor) {};
   for (const auto& id : snapshot_only)
@@ -285,15 +289,13 @@ void snapshot_started(self_ptr self, std::function<void(uint64_t)> finished) {
       t->finished(t->written);
   };
   auto& s = self->state;
-  for (const auto& [id, actor] : s.running) {
+  for (const auto& [id, slot] : s.tenants) {
     ++t->outstanding;
-    self->request(actor, caf::infinite, checkpoint_atom::value)
-      .then([done](uint64_t covered) { done(covered != 0); },
-            [done](caf::error&) { done(false); });
-  }
-  for (const auto& [id, log] : s.dormant_logs) {
-    ++t->outstanding;
-    if (!snapshot_dormant(self, id, done))
+    if (auto* r = std::get_if<running_tenant>(&slot))
+      self->request(r->actor, caf::infinite, checkpoint_atom::value)
+        .then([done](uint64_t covered) { done(covered != 0); },
+              [done](caf::error&) { done(false); });
+    else if (!snapshot_dormant(self, id, done))
       --t->outstanding;
   }
   ++t->outstanding;
@@ -320,7 +322,7 @@ constexpr auto admin_timeout = std::chrono::seconds{10};
 /// Starts the actor of a tenant still in its stored form, so that admin
 /// questions go to it (it answers once decoded).
 void start_if_stored(self_ptr self, const std::string& tenant_id) {
-  if (self->state.stored.count(tenant_id) == 0)
+  if (slot_as<stored_slot>(self->state, tenant_id) == nullptr)
     return;
   tenant_continuation ignore = [](tenant_actor) {};
   spawn_tenant(self, tenant_id, ignore, spawn_for::node);
@@ -349,9 +351,9 @@ void summarize_tenants(
     start_if_stored(self, id);
   for (size_t k = 0; k < ids.size(); ++k) {
     const auto& entry = s.data.tenants.at(ids[k]);
-    if (auto r = s.running.find(ids[k]); r != s.running.end()) {
+    if (auto* r = slot_as<running_tenant>(s, ids[k])) {
       ++t->outstanding;
-      self->request(r->second, admin_timeout, inspect_atom::value)
+      self->request(r->actor, admin_timeout, inspect_atom::value)
         .then(
           [t, k, entry, release](tenant_summary& x) {
             add_registry_fields(x, entry);
@@ -366,9 +368,8 @@ void summarize_tenants(
           });
       continue;
     }
-    auto d = s.dormant.find(ids[k]);
-    t->items[k] =
-      d != s.dormant.end() ? summarize(d->second) : tenant_summary{};
+    auto* d = slot_as<dormant_tenant>(s, ids[k]);
+    t->items[k] = d != nullptr ? summarize(d->data) : tenant_summary{};
     add_registry_fields(t->items[k], entry);
   }
   release();
@@ -425,17 +426,17 @@ void inspect_endpoint(self_ptr self, const std::string& tenant_id,
     return;
   }
   start_if_stored(self, tenant_id);
-  if (auto r = s.running.find(tenant_id); r != s.running.end()) {
-    self->request(r->second, admin_timeout, inspect_atom::value, id)
+  if (auto* r = slot_as<running_tenant>(s, tenant_id)) {
+    self->request(r->actor, admin_timeout, inspect_atom::value, id)
       .then([reply](endpoint_internal& x) { reply(std::move(x)); },
             [reply](caf::error& err) { reply(std::move(err)); });
     return;
   }
-  auto d = s.dormant.find(tenant_id);
-  if (d == s.dormant.end())
+  auto* d = slot_as<dormant_tenant>(s, tenant_id);
+  if (d == nullptr)
     reply(internal_view_of(empty_tenant(tenant_id), id));
   else
-    reply(internal_view_of(d->second, id));
+    reply(internal_view_of(d->data, id));
 }
 
 void rotate_token(self_ptr self, const std::string& tenant_id,
@@ -467,18 +468,15 @@ void rotate_token(self_ptr self, const std::string& tenant_id,
 void forget_tenant(self_ptr self, const std::string& tenant_id,
                    std::function<void()> done) {
   auto& s = self->state;
-  if (auto r = s.running.find(tenant_id); r != s.running.end()) {
+  if (auto* r = slot_as<running_tenant>(s, tenant_id)) {
     // Unlinked first: its exit must not end the directory.
-    self->unlink_from(r->second);
-    self->send_exit(r->second, caf::exit_reason::user_shutdown);
-    s.running.erase(r);
+    self->unlink_from(r->actor);
+    self->send_exit(r->actor, caf::exit_reason::user_shutdown);
+  } else if (auto* d = slot_as<dormant_tenant>(s, tenant_id)) {
+    node_metrics().count_tenant(d->data, -1);
   }
-  if (auto d = s.dormant.find(tenant_id); d != s.dormant.end()) {
-    node_metrics().count_tenant(d->second, -1);
-    s.dormant.erase(d);
-  }
-  s.stored.erase(tenant_id);
-  s.dormant_logs.erase(tenant_id);
+  if (auto i = s.tenants.find(tenant_id); i != s.tenants.end())
+    s.tenants.erase(i);
   self->request(s.wal, caf::infinite, purge_atom::value, tenant_id)
     .then([done](bool) { done(); }, [done](caf::error&) { done(); });
 }
@@ -510,9 +508,8 @@ void deactivate_tenant(self_ptr self, const std::string& tenant_id, bool purge,
     self, tenant_deactivated{tenant_id, crypto::now_seconds()},
     reply.request_id(),
     [self, reply](const tenant_entry& e) {
-      if (auto r = self->state.running.find(e.id);
-          r != self->state.running.end())
-        self->send(r->second, deactivate_atom::value);
+      if (auto* r = slot_as<running_tenant>(self->state, e.id))
+        self->send(r->actor, deactivate_atom::value);
       get_tenant(self, e.id, reply);
     },
     on_error);
@@ -532,7 +529,10 @@ void node_of(self_ptr self, reply_fn<node_status>& reply) {
           if (entry.active)
             ++result.tenants_active;
         }
-        result.tenants_loaded = s.running.size();
+        result.tenants_loaded = static_cast<uint64_t>(
+          std::count_if(s.tenants.begin(), s.tenants.end(), [](const auto& x) {
+            return std::holds_alternative<running_tenant>(x.second);
+          }));
         result.actors_alive = self->system().registry().running();
         if (s.delivery && s.delivery->engine) {
           result.deliveries_in_flight = s.delivery->engine->in_flight();
@@ -543,6 +543,36 @@ void node_of(self_ptr self, reply_fn<node_status>& reply) {
       [reply](caf::error& err) { reply(std::move(err)); });
 }
 
+/// One slot per recovered tenant of `node` (its decoded or stored state
+/// with its WAL position); the directory's own position stays in
+/// `node.logs`. A WAL position without a state (none is expected) becomes
+/// an empty dormant tenant, as spawning would have made it.
+tenant_slots slots_of(node_state& node) {
+  tenant_slots result;
+  auto log_of = [&](const std::string& id) {
+    owner_log log;
+    if (auto i = node.logs.find(id); i != node.logs.end()) {
+      log = std::move(i->second);
+      node.logs.erase(i);
+    }
+    return log;
+  };
+  for (auto& [id, data] : node.tenants)
+    result.emplace(id, dormant_tenant{std::move(data), log_of(id)});
+  for (auto& [id, data] : node.stored)
+    result.emplace(id, stored_slot{std::move(data), log_of(id)});
+  for (auto& [id, log] : node.logs) {
+    auto entry = node.directory.tenants.find(id);
+    if (entry == node.directory.tenants.end() || entry->second.purged)
+      continue; // the directory's own, or a purged tenant's
+    dormant_tenant empty;
+    empty.data.tenant_id = id;
+    empty.log = std::move(log);
+    result.emplace(id, std::move(empty));
+  }
+  return result;
+}
+
 directory_actor::behavior_type
 directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
                std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
@@ -550,8 +580,6 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
                wal_reader_actor reader) {
   auto& initial = self->state;
   initial.data = std::move(node.directory);
-  initial.dormant = std::move(node.tenants);
-  initial.stored = std::move(node.stored);
   if (auto i = node.logs.find(directory_owner); i != node.logs.end()) {
     initial.log = commit_log::starting_at(
       i->second.last_seq, i->second.uncovered.size(), snapshot_every);
@@ -559,24 +587,28 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   } else {
     initial.log = commit_log::starting_at(0, 0, snapshot_every);
   }
-  initial.dormant_logs = std::move(node.logs);
+  initial.tenants = slots_of(node);
   initial.wal = std::move(wal);
   initial.reader = std::move(reader);
   initial.table = std::move(table);
   initial.delivery = std::move(delivery);
   // Dormant states count in the gauges; a spawned actor takes its share
   // along (see `metrics::count_tenant`).
-  for (const auto& [id, tenant] : initial.dormant)
-    node_metrics().count_tenant(tenant, +1);
+  for (const auto& [id, slot] : initial.tenants)
+    if (auto* d = std::get_if<dormant_tenant>(&slot))
+      node_metrics().count_tenant(d->data, +1);
   report_tenants(initial.data);
   if (initial.delivery) {
     std::vector<std::string> busy;
-    for (const auto& [id, tenant] : initial.dormant)
-      if (tenant.pending > 0 && initial.data.tenants.at(id).active)
+    for (const auto& [id, slot] : initial.tenants) {
+      if (auto* d = std::get_if<dormant_tenant>(&slot);
+          d != nullptr && d->data.pending > 0 &&
+          initial.data.tenants.at(id).active)
         busy.push_back(id);
-    for (const auto& [id, stored] : initial.stored)
-      if (stored.may_have_pending)
+      if (auto* st = std::get_if<stored_slot>(&slot);
+          st != nullptr && st->data.may_have_pending)
         busy.push_back(id);
+    }
     tenant_continuation ignore = [](tenant_actor) {};
     for (const auto& id : busy)
       spawn_tenant(self, id, ignore);
@@ -621,9 +653,9 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
       auto& s = self->state;
       if (owner == directory_owner)
         snapshot_directory(self, [](bool) {});
-      else if (auto i = s.running.find(owner); i != s.running.end())
-        caf::anon_send(i->second, checkpoint_atom::value);
-      else if (s.stored.count(owner) > 0) {
+      else if (auto* r = slot_as<running_tenant>(s, owner))
+        caf::anon_send(r->actor, checkpoint_atom::value);
+      else if (slot_as<stored_slot>(s, owner) != nullptr) {
         tenant_continuation checkpoint = [](tenant_actor actor) {
           if (actor)
             caf::anon_send(actor, checkpoint_atom::value);

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <variant>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -16,23 +17,48 @@
 
 namespace wi {
 
+/// A recovered tenant, decoded, whose actor has not been spawned yet: its
+/// state and where it stands in the WAL.
+struct dormant_tenant {
+  tenant_state data;
+  owner_log log;
+};
+
+/// A recovered tenant still in its stored form (snapshot bytes and record
+/// sequence numbers; its actor decodes it), and where it stands in the WAL.
+struct stored_slot {
+  stored_tenant data;
+  owner_log log;
+};
+
+/// A tenant whose actor runs (linked to the directory); the actor owns the
+/// tenant's state and WAL position.
+struct running_tenant {
+  tenant_actor actor;
+};
+
+/// Everything the directory holds of one tenant: exactly one of its forms,
+/// so "in at most one place" holds by construction. A tenant moves
+/// stored -> running or dormant -> running when its actor is spawned; the
+/// cluster adds `remote` and `moving` here.
+using tenant_slot = std::variant<stored_slot, dormant_tenant, running_tenant>;
+
+/// The directory's tenant slots, by tenant id.
+using tenant_slots = std::unordered_map<std::string, tenant_slot,
+                                        transparent_hash, std::equal_to<>>;
+
 /// State of the directory actor.
 struct directory_actor_state {
   /// The tenant registry as durably applied.
   directory_state data;
-  /// Recovered tenant states whose actor has not been spawned yet, decoded
-  /// or still stored (each tenant in at most one of them), and where each
-  /// stands in the WAL.
-  std::unordered_map<std::string, tenant_state> dormant;
-  stored_tenants stored;
-  owner_logs dormant_logs;
+  /// What the directory holds of each tenant, one slot per tenant id (see
+  /// `tenant_slot`). A registered tenant without a slot owns nothing yet.
+  tenant_slots tenants;
   /// Where the directory's own records stand, and the snapshot cadence (for
   /// the directory and every tenant actor it spawns).
   commit_log log;
   /// Handed to every tenant actor; null disables deliveries.
   std::shared_ptr<const delivery_settings> delivery;
-  /// Running tenant actors (linked to the directory).
-  std::unordered_map<std::string, tenant_actor> running;
   wal_writer_actor wal;
   /// Reads stored tenants' WAL records back (warm-up; each stored tenant's
   /// actor reads its own when started before warm-up reached it).
