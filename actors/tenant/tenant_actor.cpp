@@ -15,6 +15,7 @@
 #include "actors/common/text.hpp"
 #include "actors/delivery/signing.hpp"
 #include "actors/tenant/admin_views.hpp"
+#include "actors/tenant/tenant_core.hpp"
 #include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
@@ -36,8 +37,11 @@ caf::error event_not_found(const std::string& id) {
   return make_error(errc::not_found, "event_id", "event " + id + " not found");
 }
 
-unix_millis now_millis() {
-  return wall_clock()->now();
+/// The tenant's "now": its clock's (`delivery_settings::clock`; the wall
+/// clock when deliveries are off).
+unix_millis now_millis(self_ptr self) {
+  const auto& d = self->state.delivery;
+  return (d && d->clock ? d->clock : wall_clock())->now();
 }
 
 /// Sends the whole state to the WAL writer as a snapshot covering
@@ -187,7 +191,7 @@ void schedule(self_ptr self, const std::string& event_id, endpoint_id ep,
               unix_millis at) {
   if (!self->state.delivery)
     return;
-  auto delay = at - now_millis();
+  auto delay = at - now_millis(self);
   if (delay <= 0) // due now: no need for the clock's timer thread
     self->send(self, due_atom::value, event_id, ep);
   else
@@ -249,7 +253,7 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
   job.connect_timeout = cfg.connect_timeout;
   job.total_timeout = cfg.total_timeout;
   auto me = caf::actor_cast<tenant_actor>(self);
-  auto started = now_millis();
+  auto started = now_millis(self);
   cfg.engine->submit(std::move(job), [me, event_id = ev.id, ep_id = ep.id,
                                       attempt,
                                       started](delivery_outcome outcome) {
@@ -356,7 +360,7 @@ void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   const auto* d = pending_delivery(st.data, event_id, ep_id);
   if (d == nullptr || ep == st.data.endpoints.end())
     return;
-  auto now = now_millis();
+  auto now = now_millis(self);
   if (d->next_attempt_at > now + 5)
     return; // a timer of an earlier schedule (e.g. before a resend)
   if (st.data.events.at(event_id).created_at + st.delivery->retention.count() <
@@ -390,24 +394,16 @@ void notify(self_ptr self, std::string type, endpoint_id ep_id,
           [](caf::expected<event_receipt>) {});
 }
 
-/// Writes a breaker transition of `ep_id`, then runs `then()`.
+/// Writes breaker transition `t` of `ep_id`, then runs `then()`.
 template <class Then>
-void change_breaker(self_ptr self, endpoint_id ep_id, endpoint_status status,
-                    std::string reason, std::chrono::milliseconds cooldown,
+void change_breaker(self_ptr self, endpoint_id ep_id, breaker_transition t,
                     Then then) {
   auto& st = self->state;
   st.breaker_busy.insert(ep_id);
-  auto now = now_millis();
-  breaker_changed rec{
-    st.data.tenant_id,
-    ep_id,
-    status,
-    std::move(reason),
-    now,
-    status == endpoint_status::disabled ? now + cooldown.count() : 0,
-    static_cast<uint64_t>(cooldown.count())};
   commit(
-    self, std::move(rec), {}, {},
+    self,
+    breaker_record(st.data.tenant_id, ep_id, std::move(t), now_millis(self)),
+    {}, {},
     [self, ep_id, then] {
       self->state.breaker_busy.erase(ep_id);
       then();
@@ -421,52 +417,44 @@ void schedule_probe(self_ptr self, endpoint_id ep_id) {
   auto i = a.find(ep_id);
   if (i == a.end())
     return;
-  auto delay =
-    std::max<unix_millis>(i->second.breaker.next_probe_at - now_millis(), 0);
+  auto delay = std::max<unix_millis>(
+    i->second.breaker.next_probe_at - now_millis(self), 0);
   self->delayed_send(self, milliseconds{delay}, probe_atom::value, ep_id);
 }
 
 /// The breaker's decision after an attempt was recorded.
-void after_attempt(self_ptr self, endpoint_id ep_id, bool success, bool gone,
+void after_attempt(self_ptr self, endpoint_id ep_id, outcome_kind kind,
                    bool probe) {
   auto& st = self->state;
   auto ep = st.data.endpoints.find(ep_id);
   if (ep == st.data.endpoints.end() || st.breaker_busy.count(ep_id) > 0)
     return;
   const auto& cfg = *st.delivery;
-  const auto& b = st.data.activity[ep_id].breaker;
+  auto t = decide_breaker(
+    ep->second.status, st.data.activity[ep_id].breaker, kind, probe,
+    {cfg.breaker_failures, cfg.breaker_cooldown, cfg.breaker_max_cooldown});
+  if (!t)
+    return;
   const auto& tid = st.data.tenant_id;
-  if (ep->second.status == endpoint_status::active && !success &&
-      (gone || b.consecutive_failures >= cfg.breaker_failures)) {
-    auto reason = gone ? "gone" : "consecutive_failures";
-    change_breaker(self, ep_id, endpoint_status::disabled, reason,
-                   cfg.breaker_cooldown, [self, ep_id, reason, tid] {
-                     spdlog::warn("tenant {} endpoint {} disabled by the "
-                                  "circuit breaker ({})",
-                                  tid, ep_id, reason);
-                     schedule_probe(self, ep_id);
-                     notify(self, "endpoint.disabled", ep_id, reason);
-                   });
-    return;
+  if (t->trip) {
+    auto reason = t->reason;
+    change_breaker(self, ep_id, std::move(*t), [self, ep_id, reason, tid] {
+      spdlog::warn("tenant {} endpoint {} disabled by the circuit breaker ({})",
+                   tid, ep_id, reason);
+      schedule_probe(self, ep_id);
+      notify(self, "endpoint.disabled", ep_id, reason);
+    });
+  } else if (t->status == endpoint_status::active) {
+    change_breaker(self, ep_id, std::move(*t), [self, ep_id, tid] {
+      spdlog::warn("tenant {} endpoint {} recovered after a successful probe",
+                   tid, ep_id);
+      schedule_pending(self, ep_id);
+      notify(self, "endpoint.recovered", ep_id, "probe");
+    });
+  } else {
+    change_breaker(self, ep_id, std::move(*t),
+                   [self, ep_id] { schedule_probe(self, ep_id); });
   }
-  if (ep->second.status != endpoint_status::disabled || !probe)
-    return;
-  if (success) {
-    change_breaker(self, ep_id, endpoint_status::active, {}, milliseconds{0},
-                   [self, ep_id, tid] {
-                     spdlog::warn("tenant {} endpoint {} recovered after a "
-                                  "successful probe",
-                                  tid, ep_id);
-                     schedule_pending(self, ep_id);
-                     notify(self, "endpoint.recovered", ep_id, "probe");
-                   });
-    return;
-  }
-  auto cooldown =
-    std::min(milliseconds{2 * b.cooldown_ms}, cfg.breaker_max_cooldown);
-  cooldown = std::max(cooldown, cfg.breaker_cooldown);
-  change_breaker(self, ep_id, endpoint_status::disabled, b.reason, cooldown,
-                 [self, ep_id] { schedule_probe(self, ep_id); });
 }
 
 /// The cool-down of a disabled endpoint ended: probe with its oldest pending
@@ -481,33 +469,20 @@ void on_probe(self_ptr self, endpoint_id ep_id) {
       st.probing.count(ep_id) > 0 || st.breaker_busy.count(ep_id) > 0)
     return;
   const auto& b = st.data.activity[ep_id].breaker;
-  if (b.next_probe_at > now_millis() + 5)
+  auto now = now_millis(self);
+  if (!probe_is_due(b.next_probe_at, now))
     return; // a timer of an earlier cool-down
   // Deliveries past the retention window are dropped, not probed with.
-  const event_state* oldest = nullptr;
-  const delivery_state* delivery = nullptr;
-  std::vector<std::string> expired;
-  auto horizon = now_millis() - st.delivery->retention.count();
-  for (const auto& [id, ev] : st.data.events)
-    for (const auto& d : ev.deliveries) {
-      if (d.endpoint != ep_id || d.status != delivery_status::pending)
-        continue;
-      if (ev.created_at < horizon)
-        expired.push_back(id);
-      else if (oldest == nullptr || ev.created_at < oldest->created_at) {
-        oldest = &ev;
-        delivery = &d;
-      }
-    }
-  for (const auto& id : expired)
+  auto choice = choose_probe(st.data, ep_id, now, st.delivery->retention);
+  for (const auto& id : choice.expired)
     expire(self, id, ep_id);
-  if (oldest == nullptr) {
+  if (choice.event_id.empty()) {
     // Nothing queued to probe with: look again after another cool-down.
     self->delayed_send(self, milliseconds{b.cooldown_ms}, probe_atom::value,
                        ep_id);
     return;
   }
-  start_attempt(self, oldest->id, ep_id, delivery->attempts + 1, true);
+  start_attempt(self, choice.event_id, ep_id, choice.attempt, true);
 }
 
 /// Drops a delivery that outlived the retention window.
@@ -516,8 +491,9 @@ void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   if (!st.expiring.insert({event_id, ep_id}).second)
     return; // already on its way to the WAL
   commit(
-    self, delivery_expired{st.data.tenant_id, event_id, ep_id, now_millis()},
-    {}, {},
+    self,
+    delivery_expired{st.data.tenant_id, event_id, ep_id, now_millis(self)}, {},
+    {},
     [self, event_id, ep_id] {
       self->state.expiring.erase({event_id, ep_id});
       forget_body_if_done(self, event_id);
@@ -538,12 +514,13 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
                   uint32_t attempt, unix_millis started,
                   delivery_outcome& outcome) {
   auto& st = self->state;
-  if (outcome.error == "shutdown") {
+  auto kind = classify(outcome);
+  if (kind == outcome_kind::shutdown) {
     // Not an attempt: the delivery stays pending for the next start.
     release(self, event_id, ep_id);
     return;
   }
-  if (outcome.error == "overloaded") {
+  if (kind == outcome_kind::overloaded) {
     // The engine's queue was full and nothing was sent: not an attempt of
     // the endpoint's (it must not count in its statistics, its retry
     // budget or its breaker). The delivery, or the breaker's probe, is
@@ -557,44 +534,16 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
                          ep_id);
     return;
   }
-  attempt_recorded rec;
-  rec.tenant_id = st.data.tenant_id;
-  rec.endpoint = ep_id;
-  rec.attempt.event_id = event_id;
-  rec.attempt.attempt = attempt;
-  rec.attempt.at = started;
-  rec.attempt.status_code =
-    static_cast<uint16_t>(std::clamp(outcome.status, 0, 999));
-  rec.attempt.latency_ms = static_cast<uint32_t>(
-    std::clamp<int64_t>(outcome.latency.count(), 0, UINT32_MAX));
-  rec.attempt.error = outcome.error;
-  rec.attempt.response_excerpt = sanitize_utf8(outcome.response_excerpt);
-  if (outcome.success()) {
-    rec.outcome = delivery_status::delivered;
-  } else {
-    std::optional<milliseconds> retry_after;
-    if (outcome.status == 429 || outcome.status == 503)
-      retry_after = retry_after_of(outcome);
-    auto delay = st.delivery->retries.next_delay(attempt, retry_after,
-                                                 st.delivery->jitter);
-    if (delay) {
-      rec.outcome = delivery_status::pending;
-      rec.next_attempt_at = now_millis() + delay->count();
-    } else {
-      rec.outcome = delivery_status::failed;
-      rec.reason = "exhausted";
-    }
-  }
+  auto rec = record_attempt(st.data.tenant_id, event_id, ep_id, attempt,
+                            started, outcome, st.delivery->retries,
+                            st.delivery->jitter, now_millis(self));
   auto next = rec.next_attempt_at;
   auto pending = rec.outcome == delivery_status::pending;
   auto exhausted = rec.outcome == delivery_status::failed;
-  auto success = outcome.success();
-  auto gone = outcome.status == 410;
   auto probe = st.probing.erase(ep_id) > 0;
   commit_batched(
     self, std::move(rec),
-    [self, event_id, ep_id, next, pending, exhausted, success, gone, probe,
-     attempt] {
+    [self, event_id, ep_id, next, pending, exhausted, kind, probe, attempt] {
       release(self, event_id, ep_id);
       if (pending)
         schedule(self, event_id, ep_id, next);
@@ -603,7 +552,7 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
       if (exhausted)
         notify(self, "message.attempt.exhausted", ep_id, "exhausted", event_id,
                attempt);
-      after_attempt(self, ep_id, success, gone, probe);
+      after_attempt(self, ep_id, kind, probe);
     },
     [self, event_id, ep_id](caf::error) {
       // Not recorded: the delivery stays pending as it was durably; send
@@ -632,7 +581,7 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
         i != st.data.idempotency.end()) {
       const auto& ev = st.data.events.at(i->second);
       if (ev.created_at + st.delivery->idempotency_window.count() >=
-          now_millis()) {
+          now_millis(self)) {
         reply(receipt_of(ev, true));
         return;
       }
@@ -654,12 +603,10 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
                        std::to_string(st.delivery->max_pending)));
     return;
   }
-  event_accepted rec{st.data.tenant_id,
-                     "evt_" + crypto::random_base62(24),
-                     std::move(req.event_type),
-                     key,
-                     now_millis(),
-                     std::move(targets)};
+  event_accepted rec{
+    st.data.tenant_id,         "evt_" + crypto::random_base62(24),
+    std::move(req.event_type), key,
+    now_millis(self),          std::move(targets)};
   auto event_id = rec.event_id;
   auto count = rec.endpoints.size();
   // Kept for the deliveries' bodies (see `body_cache`); none without any.
@@ -730,7 +677,7 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
                          " is still pending for this endpoint"));
       return;
     }
-  auto at = now_millis();
+  auto at = now_millis(self);
   commit(
     self, delivery_rescheduled{st.data.tenant_id, event_id, ep_id, at}, {}, {},
     [self, reply, event_id, ep_id, at] {
@@ -784,7 +731,7 @@ void schedule_prune(self_ptr self) {
 /// otherwise by the timer. Only one round is under way at a time.
 void on_prune(self_ptr self) {
   auto& st = self->state;
-  auto now = now_millis();
+  auto now = now_millis(self);
   auto limit = std::max<size_t>(st.delivery->max_pruned_per_round, 1);
   auto ids =
     prunable_events(st, now - st.delivery->retention.count(),

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/common/clock.hpp"
 #include "actors/common/owner_log.hpp"
 #include "actors/common/wal_commit.hpp"
 #include "actors/delivery/delivery_engine.hpp"
@@ -31,6 +32,9 @@ struct delivery_settings {
   std::shared_ptr<delivery_engine> engine;
   /// Reads event payloads at delivery time.
   payload_reader_actor payloads;
+  /// The program's clock: every "now" of the tenant actors (record times,
+  /// retry, breaker, expiry and prune deadlines). Default: the wall clock.
+  clock_ptr clock = wall_clock();
   /// Delays between attempts.
   retry_policy retries;
   /// Jitter for the delays (default: uniform in [-1, 1]).
