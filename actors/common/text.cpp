@@ -44,6 +44,16 @@ size_t utf8_sequence_length(std::string_view x) noexcept {
   }
 }
 
+bool is_valid_utf8(std::string_view x) noexcept {
+  while (!x.empty()) {
+    auto n = utf8_sequence_length(x);
+    if (n == 0)
+      return false;
+    x.remove_prefix(n);
+  }
+  return true;
+}
+
 std::string sanitize_utf8(std::string_view x) {
   std::string out;
   out.reserve(x.size());

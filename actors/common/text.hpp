@@ -17,6 +17,10 @@ namespace wi {
 /// (overlong, surrogate, beyond U+10FFFF) or with one cut by its end.
 [[nodiscard]] size_t utf8_sequence_length(std::string_view x) noexcept;
 
+/// Returns whether all of `x` is well-formed UTF-8 (no overlong forms, no
+/// surrogates, at most U+10FFFF).
+[[nodiscard]] bool is_valid_utf8(std::string_view x) noexcept;
+
 /// Returns `x` with every byte that is not part of a well-formed UTF-8
 /// sequence replaced by U+FFFD, and a character cut at the end dropped
 /// (answers of customer endpoints, cut at 1 KiB, may hold anything, but the

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "actors/crypto.hpp"
+#include "actors/common/crypto.hpp"
 #include "fuzz_check.hpp"
 
 using wi::fuzz::check;
