@@ -390,6 +390,79 @@ const std::vector<key_spec>& specs() {
                               "how often each tenant removes events without "
                               "a pending delivery older than the retention",
                               &config::prune_interval));
+    // -- cluster mode (docs/cluster.md)
+    xs.push_back(string_key(
+      "etcd",
+      "etcd client URLs, comma-separated; turns cluster mode on (empty: "
+      "single node)",
+      &config::etcd, [](std::string_view x) -> problem {
+        for (const auto& url : split_etcd_urls(x))
+          if (!url.starts_with("http://") && !url.starts_with("https://"))
+            return "must be http:// or https:// URLs separated by commas, "
+                   "got " +
+                   shown(x);
+        return std::nullopt;
+      }));
+    xs.back().type_name = "URL[,URL...]";
+    xs.push_back(string_key(
+      "node-id",
+      "this node's id in the cluster (default: the one kept in the data "
+      "directory)",
+      &config::node_id, [](std::string_view x) -> problem {
+        auto ok = x.size() <= 64 && std::all_of(x.begin(), x.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) ||
+                           c == '_' || c == '-' || c == '.';
+                  });
+        if (ok)
+          return std::nullopt;
+        return "must be at most 64 letters, digits, '_', '-' or '.', got " +
+               shown(x);
+      }));
+    xs.back().type_name = "NAME";
+    xs.push_back(string_key(
+      "peer-listen",
+      "HOST:PORT for node-to-node traffic in cluster mode; port 0 picks a "
+      "free one",
+      &config::peer_listen, [](std::string_view x) -> problem {
+        if (parse_listen(x))
+          return std::nullopt;
+        return "must be HOST:PORT with a port 0-65535, got " + shown(x);
+      }));
+    xs.back().type_name = "HOST:PORT";
+    xs.push_back(string_key(
+      "advertise-host",
+      "host other nodes and clients reach this node at (default: the host "
+      "of --listen; needed where it is a wildcard)",
+      &config::advertise_host, [](std::string_view x) -> problem {
+        if (x.find_first_of(" /,") == std::string_view::npos)
+          return std::nullopt;
+        return "must be a host name or address, got " + shown(x);
+      }));
+    xs.back().type_name = "HOST";
+    xs.push_back(duration_key("lease-ttl",
+                              "TTL of the node's etcd lease in cluster mode "
+                              "(whole seconds, 2s to 60s)",
+                              &config::lease_ttl));
+    {
+      auto& k = xs.back();
+      auto parse = k.from_text;
+      k.from_text = [parse](config& cfg, std::string_view x) -> problem {
+        config scratch;
+        if (auto why = parse(scratch, x))
+          return why;
+        auto v = scratch.lease_ttl;
+        if (v < std::chrono::seconds{2} || v > std::chrono::seconds{60} ||
+            v % std::chrono::seconds{1} != milliseconds{0})
+          return "must be whole seconds from 2s to 60s, got " + shown(x);
+        cfg.lease_ttl = v;
+        return std::nullopt;
+      };
+      k.from_toml = [k](config& cfg, const toml::node& n) -> problem {
+        if (!n.is_string())
+          return "must be a duration string like \"5s\", got " + type_of(n);
+        return k.from_text(cfg, n.as_string()->get());
+      };
+    }
     xs.push_back(bool_key("metrics-public",
                           "serve GET /metrics without the admin token",
                           &config::metrics_public));
@@ -559,6 +632,27 @@ parse_listen(std::string_view x) {
       end != port_text.data() + port_text.size() || port > 65535)
     return std::nullopt;
   return std::make_pair(std::string{host}, static_cast<uint16_t>(port));
+}
+
+std::vector<std::string> split_etcd_urls(std::string_view x) {
+  std::vector<std::string> result;
+  size_t pos = 0;
+  while (pos <= x.size()) {
+    auto comma = x.find(',', pos);
+    auto item =
+      x.substr(pos, comma == std::string_view::npos ? std::string_view::npos
+                                                    : comma - pos);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (!item.empty())
+      result.emplace_back(item);
+    if (comma == std::string_view::npos)
+      break;
+    pos = comma + 1;
+  }
+  return result;
 }
 
 std::string format_duration(milliseconds x) {

@@ -85,6 +85,20 @@ struct config {
   /// How often each tenant removes delivered history (events without a
   /// pending delivery, created more than `retention` ago); 1 ms .. 7 days.
   std::chrono::milliseconds prune_interval = std::chrono::seconds{60};
+  /// Cluster mode: etcd client URLs, comma-separated (`http://h:2379,...`);
+  /// empty (the default) runs a single node without etcd.
+  std::string etcd;
+  /// Cluster mode: this node's id (letters, digits, `_`, `-`, `.`; at most
+  /// 64); empty: the id kept in the data directory.
+  std::string node_id;
+  /// Cluster mode: `HOST:PORT` of the node-to-node (CAF) listener; port 0
+  /// picks a free one.
+  std::string peer_listen = "127.0.0.1:0";
+  /// Cluster mode: the host other nodes and clients reach this node at,
+  /// where `listen` is a wildcard; empty: the host of `listen`.
+  std::string advertise_host;
+  /// Cluster mode: TTL of the node's etcd lease; whole seconds, 2 s .. 60 s.
+  std::chrono::milliseconds lease_ttl = std::chrono::seconds{5};
   /// Serve `GET /metrics` without the admin token.
   bool metrics_public = false;
   /// `text` or `json`.
@@ -157,6 +171,9 @@ struct config_load {
 /// Splits `HOST:PORT` or `[V6]:PORT` (port 0-65535); nullopt when malformed.
 [[nodiscard]] std::optional<std::pair<std::string, uint16_t>>
 parse_listen(std::string_view x);
+
+/// Splits `--etcd`'s comma-separated URLs (empty items dropped).
+[[nodiscard]] std::vector<std::string> split_etcd_urls(std::string_view x);
 
 /// Renders a duration the way the config takes it back: the largest of
 /// `h`, `m`, `s`, `ms` that divides it, e.g. `168h`, `90s`, `250ms`.

@@ -24,6 +24,7 @@
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/membership.hpp"
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
 #include "actors/delivery/delivery_engine.hpp"
@@ -84,6 +85,37 @@ caf::expected<std::string> node_id(wi::persistence::storage& store) {
   if (auto err = store.put_meta(node_id_key, id))
     return err;
   return id;
+}
+
+/// Cluster mode (`--etcd`): the membership, checked to reach etcd. Refuses
+/// (with a message naming the URLs) when no etcd member answers.
+caf::expected<std::shared_ptr<wi::cluster::membership>>
+connect_cluster(const wi::config& cfg, const std::string& node) {
+  wi::cluster::membership_config mcfg;
+  mcfg.etcd.endpoints = wi::split_etcd_urls(cfg.etcd);
+  mcfg.node_id = node;
+  mcfg.lease_ttl = cfg.lease_ttl;
+  auto m = std::make_shared<wi::cluster::membership>(std::move(mcfg));
+  if (auto err = m->connect())
+    return err;
+  return m;
+}
+
+/// Registers the node (state `joining`) once its HTTP port is known:
+/// advertised as `--advertise-host` (else the listen host) with the bound
+/// ports. Refuses when another live node has the same id.
+caf::error join_cluster(wi::cluster::membership& m, const wi::config& cfg,
+                        const std::string& listen_host, uint16_t http_port) {
+  const auto& host =
+    cfg.advertise_host.empty() ? listen_host : cfg.advertise_host;
+  auto peer = wi::parse_listen(cfg.peer_listen); // checked by load_config
+  auto peer_host =
+    cfg.advertise_host.empty() ? peer->first : cfg.advertise_host;
+  if (auto err =
+        m.set_addresses(host + ":" + std::to_string(http_port),
+                        peer_host + ":" + std::to_string(peer->second)))
+    return err;
+  return m.join();
 }
 
 /// Asks the directory to snapshot everything and waits until it is durable
@@ -167,9 +199,18 @@ int main(int argc, char** argv) {
   if (!admin_hash)
     return fail(wi::text_of(admin_hash.error()));
 
-  auto node = node_id(*store);
+  auto node = cfg.node_id.empty() ? node_id(*store)
+                                  : caf::expected<std::string>{cfg.node_id};
   if (!node)
     return fail(wi::text_of(node.error()));
+
+  std::shared_ptr<wi::cluster::membership> cluster;
+  if (!cfg.etcd.empty()) {
+    auto connected = connect_cluster(cfg, *node);
+    if (!connected)
+      return fail("refusing to start: " + wi::text_of(connected.error()));
+    cluster = std::move(*connected);
+  }
 
   wi::http::server_config http_cfg;
   http_cfg.host = listen->first;
@@ -191,6 +232,14 @@ int main(int argc, char** argv) {
   auto port = http.start();
   if (!port)
     return fail(wi::text_of(port.error()));
+  if (cluster) {
+    if (auto err = join_cluster(*cluster, cfg, listen->first, *port)) {
+      http.stop();
+      return fail("refusing to start: " + wi::text_of(err));
+    }
+    spdlog::info("cluster mode node={} etcd={} lease_ttl={}", *node, cfg.etcd,
+                 wi::format_duration(cfg.lease_ttl));
+  }
   std::cout << "webhook-ingress listening on http://" << listen->first << ':'
             << *port << std::endl;
   spdlog::info("listening address=http://{}:{}", listen->first, *port);
@@ -256,14 +305,29 @@ int main(int argc, char** argv) {
     std::max(cfg.breaker_max_cooldown, cfg.breaker_cooldown);
   delivery->retention = cfg.retention;
   delivery->prune_interval = cfg.prune_interval;
+  std::vector<std::string> held;
+  if (cluster)
+    for (const auto& [id, entry] : recovered->directory.tenants)
+      if (!entry.token_hash.empty()) // not a purge tombstone
+        held.push_back(id);
   auto table = std::make_shared<wi::tenant_table>();
   auto directory = wi::spawn_directory(
     sys, std::move(*recovered), wal, table, cfg.snapshot_every, delivery,
     wi::persistence::spawn_wal_reader(sys, store));
-  http.set_ready(wi::http::backend{directory, table, [engine] {
-                                     return wi::node_metrics().serialize(
+  http.set_ready(wi::http::backend{directory, table,
+                                   [engine, cluster] {
+                                     auto text = wi::node_metrics().serialize(
                                        engine->in_flight(), engine->queued());
-                                   }});
+                                     if (cluster)
+                                       text += cluster->metrics_text();
+                                     return text;
+                                   },
+                                   cluster});
+  if (cluster) {
+    cluster->reconcile(held);
+    if (auto err = cluster->set_state(wi::cluster::node_state::active))
+      spdlog::warn("could not mark node active yet: {}", wi::text_of(err));
+  }
   caf::anon_send(directory, wi::warm_atom::value);
   spdlog::info("ready; create a tenant with: curl -X POST -H 'Authorization: "
                "Bearer <admin token>' -d '{{\"name\":\"acme\"}}' "
@@ -277,6 +341,8 @@ int main(int argc, char** argv) {
     std::chrono::steady_clock::now() + std::chrono::seconds{cfg.shutdown_grace};
   http.drain(deadline);
   http.stop();
+  if (cluster)
+    cluster->leave(); // revokes the lease: the member key goes at once
   // Let attempts under way finish; whatever is still running at the
   // deadline ends as "shutdown" and is sent again after the restart.
   while (engine->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)

@@ -26,6 +26,7 @@ enum class route_id {
   admin_create_tenant,
   admin_list_tenants,
   admin_node,
+  admin_cluster,
   admin_get_tenant,
   admin_deactivate_tenant,
   admin_rotate_token,

@@ -204,6 +204,7 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_create_tenant:
   case route_id::admin_list_tenants:
   case route_id::admin_node:
+  case route_id::admin_cluster:
   case route_id::admin_get_tenant:
   case route_id::admin_deactivate_tenant:
   case route_id::admin_rotate_token:
@@ -557,8 +558,12 @@ struct server::impl {
       ex.write_data(200, boost::json::object{{"status", "ok"}});
       return;
     case route_id::readyz:
-      if (ready.load(std::memory_order_acquire))
+      if (ready.load(std::memory_order_acquire) && cluster_ready())
         ex.write_data(200, boost::json::object{{"status", "ready"}});
+      else if (ready.load(std::memory_order_acquire))
+        ex.write_error(make_error(errc::not_ready,
+                                  "cluster mode: etcd is not reachable or "
+                                  "the lease was not renewed in time"));
       else
         ex.write_error(not_ready());
       return;
@@ -593,6 +598,49 @@ struct server::impl {
         dispatch_tenant(ex, *route);
       return;
     }
+  }
+
+  // -- cluster mode (be.cluster; null on a single node) -----------------------
+
+  bool cluster_ready() const { return !be.cluster || be.cluster->ready(); }
+
+  /// The tenant's owner node: the placement map's, else this node (it
+  /// holds the tenant; a claim may still be on its way to etcd).
+  std::string owner_of(const std::string& tenant_id) const {
+    if (!be.cluster)
+      return cfg.node.node_id;
+    auto p = be.cluster->placement_of(tenant_id);
+    return p ? p->owner : be.cluster->self();
+  }
+
+  /// `GET /admin/v1/cluster`; a single node shows itself alone.
+  boost::json::object cluster_json() const {
+    boost::json::array members;
+    boost::json::object by_node;
+    std::string self = cfg.node.node_id;
+    if (be.cluster) {
+      self = be.cluster->self();
+      for (const auto& m : be.cluster->members())
+        members.push_back(
+          boost::json::object{{"id", m.id},
+                              {"http", m.http},
+                              {"peer", m.peer},
+                              {"state", cluster::to_string(m.state)}});
+      for (const auto& [node, n] : be.cluster->tenants_by_node())
+        by_node[node] = n;
+    } else {
+      members.push_back(boost::json::object{
+        {"id", self},
+        {"http", cfg.host + ":" + std::to_string(bound_port.load())},
+        {"peer", ""},
+        {"state", "active"}});
+    }
+    return {{"node", self},
+            {"cluster_mode", be.cluster != nullptr},
+            {"members", std::move(members)},
+            {"tenants_by_node", std::move(by_node)},
+            {"moves", boost::json::object{{"under_way", boost::json::array{}},
+                                          {"done", 0}}}};
   }
 
   static caf::error not_ready() {
@@ -651,8 +699,12 @@ struct server::impl {
       }
       caf::anon_send(dir, create_atom::value, std::move(*name),
                      reply_with<tenant_info>(
-                       ex, [](const exchange& e, const tenant_info& t) {
-                         e.write_data(201, to_json(t));
+                       ex, [this](const exchange& e, const tenant_info& t) {
+                         if (be.cluster)
+                           be.cluster->tenant_created(t.id);
+                         auto body = to_json(t);
+                         body["owner"] = owner_of(t.id);
+                         e.write_data(201, std::move(body));
                        }));
       return;
     }
@@ -665,15 +717,18 @@ struct server::impl {
       caf::anon_send(
         dir, list_atom::value, *query,
         reply_with<tenant_page>(
-          ex, [](const exchange& e, const tenant_page& page) {
+          ex, [this](const exchange& e, const tenant_page& page) {
             if (page.items.empty()) {
               e.write_no_content();
               return;
             }
             auto now = now_unix_seconds();
             boost::json::array items;
-            for (const auto& t : page.items)
-              items.push_back(to_json(t, now));
+            for (const auto& t : page.items) {
+              auto item = to_json(t, now);
+              item["owner"] = owner_of(t.info.id);
+              items.push_back(std::move(item));
+            }
             e.write(200, page_body(std::move(items),
                                    pagination_json(page.page, page.page_size,
                                                    page.total_items),
@@ -688,6 +743,9 @@ struct server::impl {
                        e.write_data(200,
                                     node_json(cfg.node, x, now_unix_millis()));
                      }));
+      return;
+    case route_id::admin_cluster:
+      ex.write_data(200, cluster_json());
       return;
     case route_id::admin_snapshot:
       caf::anon_send(
@@ -704,8 +762,10 @@ struct server::impl {
       ex.write_error(tenant_id.error());
       return;
     }
-    auto write_summary = [](const exchange& e, const tenant_summary& t) {
-      e.write_data(200, to_json(t, now_unix_seconds()));
+    auto write_summary = [this](const exchange& e, const tenant_summary& t) {
+      auto body = to_json(t, now_unix_seconds());
+      body["owner"] = owner_of(t.info.id);
+      e.write_data(200, std::move(body));
     };
     switch (route.id) {
     case route_id::admin_get_tenant:

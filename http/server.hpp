@@ -10,6 +10,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/directory/tenant_table.hpp"
+#include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/messages.hpp"
 
 namespace wi::http {
@@ -52,6 +53,10 @@ struct backend {
   /// Renders the Prometheus text of `GET /metrics`; called on an I/O thread,
   /// must not block.
   std::function<std::string()> metrics_text;
+  /// Cluster mode (`--etcd`); null on a single node. Adds `GET
+  /// /admin/v1/cluster`, the placement claim of created tenants, `owner`
+  /// from the placement map, and its readiness to `/readyz`.
+  std::shared_ptr<cluster::control> cluster;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,

@@ -9,7 +9,7 @@ packages=(
   libcaf-dev librestinio-dev libasio-dev libhttp-parser-dev libfmt-dev
   librocksdb-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
-  libtomlplusplus-dev wrk
+  libtomlplusplus-dev wrk etcd-server etcd-client
   clang libclang-rt-14-dev
 )
 

@@ -5,7 +5,9 @@
 // forward requests to a tenant's owner). Neither side includes the other:
 // they meet here. No etcd, curl or CAF network header is included.
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,6 +69,32 @@ class view {
 
   /// Every member in the cached list, ordered by id.
   virtual std::vector<member> members() const = 0;
+};
+
+} // namespace wi::cluster
+
+namespace wi::cluster {
+
+/// Cluster mode as the HTTP front end drives it, beyond the read-only
+/// `view`: readiness, the admin counts and the placement of new tenants.
+/// Implemented by the etcd membership (actors/cluster/membership.hpp).
+/// Same thread-safety rule as `view`: any thread, never blocks.
+class control : public view {
+ public:
+  /// Whether this node is in good standing: etcd answered recently, the
+  /// cached member list and placement map are in sync (the watch is up) and
+  /// the lease was renewed in time (this node may acknowledge writes).
+  /// `/readyz` answers 503 while it is not.
+  virtual bool ready() const = 0;
+
+  /// How many tenants each node owns in the cached placement map (node id
+  /// -> count; nodes owning none are absent).
+  virtual std::map<std::string, size_t> tenants_by_node() const = 0;
+
+  /// Records that this node created `tenant_id` and holds it: its
+  /// placement key is claimed in the background (retried until etcd takes
+  /// it). Returns at once.
+  virtual void tenant_created(std::string tenant_id) = 0;
 };
 
 } // namespace wi::cluster

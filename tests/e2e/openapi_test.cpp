@@ -34,6 +34,7 @@ const std::set<operation_key> routed{
   {"get", "/admin/v1/tenants/{id}/endpoints/{eid}"},
   {"post", "/admin/v1/snapshot"},
   {"get", "/admin/v1/node"},
+  {"get", "/admin/v1/cluster"},
   {"post", "/v1/webhook/endpoints"},
   {"get", "/v1/webhook/endpoints/list"},
   {"get", "/v1/webhook/endpoints/{id}"},

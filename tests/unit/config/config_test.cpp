@@ -398,6 +398,59 @@ TEST(config, env_names_and_durations) {
   EXPECT_FALSE(parse_listen("host:+80"));
 }
 
+TEST(config, cluster_options) {
+  auto d = load({});
+  ASSERT_TRUE(d.ok()) << d.err;
+  EXPECT_EQ(d.result.cfg.etcd, "");
+  EXPECT_EQ(d.result.cfg.node_id, "");
+  EXPECT_EQ(d.result.cfg.peer_listen, "127.0.0.1:0");
+  EXPECT_EQ(d.result.cfg.advertise_host, "");
+  EXPECT_EQ(d.result.cfg.lease_ttl, 5s);
+  auto r = load({"--etcd", "http://127.0.0.1:2379, http://127.0.0.1:2380",
+                 "--node-id", "n-1.a_b", "--peer-listen", "0.0.0.0:7000",
+                 "--advertise-host", "10.0.0.5", "--lease-ttl", "2s"});
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_EQ(split_etcd_urls(r.result.cfg.etcd),
+            (std::vector<std::string>{"http://127.0.0.1:2379",
+                                      "http://127.0.0.1:2380"}));
+  EXPECT_EQ(r.result.cfg.node_id, "n-1.a_b");
+  EXPECT_EQ(r.result.cfg.peer_listen, "0.0.0.0:7000");
+  EXPECT_EQ(r.result.cfg.advertise_host, "10.0.0.5");
+  EXPECT_EQ(r.result.cfg.lease_ttl, 2s);
+  auto bad_url = load({"--etcd", "127.0.0.1:2379"});
+  EXPECT_EQ(bad_url.code(), 1);
+  EXPECT_NE(bad_url.err.find("etcd"), std::string::npos) << bad_url.err;
+  EXPECT_NE(bad_url.err.find("http://"), std::string::npos) << bad_url.err;
+  auto bad_id = load({"--node-id", "a b"});
+  EXPECT_EQ(bad_id.code(), 1);
+  EXPECT_NE(bad_id.err.find("node-id"), std::string::npos) << bad_id.err;
+  auto bad_peer = load({"--peer-listen", "7000"});
+  EXPECT_EQ(bad_peer.code(), 1);
+  EXPECT_NE(bad_peer.err.find("peer-listen"), std::string::npos);
+  auto not_duration = load({"--lease-ttl", "soon"});
+  EXPECT_EQ(not_duration.code(), 1);
+  EXPECT_NE(not_duration.err.find("lease-ttl"), std::string::npos);
+  for (auto ttl : {"1s", "61s", "2500ms"}) {
+    auto bad_ttl = load({"--lease-ttl", ttl});
+    EXPECT_EQ(bad_ttl.code(), 1) << ttl;
+    EXPECT_NE(bad_ttl.err.find("lease-ttl"), std::string::npos) << bad_ttl.err;
+    EXPECT_NE(bad_ttl.err.find("whole seconds from 2s to 60s"),
+              std::string::npos)
+      << bad_ttl.err;
+  }
+  auto env = load({}, {{"WEBHOOK_INGRESS_LEASE_TTL", "3s"},
+                       {"WEBHOOK_INGRESS_ETCD", "http://e:2379"}});
+  ASSERT_TRUE(env.ok()) << env.err;
+  EXPECT_EQ(env.result.cfg.lease_ttl, 3s);
+  EXPECT_EQ(env.result.cfg.etcd, "http://e:2379");
+  auto file = load_file("lease-ttl = \"4s\"\nnode-id = \"x\"\n");
+  ASSERT_TRUE(file.ok()) << file.err;
+  EXPECT_EQ(file.result.cfg.lease_ttl, 4s);
+  EXPECT_EQ(file.result.cfg.node_id, "x");
+  auto wrong_type = load_file("lease-ttl = 4\n");
+  EXPECT_FALSE(wrong_type.ok());
+}
+
 TEST(config, connection_and_body_memory_limits_in_every_layer) {
   auto defaults = load({});
   ASSERT_TRUE(defaults.ok()) << defaults.err;

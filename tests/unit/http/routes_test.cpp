@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 23u);
+  EXPECT_EQ(routes.size(), 24u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -80,6 +80,7 @@ TEST(match_route, static_routes) {
 TEST(match_route, admin_routes) {
   constexpr auto del = http_method::del;
   EXPECT_EQ(must_match(get, "/admin/v1/node").id, route_id::admin_node);
+  EXPECT_EQ(must_match(get, "/admin/v1/cluster").id, route_id::admin_cluster);
   EXPECT_EQ(must_match(post, "/admin/v1/snapshot").id,
             route_id::admin_snapshot);
   auto t = must_match(get, "/admin/v1/tenants/abc");

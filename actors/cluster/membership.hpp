@@ -1,0 +1,208 @@
+#pragma once
+
+// This node's membership in the cluster, kept in etcd: its member key under
+// a lease (kept alive), self-fencing, the member list and the placement map
+// cached from one watch, and the placement claims of tenants it creates.
+//
+// Threads: `connect`, `join`, `activate` and `leave` block on etcd and are
+// for the main thread. Everything else runs on the membership's own three
+// threads (lease keep-alive, watch, claims); the `control` functions read
+// the cache under a mutex and never block on the network.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "actors/cluster/etcd_client.hpp"
+#include "webhook_ingress/cluster.hpp"
+
+namespace wi::cluster {
+
+/// The clock of the membership's decisions (lease renewal age, map age);
+/// injected so tests can move time.
+using steady_clock_fn = std::function<std::chrono::steady_clock::time_point()>;
+
+/// Settings of one node's membership.
+struct membership_config {
+  /// How to reach etcd.
+  etcd_client_config etcd;
+  /// Key prefix of this cluster's keys. Default: `/wi`.
+  std::string root = "/wi";
+  /// This node's id.
+  std::string node_id;
+  /// `host:port` clients use for this node's HTTP API.
+  std::string http;
+  /// `host:port` peers use for this node's CAF middleman (may be empty).
+  std::string peer;
+  /// Lease TTL; whole seconds, at least 2 (etcd raises 1 to 2). Default 5 s.
+  std::chrono::milliseconds lease_ttl{5000};
+  /// Self-fencing margin: the node stops acknowledging once its last
+  /// successful renewal is `lease_ttl - fence_margin` old. Default: a
+  /// quarter of the TTL (set when zero).
+  std::chrono::milliseconds fence_margin{0};
+  /// The clock; default `std::chrono::steady_clock::now`.
+  steady_clock_fn clock;
+};
+
+/// A node's membership (see the file comment). Implements `control`.
+class membership final : public control {
+ public:
+  explicit membership(membership_config cfg);
+
+  /// Stops the threads (without revoking the lease; see `leave`).
+  ~membership() override;
+
+  membership(const membership&) = delete;
+  membership& operator=(const membership&) = delete;
+
+  /// Checks that etcd answers (a read of the member list). Fails naming
+  /// every configured URL and why. Blocks; main thread.
+  [[nodiscard]] caf::error connect();
+
+  /// Sets the advertised `http` and `peer` addresses (`host:port`), e.g.
+  /// once the HTTP port or the peer listener's port 0 is bound. Before
+  /// `join` it only records them; after, it also rewrites the member key.
+  /// Blocks then; main thread.
+  [[nodiscard]] caf::error set_addresses(std::string http, std::string peer);
+
+  /// Registers this node as `joining` under a fresh lease, guarded by "no
+  /// member key with this id exists" (`create_revision == 0`). When another
+  /// node holds the id, waits up to one lease TTL + 1 s for its key to
+  /// expire (a node restarted right after a kill -9 finds its own old key),
+  /// then refuses: the error names the id and the holder's HTTP address.
+  /// Then loads the cache and starts the keep-alive, watch and claim
+  /// threads. Blocks; main thread.
+  [[nodiscard]] caf::error join();
+
+  /// Sets this node's state (`active` once it serves). Blocks; main thread.
+  [[nodiscard]] caf::error set_state(node_state state);
+
+  /// Stops the threads and revokes the lease, so the member key goes at
+  /// once instead of a TTL later. Blocks (bounded by the client timeout).
+  void leave();
+
+  /// Queues placement claims for every tenant of `held` (tenants this node
+  /// holds) without a placement key in the cache. Call after `join`.
+  void reconcile(const std::vector<std::string>& held);
+
+  // -- view and control ------------------------------------------------------
+
+  std::string self() const override;
+  std::optional<placement>
+  placement_of(std::string_view tenant_id) const override;
+  std::optional<member> member_of(std::string_view node_id) const override;
+  std::vector<member> members() const override;
+  bool ready() const override;
+  std::map<std::string, size_t> tenants_by_node() const override;
+  void tenant_created(std::string tenant_id) override;
+
+  // -- health and metrics -----------------------------------------------------
+
+  /// Self-fencing: whether the last successful lease renewal is younger
+  /// than `lease_ttl - fence_margin`.
+  [[nodiscard]] bool may_acknowledge() const;
+
+  /// Seconds since the cached map was last known in sync with etcd: 0
+  /// while the watch is up.
+  [[nodiscard]] double placement_map_age_seconds() const;
+
+  /// Failed etcd calls so far.
+  [[nodiscard]] uint64_t etcd_errors() const noexcept {
+    return etcd_errors_.load(std::memory_order_relaxed);
+  }
+
+  /// Placement claims waiting for etcd.
+  [[nodiscard]] size_t claims_pending() const;
+
+  /// The Prometheus text of the membership's metrics
+  /// (`webhook_ingress_cluster_etcd_up`,
+  /// `webhook_ingress_cluster_etcd_errors_total`,
+  /// `webhook_ingress_cluster_placement_map_age_seconds`,
+  /// `webhook_ingress_cluster_members`,
+  /// `webhook_ingress_cluster_placement_claims_pending`).
+  [[nodiscard]] std::string metrics_text() const;
+
+  // -- placement transactions (blocking: own threads or tests only) ----------
+
+  /// Claims `tenant_id` for `owner` at epoch 1, guarded by
+  /// `create_revision == 0`. Returns the placement etcd holds afterwards
+  /// (the existing one when the key was there).
+  [[nodiscard]] caf::expected<placement> claim(const std::string& tenant_id,
+                                               const std::string& owner);
+
+  /// Moves `tenant_id` to `new_owner` with epoch + 1, guarded by the key's
+  /// `mod_revision` as read: fails (false) when the key changed since, so a
+  /// stale owner can never write.
+  [[nodiscard]] caf::expected<bool> move(const std::string& tenant_id,
+                                         int64_t expected_mod_revision,
+                                         const std::string& new_owner,
+                                         uint64_t new_epoch);
+
+  /// The client (for tests and the placement transactions).
+  etcd_client& client() noexcept { return client_; }
+
+ private:
+  using clock_point = std::chrono::steady_clock::time_point;
+
+  clock_point now() const { return cfg_.clock(); }
+  member self_record() const;
+  std::string member_key(std::string_view id) const;
+  std::string tenant_key(std::string_view id) const;
+  void count_error(const caf::error& err, const char* what);
+  caf::error register_member(bool wait_for_old_key);
+  caf::expected<int64_t> load_cache();
+  void apply_events(const std::vector<watch_event>& events);
+  void keepalive_loop();
+  void watch_loop();
+  void claim_loop();
+  /// Waits `d` or until stopping; returns false when stopping.
+  bool pause(std::chrono::milliseconds d);
+  void stop_threads();
+
+  membership_config cfg_;
+  etcd_client client_;
+  std::string members_prefix_;
+  std::string tenants_prefix_;
+
+  // Guarded by mtx_.
+  mutable std::mutex mtx_;
+  std::condition_variable cv_;
+  std::map<std::string, member, std::less<>> members_;
+  std::map<std::string, placement, std::less<>> placements_;
+  std::deque<std::string> claims_;
+  std::set<std::string, std::less<>> claims_queued_;
+  node_state state_ = node_state::joining;
+  /// The advertised addresses (`set_addresses`).
+  std::string http_;
+  std::string peer_;
+  int64_t lease_ = 0;
+  std::optional<clock_point> last_renewal_;
+  /// When the cache was last in sync (set while the watch is up).
+  clock_point synced_at_;
+  bool stopping_ = false;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> watch_up_{false};
+  std::atomic<bool> etcd_up_{false};
+  std::atomic<uint64_t> etcd_errors_{0};
+
+  std::thread keepalive_thread_;
+  std::thread watch_thread_;
+  std::thread claim_thread_;
+};
+
+} // namespace wi::cluster
