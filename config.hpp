@@ -23,7 +23,7 @@
 
 #include <spdlog/formatter.h>
 
-#include "actors/retry_policy.hpp"
+#include "actors/delivery/retry_policy.hpp"
 
 namespace wi {
 

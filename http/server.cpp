@@ -16,8 +16,9 @@
 #include <restinio/all.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/crypto.hpp"
-#include "actors/metrics.hpp"
+#include "actors/common/crypto.hpp"
+#include "actors/common/metrics.hpp"
+#include "actors/common/text.hpp"
 #include "http/admin_codec.hpp"
 #include "http/envelope.hpp"
 #include "http/error_mapping.hpp"
@@ -254,9 +255,8 @@ bearer_token(std::optional<std::string_view> field) {
   constexpr std::string_view scheme = "bearer ";
   if (value.size() <= scheme.size())
     return std::nullopt;
-  for (size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(value[i])) != scheme[i])
-      return std::nullopt;
+  if (!istarts_with(value, scheme))
+    return std::nullopt;
   value.remove_prefix(scheme.size());
   while (!value.empty() && value.front() == ' ')
     value.remove_prefix(1);

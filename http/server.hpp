@@ -10,7 +10,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/cluster/peer.hpp"
-#include "actors/tenant_table.hpp"
+#include "actors/directory/tenant_table.hpp"
 #include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/messages.hpp"
 

@@ -1,5 +1,7 @@
 #include "http/time_format.hpp"
 
+#include "actors/common/clock.hpp"
+
 #include <chrono>
 #include <cstdint>
 
@@ -183,14 +185,11 @@ std::string now_rfc3339() {
 }
 
 wi::unix_seconds now_unix_seconds() noexcept {
-  using namespace std::chrono;
-  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+  return wall_clock()->now_seconds();
 }
 
 wi::unix_millis now_unix_millis() noexcept {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+  return wall_clock()->now();
 }
 
 } // namespace wi::http

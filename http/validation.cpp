@@ -11,6 +11,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "actors/common/text.hpp"
 #include "http/time_format.hpp"
 
 namespace wi::http {
@@ -23,24 +24,6 @@ using limits = endpoint_limits;
 
 caf::error fail(errc code, std::string field, std::string text) {
   return wi::make_error(code, std::move(field), std::move(text));
-}
-
-char to_lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view x, std::string_view y) noexcept {
-  if (x.size() != y.size())
-    return false;
-  for (size_t i = 0; i < x.size(); ++i)
-    if (to_lower(x[i]) != to_lower(y[i]))
-      return false;
-  return true;
-}
-
-bool istarts_with(std::string_view x, std::string_view prefix) noexcept {
-  return x.size() >= prefix.size() &&
-         iequals(x.substr(0, prefix.size()), prefix);
 }
 
 bool is_alpha(char c) noexcept {

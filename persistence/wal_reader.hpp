@@ -42,7 +42,7 @@ read_packed(storage& store, const std::vector<uint64_t>& seqs);
 /// are read in one pass in sequence order, so a reader of many tenants'
 /// interleaved records touches each stored block about once (warm-up after a
 /// restart). A stored tenant's actor reads its records back through it
-/// (`actors/stored_tenant_actor.hpp`).
+/// (`actors/tenant/stored_tenant_actor.hpp`).
 [[nodiscard]] wal_reader_actor spawn_wal_reader(caf::actor_system& sys,
                                                 std::shared_ptr<storage> store);
 

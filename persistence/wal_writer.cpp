@@ -40,15 +40,8 @@ using wal_writer_impl = wal_writer_actor::extend<caf::reacts_to<flush_atom>>;
 
 /// Records of one append waiting for their batch, and the promise of the
 /// first one's sequence number (the others follow it).
-struct pending_append {
-  std::string owner;
-  std::vector<std::string> records;
-  /// Key and value of a payload to store with the record; empty key if none.
-  std::string payload_key;
-  std::string payload;
+struct pending_append : wal_append {
   caf::typed_response_promise<uint64_t> promise;
-  /// Payload keys to delete in the same batch (pruned history).
-  std::vector<std::string> payload_erases;
 };
 
 struct wal_writer_state {
@@ -141,7 +134,7 @@ void flush(wal_writer_pointer self) {
       records.push_back(std::move(r));
     if (!p.payload_key.empty())
       payloads.push_back({std::move(p.payload_key), std::move(p.payload)});
-    for (auto& key : p.payload_erases)
+    for (auto& key : p.erased_payloads)
       payloads.push_back({std::move(key), {}, true});
   }
   auto started = std::chrono::steady_clock::now();
@@ -245,34 +238,8 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
   self->state.cfg = cfg;
   self->state.last_snapshot_seq = cfg.recovered_snapshot_seq;
   return {
-    [self](append_atom, std::string& owner,
-           std::string& record) -> caf::result<uint64_t> {
-      return enqueue(self,
-                     {std::move(owner), {std::move(record)}, {}, {}, {}, {}});
-    },
-    [self](append_atom, std::string& owner,
-           std::vector<std::string>& records) -> caf::result<uint64_t> {
-      return enqueue(self,
-                     {std::move(owner), std::move(records), {}, {}, {}, {}});
-    },
-    [self](append_atom, std::string& owner, std::string& record,
-           std::string& payload_key,
-           std::string& payload) -> caf::result<uint64_t> {
-      return enqueue(self, {std::move(owner),
-                            {std::move(record)},
-                            std::move(payload_key),
-                            std::move(payload),
-                            {},
-                            {}});
-    },
-    [self](append_atom, std::string& owner, std::string& record,
-           std::vector<std::string>& erased_payloads) -> caf::result<uint64_t> {
-      return enqueue(self, {std::move(owner),
-                            {std::move(record)},
-                            {},
-                            {},
-                            {},
-                            std::move(erased_payloads)});
+    [self](append_atom, wal_append& req) -> caf::result<uint64_t> {
+      return enqueue(self, {std::move(req), {}});
     },
     [self](flush_atom) { flush(self); },
     [self](snapshot_atom, const std::string& owner, uint64_t covered,

@@ -8,7 +8,7 @@
 #include <boost/json.hpp>
 #include <curl/curl.h>
 
-#include "actors/signing.hpp"
+#include "actors/delivery/signing.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi::cluster {

@@ -16,7 +16,7 @@
 #include <caf/typed_response_promise.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/metrics.hpp"
+#include "actors/common/metrics.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi::cluster {

@@ -10,9 +10,9 @@
 namespace wi {
 
 /// One HTTP POST to a customer endpoint, as the delivery engine runs it
-/// (`actors/delivery_engine.hpp`). The caller builds every header, including
-/// `Content-Type`, `User-Agent` and the `webhook-*` signature headers; the
-/// engine adds none of its own and never follows redirects.
+/// (`actors/delivery/delivery_engine.hpp`). The caller builds every header,
+/// including `Content-Type`, `User-Agent` and the `webhook-*` signature
+/// headers; the engine adds none of its own and never follows redirects.
 struct delivery_job {
   /// Caller-chosen id, echoed in the outcome.
   uint64_t job_id = 0;

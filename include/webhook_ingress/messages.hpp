@@ -118,16 +118,35 @@ using wal_reader_actor = caf::typed_actor<
 using checkpoint_actor =
   caf::typed_actor<caf::reacts_to<checkpoint_atom, std::string>>;
 
+/// One append to the WAL writer: records of one owner, written in one
+/// synced batch with consecutive sequence numbers, all or none, together
+/// with the payload writes and deletes that must share their fate.
+struct wal_append {
+  /// The tenant id, or `directory_owner`.
+  std::string owner;
+  /// Encoded records (`persistence::encode`), at least one.
+  std::vector<std::string> records;
+  /// A payload stored in the same batch (an accepted event's); empty key if
+  /// none.
+  std::string payload_key;
+  std::string payload;
+  /// Payload keys deleted in the same batch (history pruning).
+  std::vector<std::string> erased_payloads;
+
+  /// One record of `owner`, nothing else.
+  [[nodiscard]] static wal_append one(std::string owner, std::string bytes) {
+    wal_append result;
+    result.owner = std::move(owner);
+    result.records.push_back(std::move(bytes));
+    return result;
+  }
+};
+
 /// Appends encoded WAL records durably and keeps the WAL bounded (see
 /// `persistence/wal_writer.hpp`).
-/// - `(append, owner, record)`: replies with the record's sequence number
-///   once its batch is synced, or with `errc::storage_unavailable` /
-///   `errc::overloaded`. `owner` is the tenant id, or `directory_owner`.
-/// - `(append, owner, records)`: the same for several records of one owner,
-///   written in one synced batch with consecutive sequence numbers; replies
-///   with the first (record `i` has first + `i`). All or none are written.
-/// - `(append, owner, record, payload_keys)`: like the first, and deletes
-///   the payloads `payload_keys` in the same synced batch (history pruning).
+/// - `(append, wal_append)`: replies with the sequence number of the first
+///   record once its batch is synced (record `i` has first + `i`), or with
+///   `errc::storage_unavailable` / `errc::overloaded` (nothing written).
 /// - `(snapshot, owner, covered_seq, bytes)`: stores the owner's snapshot
 ///   (synced), then deletes WAL records no owner needs any more; replies
 ///   with `covered_seq`.
@@ -138,24 +157,16 @@ using checkpoint_actor =
 ///   back truncation, later appends for it are refused (`errc::not_found`),
 ///   and its snapshot and payloads are deleted; replies whether the
 ///   deletion succeeded.
-using wal_writer_actor = caf::typed_actor<
-  caf::replies_to<append_atom, std::string, std::string>::with<uint64_t>,
-  // As above, plus a payload (key, value) stored in the same atomic batch.
-  caf::replies_to<append_atom, std::string, std::string, std::string,
-                  std::string>::with<uint64_t>,
-  caf::replies_to<append_atom, std::string,
-                  std::vector<std::string>>::with<uint64_t>,
-  // One record, and the payload keys it deletes in the same atomic batch.
-  caf::replies_to<append_atom, std::string, std::string,
-                  std::vector<std::string>>::with<uint64_t>,
-  caf::replies_to<snapshot_atom, std::string, uint64_t,
-                  std::string>::with<uint64_t>,
-  caf::reacts_to<listen_atom, checkpoint_actor>,
-  caf::replies_to<stats_atom>::with<wal_status>,
-  caf::replies_to<purge_atom, std::string>::with<bool>>;
+using wal_writer_actor =
+  caf::typed_actor<caf::replies_to<append_atom, wal_append>::with<uint64_t>,
+                   caf::replies_to<snapshot_atom, std::string, uint64_t,
+                                   std::string>::with<uint64_t>,
+                   caf::reacts_to<listen_atom, checkpoint_actor>,
+                   caf::replies_to<stats_atom>::with<wal_status>,
+                   caf::replies_to<purge_atom, std::string>::with<bool>>;
 
 /// One per tenant: owns the tenant's endpoints and serializes every mutation
-/// and status transition (see `actors/tenant_actor.hpp`).
+/// and status transition (see `actors/tenant/tenant_actor.hpp`).
 using tenant_actor = caf::typed_actor<
   caf::reacts_to<create_atom, new_endpoint, reply_fn<endpoint>>,
   caf::reacts_to<get_atom, endpoint_id, reply_fn<endpoint_view>>,
@@ -198,7 +209,7 @@ using tenant_actor = caf::typed_actor<
 using tenant_continuation = std::function<void(tenant_actor)>;
 
 /// Owns the tenant registry, spawns tenant actors on first use and publishes
-/// the routing table (see `actors/directory_actor.hpp`).
+/// the routing table (see `actors/directory/directory_actor.hpp`).
 using directory_actor = caf::typed_actor<
   caf::reacts_to<create_atom, std::string, reply_fn<tenant_info>>,
   // Admin: one page of tenants by id, filtered on `created_at` like
@@ -246,6 +257,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::node_status>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_summary)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_internal)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::wal_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::wal_append)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_continuation)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::new_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::delivery_outcome)

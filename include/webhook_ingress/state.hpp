@@ -22,7 +22,7 @@ struct endpoint_activity {
   unix_millis last_failure_at = 0;
   /// Deliveries to this endpoint that are pending.
   uint64_t pending = 0;
-  /// Attempt counts per latency bucket (`actors/latency_histogram.hpp`);
+  /// Attempt counts per latency bucket (`actors/tenant/latency_histogram.hpp`);
   /// empty until the first attempt.
   std::vector<uint32_t> latency_buckets;
   /// The newest attempts, oldest first, at most `max_recent_attempts`.
@@ -39,7 +39,7 @@ inline constexpr size_t max_recent_attempts = 100;
 
 /// Everything one tenant owns. Owned by exactly one tenant actor while it
 /// runs (before that, by recovery and then the directory); nothing else
-/// mutates it. Changed only through `apply` (`actors/tenant_state.hpp`);
+/// mutates it. Changed only through `apply` (`actors/tenant/tenant_state.hpp`);
 /// snapshots store it whole (`persistence/snapshot_codec.hpp`).
 struct tenant_state {
   std::string tenant_id;

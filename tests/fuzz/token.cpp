@@ -1,4 +1,4 @@
-// libFuzzer target: the bearer token parser (actors/crypto.hpp,
+// libFuzzer target: the bearer token parser (actors/common/crypto.hpp,
 // `tenant_of_token`), which every request with a token reaches before any
 // check. Whatever it accepts has the documented shape
 // `wi_<16 base62>_<32 base62>`, and the id it returns lies inside the token.
@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "actors/crypto.hpp"
+#include "actors/common/crypto.hpp"
 #include "fuzz_check.hpp"
 
 using wi::fuzz::check;

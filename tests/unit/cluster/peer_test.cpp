@@ -19,7 +19,7 @@
 #include <caf/send.hpp>
 #include <gtest/gtest.h>
 
-#include "actors/crypto.hpp"
+#include "actors/common/crypto.hpp"
 #include "http/server.hpp"
 #include "support/http_client.hpp"
 #include "webhook_ingress/cluster.hpp"

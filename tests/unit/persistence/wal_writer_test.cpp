@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -156,8 +157,8 @@ class wal_writer_test : public testing::Test {
   caf::expected<uint64_t> append(const std::string& record) {
     caf::expected<uint64_t> out = caf::error{};
     self_
-      ->request(writer_, reply_timeout, append_atom::value, std::string{"t1"},
-                record)
+      ->request(writer_, reply_timeout, append_atom::value,
+                wal_append::one("t1", record))
       .receive([&](uint64_t seq) { out = seq; },
                [&](caf::error& err) { out = std::move(err); });
     return out;
@@ -171,7 +172,7 @@ class wal_writer_test : public testing::Test {
     writer_ = spawn_wal_writer(sys_, store, cfg);
     store->close_gate();
     auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                                std::string{"t1"}, std::string{"a"});
+                                wal_append::one("t1", std::string{"a"}));
     store->wait_until_blocked();
     return first;
   }
@@ -224,8 +225,8 @@ TEST_F(wal_writer_test, concurrent_appends_are_group_committed) {
     for (int i = 0; i < per_client; ++i) {
       auto record = "c" + std::to_string(id) + "-" + std::to_string(i);
       self
-        ->request(writer, reply_timeout, append_atom::value, std::string{"t1"},
-                  record)
+        ->request(writer, reply_timeout, append_atom::value,
+                  wal_append::one("t1", record))
         .then(
           [=](uint64_t seq) {
             seqs->push_back(seq);
@@ -272,13 +273,13 @@ TEST_F(wal_writer_test, appends_during_a_sync_form_the_next_batch) {
   writer_ = spawn_wal_writer(sys_, store);
   store->close_gate();
   auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"t1"}, std::string{"a"});
+                              wal_append::one("t1", std::string{"a"}));
   store->wait_until_blocked(); // the writer is inside the batch of "a"
   std::vector<std::string> later = {"b", "c", "d", "e"};
   std::vector<decltype(first)> handles;
   for (const auto& x : later)
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{"t1"}, x));
+                                     wal_append::one("t1", x)));
   store->open_gate();
   auto collect = [&](auto& handle) {
     answer out;
@@ -303,7 +304,7 @@ TEST_F(wal_writer_test, splits_batches_at_max_batch) {
   std::vector<decltype(first)> handles;
   for (const auto& x : {"b", "c", "d", "e", "f"})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{"t1"}, std::string{x}));
+                                     wal_append::one("t1", std::string{x})));
   store->open_gate();
   uint64_t got = 0;
   first.receive([&](uint64_t seq) { got = seq; },
@@ -331,7 +332,7 @@ TEST_F(wal_writer_test, appends_of_several_records_are_never_split) {
   for (const auto& xs : {strings{"b", "c"}, strings{"d", "e", "f", "g"},
                          strings{"h"}, strings{"i", "j"}})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{"t1"}, xs));
+                                     wal_append{"t1", xs, {}, {}, {}}));
   store->open_gate();
   std::vector<uint64_t> firsts;
   for (auto* h : {&first, &handles[0], &handles[1], &handles[2], &handles[3]})
@@ -354,11 +355,16 @@ TEST_F(wal_writer_test, appends_of_several_records_are_never_split) {
 TEST_F(wal_writer_test, an_append_deletes_payloads_in_its_batch) {
   auto store = std::make_shared<memory_storage>();
   writer_ = spawn_wal_writer(sys_, store);
-  auto send = [&](auto... xs) {
+  auto send = [&](std::string record, auto keys, std::string payload = {}) {
+    auto req = wal_append::one("t1", std::move(record));
+    if constexpr (std::is_same_v<decltype(keys), std::string>) {
+      req.payload_key = std::move(keys);
+      req.payload = std::move(payload);
+    } else {
+      req.erased_payloads = std::move(keys);
+    }
     caf::expected<uint64_t> out = caf::error{};
-    self_
-      ->request(writer_, reply_timeout, append_atom::value, std::string{"t1"},
-                xs...)
+    self_->request(writer_, reply_timeout, append_atom::value, std::move(req))
       .receive([&](uint64_t seq) { out = seq; },
                [&](caf::error& err) { out = std::move(err); });
     return out;
@@ -385,8 +391,8 @@ TEST_F(wal_writer_test, refuses_an_append_without_records) {
   writer_ = spawn_wal_writer(sys_, store);
   answer out;
   self_
-    ->request(writer_, reply_timeout, append_atom::value, std::string{"t1"},
-              std::vector<std::string>{})
+    ->request(writer_, reply_timeout, append_atom::value,
+              wal_append{"t1", {}, {}, {}, {}})
     .receive([&](uint64_t seq) { out.seq = seq; },
              [&](caf::error& err) { out.code = code_of(err); });
   EXPECT_EQ(out.code, errc::internal);
@@ -401,7 +407,7 @@ TEST_F(wal_writer_test, rejects_appends_beyond_max_pending) {
   std::vector<decltype(first)> handles;
   for (const auto& x : {"b", "c", "d"})
     handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{"t1"}, std::string{x}));
+                                     wal_append::one("t1", std::string{x})));
   store->open_gate();
   std::vector<answer> answers;
   for (auto* h : {&first, &handles[0], &handles[1], &handles[2]}) {
@@ -431,13 +437,13 @@ TEST_F(wal_writer_test, failed_writes_fail_every_append_then_recover) {
   }
   // A pipelined burst fails as a whole, too.
   std::vector<decltype(self_->request(writer_, reply_timeout,
-                                      append_atom::value, std::string{"t1"},
-                                      std::string{}))>
+                                      append_atom::value,
+                                      wal_append::one("t1", std::string{})))>
     handles;
   for (int i = 0; i < 20; ++i)
-    handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     std::string{"t1"},
-                                     "burst" + std::to_string(i)));
+    handles.push_back(
+      self_->request(writer_, reply_timeout, append_atom::value,
+                     wal_append::one("t1", "burst" + std::to_string(i))));
   for (auto& h : handles) {
     errc code = errc::none;
     h.receive([&](uint64_t) { code = errc::none; },
@@ -462,10 +468,10 @@ TEST_F(wal_writer_test, answers_queued_appends_when_stopped) {
   writer_ = spawn_wal_writer(sys_, store);
   store->close_gate();
   auto first = self_->request(writer_, reply_timeout, append_atom::value,
-                              std::string{"t1"}, std::string{"a"});
+                              wal_append::one("t1", std::string{"a"}));
   store->wait_until_blocked();
   auto second = self_->request(writer_, reply_timeout, append_atom::value,
-                               std::string{"t1"}, std::string{"b"});
+                               wal_append::one("t1", std::string{"b"}));
   caf::anon_send_exit(writer_, caf::exit_reason::user_shutdown);
   store->open_gate();
   answer a;

@@ -1,0 +1,164 @@
+#include "actors/directory/recovery.hpp"
+
+#include <algorithm>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "persistence/record_codec.hpp"
+#include "persistence/snapshot_codec.hpp"
+#include "persistence/wal_reader.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace wi {
+
+namespace {
+
+caf::error at(const std::string& where, const caf::error& err) {
+  return make_error(errc::corrupt_data, "wal", where + ": " + text_of(err));
+}
+
+/// Loads one snapshot into `st`: the registry is decoded, a tenant's is
+/// checked and kept as bytes.
+caf::error load_snapshot(node_state& st, std::string_view owner,
+                         uint64_t covered, std::string_view bytes) {
+  auto where = [owner] { return "snapshot of " + std::string{owner}; };
+  if (owner == directory_owner) {
+    auto dir = persistence::decode_directory_snapshot(bytes);
+    if (!dir)
+      return at(where(), dir.error());
+    st.directory = std::move(*dir);
+  } else {
+    auto summary = persistence::check_tenant_snapshot(bytes);
+    if (!summary)
+      return at(where(), summary.error());
+    if (summary->tenant_id != owner)
+      return make_error(errc::corrupt_data, "wal",
+                        where() + " holds tenant " + summary->tenant_id);
+    auto& stored = st.stored[std::string{owner}];
+    stored.snapshot.assign(bytes);
+    stored.may_have_pending = summary->pending > 0;
+  }
+  st.logs[std::string{owner}].last_seq = covered;
+  st.last_snapshot_sequence = std::max(st.last_snapshot_sequence, covered);
+  return {};
+}
+
+/// Whether a record of this kind may leave a delivery pending.
+bool may_leave_pending(const record& rec) {
+  return !std::holds_alternative<endpoint_created>(rec) &&
+         !std::holds_alternative<endpoint_status_changed>(rec) &&
+         !std::holds_alternative<history_pruned>(rec);
+}
+
+} // namespace
+
+caf::expected<node_state> load_node(persistence::storage& store) {
+  node_state st;
+  auto on_snapshot = [&st](std::string_view owner, uint64_t covered,
+                           std::string_view bytes) {
+    return load_snapshot(st, owner, covered, bytes);
+  };
+  if (auto err = store.load_snapshots(on_snapshot))
+    return err;
+  // Per owner, where its records go; keyed by views of the keys of
+  // `st.logs` (nodes do not move), so each record costs one look-up.
+  struct cursor {
+    owner_log* log = nullptr;
+    stored_tenant* stored = nullptr; // null for the directory
+    uint64_t covered = 0;            // by the owner's snapshot
+  };
+  std::unordered_map<std::string_view, cursor, transparent_hash> cursors;
+  auto cursor_of =
+    [&st, &cursors](std::string_view owner) -> caf::expected<cursor*> {
+    if (auto i = cursors.find(owner); i != cursors.end())
+      return &i->second;
+    auto log = st.logs.find(owner);
+    if (log == st.logs.end())
+      log = st.logs.emplace(std::string{owner}, owner_log{}).first;
+    cursor c{&log->second, nullptr, log->second.last_seq};
+    if (owner != directory_owner) {
+      auto t = st.stored.find(owner);
+      if (t == st.stored.end()) {
+        // A tenant without a snapshot must have been registered first.
+        if (st.directory.tenants.count(log->first) == 0)
+          return make_error(errc::corrupt_data, "wal",
+                            "record of unknown tenant " + log->first);
+        t = st.stored.emplace(log->first, stored_tenant{}).first;
+      }
+      c.stored = &t->second;
+    }
+    return &cursors.emplace(log->first, c).first->second;
+  };
+  // Each record is format-checked by decoding it into a scratch record (in
+  // place: rarely an allocation); only registrations are applied. Of a
+  // tenant's records only the sequence number is kept: copying 1M records'
+  // bytes (and faulting in the memory for them) cost more than reading them
+  // (docs/benchmarks.md, restart).
+  record scratch;
+  auto on_record = [&st, &scratch, &cursor_of](
+                     uint64_t seq, std::string_view bytes) -> caf::error {
+    auto where = [seq] { return "WAL record " + std::to_string(seq); };
+    if (auto err = persistence::decode_into(bytes, scratch))
+      return at(where(), err);
+    st.last_sequence = seq;
+    auto found = cursor_of(wal_owner(scratch));
+    if (!found)
+      return at(where(), found.error());
+    auto& c = **found;
+    if (seq <= c.covered)
+      return {}; // covered by the owner's snapshot
+    if (c.stored != nullptr) {
+      c.stored->may_have_pending |= may_leave_pending(scratch);
+    } else if (auto err = wi::apply(st.directory, scratch)) {
+      return at(where(), err);
+    }
+    c.log->last_seq = seq;
+    c.log->uncovered.push_back(seq);
+    return {};
+  };
+  if (auto err = store.replay(store.first_sequence(), on_record))
+    return err;
+  // Nothing of a purged tenant is kept: its snapshot may outlive the purge
+  // (the deletion is not synced), and its records stay in the WAL until
+  // truncation; they must not hold truncation back either.
+  for (const auto& [id, entry] : st.directory.tenants) {
+    if (entry.purged) {
+      st.stored.erase(id);
+      st.logs.erase(id);
+    }
+  }
+  return st;
+}
+
+caf::error materialise_all(node_state& st, persistence::storage& store) {
+  for (auto i = st.stored.begin(); i != st.stored.end();) {
+    const auto& seqs = st.logs[i->first].uncovered;
+    auto records = persistence::read_packed(store, seqs);
+    if (!records)
+      return records.error();
+    i->second.records = std::move(*records);
+    auto decoded = materialise(i->first, i->second, seqs);
+    if (!decoded)
+      return decoded.error();
+    st.tenants[i->first] = std::move(*decoded);
+    i = st.stored.erase(i);
+  }
+  // Tenants registered before the directory's snapshot have no record left
+  // in the WAL that would create their state. Purged tenants have none.
+  for (const auto& [id, entry] : st.directory.tenants)
+    if (!entry.purged)
+      st.tenants[id].tenant_id = id;
+  return {};
+}
+
+caf::expected<node_state> recover(persistence::storage& store) {
+  auto st = load_node(store);
+  if (!st)
+    return st;
+  if (auto err = materialise_all(*st, store))
+    return err;
+  return st;
+}
+
+} // namespace wi

@@ -1,0 +1,924 @@
+#include "actors/tenant/tenant_actor.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/common/clock.hpp"
+#include "actors/common/crypto.hpp"
+#include "actors/common/metrics.hpp"
+#include "actors/common/text.hpp"
+#include "actors/delivery/signing.hpp"
+#include "actors/tenant/admin_views.hpp"
+#include "actors/tenant/tenant_core.hpp"
+#include "persistence/payload_reader.hpp"
+#include "persistence/record_codec.hpp"
+#include "persistence/snapshot_codec.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace wi {
+
+namespace {
+
+using self_ptr = tenant_actor::stateful_pointer<tenant_actor_state>;
+using std::chrono::milliseconds;
+
+caf::error endpoint_not_found(endpoint_id id) {
+  return make_error(errc::not_found, "id",
+                    "endpoint " + std::to_string(id) + " not found");
+}
+
+caf::error event_not_found(const std::string& id) {
+  return make_error(errc::not_found, "event_id", "event " + id + " not found");
+}
+
+/// The tenant's "now": its clock's (`delivery_settings::clock`; the wall
+/// clock when deliveries are off).
+unix_millis now_millis(self_ptr self) {
+  const auto& d = self->state.delivery;
+  return (d && d->clock ? d->clock : wall_clock())->now();
+}
+
+/// Sends the whole state to the WAL writer as a snapshot covering
+/// `last_seq`; the writer's answer (the covered sequence number once the
+/// snapshot is durable) goes to whoever sent the current message.
+caf::delegated<uint64_t> delegate_snapshot(self_ptr self) {
+  auto& st = self->state;
+  st.log.snapshot_sent();
+  return self->delegate(st.wal, snapshot_atom::value, st.data.tenant_id,
+                        st.log.last_seq, persistence::encode_snapshot(st.data));
+}
+
+/// Like `delegate_snapshot`, for a snapshot nobody waits for. A failed write
+/// only leaves the records in the WAL until the next snapshot.
+void start_snapshot(self_ptr self) {
+  auto& st = self->state;
+  st.log.snapshot_sent();
+  self
+    ->request(st.wal, caf::infinite, snapshot_atom::value, st.data.tenant_id,
+              st.log.last_seq, persistence::encode_snapshot(st.data))
+    .then([](uint64_t) {}, [](caf::error&) {});
+}
+
+/// Applies a record the WAL writer confirmed as durable (sequence `seq`).
+/// Returns an error only for a bug: a durable record must apply.
+caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
+  auto& st = self->state;
+  std::optional<endpoint_status> before;
+  if (auto id = status_endpoint_of(rec)) {
+    if (auto i = st.data.endpoints.find(*id); i != st.data.endpoints.end())
+      before = i->second.status;
+  }
+  auto pending_before = static_cast<int64_t>(st.data.pending);
+  if (auto err = wi::apply(st.data, rec))
+    return make_error(errc::internal,
+                      "durable record did not apply: " + text_of(err));
+  node_metrics().on_applied(rec, st.data, before,
+                            static_cast<int64_t>(st.data.pending) -
+                              pending_before);
+  if (st.log.applied(seq))
+    start_snapshot(self);
+  return {};
+}
+
+/// Makes `rec` (and an optional payload stored with it) durable, then
+/// applies it and calls `on_applied()` on the new state; calls `on_error`
+/// with the reason if the write failed (nothing was applied).
+template <class OnApplied, class OnError>
+void commit(self_ptr self, record rec, std::string payload_key,
+            std::string payload, OnApplied on_applied, OnError on_error) {
+  auto& st = self->state;
+  auto bytes = persistence::encode(rec);
+  auto handle = [self, rec = std::move(rec), on_applied,
+                 on_error](uint64_t seq) {
+    if (auto err = apply_durable(self, rec, seq))
+      on_error(std::move(err));
+    else
+      on_applied();
+  };
+  auto req = wal_append::one(st.data.tenant_id, std::move(bytes));
+  req.payload_key = std::move(payload_key);
+  req.payload = std::move(payload);
+  wal_commit(self, st.wal, std::move(req), std::move(handle),
+             std::move(on_error));
+}
+
+/// Logs what became of a request's record, naming the request like the
+/// access log does: applied at debug, failed at warn. Only ids, never
+/// content.
+void log_request(self_ptr self, std::string_view kind,
+                 const std::string& request_id, const caf::error* err) {
+  const auto& tenant = self->state.data.tenant_id;
+  if (err == nullptr)
+    spdlog::debug("applied record={} tenant={} seq={} request_id=\"{}\"", kind,
+                  tenant, self->state.log.last_seq, request_id);
+  else
+    spdlog::warn("not applied record={} tenant={} error=\"{}\" "
+                 "request_id=\"{}\"",
+                 kind, tenant, text_of(*err), request_id);
+}
+
+/// `commit` for a request from outside: answers `reply` with `on_applied()`
+/// or with the error.
+template <class T, class OnApplied>
+void commit_reply(self_ptr self, record rec, reply_fn<T> reply,
+                  OnApplied on_applied) {
+  auto kind = kind_of(rec);
+  commit(
+    self, std::move(rec), {}, {},
+    [self, kind, reply, on_applied] {
+      log_request(self, kind, reply.request_id(), nullptr);
+      reply(on_applied());
+    },
+    [self, kind, reply](caf::error err) {
+      log_request(self, kind, reply.request_id(), &err);
+      reply(std::move(err));
+    });
+}
+
+/// Like `commit`, but the record shares one WAL append with every record
+/// committed this way until the actor handles its next `flush_atom`
+/// message (see `tenant_actor_state::batch`). For records whose callers do
+/// not wait (attempt outcomes): one append and one reply instead of one per
+/// record.
+void commit_batched(self_ptr self, record rec, std::function<void()> on_applied,
+                    std::function<void(caf::error)> on_error) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    self->send(self, flush_atom::value);
+  st.batch.push_back(
+    {std::move(rec), std::move(on_applied), std::move(on_error)});
+}
+
+/// Sends the gathered records to the WAL writer as one append; applies them
+/// in order once it is durable.
+void flush_batch(self_ptr self) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    return;
+  auto batch = std::make_shared<std::vector<batched_record>>();
+  batch->swap(st.batch);
+  wal_append req;
+  req.owner = st.data.tenant_id;
+  req.records.reserve(batch->size());
+  for (const auto& x : *batch)
+    req.records.push_back(persistence::encode(x.rec));
+  wal_commit(
+    self, st.wal, std::move(req),
+    [self, batch](uint64_t first) {
+      for (auto& x : *batch) {
+        if (auto err = apply_durable(self, x.rec, first++))
+          x.on_error(std::move(err));
+        else
+          x.on_applied();
+      }
+    },
+    [batch](caf::error err) {
+      for (auto& x : *batch)
+        x.on_error(err);
+    });
+}
+
+// -- deliveries ---------------------------------------------------------------
+
+/// Arranges for the attempt of (event, endpoint) to start at `at`.
+void schedule(self_ptr self, const std::string& event_id, endpoint_id ep,
+              unix_millis at) {
+  if (!self->state.delivery)
+    return;
+  auto delay = at - now_millis(self);
+  if (delay <= 0) // due now: no need for the clock's timer thread
+    self->send(self, due_atom::value, event_id, ep);
+  else
+    self->delayed_send(self, milliseconds{delay}, due_atom::value, event_id,
+                       ep);
+}
+
+/// Schedules every pending delivery (to `only` if given) at its due time.
+void schedule_pending(self_ptr self, std::optional<endpoint_id> only = {}) {
+  for (const auto& [id, ev] : self->state.data.events)
+    for (const auto& d : ev.deliveries)
+      if (d.status == delivery_status::pending &&
+          (!only || d.endpoint == *only))
+        schedule(self, id, d.endpoint, d.next_attempt_at);
+}
+
+/// The request body: the Standard Webhooks envelope around the payload.
+std::string delivery_body(const event_state& ev, const std::string& payload) {
+  auto secs = ev.created_at / 1000;
+  // RFC 3339 in UTC, whole seconds (as everywhere in the API).
+  std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[32];
+  std::strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::string body = R"({"id":")";
+  body += ev.id;
+  body += R"(","type":")";
+  body += ev.type;
+  body += R"(","timestamp":")";
+  body += ts;
+  body += R"(","data":)";
+  body += payload;
+  body += '}';
+  return body;
+}
+
+/// Builds the job for one attempt with request body `body` (see
+/// `delivery_body`) and hands it to the delivery engine.
+void submit(self_ptr self, const event_state& ev, const endpoint& ep,
+            uint32_t attempt, std::string body) {
+  auto& st = self->state;
+  const auto& cfg = *st.delivery;
+  delivery_job job;
+  job.job_id = st.next_job++;
+  job.url = ep.url;
+  job.body = std::move(body);
+  auto timestamp = crypto::now_seconds();
+  job.headers = {
+    {"Content-Type", "application/json"},
+    {"User-Agent", std::string{"webhook-ingress/"} + WI_VERSION},
+    {"webhook-id", ev.id},
+    {"webhook-timestamp", std::to_string(timestamp)},
+    {"webhook-signature", sign(ep.secret, ev.id, timestamp, job.body)},
+  };
+  for (const auto& h : ep.headers)
+    job.headers.push_back(h);
+  job.endpoint_key = st.data.tenant_id + "/" + std::to_string(ep.id);
+  job.connect_timeout = cfg.connect_timeout;
+  job.total_timeout = cfg.total_timeout;
+  auto me = caf::actor_cast<tenant_actor>(self);
+  auto started = now_millis(self);
+  cfg.engine->submit(std::move(job), [me, event_id = ev.id, ep_id = ep.id,
+                                      attempt,
+                                      started](delivery_outcome outcome) {
+    // On the engine's thread: hand the outcome back, never block here.
+    caf::anon_send(me, attempted_atom::value, event_id, ep_id, attempt, started,
+                   std::move(outcome));
+  });
+}
+
+void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id);
+
+/// Ends the attempt of (event, endpoint) under way, and starts waiting ones
+/// while there is room.
+void release(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  st.in_flight.erase({event_id, ep_id});
+  while (!st.waiting.empty() &&
+         st.in_flight.size() < st.delivery->max_attempts_under_way) {
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    on_due(self, next.first, next.second); // checks whether still due
+  }
+}
+
+/// Hands the attempt of (event, endpoint), both of which must exist, to the
+/// engine, with the body from the cache or else after reading the payload;
+/// `probe` marks the breaker's probe of a disabled endpoint.
+void start_attempt(self_ptr self, const std::string& event_id,
+                   endpoint_id ep_id, uint32_t attempt, bool probe) {
+  auto& st = self->state;
+  if (!probe && st.in_flight.size() >= st.delivery->max_attempts_under_way) {
+    st.waiting.emplace_back(event_id, ep_id);
+    return;
+  }
+  if (!st.in_flight.insert({event_id, ep_id}).second)
+    return; // an attempt is already under way
+  if (probe)
+    st.probing.insert(ep_id);
+  if (const auto* body = st.bodies.find(event_id)) {
+    submit(self, st.data.events.at(event_id), st.data.endpoints.at(ep_id),
+           attempt, *body);
+    return;
+  }
+  self
+    ->request(st.delivery->payloads, caf::infinite, get_atom::value,
+              persistence::payload_key(st.data.tenant_id, event_id))
+    .then(
+      [self, event_id, ep_id, attempt](std::string& payload) {
+        auto& s = self->state;
+        auto e = s.data.events.find(event_id);
+        auto p = s.data.endpoints.find(ep_id);
+        if (e == s.data.events.end() || p == s.data.endpoints.end()) {
+          s.probing.erase(ep_id);
+          release(self, event_id, ep_id);
+          return;
+        }
+        submit(self, e->second, p->second, attempt,
+               delivery_body(e->second, payload));
+      },
+      [self, event_id, ep_id](caf::error&) {
+        // The store cannot be read right now: try again shortly.
+        self->state.probing.erase(ep_id);
+        release(self, event_id, ep_id);
+        self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
+                           event_id, ep_id);
+      });
+}
+
+/// Returns the pending delivery of (event, endpoint), or null.
+const delivery_state* pending_delivery(const tenant_state& st,
+                                       const std::string& event_id,
+                                       endpoint_id ep_id) {
+  auto ev = st.events.find(event_id);
+  if (ev == st.events.end())
+    return nullptr;
+  for (const auto& d : ev->second.deliveries)
+    if (d.endpoint == ep_id && d.status == delivery_status::pending)
+      return &d;
+  return nullptr;
+}
+
+void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id);
+
+/// Drops the cached body of an event none of whose deliveries is pending.
+void forget_body_if_done(self_ptr self, const std::string& event_id) {
+  auto& st = self->state;
+  if (st.bodies.find(event_id) == nullptr)
+    return;
+  auto ev = st.data.events.find(event_id);
+  if (ev == st.data.events.end() ||
+      std::none_of(ev->second.deliveries.begin(), ev->second.deliveries.end(),
+                   [](const delivery_state& d) {
+                     return d.status == delivery_status::pending;
+                   }))
+    st.bodies.erase(event_id);
+}
+
+/// Starts the attempt of (event, endpoint) if it is still due.
+void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  if (st.paused)
+    return; // the tenant was deactivated
+  auto ep = st.data.endpoints.find(ep_id);
+  const auto* d = pending_delivery(st.data, event_id, ep_id);
+  if (d == nullptr || ep == st.data.endpoints.end())
+    return;
+  auto now = now_millis(self);
+  if (d->next_attempt_at > now + 5)
+    return; // a timer of an earlier schedule (e.g. before a resend)
+  if (st.data.events.at(event_id).created_at + st.delivery->retention.count() <
+      now) {
+    expire(self, event_id, ep_id);
+    return;
+  }
+  // An inactive endpoint gets nothing (`enable` schedules its queue again);
+  // a disabled one gets only the breaker's probes.
+  if (ep->second.status != endpoint_status::active)
+    return;
+  start_attempt(self, event_id, ep_id, d->attempts + 1, false);
+}
+
+void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
+             reply_fn<event_receipt> reply);
+
+/// Publishes an operator notice (`endpoint.disabled`, `endpoint.recovered`,
+/// `message.attempt.exhausted`) to the tenant's own endpoints that
+/// subscribe to it, never to the endpoint it is about.
+void notify(self_ptr self, std::string type, endpoint_id ep_id,
+            const std::string& reason, const std::string& event_id = {},
+            uint32_t attempts = 0) {
+  std::string payload = R"({"endpoint_id":)" + std::to_string(ep_id) +
+                        R"(,"reason":")" + reason + '"';
+  if (!event_id.empty())
+    payload += R"(,"event_id":")" + event_id + R"(","attempts":)" +
+               std::to_string(attempts);
+  payload += '}';
+  publish(self, new_event{std::move(type), std::move(payload), {}}, ep_id,
+          [](caf::expected<event_receipt>) {});
+}
+
+/// Writes breaker transition `t` of `ep_id`, then runs `then()`.
+template <class Then>
+void change_breaker(self_ptr self, endpoint_id ep_id, breaker_transition t,
+                    Then then) {
+  auto& st = self->state;
+  st.breaker_busy.insert(ep_id);
+  commit(
+    self,
+    breaker_record(st.data.tenant_id, ep_id, std::move(t), now_millis(self)),
+    {}, {},
+    [self, ep_id, then] {
+      self->state.breaker_busy.erase(ep_id);
+      then();
+    },
+    [self, ep_id](caf::error) { self->state.breaker_busy.erase(ep_id); });
+}
+
+/// Arms the probe timer of a disabled endpoint.
+void schedule_probe(self_ptr self, endpoint_id ep_id) {
+  const auto& a = self->state.data.activity;
+  auto i = a.find(ep_id);
+  if (i == a.end())
+    return;
+  auto delay = std::max<unix_millis>(
+    i->second.breaker.next_probe_at - now_millis(self), 0);
+  self->delayed_send(self, milliseconds{delay}, probe_atom::value, ep_id);
+}
+
+/// The breaker's decision after an attempt was recorded.
+void after_attempt(self_ptr self, endpoint_id ep_id, outcome_kind kind,
+                   bool probe) {
+  auto& st = self->state;
+  auto ep = st.data.endpoints.find(ep_id);
+  if (ep == st.data.endpoints.end() || st.breaker_busy.count(ep_id) > 0)
+    return;
+  const auto& cfg = *st.delivery;
+  auto t = decide_breaker(
+    ep->second.status, st.data.activity[ep_id].breaker, kind, probe,
+    {cfg.breaker_failures, cfg.breaker_cooldown, cfg.breaker_max_cooldown});
+  if (!t)
+    return;
+  const auto& tid = st.data.tenant_id;
+  if (t->trip) {
+    auto reason = t->reason;
+    change_breaker(self, ep_id, std::move(*t), [self, ep_id, reason, tid] {
+      spdlog::warn("tenant {} endpoint {} disabled by the circuit breaker ({})",
+                   tid, ep_id, reason);
+      schedule_probe(self, ep_id);
+      notify(self, "endpoint.disabled", ep_id, reason);
+    });
+  } else if (t->status == endpoint_status::active) {
+    change_breaker(self, ep_id, std::move(*t), [self, ep_id, tid] {
+      spdlog::warn("tenant {} endpoint {} recovered after a successful probe",
+                   tid, ep_id);
+      schedule_pending(self, ep_id);
+      notify(self, "endpoint.recovered", ep_id, "probe");
+    });
+  } else {
+    change_breaker(self, ep_id, std::move(*t),
+                   [self, ep_id] { schedule_probe(self, ep_id); });
+  }
+}
+
+/// The cool-down of a disabled endpoint ended: probe with its oldest pending
+/// delivery.
+void on_probe(self_ptr self, endpoint_id ep_id) {
+  if (self->state.paused)
+    return; // the tenant was deactivated
+  auto& st = self->state;
+  auto ep = st.data.endpoints.find(ep_id);
+  if (ep == st.data.endpoints.end() ||
+      ep->second.status != endpoint_status::disabled ||
+      st.probing.count(ep_id) > 0 || st.breaker_busy.count(ep_id) > 0)
+    return;
+  const auto& b = st.data.activity[ep_id].breaker;
+  auto now = now_millis(self);
+  if (!probe_is_due(b.next_probe_at, now))
+    return; // a timer of an earlier cool-down
+  // Deliveries past the retention window are dropped, not probed with.
+  auto choice = choose_probe(st.data, ep_id, now, st.delivery->retention);
+  for (const auto& id : choice.expired)
+    expire(self, id, ep_id);
+  if (choice.event_id.empty()) {
+    // Nothing queued to probe with: look again after another cool-down.
+    self->delayed_send(self, milliseconds{b.cooldown_ms}, probe_atom::value,
+                       ep_id);
+    return;
+  }
+  start_attempt(self, choice.event_id, ep_id, choice.attempt, true);
+}
+
+/// Drops a delivery that outlived the retention window.
+void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  if (!st.expiring.insert({event_id, ep_id}).second)
+    return; // already on its way to the WAL
+  commit(
+    self,
+    delivery_expired{st.data.tenant_id, event_id, ep_id, now_millis(self)}, {},
+    {},
+    [self, event_id, ep_id] {
+      self->state.expiring.erase({event_id, ep_id});
+      forget_body_if_done(self, event_id);
+      notify(self, "message.attempt.exhausted", ep_id, "expired", event_id, 0);
+    },
+    [self, event_id, ep_id](caf::error) {
+      self->state.expiring.erase({event_id, ep_id});
+    });
+}
+
+/// How long a delivery waits after the engine refused it as `overloaded`.
+constexpr auto overload_backoff = std::chrono::seconds{1};
+
+/// Records an attempt's outcome and decides what comes next. The delivery
+/// stays in `in_flight` until its record is applied (or failed), so that no
+/// second attempt starts from the state before it.
+void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
+                  uint32_t attempt, unix_millis started,
+                  delivery_outcome& outcome) {
+  auto& st = self->state;
+  auto kind = classify(outcome);
+  if (kind == outcome_kind::shutdown) {
+    // Not an attempt: the delivery stays pending for the next start.
+    release(self, event_id, ep_id);
+    return;
+  }
+  if (kind == outcome_kind::overloaded) {
+    // The engine's queue was full and nothing was sent: not an attempt of
+    // the endpoint's (it must not count in its statistics, its retry
+    // budget or its breaker). The delivery, or the breaker's probe, is
+    // tried again shortly.
+    auto probe = st.probing.erase(ep_id) > 0;
+    release(self, event_id, ep_id);
+    if (probe)
+      self->delayed_send(self, overload_backoff, probe_atom::value, ep_id);
+    else
+      self->delayed_send(self, overload_backoff, due_atom::value, event_id,
+                         ep_id);
+    return;
+  }
+  auto rec = record_attempt(st.data.tenant_id, event_id, ep_id, attempt,
+                            started, outcome, st.delivery->retries,
+                            st.delivery->jitter, now_millis(self));
+  auto next = rec.next_attempt_at;
+  auto pending = rec.outcome == delivery_status::pending;
+  auto exhausted = rec.outcome == delivery_status::failed;
+  auto probe = st.probing.erase(ep_id) > 0;
+  commit_batched(
+    self, std::move(rec),
+    [self, event_id, ep_id, next, pending, exhausted, kind, probe, attempt] {
+      release(self, event_id, ep_id);
+      if (pending)
+        schedule(self, event_id, ep_id, next);
+      else
+        forget_body_if_done(self, event_id);
+      if (exhausted)
+        notify(self, "message.attempt.exhausted", ep_id, "exhausted", event_id,
+               attempt);
+      after_attempt(self, ep_id, kind, probe);
+    },
+    [self, event_id, ep_id](caf::error) {
+      // Not recorded: the delivery stays pending as it was durably; send
+      // it again later (at-least-once).
+      release(self, event_id, ep_id);
+      self->delayed_send(self, std::chrono::seconds{1}, due_atom::value,
+                         event_id, ep_id);
+    });
+}
+
+event_receipt receipt_of(const event_state& ev, bool duplicate) {
+  return event_receipt{ev.id, ev.type, ev.created_at, ev.deliveries.size(),
+                       duplicate};
+}
+
+void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
+             reply_fn<event_receipt> reply) {
+  auto& st = self->state;
+  if (!st.delivery) {
+    reply(make_error(errc::internal, "deliveries are not configured"));
+    return;
+  }
+  const auto& key = req.idempotency_key;
+  if (!key.empty()) {
+    if (auto i = st.data.idempotency.find(key);
+        i != st.data.idempotency.end()) {
+      const auto& ev = st.data.events.at(i->second);
+      if (ev.created_at + st.delivery->idempotency_window.count() >=
+          now_millis(self)) {
+        reply(receipt_of(ev, true));
+        return;
+      }
+    }
+    if (auto i = st.publishing.find(key); i != st.publishing.end()) {
+      i->second.push_back(std::move(reply)); // answered with the first
+      return;
+    }
+  }
+  auto targets = matching_endpoints(st.data, req.event_type);
+  if (exclude)
+    targets.erase(std::remove(targets.begin(), targets.end(), *exclude),
+                  targets.end());
+  if (st.data.pending + st.publishing_deliveries + targets.size() >
+      st.delivery->max_pending) {
+    reply(make_error(errc::too_many_pending, "event_type",
+                     "the tenant has " + std::to_string(st.data.pending) +
+                       " pending deliveries, the most allowed is " +
+                       std::to_string(st.delivery->max_pending)));
+    return;
+  }
+  event_accepted rec{
+    st.data.tenant_id,         "evt_" + crypto::random_base62(24),
+    std::move(req.event_type), key,
+    now_millis(self),          std::move(targets)};
+  auto event_id = rec.event_id;
+  auto count = rec.endpoints.size();
+  // Kept for the deliveries' bodies (see `body_cache`); none without any.
+  auto payload = count > 0 ? req.payload : std::string{};
+  st.publishing_deliveries += count;
+  auto request_id = reply.request_id(); // `reply` may move below
+  if (!key.empty())
+    st.publishing[key].push_back(std::move(reply));
+  // Answers the caller, and every caller that raced with the same key
+  // (those get the same event, marked as a duplicate).
+  auto answer = [self, key, reply](const caf::expected<event_state*>& ev) {
+    auto receipt = [&](bool dup) -> caf::expected<event_receipt> {
+      if (!ev)
+        return ev.error();
+      return receipt_of(**ev, dup);
+    };
+    if (key.empty()) {
+      reply(receipt(false));
+      return;
+    }
+    auto i = self->state.publishing.find(key);
+    if (i == self->state.publishing.end())
+      return;
+    for (size_t n = 0; n < i->second.size(); ++n)
+      i->second[n](receipt(n > 0));
+    self->state.publishing.erase(i);
+  };
+  commit(
+    self, std::move(rec), persistence::payload_key(st.data.tenant_id, event_id),
+    std::move(req.payload),
+    [self, event_id, count, answer, payload, request_id] {
+      log_request(self, "event_accepted", request_id, nullptr);
+      auto& s = self->state;
+      s.publishing_deliveries -= count;
+      auto& ev = s.data.events.at(event_id);
+      if (count > 0)
+        s.bodies.put(event_id, delivery_body(ev, payload));
+      answer(&ev);
+      // Every delivery is due now: start them without a message each.
+      for (const auto& d : ev.deliveries)
+        on_due(self, event_id, d.endpoint);
+    },
+    [self, count, answer, request_id](caf::error err) {
+      log_request(self, "event_accepted", request_id, &err);
+      self->state.publishing_deliveries -= count;
+      answer(std::move(err));
+    });
+}
+
+void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
+               reply_fn<delivery_state>& reply) {
+  auto& st = self->state;
+  if (st.data.endpoints.count(ep_id) == 0) {
+    reply(endpoint_not_found(ep_id));
+    return;
+  }
+  auto ev = st.data.events.find(event_id);
+  if (ev == st.data.events.end() || st.pruning.count(event_id) > 0) {
+    // An event on its way out is as good as gone: a resend recorded after
+    // its removal would find no event.
+    reply(event_not_found(event_id));
+    return;
+  }
+  for (const auto& d : ev->second.deliveries)
+    if (d.endpoint == ep_id && d.status == delivery_status::pending) {
+      reply(make_error(errc::validation_failed, "event_id",
+                       "event " + event_id +
+                         " is still pending for this endpoint"));
+      return;
+    }
+  auto at = now_millis(self);
+  commit(
+    self, delivery_rescheduled{st.data.tenant_id, event_id, ep_id, at}, {}, {},
+    [self, reply, event_id, ep_id, at] {
+      log_request(self, "delivery_rescheduled", reply.request_id(), nullptr);
+      schedule(self, event_id, ep_id, at);
+      for (const auto& d : self->state.data.events.at(event_id).deliveries)
+        if (d.endpoint == ep_id)
+          reply(d);
+    },
+    [self, reply](caf::error err) {
+      log_request(self, "delivery_rescheduled", reply.request_id(), &err);
+      reply(std::move(err));
+    });
+}
+
+// -- history pruning ----------------------------------------------------------
+
+/// Returns up to `max` events that may go: none of their deliveries is
+/// pending or has an attempt under way, created before `horizon`, and,
+/// with an idempotency key, before `key_horizon`.
+std::vector<std::string> prunable_events(const tenant_actor_state& st,
+                                         unix_millis horizon,
+                                         unix_millis key_horizon, size_t max) {
+  std::vector<std::string> result;
+  for (const auto& [id, ev] : st.data.events) {
+    if (result.size() >= max)
+      break;
+    if (ev.created_at >= horizon ||
+        (!ev.idempotency_key.empty() && ev.created_at >= key_horizon))
+      continue;
+    bool busy = false;
+    for (const auto& d : ev.deliveries)
+      busy = busy || d.status == delivery_status::pending ||
+             st.in_flight.count({ev.id, d.endpoint}) > 0;
+    if (!busy)
+      result.push_back(id);
+  }
+  return result;
+}
+
+/// Arms the timer of the next pruning round.
+void schedule_prune(self_ptr self) {
+  self->delayed_send(self, self->state.delivery->prune_interval,
+                     prune_atom::value);
+}
+
+/// One pruning round: commits a `history_pruned` record for the events that
+/// may go, with the deletes of their payloads in the same synced batch (so
+/// no payload outlives its event, and none is deleted for an event the WAL
+/// does not say is gone). A full round is followed by the next at once,
+/// otherwise by the timer. Only one round is under way at a time.
+void on_prune(self_ptr self) {
+  auto& st = self->state;
+  auto now = now_millis(self);
+  auto limit = std::max<size_t>(st.delivery->max_pruned_per_round, 1);
+  auto ids =
+    prunable_events(st, now - st.delivery->retention.count(),
+                    now - st.delivery->idempotency_window.count(), limit);
+  if (ids.empty()) {
+    schedule_prune(self);
+    return;
+  }
+  auto full = ids.size() >= limit;
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids) {
+    keys.push_back(persistence::payload_key(st.data.tenant_id, id));
+    st.pruning.insert(id);
+  }
+  auto count = ids.size();
+  record rec = history_pruned{st.data.tenant_id, now, std::move(ids)};
+  auto req = wal_append::one(st.data.tenant_id, persistence::encode(rec));
+  req.erased_payloads = std::move(keys);
+  wal_commit(
+    self, st.wal, std::move(req),
+    [self, rec = std::move(rec), full, count](uint64_t seq) {
+      auto& s = self->state;
+      s.pruning.clear();
+      if (auto err = apply_durable(self, rec, seq)) {
+        spdlog::error("tenant={} {}", s.data.tenant_id, text_of(err));
+        schedule_prune(self);
+        return;
+      }
+      for (const auto& id : std::get<history_pruned>(rec).event_ids)
+        s.bodies.erase(id);
+      spdlog::debug("applied record=history_pruned tenant={} seq={} "
+                    "events={}",
+                    s.data.tenant_id, seq, count);
+      if (full)
+        self->send(self, prune_atom::value);
+      else
+        schedule_prune(self);
+    },
+    [self](caf::error err) {
+      self->state.pruning.clear();
+      spdlog::warn("not applied record=history_pruned tenant={} error=\"{}\"",
+                   self->state.data.tenant_id, text_of(err));
+      schedule_prune(self);
+    });
+}
+
+} // namespace
+
+tenant_actor_state::~tenant_actor_state() {
+  node_metrics().count_tenant(data, -1);
+}
+
+void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
+                  wal_writer_actor wal, uint64_t snapshot_every,
+                  std::shared_ptr<const delivery_settings> delivery) {
+  auto& initial = self->state;
+  initial.next_id = init.last_id + 1;
+  initial.data = std::move(init);
+  initial.wal = std::move(wal);
+  initial.log =
+    commit_log::starting_at(log.last_seq, log.uncovered.size(), snapshot_every);
+  initial.delivery = std::move(delivery);
+  if (initial.delivery)
+    initial.bodies.limit(initial.delivery->body_cache_bytes,
+                         initial.delivery->body_cache_total,
+                         initial.delivery->body_cache_total_bytes);
+  schedule_pending(self);
+  if (initial.delivery)
+    schedule_prune(self);
+  if (initial.delivery)
+    for (const auto& [id, ep] : initial.data.endpoints)
+      if (ep.status == endpoint_status::disabled)
+        schedule_probe(self, id);
+}
+
+tenant_actor::behavior_type tenant_behavior(self_ptr self) {
+  return {
+    [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
+      auto& st = self->state;
+      auto now = crypto::now_seconds();
+      endpoint ep{st.next_id++,
+                  std::move(req.url),
+                  std::move(req.secret),
+                  std::move(req.event_types),
+                  std::move(req.headers),
+                  endpoint_status::active,
+                  now,
+                  now};
+      auto id = ep.id;
+      commit_reply(self, endpoint_created{st.data.tenant_id, std::move(ep)},
+                   std::move(reply),
+                   [self, id] { return self->state.data.endpoints.at(id); });
+    },
+    [self](get_atom, endpoint_id id, reply_fn<endpoint_view>& reply) {
+      const auto& eps = self->state.data.endpoints;
+      if (auto i = eps.find(id); i != eps.end())
+        reply(view_of(self->state.data, i->second));
+      else
+        reply(endpoint_not_found(id));
+    },
+    [self](probe_atom, endpoint_id id) { on_probe(self, id); },
+    [self](prune_atom) { on_prune(self); },
+    [self](inspect_atom) {
+      auto result = summarize(self->state.data);
+      result.loaded = true;
+      // The messages already in the actor's queue. Not `mailbox().size()`:
+      // it moves newly arrived messages into the queue this handler runs
+      // from, which CAF does only between rounds (UB otherwise: UBSan
+      // aborts on a downcast of the queue's sentinel). Messages that arrived
+      // during this round are counted by the next inspect.
+      result.mailbox_depth = self->mailbox().queue().total_task_size();
+      return result;
+    },
+    [self](inspect_atom, endpoint_id id) {
+      return internal_view_of(self->state.data, id);
+    },
+    [self](deactivate_atom) { self->state.paused = true; },
+    [self](flush_atom) { flush_batch(self); },
+    [self](status_atom, endpoint_id id, endpoint_status status,
+           reply_fn<no_content>& reply) {
+      auto& st = self->state;
+      if (st.data.endpoints.count(id) == 0) {
+        reply(endpoint_not_found(id));
+        return;
+      }
+      endpoint_status_changed rec{st.data.tenant_id, id, status,
+                                  crypto::now_seconds()};
+      commit_reply(self, std::move(rec), std::move(reply), [self, id, status] {
+        if (status == endpoint_status::active)
+          schedule_pending(self, id); // resume what waited while inactive
+        return no_content{};
+      });
+    },
+    [self](stats_atom, endpoint_id id, reply_fn<endpoint_stats>& reply) {
+      const auto& eps = self->state.data.endpoints;
+      if (auto i = eps.find(id); i != eps.end())
+        reply(statistics_of(self->state.data, i->second));
+      else
+        reply(endpoint_not_found(id));
+    },
+    [self](list_atom, const list_query& q, reply_fn<endpoint_page>& reply) {
+      reply(list_endpoints(self->state.data, q));
+    },
+    [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
+      publish(self, std::move(req), std::nullopt, std::move(reply));
+    },
+    [self](get_atom, const std::string& id, reply_fn<event_state>& reply) {
+      const auto& evs = self->state.data.events;
+      if (auto i = evs.find(id); i != evs.end())
+        reply(i->second);
+      else
+        reply(event_not_found(id));
+    },
+    [self](attempts_atom, endpoint_id id, uint32_t page, uint32_t page_size,
+           reply_fn<attempt_page>& reply) {
+      if (self->state.data.endpoints.count(id) == 0)
+        reply(endpoint_not_found(id));
+      else
+        reply(attempts_of(self->state.data, id, page, page_size));
+    },
+    [self](resend_atom, endpoint_id id, const std::string& event_id,
+           reply_fn<delivery_state>& reply) {
+      on_resend(self, id, event_id, reply);
+    },
+    [self](due_atom, const std::string& event_id, endpoint_id id) {
+      on_due(self, event_id, id);
+    },
+    [self](attempted_atom, const std::string& event_id, endpoint_id id,
+           uint32_t attempt, unix_millis started, delivery_outcome& outcome) {
+      on_attempted(self, event_id, id, attempt, started, outcome);
+    },
+    [self](checkpoint_atom) -> caf::result<uint64_t> {
+      if (self->state.log.uncovered == 0)
+        return uint64_t{0}; // the latest snapshot covers everything
+      return delegate_snapshot(self);
+    },
+  };
+}
+
+tenant_actor::behavior_type
+tenant_actor_impl(self_ptr self, tenant_state init, owner_log log,
+                  wal_writer_actor wal, uint64_t snapshot_every,
+                  std::shared_ptr<const delivery_settings> delivery) {
+  start_tenant(self, std::move(init), log, std::move(wal), snapshot_every,
+               std::move(delivery));
+  return tenant_behavior(self);
+}
+
+} // namespace wi

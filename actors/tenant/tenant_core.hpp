@@ -1,0 +1,127 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/delivery/retry_policy.hpp"
+#include "webhook_ingress/delivery.hpp"
+#include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/records.hpp"
+#include "webhook_ingress/state.hpp"
+
+namespace wi {
+
+// The tenant's decisions as pure functions of (state, settings, now): what
+// an attempt's outcome means, which breaker transition follows, which
+// delivery a probe uses and which ones expired. The tenant actor
+// (`tenant_actor.cpp`) is the shell: it reads `now` from its clock, commits
+// the records these functions return, arms timers and submits to the
+// engine. Tests call them with any `now` (no sleeping, no actor).
+
+/// What one delivery outcome is, for the tenant. One place decides it:
+/// "2xx is success" and "410 is gone" are not written anywhere else.
+enum class outcome_kind {
+  /// 2xx, exchange completed.
+  delivered,
+  /// Any other answer or transport error: an attempt that failed.
+  failed,
+  /// HTTP 410: failed, and the breaker trips at once.
+  gone,
+  /// The engine shut down before sending: not an attempt (the delivery
+  /// stays pending for the next start).
+  shutdown,
+  /// The engine's queue was full and nothing was sent: not an attempt (it
+  /// counts nowhere); tried again shortly.
+  overloaded,
+};
+
+/// Classifies `x` (see `outcome_kind`).
+[[nodiscard]] outcome_kind classify(const delivery_outcome& x) noexcept;
+
+/// Returns whether `kind` is an attempt of the endpoint (recorded, counted
+/// in statistics, retry budget and breaker).
+[[nodiscard]] constexpr bool is_attempt(outcome_kind kind) noexcept {
+  return kind != outcome_kind::shutdown && kind != outcome_kind::overloaded;
+}
+
+/// Builds the `attempt_recorded` record of attempt number `attempt` of
+/// (`event_id`, `ep`), started at `started`, that ended with `outcome`
+/// (an attempt, see `is_attempt`) at `now`: delivered; pending with the
+/// next attempt at `now` + the policy's delay (a 429/503 `Retry-After`
+/// taken into account); or failed as `exhausted`. The response excerpt is
+/// made valid UTF-8. Deterministic for a deterministic `jitter`.
+[[nodiscard]] attempt_recorded
+record_attempt(const std::string& tenant_id, const std::string& event_id,
+               endpoint_id ep, uint32_t attempt, unix_millis started,
+               const delivery_outcome& outcome, const retry_policy& retries,
+               const jitter_source& jitter, unix_millis now);
+
+/// The breaker's settings (see `delivery_settings`).
+struct breaker_settings {
+  /// Consecutive failed attempts that trip the breaker.
+  uint32_t failures = 10;
+  /// First cool-down, and the most it doubles to.
+  std::chrono::milliseconds cooldown{60'000};
+  std::chrono::milliseconds max_cooldown{3'600'000};
+};
+
+/// A breaker transition to commit.
+struct breaker_transition {
+  endpoint_status status = endpoint_status::disabled;
+  /// `consecutive_failures` or `gone` on a trip, the old reason after a
+  /// failed probe, empty on recovery.
+  std::string reason;
+  std::chrono::milliseconds cooldown{0};
+  /// Whether this trips an active endpoint (an `endpoint.disabled`
+  /// notification follows), rather than re-arming a disabled one.
+  bool trip = false;
+
+  friend bool operator==(const breaker_transition&,
+                         const breaker_transition&) = default;
+};
+
+/// The breaker's decision after an attempt of an endpoint in `status` with
+/// breaker `b` (as applied, the attempt included) ended as `kind`; `probe`
+/// says whether the attempt was the breaker's probe. An active endpoint
+/// trips on `gone` or after `failures` consecutive failures; a disabled one
+/// recovers on a successful probe, or waits twice as long (within
+/// [cooldown, max_cooldown]) after a failed one. `nullopt`: no change.
+[[nodiscard]] std::optional<breaker_transition>
+decide_breaker(endpoint_status status, const breaker_state& b,
+               outcome_kind kind, bool probe, const breaker_settings& cfg);
+
+/// The record of transition `t` of endpoint `ep` at `now`: a disabled
+/// endpoint's next probe is due at `now` + its cool-down.
+[[nodiscard]] breaker_changed breaker_record(const std::string& tenant_id,
+                                             endpoint_id ep,
+                                             breaker_transition t,
+                                             unix_millis now);
+
+/// What a probe of a disabled endpoint uses: its oldest pending delivery
+/// created at or after `now - retention`, and every pending one created
+/// before it (to expire).
+struct probe_choice {
+  /// The probe's event and attempt number; empty event id: nothing to
+  /// probe with.
+  std::string event_id;
+  uint32_t attempt = 0;
+  std::vector<std::string> expired;
+};
+
+/// Chooses the probe of endpoint `ep` at `now` (see `probe_choice`).
+[[nodiscard]] probe_choice choose_probe(const tenant_state& st, endpoint_id ep,
+                                        unix_millis now,
+                                        std::chrono::milliseconds retention);
+
+/// Returns whether a probe timer that fires at `now` for a breaker whose
+/// next probe is at `next_probe_at` is current (5 ms of timer slack), not
+/// one armed for an earlier cool-down.
+[[nodiscard]] constexpr bool probe_is_due(unix_millis next_probe_at,
+                                          unix_millis now) noexcept {
+  return next_probe_at <= now + 5;
+}
+
+} // namespace wi

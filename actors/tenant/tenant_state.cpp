@@ -1,0 +1,322 @@
+#include "actors/tenant/tenant_state.hpp"
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+
+#include "actors/tenant/latency_histogram.hpp"
+#include "webhook_ingress/error.hpp"
+
+namespace wi {
+
+namespace {
+
+caf::error corrupt(std::string text) {
+  return make_error(errc::corrupt_data, "wal", std::move(text));
+}
+
+template <class Endpoint>
+caf::error apply_created(tenant_state& st, Endpoint&& ep) {
+  if (ep.id <= st.last_id)
+    return corrupt("endpoint " + std::to_string(ep.id) + " does not follow " +
+                   std::to_string(st.last_id));
+  st.last_id = ep.id;
+  auto id = ep.id;
+  st.endpoints.emplace_hint(st.endpoints.end(), id, std::forward<Endpoint>(ep));
+  return {};
+}
+
+caf::error apply_status(tenant_state& st, const endpoint_status_changed& rec) {
+  auto i = st.endpoints.find(rec.id);
+  if (i == st.endpoints.end())
+    return corrupt("status change of unknown endpoint " +
+                   std::to_string(rec.id));
+  i->second.status = rec.status;
+  i->second.last_modified = rec.at;
+  // A manual transition resets the breaker: `enable` starts afresh,
+  // `disable` records the tenant's own choice.
+  auto& b = st.activity[rec.id].breaker;
+  b = breaker_state{};
+  if (rec.status != endpoint_status::active) {
+    b.reason = "manual";
+    b.disabled_at = rec.at * 1000;
+  }
+  return {};
+}
+
+caf::error apply_accepted(tenant_state& st, const event_accepted& rec) {
+  if (st.events.count(rec.event_id) > 0)
+    return corrupt("event " + rec.event_id + " accepted twice");
+  event_state ev{rec.event_id, rec.event_type, rec.idempotency_key, rec.at, {}};
+  ev.deliveries.reserve(rec.endpoints.size());
+  for (auto id : rec.endpoints) {
+    if (st.endpoints.count(id) == 0)
+      return corrupt("event " + rec.event_id + " for unknown endpoint " +
+                     std::to_string(id));
+    ev.deliveries.push_back(
+      delivery_state{id, delivery_status::pending, 0, rec.at, {}});
+  }
+  for (auto id : rec.endpoints)
+    ++st.activity[id].pending;
+  st.pending += rec.endpoints.size();
+  if (!rec.idempotency_key.empty())
+    st.idempotency[rec.idempotency_key] = rec.event_id;
+  st.events.emplace(rec.event_id, std::move(ev));
+  return {};
+}
+
+delivery_state* find_delivery(tenant_state& st, const std::string& event_id,
+                              endpoint_id id) {
+  auto i = st.events.find(event_id);
+  if (i == st.events.end())
+    return nullptr;
+  for (auto& d : i->second.deliveries)
+    if (d.endpoint == id)
+      return &d;
+  return nullptr;
+}
+
+caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
+  auto* d = find_delivery(st, rec.attempt.event_id, rec.endpoint);
+  if (d == nullptr)
+    return corrupt("attempt for no delivery of event " + rec.attempt.event_id +
+                   " to endpoint " + std::to_string(rec.endpoint));
+  // An attempt that was under way when its delivery ended (expired, or
+  // ended by another attempt) still counts in the statistics, but the
+  // delivery keeps its final state.
+  auto live = d->status == delivery_status::pending;
+  if (live) {
+    d->attempts = rec.attempt.attempt;
+    d->status = rec.outcome;
+    d->next_attempt_at = rec.next_attempt_at;
+    d->reason = rec.reason;
+  }
+  auto& a = st.activity[rec.endpoint];
+  ++a.total;
+  a.latency_sum_ms += rec.attempt.latency_ms;
+  auto ok = rec.attempt.error.empty() && rec.attempt.status_code >= 200 &&
+            rec.attempt.status_code < 300;
+  if (ok) {
+    ++a.successful;
+    a.last_success_at = rec.attempt.at;
+  } else {
+    ++a.failed;
+    a.last_failure_at = rec.attempt.at;
+  }
+  a.breaker.consecutive_failures = ok ? 0 : a.breaker.consecutive_failures + 1;
+  latency_histogram::record(a.latency_buckets, rec.attempt.latency_ms);
+  a.recent.push_back(rec.attempt);
+  if (a.recent.size() > max_recent_attempts)
+    a.recent.pop_front();
+  if (live && rec.outcome != delivery_status::pending) {
+    --a.pending;
+    --st.pending;
+  }
+  return {};
+}
+
+caf::error apply_rescheduled(tenant_state& st,
+                             const delivery_rescheduled& rec) {
+  auto i = st.events.find(rec.event_id);
+  if (i == st.events.end() || st.endpoints.count(rec.endpoint) == 0)
+    return corrupt("resend of unknown event " + rec.event_id + " or endpoint " +
+                   std::to_string(rec.endpoint));
+  auto* d = find_delivery(st, rec.event_id, rec.endpoint);
+  if (d == nullptr) {
+    d = &i->second.deliveries.emplace_back();
+  } else if (d->status == delivery_status::pending) {
+    return {}; // a resend that raced with another: nothing to do
+  }
+  *d = delivery_state{rec.endpoint, delivery_status::pending, 0, rec.at, {}};
+  ++st.activity[rec.endpoint].pending;
+  ++st.pending;
+  return {};
+}
+
+caf::error apply_breaker(tenant_state& st, const breaker_changed& rec) {
+  auto i = st.endpoints.find(rec.endpoint);
+  if (i == st.endpoints.end() || rec.status == endpoint_status::inactive)
+    return corrupt("breaker change of unknown endpoint " +
+                   std::to_string(rec.endpoint));
+  auto& b = st.activity[rec.endpoint].breaker;
+  if (rec.status == endpoint_status::active) {
+    b = breaker_state{};
+  } else {
+    if (i->second.status != endpoint_status::disabled)
+      b.disabled_at = rec.at;
+    b.reason = rec.reason;
+    b.next_probe_at = rec.next_probe_at;
+    b.cooldown_ms = rec.cooldown_ms;
+  }
+  i->second.status = rec.status;
+  i->second.last_modified = rec.at / 1000;
+  return {};
+}
+
+caf::error apply_expired(tenant_state& st, const delivery_expired& rec) {
+  auto* d = find_delivery(st, rec.event_id, rec.endpoint);
+  if (d == nullptr)
+    return corrupt("expiry of no delivery of event " + rec.event_id);
+  if (d->status != delivery_status::pending)
+    return {}; // ended meanwhile: the expiry changes nothing
+  d->status = delivery_status::failed;
+  d->reason = "expired";
+  --st.activity[rec.endpoint].pending;
+  --st.pending;
+  return {};
+}
+
+caf::error apply_pruned(tenant_state& st, const history_pruned& rec) {
+  for (const auto& id : rec.event_ids) {
+    auto i = st.events.find(id);
+    if (i == st.events.end())
+      continue; // listed twice, or gone already: nothing to remove
+    const auto& ev = i->second;
+    auto pending = std::any_of(ev.deliveries.begin(), ev.deliveries.end(),
+                               [](const delivery_state& d) {
+                                 return d.status == delivery_status::pending;
+                               });
+    if (pending)
+      continue; // pending again (resent) since the actor chose it: keep it
+    if (!ev.idempotency_key.empty()) {
+      auto k = st.idempotency.find(ev.idempotency_key);
+      if (k != st.idempotency.end() && k->second == id)
+        st.idempotency.erase(k);
+    }
+    st.events.erase(i);
+  }
+  return {};
+}
+
+bool in_range(const endpoint& ep, const list_query& q) {
+  auto created_ms = ep.created_at * 1000;
+  return (!q.created_from || created_ms >= *q.created_from) &&
+         (!q.created_to || created_ms <= *q.created_to);
+}
+
+} // namespace
+
+caf::error apply(tenant_state& st, const record& rec) {
+  if (tenant_of(rec) != st.tenant_id)
+    return corrupt("record of tenant " + tenant_of(rec) + " applied to " +
+                   st.tenant_id);
+  return std::visit(
+    [&st](const auto& x) -> caf::error {
+      using type = std::decay_t<decltype(x)>;
+      if constexpr (std::is_same_v<type, endpoint_created>)
+        return apply_created(st, x.ep);
+      else if constexpr (std::is_same_v<type, endpoint_status_changed>)
+        return apply_status(st, x);
+      else if constexpr (std::is_same_v<type, event_accepted>)
+        return apply_accepted(st, x);
+      else if constexpr (std::is_same_v<type, attempt_recorded>)
+        return apply_attempt(st, x);
+      else if constexpr (std::is_same_v<type, delivery_rescheduled>)
+        return apply_rescheduled(st, x);
+      else if constexpr (std::is_same_v<type, breaker_changed>)
+        return apply_breaker(st, x);
+      else if constexpr (std::is_same_v<type, delivery_expired>)
+        return apply_expired(st, x);
+      else if constexpr (std::is_same_v<type, history_pruned>)
+        return apply_pruned(st, x);
+      else
+        return corrupt("not a tenant-level record");
+    },
+    rec);
+}
+
+caf::error apply(tenant_state& st, record&& rec) {
+  if (auto* created = std::get_if<endpoint_created>(&rec);
+      created != nullptr && created->tenant_id == st.tenant_id)
+    return apply_created(st, std::move(created->ep));
+  return apply(st, static_cast<const record&>(rec));
+}
+
+endpoint_page list_endpoints(const tenant_state& st, const list_query& q) {
+  endpoint_page result;
+  result.page = q.page;
+  result.page_size = q.page_size;
+  // Widen before multiplying: page * page_size may exceed 32 bits.
+  auto first = (static_cast<uint64_t>(q.page) - 1) * q.page_size;
+  auto last = first + q.page_size;
+  for (const auto& [id, ep] : st.endpoints) {
+    if (!in_range(ep, q))
+      continue;
+    if (result.total_items >= first && result.total_items < last)
+      result.items.push_back(ep);
+    ++result.total_items;
+  }
+  return result;
+}
+
+endpoint_stats statistics_of(const tenant_state& st, const endpoint& ep) {
+  endpoint_stats result;
+  result.ep = ep;
+  auto i = st.activity.find(ep.id);
+  if (i == st.activity.end())
+    return result;
+  const auto& a = i->second;
+  result.breaker = a.breaker;
+  result.total_attempts = a.total;
+  result.successful_attempts = a.successful;
+  result.failed_attempts = a.failed;
+  result.pending_events = a.pending;
+  if (a.total > 0) {
+    auto total = static_cast<double>(a.total);
+    result.success_rate = 100.0 * static_cast<double>(a.successful) / total;
+    result.average_response_time_ms =
+      static_cast<double>(a.latency_sum_ms) / total;
+    result.p50_response_time_ms =
+      latency_histogram::percentile(a.latency_buckets, 0.50);
+    result.p95_response_time_ms =
+      latency_histogram::percentile(a.latency_buckets, 0.95);
+  }
+  if (a.last_success_at != 0)
+    result.last_success_at = a.last_success_at;
+  if (a.last_failure_at != 0)
+    result.last_failure_at = a.last_failure_at;
+  return result;
+}
+
+attempt_page attempts_of(const tenant_state& st, endpoint_id id, uint32_t page,
+                         uint32_t page_size) {
+  attempt_page result;
+  result.page = page;
+  result.page_size = page_size;
+  auto i = st.activity.find(id);
+  if (i == st.activity.end())
+    return result;
+  const auto& recent = i->second.recent;
+  result.total_items = recent.size();
+  auto first = (static_cast<uint64_t>(page) - 1) * page_size;
+  for (auto k = first; k < first + page_size && k < recent.size(); ++k)
+    result.items.push_back(recent[recent.size() - 1 - k]); // newest first
+  return result;
+}
+
+endpoint_view view_of(const tenant_state& st, const endpoint& ep) {
+  endpoint_view result{ep, {}};
+  if (auto i = st.activity.find(ep.id); i != st.activity.end())
+    result.breaker = i->second.breaker;
+  return result;
+}
+
+bool matches(const endpoint& ep, std::string_view event_type) {
+  if (ep.status == endpoint_status::inactive)
+    return false;
+  for (const auto& t : ep.event_types)
+    if (t == "*" || t == event_type)
+      return true;
+  return false;
+}
+
+std::vector<endpoint_id> matching_endpoints(const tenant_state& st,
+                                            std::string_view event_type) {
+  std::vector<endpoint_id> result;
+  for (const auto& [id, ep] : st.endpoints)
+    if (matches(ep, event_type))
+      result.push_back(id);
+  return result;
+}
+
+} // namespace wi
