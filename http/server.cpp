@@ -28,6 +28,15 @@ namespace {
 using request_handle = restinio::request_handle_t;
 using handling_status = restinio::request_handling_status_t;
 
+/// Longest request target (path and query as sent) answered normally;
+/// longer ones get 414 in the envelope.
+constexpr size_t max_uri_bytes = 8192;
+
+/// The HTTP parser's limit on the request line and headers together, above
+/// which the connection is closed without an answer. Its built-in 80 KiB
+/// would close the connection for URIs that deserve a 414.
+constexpr uint32_t max_request_head_bytes = 1u << 20;
+
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
   case 200:
@@ -48,6 +57,8 @@ std::string_view reason_phrase(int status) noexcept {
     return "Method Not Allowed";
   case 413:
     return "Payload Too Large";
+  case 414:
+    return "URI Too Long";
   case 422:
     return "Unprocessable Entity";
   case 429:
@@ -172,6 +183,27 @@ std::optional<std::string_view> bearer_token(const request_handle& req) {
   return value;
 }
 
+/// How query strings are decoded. RFC 3986 lets a query carry
+/// `pchar / "/" / "?"` unencoded, so `:` `@` `/` `?` and the sub-delims
+/// arrive raw from curl, browsers and most client libraries (RFC 3339 dates
+/// in particular); RESTinio's default traits refuse them. `&` and `;`
+/// separate pairs, the first `=` splits a pair, `%XX` must be valid UTF-8,
+/// and `+` decodes to a space as in form encoding (date parameters read it
+/// back as `+`, see `parse_list_query`).
+struct rfc3986_query_traits {
+  static bool ordinary_char(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           std::string_view{"-._~:@/?!$'()*,="}.find(c) !=
+             std::string_view::npos;
+  }
+  static restinio::string_view_t::size_type
+  find_next_separator(restinio::string_view_t where,
+                      restinio::string_view_t::size_type from) noexcept {
+    return where.find_first_of("&;", from);
+  }
+};
+
 caf::error unauthorized() {
   return make_error(errc::unauthorized, "Authorization",
                     "Authorization must carry a valid bearer token");
@@ -263,6 +295,13 @@ struct server::impl {
 
   void dispatch(const exchange& ex) {
     const auto& req = ex.req;
+    if (req->header().request_target().size() > max_uri_bytes) {
+      ex.write_error(make_error(errc::uri_too_long, "uri",
+                                "uri (the request target, path and query) "
+                                "must be at most " +
+                                  std::to_string(max_uri_bytes) + " bytes"));
+      return;
+    }
     std::string_view path{req->header().path().data(),
                           req->header().path().size()};
     auto method = parse_method(req->header().method().c_str());
@@ -664,9 +703,8 @@ struct server::impl {
 
   /// Decodes the query string into (key, value) pairs.
   static caf::expected<query_params> parse_query_params(const exchange& ex) {
-    auto parsed = restinio::try_parse_query<
-      restinio::parse_query_traits::restinio_defaults>(
-      ex.req->header().query());
+    auto parsed =
+      restinio::try_parse_query<rfc3986_query_traits>(ex.req->header().query());
     if (!parsed)
       return make_error(errc::invalid_parameter, "query",
                         "query string is not valid URL encoding");
@@ -699,6 +737,8 @@ caf::expected<uint16_t> server::start() {
   // Bodies between our limit and this hard cap get a 413 in the envelope;
   // RESTinio closes the connection on anything larger.
   auto hard_cap = std::max<size_t>(self->cfg.max_body_bytes * 4, 16u << 20);
+  // Process-wide; every server sets the same value.
+  http_parser_set_max_header_size(max_request_head_bytes);
   try {
     self->running = restinio::run_async<impl::traits>(
       restinio::own_io_context(),

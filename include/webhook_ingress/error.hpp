@@ -55,6 +55,9 @@ enum class errc : uint8_t {
   corrupt_data,
   /// A bug: an invariant did not hold (500 INTERNAL).
   internal,
+  /// The request target is longer than the server accepts (414
+  /// URI_TOO_LONG). Last, so that the values before it keep their numbers.
+  uri_too_long,
 };
 
 /// The CAF error category of `errc`.
@@ -95,6 +98,8 @@ inline std::string to_string(errc x) {
     return "corrupt_data";
   case errc::internal:
     return "internal";
+  case errc::uri_too_long:
+    return "uri_too_long";
   }
   return "unknown";
 }
