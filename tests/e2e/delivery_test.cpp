@@ -5,10 +5,14 @@
 // SSRF guard, and input checks on the new routes.
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <random>
@@ -59,6 +63,30 @@ std::string event_body(std::string_view type, std::string_view payload_json,
     body += ", \"idempotency_key\": " + json::serialize(json::string{*key});
   body += "}";
   return body;
+}
+
+/// The path of Debian's `node` (or `nodejs`) from `$PATH`; "node" if none.
+std::string node_binary() {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/bin";
+  for (auto name : {"node", "nodejs"})
+    for (size_t at = 0; at <= dirs.size();) {
+      auto end = std::min(dirs.find(':', at), dirs.size());
+      auto candidate = std::filesystem::path{dirs.substr(at, end - at)} / name;
+      if (::access(candidate.c_str(), X_OK) == 0)
+        return candidate.string();
+      at = end + 1;
+    }
+  return "node";
+}
+
+/// `x` without JSON whitespace at either end.
+std::string trimmed(std::string_view x) {
+  constexpr std::string_view blanks = " \t\r\n";
+  auto first = x.find_first_not_of(blanks);
+  if (first == std::string_view::npos)
+    return {};
+  return std::string{x.substr(first, x.find_last_not_of(blanks) - first + 1)};
 }
 
 int64_t ms_between(std::chrono::steady_clock::time_point a,
@@ -550,7 +578,8 @@ TEST_F(delivery, signed_body_and_headers_are_exact_for_both_secret_kinds) {
       "nested": {"n": 42, "neg": -7, "ok": true, "none": null},
       "line": "x\ny\tz/<>&",
       "empty": {}, "list": [] } )";
-  const auto compact = json::serialize(json::parse(payload));
+  // `data` is the published value's own text, without the blanks around it.
+  const auto as_sent = trimmed(payload);
   auto receipt = publish_ok(t, "user.created", payload);
   ASSERT_EQ(as_int(receipt.at("endpoints")), 2);
   wait_settled(t, str_at(receipt, "id"));
@@ -560,8 +589,8 @@ TEST_F(delivery, signed_body_and_headers_are_exact_for_both_secret_kinds) {
   ASSERT_EQ(a.size(), 1u) << describe(rx_.requests());
   ASSERT_EQ(b.size(), 1u) << describe(rx_.requests());
   EXPECT_EQ(a[0].target, "/sig/a?src=wi&x=1");
-  expect_delivery(a[0], receipt, whsec, compact);
-  expect_delivery(b[0], receipt, plain, compact);
+  expect_delivery(a[0], receipt, whsec, as_sent);
+  expect_delivery(b[0], receipt, plain, as_sent);
   // The data member parses back to the published payload.
   EXPECT_EQ(json::parse(a[0].body).at("data"), json::parse(payload));
   // Custom headers only where configured, each once.
@@ -585,7 +614,7 @@ TEST_F(delivery, signed_body_and_headers_are_exact_for_both_secret_kinds) {
   wait_settled(t, str_at(large, "id"));
   auto got_big = with_id(rx_.requests("/sig/b"), str_at(large, "id"));
   ASSERT_EQ(got_big.size(), 1u);
-  expect_delivery(got_big[0], large, plain, json::serialize(json::parse(big)));
+  expect_delivery(got_big[0], large, plain, big);
 
   // Payloads that are not objects are delivered as they are.
   for (std::string_view p : {R"("just text")", "[1, 2, [3]]", "0", "false",
@@ -595,11 +624,81 @@ TEST_F(delivery, signed_body_and_headers_are_exact_for_both_secret_kinds) {
     wait_settled(t, str_at(r, "id"));
     auto got = with_id(rx_.requests("/sig/b"), str_at(r, "id"));
     ASSERT_EQ(got.size(), 1u);
-    expect_delivery(got[0], r, plain, json::serialize(json::parse(p)));
+    expect_delivery(got[0], r, plain, p);
   }
 }
 
 // -- retries ------------------------------------------------------------------
+
+// The published `data` arrives byte for byte as the client wrote it, and the
+// reference libraries (the `standardwebhooks` and `svix` npm packages, run by
+// node) verify real deliveries, for the edge `whsec_` secrets too.
+TEST_F(delivery, reference_libraries_verify_deliveries_with_data_as_sent) {
+  auto script = source_dir() / "tests" / "e2e" / "verifier" / "verify.js";
+  ASSERT_TRUE(std::filesystem::exists(script.parent_path() / "node_modules" /
+                                      "standardwebhooks"))
+    << "run scripts/install-deps.sh (npm ci in tests/e2e/verifier)";
+  start({"--allow-private-targets"});
+  auto t = new_tenant();
+  auto unpadded = base64_encode(random_bytes(32));
+  while (unpadded.back() == '=')
+    unpadded.pop_back();
+  const std::vector<std::pair<std::string, std::string>> secrets = {
+    {"/ref/spec", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    {"/ref/edge", "whsec_AAAAAAAAAAAAAAAAAAAAAR=="},
+    {"/ref/random", "whsec_" + base64_encode(random_bytes(32))},
+    {"/ref/unpadded", "whsec_" + unpadded},
+  };
+  for (const auto& [path, secret] : secrets)
+    add_endpoint(t, rx_.url(path), {"num.test"}, secret);
+  const std::vector<std::string> payloads = {
+    R"({"n": [1.0, 0.1, 1e3, -0, 1E+03, -0.0, 2.50],
+        "big": 123456789012345678901234567890,
+        "u64": 18446744073709551616, "i": -9223372036854775809})",
+    R"("caf\u00e9 \/ \ud834\udd1e \"q\"")",
+    "\t[ \"é€𝄞\" ,\n  {\"k\" :\"v\"} ]\n",
+    "3.14159265358979323846264338327950288",
+  };
+  std::vector<json::object> receipts;
+  for (const auto& p : payloads)
+    receipts.push_back(publish_ok(t, "num.test", p));
+  for (const auto& r : receipts)
+    wait_settled(t, str_at(r, "id"));
+
+  json::array deliveries;
+  for (const auto& [path, secret] : secrets) {
+    auto got = rx_.requests(path);
+    ASSERT_EQ(got.size(), payloads.size()) << describe(rx_.requests());
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      auto one = with_id(got, str_at(receipts[i], "id"));
+      ASSERT_EQ(one.size(), 1u);
+      expect_delivery(one[0], receipts[i], secret, trimmed(payloads[i]));
+      json::object headers;
+      for (auto name : {"webhook-id", "webhook-timestamp", "webhook-signature"})
+        headers[name] = one[0].header(name).value_or("");
+      deliveries.push_back(json::object{
+        {"secret", secret}, {"headers", headers}, {"body", one[0].body}});
+    }
+  }
+  auto file = dir_.path() / "deliveries.json";
+  {
+    std::ofstream out{file};
+    out << json::serialize(deliveries);
+  }
+  auto run = run_to_exit({node_binary(), script.string(), file.string()}, 30s);
+  ASSERT_TRUE(run.exited() && run.exit_code() == 0) << run.err;
+  std::vector<std::string> lines;
+  for (size_t at = 0; at < run.out.size();) {
+    auto end = run.out.find('\n', at);
+    lines.push_back(run.out.substr(at, end - at));
+    at = end == std::string::npos ? run.out.size() : end + 1;
+  }
+  ASSERT_EQ(lines.size(), deliveries.size()) << run.out << run.err;
+  for (size_t i = 0; i < lines.size(); ++i)
+    EXPECT_EQ(json::parse(lines[i]),
+              json::parse(R"({"standardwebhooks":"ok","svix":"ok"})"))
+      << deliveries[i].at("secret") << " " << deliveries[i].at("body");
+}
 
 TEST_F(delivery, fail_n_times_then_succeed_follows_the_schedule) {
   start({"--allow-private-targets", "--retry-schedule", "200ms,300ms,400ms"});
@@ -621,7 +720,7 @@ TEST_F(delivery, fail_n_times_then_succeed_follows_the_schedule) {
   auto got = rx_.requests("/flaky");
   ASSERT_EQ(got.size(), 4u) << describe(got);
   for (const auto& r : got)
-    expect_delivery(r, receipt, secret, R"({"job":7})");
+    expect_delivery(r, receipt, secret, R"({"job": 7})");
   const int64_t schedule[] = {200, 300, 400};
   for (size_t i = 1; i < got.size(); ++i) {
     auto gap = ms_between(got[i - 1].at, got[i].at);
@@ -875,7 +974,7 @@ TEST_F(delivery, exhausted_delivery_is_failed_and_resend_delivers_again) {
   ASSERT_TRUE(rx_.wait_for_count("/down", 4, 2s));
   auto got = rx_.requests("/down");
   EXPECT_EQ(got[3].body, got[0].body);
-  expect_delivery(got[3], receipt, secret, R"({"v":1})");
+  expect_delivery(got[3], receipt, secret, R"({"v": 1})");
 
   // Resend a delivered one: delivered once more.
   r = resend(t, ep, id);
@@ -906,7 +1005,7 @@ TEST_F(delivery, exhausted_delivery_is_failed_and_resend_delivers_again) {
   EXPECT_EQ(delivery_of(ev, extra).at("status"), "delivered")
     << json::serialize(ev);
   expect_delivery(rx_.requests("/extra").at(0), receipt, "plain-secret-1",
-                  R"({"v":1})");
+                  R"({"v": 1})");
 
   // Unknown event, unknown endpoint, another tenant's event.
   EXPECT_TRUE(
