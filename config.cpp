@@ -148,6 +148,36 @@ key_spec integer_key(std::string_view name, std::string_view help,
 }
 
 /// A string option; `check` refuses bad values.
+/// Returns whether `x` is valid UTF-8 (no overlong forms, no surrogates, at
+/// most U+10FFFF): what a TOML string can hold, so what `--print-config` can
+/// show in a file that loads back.
+bool is_utf8(std::string_view x) {
+  size_t i = 0;
+  while (i < x.size()) {
+    auto b = static_cast<unsigned char>(x[i]);
+    // Continuation bytes that follow; 4: not a valid first byte.
+    size_t n = b < 0x80                 ? 0
+               : b >= 0xC2 && b <= 0xDF ? 1
+               : b >= 0xE0 && b <= 0xEF ? 2
+               : b >= 0xF0 && b <= 0xF4 ? 3
+                                        : 4;
+    if (n == 4 || n >= x.size() - i)
+      return false;
+    uint32_t cp = n == 0 ? b : b & (0x3Fu >> n);
+    for (size_t k = 1; k <= n; ++k) {
+      auto c = static_cast<unsigned char>(x[i + k]);
+      if ((c & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (c & 0x3Fu);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 key_spec string_key(std::string_view name, std::string_view help,
                     std::string config::*member,
                     std::function<problem(std::string_view)> check,
@@ -159,6 +189,8 @@ key_spec string_key(std::string_view name, std::string_view help,
   k.secret = secret;
   k.quoted = true;
   k.from_text = [=](config& cfg, std::string_view x) -> problem {
+    if (!is_utf8(x)) // a path or token from the environment or a flag
+      return std::string{"must be valid UTF-8"};
     if (auto why = check(x))
       return why;
     cfg.*member = std::string{x};

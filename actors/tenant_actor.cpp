@@ -946,7 +946,12 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     [self](inspect_atom) {
       auto result = summarize(self->state.data);
       result.loaded = true;
-      result.mailbox_depth = self->mailbox().size();
+      // The messages already in the actor's queue. Not `mailbox().size()`:
+      // it moves newly arrived messages into the queue this handler runs
+      // from, which CAF does only between rounds (UB otherwise: UBSan
+      // aborts on a downcast of the queue's sentinel). Messages that arrived
+      // during this round are counted by the next inspect.
+      result.mailbox_depth = self->mailbox().queue().total_task_size();
       return result;
     },
     [self](inspect_atom, endpoint_id id) {

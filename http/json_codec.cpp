@@ -89,7 +89,7 @@ json::object pagination_json(uint32_t page, uint32_t page_size,
                              uint64_t total_items) {
   uint64_t total_pages = 0;
   if (page_size > 0)
-    total_pages = (total_items + page_size - 1) / page_size;
+    total_pages = total_items / page_size + (total_items % page_size != 0);
   json::object result;
   result.reserve(6);
   result["page"] = page;

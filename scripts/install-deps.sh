@@ -11,6 +11,7 @@ packages=(
   librocksdb-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev
   libgtest-dev libgmock-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
   libtomlplusplus-dev wrk
+  clang libclang-rt-14-dev
 )
 
 missing=()

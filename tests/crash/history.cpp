@@ -177,12 +177,34 @@ planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
                          std::optional<planned_op::kind_t> want) {
   std::lock_guard guard{mtx_};
   planned_op op;
-  // 0.5% tenant creates, 40% endpoint creates, the rest status changes.
+  // 0.5% tenant creates, 30% endpoint creates, 20% publishes, 1% token
+  // rotations, the rest status changes.
   auto roll = std::uniform_int_distribution<int>{0, 999}(rng);
   if (want)
     roll = *want == planned_op::create_tenant     ? 0
            : *want == planned_op::create_endpoint ? 5
-                                                  : 405;
+           : *want == planned_op::publish         ? 305
+           : *want == planned_op::rotate_token    ? 505
+                                                  : 515;
+  if (roll >= 505 && roll < 515) {
+    std::vector<size_t> candidates;
+    for (auto index : usable_tenants_) {
+      const auto& t = tenants_[index];
+      if (!t.rotating && !t.rotated_this_round && !t.rotation_frozen)
+        candidates.push_back(index);
+    }
+    if (!candidates.empty()) {
+      op.kind = planned_op::rotate_token;
+      op.index = candidates[pick(rng, candidates.size())];
+      auto& t = tenants_[op.index];
+      t.rotating = true;
+      t.rotated_this_round = true;
+      op.token = t.id;
+      op.body = R"({"grace_seconds":604800})";
+      return op;
+    }
+    roll = 515; // a status change instead
+  }
   if (usable_tenants_.empty() || roll < 5) {
     op.kind = planned_op::create_tenant;
     op.index = tenants_.size();
@@ -195,7 +217,26 @@ planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
     ids_.emplace_back();
     return op;
   }
-  if (roll >= 405 && !targets_.empty()) {
+  if (roll >= 305 && roll < 505) {
+    static const std::vector<std::string> types = {
+      "user.created", "order.paid", "invoice:sent", "nobody.listens"};
+    op.kind = planned_op::publish;
+    op.index = events_.size();
+    event_entry ev;
+    ev.tenant = usable_tenants_[pick(rng, usable_tenants_.size())];
+    ev.event_type = types[pick(rng, types.size())];
+    ev.idempotency_key = "crash-event-" + std::to_string(++serial_);
+    op.token = tenants_[ev.tenant].token;
+    json::object body;
+    body["event_type"] = ev.event_type;
+    body["idempotency_key"] = ev.idempotency_key;
+    body["payload"] = json::object{{"serial", serial_},
+                                   {"note", random_text(rng, "xyz \"", 8)}};
+    op.body = json::serialize(body);
+    events_.push_back(std::move(ev));
+    return op;
+  }
+  if (roll >= 515 && !targets_.empty()) {
     // A status change of an idle endpoint: never two in flight on one
     // endpoint, so its acknowledged changes happened in the order sent.
     for (int attempt = 0; attempt < 8; ++attempt) {
@@ -274,6 +315,35 @@ void history::ack_status(const planned_op& op) {
   ++stats_.acked;
 }
 
+void history::ack_rotation(const planned_op& op, std::string token) {
+  std::lock_guard guard{mtx_};
+  auto& t = tenants_[op.index];
+  t.token = std::move(token);
+  ++t.rotations;
+  t.rotating = false;
+  ++stats_.acked;
+}
+
+void history::ack_event(const planned_op& op, const json::object& answer) {
+  std::lock_guard guard{mtx_};
+  auto& ev = events_[op.index];
+  ev.id = string_at(answer, "id").value_or("");
+  ev.created_at = string_at(answer, "created_at").value_or("");
+  const auto* n = answer.if_contains("endpoints");
+  boost::system::error_code ec;
+  ev.endpoints = n != nullptr ? n->to_number<uint64_t>(ec) : 0;
+  bool count_ok = n != nullptr && !ec;
+  ev.state = fate::acked;
+  ++stats_.acked;
+  const auto* duplicate = answer.if_contains("duplicate");
+  if (ev.id.empty() || string_at(answer, "event_type") != ev.event_type ||
+      !unix_seconds(ev.created_at) || duplicate == nullptr ||
+      *duplicate != json::value(false) || !count_ok)
+    reported_.push_back("the 202 of publish " + ev.idempotency_key +
+                        " is not a fresh receipt of a " + ev.event_type +
+                        " event: " + json::serialize(answer));
+}
+
 void history::unanswered(const planned_op& op) {
   std::lock_guard guard{mtx_};
   ++stats_.unknown;
@@ -290,6 +360,13 @@ void history::unanswered(const planned_op& op) {
     e.busy = false;
     break;
   }
+  case planned_op::publish:
+    events_[op.index].state = fate::unknown;
+    break;
+  case planned_op::rotate_token:
+    tenants_[op.index].rotating = false;
+    tenants_[op.index].rotation_frozen = true;
+    break;
   }
 }
 
@@ -304,6 +381,12 @@ void history::never_sent(const planned_op& op) {
     break;
   case planned_op::set_status:
     endpoints_[op.index].busy = false;
+    break;
+  case planned_op::publish:
+    events_[op.index].state = fate::absent;
+    break;
+  case planned_op::rotate_token:
+    tenants_[op.index].rotating = false;
     break;
   }
 }
@@ -321,6 +404,16 @@ std::vector<std::pair<std::string, std::string>> history::tokens() const {
   return result;
 }
 
+std::vector<std::pair<std::string, std::string>>
+history::event_lookups() const {
+  std::lock_guard guard{mtx_};
+  std::vector<std::pair<std::string, std::string>> result;
+  for (const auto& ev : events_)
+    if (ev.state == fate::acked)
+      result.emplace_back(tenants_[ev.tenant].token, ev.id);
+  return result;
+}
+
 history_stats history::stats() const {
   std::lock_guard guard{mtx_};
   auto result = stats_;
@@ -330,6 +423,11 @@ history_stats history::stats() const {
   for (const auto& e : endpoints_)
     if (e.state == fate::acked || e.state == fate::present)
       ++result.endpoints;
+  for (const auto& ev : events_)
+    if (ev.state == fate::acked)
+      ++result.events;
+  for (const auto& t : tenants_)
+    result.rotations += static_cast<uint64_t>(t.rotations);
   return result;
 }
 
@@ -342,6 +440,8 @@ check_result history::check(const observation& obs, int64_t now_s) {
   reported_.clear();
   for (const auto& p : obs.problems)
     out.violations.push_back(p);
+  for (auto& t : tenants_)
+    t.rotated_this_round = false;
   check_tenants(obs, out);
   for (size_t i = 0; i < tenants_.size(); ++i) {
     const auto& t = tenants_[i];
@@ -354,7 +454,42 @@ check_result history::check(const observation& obs, int64_t now_s) {
     }
     check_endpoints(i, view->second, now_s, out);
   }
+  check_events(obs, out);
   return out;
+}
+
+void history::check_events(const observation& obs, check_result& out) {
+  for (const auto& ev : events_) {
+    if (ev.state == fate::pending)
+      out.violations.push_back("internal: publish " + ev.idempotency_key +
+                               " still pending");
+    if (ev.state != fate::acked)
+      continue;
+    auto what = "event " + ev.id + " (" + ev.event_type + ", key " +
+                ev.idempotency_key + ") of " + describe(tenants_[ev.tenant]);
+    auto it = obs.events.find(ev.id);
+    if (it == obs.events.end()) {
+      out.violations.push_back("internal: no view of " + what);
+      continue;
+    }
+    const auto& [status, data] = it->second;
+    if (status != 200) {
+      out.lost.push_back(what + " is missing after the restart: GET answered " +
+                         std::to_string(status));
+      continue;
+    }
+    const auto* deliveries = data.if_contains("deliveries");
+    if (string_at(data, "id") != ev.id ||
+        string_at(data, "event_type") != ev.event_type ||
+        string_at(data, "idempotency_key") != ev.idempotency_key ||
+        string_at(data, "created_at") != ev.created_at ||
+        deliveries == nullptr || !deliveries->is_array() ||
+        deliveries->get_array().size() != ev.endpoints)
+      out.lost.push_back(what +
+                         " came back other than acknowledged (created_at " +
+                         ev.created_at + ", " + std::to_string(ev.endpoints) +
+                         " deliveries): " + json::serialize(data));
+  }
 }
 
 void history::check_tenants(const observation& obs, check_result& out) {
@@ -417,9 +552,10 @@ void history::check_endpoints(size_t tenant,
                               int64_t now_s, check_result& out) {
   const auto& t = tenants_[tenant];
   if (view.list_status != 200 && view.list_status != 204) {
-    out.lost.push_back("the token of " + describe(t) +
-                       " no longer works: list answered " +
-                       std::to_string(view.list_status));
+    out.lost.push_back(
+      "the token of " + describe(t) + " (after " + std::to_string(t.rotations) +
+      " acknowledged rotations) no longer works: list answered " +
+      std::to_string(view.list_status));
     return;
   }
   // Identifiers are exactly 1..n, in order: no gap, no duplicate.

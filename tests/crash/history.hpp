@@ -56,8 +56,20 @@ struct tenant_entry {
   std::string name;
   /// Set when acknowledged, or when an unknown create is found.
   std::string id;
-  /// Only an acknowledged create shows the token.
+  /// Only an acknowledged create shows the token; an acknowledged rotation
+  /// replaces it (the one before stays valid for the 7-day grace the
+  /// harness asks for).
   std::string token;
+  /// Acknowledged token rotations.
+  int rotations = 0;
+  /// A rotation is in flight, or one was already sent since the last check:
+  /// at most one per round, so a request planned with the token before it
+  /// still finds that token within its grace.
+  bool rotating = false;
+  bool rotated_this_round = false;
+  /// An unanswered rotation may have made the token the harness holds the
+  /// previous one: a further rotation would end it, so none is sent.
+  bool rotation_frozen = false;
   std::string created_at;
   fate state = fate::pending;
 };
@@ -88,19 +100,45 @@ struct endpoint_entry {
   bool busy = false;
 };
 
+/// An event publish the harness sent (`POST /v1/webhook/events`, with an
+/// idempotency key unique to it).
+struct event_entry {
+  /// Index into the tenants.
+  size_t tenant = 0;
+  std::string event_type;
+  std::string idempotency_key;
+  /// From the 202 receipt.
+  std::string id;
+  std::string created_at;
+  /// Endpoints the receipt says the event fans out to: the event must keep
+  /// exactly that many deliveries.
+  uint64_t endpoints = 0;
+  /// Only `acked` events are checked: an unanswered publish cannot be looked
+  /// up (its id is unknown) and may or may not have happened.
+  fate state = fate::pending;
+};
+
 /// One mutation a client thread sends next.
 struct planned_op {
-  enum kind_t { create_tenant, create_endpoint, set_status };
+  enum kind_t {
+    create_tenant,
+    create_endpoint,
+    set_status,
+    publish,
+    rotate_token
+  };
   kind_t kind = create_tenant;
-  /// Tenant index (`create_tenant`) or endpoint index (the others).
+  /// Tenant index (`create_tenant`, `rotate_token`), event index (`publish`)
+  /// or endpoint index (the others).
   size_t index = 0;
-  /// The tenant's token (endpoint operations).
+  /// The tenant's token (endpoint operations, publishes); the tenant id
+  /// (`rotate_token`).
   std::string token;
   /// The endpoint identifier (`set_status`).
   int64_t id = 0;
   /// `active` (PUT /enable) or `inactive` (PUT /disable) for `set_status`.
   std::string status;
-  /// The JSON body of a create.
+  /// The JSON body of a create or a publish.
   std::string body;
 };
 
@@ -115,6 +153,10 @@ struct history_stats {
   /// Tenants and endpoints known to exist (acknowledged or found).
   uint64_t tenants = 0;
   uint64_t endpoints = 0;
+  /// Events acknowledged.
+  uint64_t events = 0;
+  /// Token rotations acknowledged.
+  uint64_t rotations = 0;
 };
 
 /// The server state as the harness read it after a restart.
@@ -136,9 +178,17 @@ struct observation {
     /// Status of `GET /v1/webhook/endpoints/<items.size() + 1>`.
     long next_status = 0;
   };
+  /// `GET /v1/webhook/events/<id>` of one acknowledged event.
+  struct event_view {
+    long status = 0;
+    /// `data` of a 200.
+    boost::json::object data;
+  };
   std::vector<tenant_row> tenants;
   /// By tenant id, for every tenant whose token the harness holds.
   std::map<std::string, tenant_view> views;
+  /// By event id, for every event in `history::event_lookups()`.
+  std::map<std::string, event_view> events;
   /// Malformed answers met while reading (pagination, envelopes).
   std::vector<std::string> problems;
 };
@@ -161,7 +211,8 @@ class history {
  public:
   /// Picks the next mutation: a tenant create when there is no acknowledged
   /// tenant yet, and otherwise a tenant create now and then, an endpoint
-  /// create, or a status change of an idle known endpoint. Marks it pending.
+  /// create, a publish, a token rotation (at most one per tenant and round),
+  /// or a status change of an idle known endpoint. Marks it pending.
   /// `want` forces the kind where possible (for tests of the checker).
   planned_op plan(std::mt19937_64& rng, int64_t now_s,
                   std::optional<planned_op::kind_t> want = std::nullopt);
@@ -181,6 +232,14 @@ class history {
   /// A status change was answered 204.
   void ack_status(const planned_op& op);
 
+  /// A token rotation was answered 201 with this new token.
+  void ack_rotation(const planned_op& op, std::string token);
+
+  /// A publish was answered 202 with `answer` (its `data`): `id`,
+  /// `event_type`, `created_at`, `endpoints` and `duplicate` (which must be
+  /// false: every key is new). Fields other than sent are reported.
+  void ack_event(const planned_op& op, const boost::json::object& answer);
+
   /// `op` got no answer: it may or may not have happened.
   void unanswered(const planned_op& op);
 
@@ -195,6 +254,9 @@ class history {
   /// The (tenant id, token) of every tenant whose token the harness holds.
   std::vector<std::pair<std::string, std::string>> tokens() const;
 
+  /// The (token, event id) of every acknowledged event, for `observe`.
+  std::vector<std::pair<std::string, std::string>> event_lookups() const;
+
   /// Compares `obs` with everything sent so far and resolves every unknown
   /// mutation to what `obs` shows (`now_s`: the current Unix time, bounding
   /// the timestamps of unknown creates). The checked state becomes the
@@ -207,11 +269,16 @@ class history {
   /// The entries, for tests.
   const std::vector<tenant_entry>& tenants() const { return tenants_; }
   const std::vector<endpoint_entry>& endpoints() const { return endpoints_; }
+  const std::vector<event_entry>& events() const { return events_; }
 
  private:
   /// The tenant part of `check`: known tenants listed unchanged, unknown
   /// creates resolved by name, no phantoms.
   void check_tenants(const observation& obs, check_result& out);
+
+  /// The event part of `check`: every acknowledged event is there, as
+  /// acknowledged, with all its deliveries.
+  void check_events(const observation& obs, check_result& out);
 
   /// The endpoint part of `check` for the tenant at index `tenant`.
   void check_endpoints(size_t tenant, const observation::tenant_view& view,
@@ -223,6 +290,8 @@ class history {
   std::vector<tenant_entry> tenants_;
   /// Every endpoint create sent, in planning order.
   std::vector<endpoint_entry> endpoints_;
+  /// Every publish sent, in planning order.
+  std::vector<event_entry> events_;
   /// Indices of tenants with a token.
   std::vector<size_t> usable_tenants_;
   /// Indices of endpoints that status changes may target (acked or present).

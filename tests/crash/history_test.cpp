@@ -219,6 +219,122 @@ TEST_F(checker, unanswered_tenant_create_may_exist) {
   EXPECT_EQ(check(with({})).lost.size(), 1u); // found once: now durable
 }
 
+namespace {
+
+/// Publishes through the history; acknowledged with `endpoints` deliveries
+/// and `duplicate`, or unanswered. Returns the event index.
+size_t publish(history& h, std::mt19937_64& rng, bool acked,
+               uint64_t endpoints = 2, bool duplicate = false) {
+  auto op = h.plan(rng, t0, planned_op::publish);
+  EXPECT_EQ(op.kind, planned_op::publish);
+  const auto& ev = h.events()[op.index];
+  if (!acked) {
+    h.unanswered(op);
+    return op.index;
+  }
+  json::object receipt{{"id", "evt_" + std::to_string(op.index)},
+                       {"event_type", ev.event_type},
+                       {"created_at", t0_text},
+                       {"endpoints", endpoints},
+                       {"duplicate", duplicate}};
+  h.ack_event(op, receipt);
+  return op.index;
+}
+
+/// Event `index` as `GET /v1/webhook/events/<id>` shows it.
+observation::event_view event_shown(const history& h, size_t index) {
+  const auto& ev = h.events()[index];
+  json::array deliveries;
+  for (uint64_t i = 0; i < ev.endpoints; ++i)
+    deliveries.push_back(json::object{{"endpoint", i + 1}});
+  return {200, json::object{{"id", ev.id},
+                            {"event_type", ev.event_type},
+                            {"idempotency_key", ev.idempotency_key},
+                            {"created_at", ev.created_at},
+                            {"deliveries", std::move(deliveries)}}};
+}
+
+} // namespace
+
+TEST_F(checker, accepts_every_acknowledged_event_as_acknowledged) {
+  auto a = publish(h, rng, true, 2);
+  auto b = publish(h, rng, true, 0);
+  publish(h, rng, false); // unanswered: never looked up
+  EXPECT_EQ(h.event_lookups().size(), 2u);
+  auto obs = with({});
+  obs.events[h.events()[a].id] = event_shown(h, a);
+  obs.events[h.events()[b].id] = event_shown(h, b);
+  auto result = check(obs);
+  EXPECT_TRUE(result.ok()) << ::testing::PrintToString(result.violations)
+                           << ::testing::PrintToString(result.lost);
+  EXPECT_EQ(h.stats().events, 2u);
+}
+
+TEST_F(checker, flags_a_lost_or_changed_event) {
+  auto a = publish(h, rng, true, 2);
+  auto b = publish(h, rng, true, 3);
+  auto c = publish(h, rng, true, 1);
+  auto obs = with({});
+  obs.events[h.events()[a].id] = {404, {}};
+  auto fewer = event_shown(h, b);
+  fewer.data["deliveries"].as_array().pop_back(); // a fan-out record lost
+  obs.events[h.events()[b].id] = fewer;
+  auto other_key = event_shown(h, c);
+  other_key.data["idempotency_key"] = "another";
+  obs.events[h.events()[c].id] = other_key;
+  auto result = check(obs);
+  EXPECT_EQ(result.lost.size(), 3u) << ::testing::PrintToString(result.lost);
+  EXPECT_TRUE(result.violations.empty());
+}
+
+TEST_F(checker, flags_a_receipt_that_is_not_fresh) {
+  auto a = publish(h, rng, true, 1, true); // "duplicate": a new key
+  auto obs = with({});
+  obs.events[h.events()[a].id] = event_shown(h, a);
+  auto result = check(obs);
+  EXPECT_EQ(result.violations.size(), 1u);
+  EXPECT_TRUE(result.lost.empty());
+}
+
+TEST_F(checker, a_rotated_token_must_work_after_the_restart) {
+  auto op = h.plan(rng, t0, planned_op::rotate_token);
+  ASSERT_EQ(op.kind, planned_op::rotate_token);
+  EXPECT_EQ(op.token, "T1"); // the tenant id, for the admin route
+  h.ack_rotation(op, "wi_T1_rotated");
+  ASSERT_EQ(h.tokens().size(), 1u);
+  EXPECT_EQ(h.tokens()[0].second, "wi_T1_rotated");
+  // Later operations use the new token.
+  auto ep = h.plan(rng, t0, planned_op::create_endpoint);
+  EXPECT_EQ(ep.token, "wi_T1_rotated");
+  h.never_sent(ep);
+  // One rotation per round: the next pick is a status change or a create.
+  auto other = h.plan(rng, t0, planned_op::rotate_token);
+  EXPECT_NE(other.kind, planned_op::rotate_token);
+  h.never_sent(other);
+  auto obs = with({});
+  obs.views["T1"].list_status = 401; // the rotation was lost
+  auto result = check(obs);
+  EXPECT_EQ(result.lost.size(), 1u) << ::testing::PrintToString(result.lost);
+  EXPECT_TRUE(result.violations.empty())
+    << ::testing::PrintToString(result.violations);
+  EXPECT_EQ(h.stats().rotations, 1u);
+}
+
+TEST_F(checker, an_unanswered_rotation_freezes_the_tenant_token) {
+  auto op = h.plan(rng, t0, planned_op::rotate_token);
+  ASSERT_EQ(op.kind, planned_op::rotate_token);
+  h.unanswered(op);
+  EXPECT_EQ(h.tokens()[0].second, "wi_T1_token"); // still valid in its grace
+  auto result = check(with({}));
+  EXPECT_TRUE(result.ok()) << ::testing::PrintToString(result.violations);
+  // Never again: another rotation could end the token the harness holds.
+  for (int i = 0; i < 20; ++i) {
+    auto next = h.plan(rng, t0, planned_op::rotate_token);
+    EXPECT_NE(next.kind, planned_op::rotate_token);
+    h.never_sent(next);
+  }
+}
+
 TEST(crash_options, takes_its_flags_off_the_command_line) {
   std::vector<std::string> args = {"crash_tests", "--rounds", "7",
                                    "--gtest_brief=1", "--seed=42"};

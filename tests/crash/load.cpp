@@ -50,6 +50,11 @@ wi_e2e::http_response send(const wi_e2e::http_client& client,
     return client.put(wi_e2e::endpoint_path(
                         op.id, op.status == "active" ? "/enable" : "/disable"),
                       wi_e2e::bearer(op.token));
+  case planned_op::publish:
+    return client.post("/v1/webhook/events", op.body, wi_e2e::bearer(op.token));
+  case planned_op::rotate_token:
+    return client.post("/admin/v1/tenants/" + op.token + "/tokens", op.body,
+                       wi_e2e::bearer(cfg.admin_token));
   }
   throw std::logic_error("unknown operation");
 }
@@ -87,6 +92,20 @@ bool record(history& h, const planned_op& op, const wi_e2e::http_response& r) {
       break;
     h.ack_status(op);
     return true;
+  case planned_op::publish:
+    if (r.status != 202 || data == nullptr)
+      break;
+    h.ack_event(op, *data);
+    return true;
+  case planned_op::rotate_token: {
+    if (r.status != 201 || data == nullptr)
+      break;
+    auto token = text_at(*data, "token");
+    if (token.empty())
+      break;
+    h.ack_rotation(op, std::move(token));
+    return true;
+  }
   }
   return false;
 }
@@ -133,11 +152,16 @@ void load_then_kill(history& h, wi_e2e::server_process& server,
                     const load_config& cfg) {
   std::atomic<bool> killing{false};
   std::atomic<bool> stop{false};
+  std::atomic<int> running{cfg.threads};
+  auto acked_before = h.stats().acked;
   std::vector<std::thread> threads;
   threads.reserve(static_cast<size_t>(cfg.threads));
   try {
     for (int i = 0; i < cfg.threads; ++i)
-      threads.emplace_back([&, i] { client_loop(h, cfg, i, killing, stop); });
+      threads.emplace_back([&, i] {
+        client_loop(h, cfg, i, killing, stop);
+        --running;
+      });
   } catch (...) {
     killing = true;
     server.kill9();
@@ -147,6 +171,13 @@ void load_then_kill(history& h, wi_e2e::server_process& server,
     throw;
   }
   std::this_thread::sleep_for(cfg.kill_after);
+  // Not before the round's first acknowledgement (a round that acknowledged
+  // nothing would test nothing): on a slow machine the first synced write
+  // can take longer than the kill delay. Bounded by `first_ack_timeout`.
+  auto give_up = std::chrono::steady_clock::now() + cfg.first_ack_timeout;
+  while (h.stats().acked == acked_before && running.load() > 0 &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
   if (!server.running())
     h.report("the server exited on its own before the kill; stderr:\n" +
              server.stderr_tail(2000));

@@ -127,7 +127,8 @@ void read_endpoints(wi_e2e::http_session& session, const std::string& token,
 
 observation
 observe(const std::string& base_url, const std::string& admin_token,
-        const std::vector<std::pair<std::string, std::string>>& tokens) {
+        const std::vector<std::pair<std::string, std::string>>& tokens,
+        const std::vector<std::pair<std::string, std::string>>& events) {
   observation result;
   wi_e2e::http_session session{base_url, std::chrono::seconds{10}};
   // The tenant list is paged: read pages of 100 until an empty one (204).
@@ -162,6 +163,15 @@ observe(const std::string& base_url, const std::string& admin_token,
   }
   for (const auto& [tenant_id, token] : tokens)
     read_endpoints(session, token, result.views[tenant_id], result.problems);
+  for (const auto& [token, id] : events) {
+    auto r =
+      session.request("GET", "/v1/webhook/events/" + id, wi_e2e::bearer(token));
+    auto& view = result.events[id];
+    view.status = r.status;
+    const auto* data = data_of(r);
+    if (r.status == 200 && data != nullptr && data->is_object())
+      view.data = data->get_object();
+  }
   return result;
 }
 

@@ -14,8 +14,10 @@ namespace wi_crash {
 /// (which must show every field of its list item, unchanged). All requests go
 /// to `base_url` (loopback) on one kept-alive connection. Malformed answers are
 /// noted in `problems`; a transport failure throws `std::runtime_error`.
+/// Also `GET /v1/webhook/events/<id>` of each (token, event id) in `events`.
 observation
 observe(const std::string& base_url, const std::string& admin_token,
-        const std::vector<std::pair<std::string, std::string>>& tokens);
+        const std::vector<std::pair<std::string, std::string>>& tokens,
+        const std::vector<std::pair<std::string, std::string>>& events = {});
 
 } // namespace wi_crash

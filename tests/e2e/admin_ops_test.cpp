@@ -277,7 +277,7 @@ TEST_F(admin_ops, endpoint_internal_view_has_breaker_and_recent_attempts) {
 TEST_F(admin_ops, rotated_token_replaces_the_old_one_after_its_grace) {
   auto t = new_tenant();
   auto r = admin_request("POST", tenant_path(t.id, "/tokens"),
-                         R"({"grace_seconds":1})");
+                         R"({"grace_seconds":2})");
   ASSERT_TRUE(is_success(r, 201));
   auto fresh = str_at(r.data(), "token");
   EXPECT_TRUE(fresh.starts_with("wi_" + t.id + "_")) << r;
@@ -285,16 +285,33 @@ TEST_F(admin_ops, rotated_token_replaces_the_old_one_after_its_grace) {
   auto issued = parse_rfc3339(str_at(r.data(), "issued_at"));
   auto until = parse_rfc3339(str_at(r.data(), "previous_token_valid_until"));
   ASSERT_TRUE(issued && until);
-  EXPECT_EQ(until->seconds - issued->seconds, 1) << r;
-  // Both work within the grace period, then only the new one.
+  EXPECT_EQ(until->seconds - issued->seconds, 2) << r;
+  // Both work within the grace period (issued_at is the whole second of the
+  // rotation, so at least one more second of grace remains here), then only
+  // the new one: the old token is refused from `until` on (the server's and
+  // this test's clocks are the same), not before, and not much later.
   EXPECT_EQ(list_status(fresh), 204);
-  bool old_refused = false;
-  for (int i = 0; i < 60 && !old_refused; ++i) {
-    old_refused = list_status(t.token) == 401;
-    if (!old_refused)
-      std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(list_status(t.token), 204) << "the old token failed in its grace";
+  auto unix_now = [] {
+    return std::chrono::duration<double>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  };
+  auto end = static_cast<double>(until->seconds);
+  std::optional<double> refused_at;
+  while (!refused_at && unix_now() < end + 3) {
+    auto before = unix_now();
+    auto status = list_status(t.token);
+    if (status == 401) {
+      refused_at = unix_now();
+    } else {
+      ASSERT_EQ(status, 204);
+      EXPECT_LT(before, end) << "the old token outlived its grace";
+      std::this_thread::sleep_for(50ms);
+    }
   }
-  EXPECT_TRUE(old_refused) << "the old token outlived its 1 s grace";
+  ASSERT_TRUE(refused_at) << "the old token outlived its 2 s grace by 3 s";
+  EXPECT_GE(*refused_at, end) << "the old token stopped before its grace";
   EXPECT_EQ(list_status(fresh), 204);
 
   // A rotation without grace ends the previous token at once; it survives

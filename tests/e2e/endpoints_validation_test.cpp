@@ -259,6 +259,36 @@ TEST_F(small_body_limit, body_over_the_limit_is_413) {
   EXPECT_EQ(list.data().as_array().size(), 1u) << list;
 }
 
+TEST_F(small_body_limit, event_body_over_the_limit_is_413) {
+  // The same limit on POST /v1/webhook/events, plain and chunked; a refused
+  // event is not stored: its idempotency key stays free.
+  auto t = new_tenant();
+  auto event = [](size_t n, std::string_view key) {
+    auto head = R"({"event_type":"big.event","idempotency_key":")" +
+                std::string{key} + R"(","payload":")";
+    std::string tail = R"("})";
+    return head + std::string(n - head.size() - tail.size(), 'x') + tail;
+  };
+  const std::string events = "/v1/webhook/events";
+  auto at_limit = client().post(events, event(4096, "at"), bearer(t.token));
+  EXPECT_TRUE(is_success(at_limit, 202));
+  auto over = client().post(events, event(4097, "over"), bearer(t.token));
+  EXPECT_TRUE(is_error(over, 413, "PAYLOAD_TOO_LARGE"));
+  request_options chunked{true};
+  over = client().request("POST", events, bearer(t.token), event(4097, "over"),
+                          chunked);
+  EXPECT_TRUE(is_error(over, 413, "PAYLOAD_TOO_LARGE"));
+  auto far_over =
+    client().post(events, event(100'000, "over"), bearer(t.token));
+  EXPECT_TRUE(is_error(far_over, 413, "PAYLOAD_TOO_LARGE"));
+  auto small = client().post(events, event(200, "over"), bearer(t.token));
+  ASSERT_TRUE(is_success(small, 202));
+  EXPECT_EQ(small.data().at("duplicate"), false) << small;
+  auto repeat = client().post(events, event(300, "at"), bearer(t.token));
+  ASSERT_TRUE(is_success(repeat, 202));
+  EXPECT_EQ(repeat.data().at("duplicate"), true) << repeat;
+}
+
 TEST_F(endpoint_validation, default_body_limit_is_one_mebibyte) {
   auto at_limit = create(padded_request(1 << 20));
   EXPECT_TRUE(is_success(at_limit, 201));

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
 #include "actors/crypto.hpp"
@@ -155,6 +157,34 @@ TEST_F(tenant_actor_test, failed_write_answers_503_and_applies_nothing) {
   auto next = create(3);
   ASSERT_TRUE(next);
   EXPECT_GT(next->id, 1u); // identifiers are never reused
+}
+
+TEST_F(tenant_actor_test, inspect_while_messages_arrive) {
+  // Found by the crash harness under UBSan: the inspect handler read the
+  // mailbox depth with `mailbox().size()`, which moves newly arrived
+  // messages into the queue the actor is iterating; with its normal queue
+  // empty and messages arriving, CAF's header code downcast the queue's
+  // sentinel node to a mailbox_element (undefined behaviour, and an abort of
+  // the sanitized server). Four threads inspect at once, so messages keep
+  // arriving while inspects run.
+  ASSERT_TRUE(create(1));
+  std::vector<std::thread> threads;
+  std::atomic<int> answered{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      caf::scoped_actor self{*sys};
+      for (int i = 0; i < 500; ++i)
+        self->request(tenant, caf::infinite, inspect_atom::value)
+          .receive(
+            [&](const tenant_summary& x) {
+              if (x.loaded && x.endpoints.active == 1)
+                ++answered;
+            },
+            [](const caf::error&) {});
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(answered.load(), 2000);
 }
 
 TEST_F(tenant_actor_test, concurrent_creates_get_distinct_identifiers) {
@@ -325,6 +355,54 @@ TEST(tenant_deliveries, an_overloaded_engine_is_not_an_attempt) {
     ASSERT_EQ(ev->deliveries.size(), 1u);
     EXPECT_EQ(ev->deliveries[0].status, delivery_status::pending);
     EXPECT_EQ(ev->deliveries[0].attempts, 0u);
+    caf::anon_send_exit(tenant, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(payloads, caf::exit_reason::user_shutdown);
+  }
+  engine->stop();
+}
+
+TEST(tenant_deliveries, an_idempotency_key_is_usable_again_after_its_window) {
+  // Within the window the key answers its first event as a duplicate; once
+  // the window has passed, the same key publishes a new event (and that one
+  // is then the key's event). The window is the only clock here: 300 ms.
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto store = std::make_shared<persistence::memory_storage>();
+  auto engine = std::make_shared<delivery_engine>(delivery_engine_config{});
+  {
+    auto wal = persistence::spawn_wal_writer(sys, store);
+    auto delivery = std::make_shared<delivery_settings>();
+    delivery->engine = engine;
+    delivery->payloads = persistence::spawn_payload_reader(sys, store);
+    delivery->idempotency_window = 300ms;
+    auto payloads = delivery->payloads;
+    auto tenant = sys.spawn(tenant_actor_impl, empty_tenant("t1"), owner_log{},
+                            wal, uint64_t{10'000}, std::move(delivery));
+    auto publish = [&](std::string payload) {
+      waiter<event_receipt> published;
+      caf::anon_send(tenant, publish_atom::value,
+                     new_event{"user.created", std::move(payload), "key-1"},
+                     published.fn());
+      auto receipt = published.get();
+      EXPECT_TRUE(receipt) << text_of(receipt.error());
+      return receipt ? *receipt : event_receipt{};
+    };
+    auto started = std::chrono::steady_clock::now();
+    auto first = publish(R"({"n":1})");
+    auto again = publish(R"({"n":2})");
+    ASSERT_LT(std::chrono::steady_clock::now() - started, 300ms)
+      << "too slow to publish twice within the window";
+    EXPECT_FALSE(first.duplicate);
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.id, first.id);
+    std::this_thread::sleep_for(400ms); // past the window
+    auto later = publish(R"({"n":3})");
+    EXPECT_FALSE(later.duplicate) << "the key outlived its window";
+    EXPECT_NE(later.id, first.id);
+    auto repeat = publish(R"({"n":4})");
+    EXPECT_TRUE(repeat.duplicate);
+    EXPECT_EQ(repeat.id, later.id) << "the key now names the newer event";
     caf::anon_send_exit(tenant, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(payloads, caf::exit_reason::user_shutdown);

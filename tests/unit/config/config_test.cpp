@@ -263,6 +263,27 @@ TEST(config, bad_values_in_env_and_flags_are_errors_naming_them) {
   expect_error(load({"--no-such-flag"}), "--no-such-flag");
 }
 
+// Found by tests/fuzz/config.cpp: a data dir of bytes that are not UTF-8
+// (a valid Linux path) was accepted from the environment, and then
+// --print-config wrote a file that TOML cannot read back.
+TEST(config, text_values_must_be_utf8_so_print_config_loads_back) {
+  expect_error(load({}, {{"WEBHOOK_INGRESS_DATA_DIR", "/var/lib/wi-\xff"}}),
+               "WEBHOOK_INGRESS_DATA_DIR");
+  expect_error(load({"--data-dir", "/tmp/\xC3"}), "--data-dir");
+  expect_error(load({"--admin-token", "tok\xED\xA0\x80"
+                                      "en"}),
+               "--admin-token");
+  expect_error(load({"--listen", "\xF5:80"}), "--listen");
+  auto ok = load({"--data-dir", "/tmp/d\xC3\xA9j\xC3\xA0-\xF0\x9F\x9A\x80"});
+  ASSERT_TRUE(ok.ok()) << ok.err;
+  EXPECT_EQ(ok.result.cfg.data_dir, "/tmp/d\xC3\xA9j\xC3\xA0-\xF0\x9F\x9A\x80");
+  auto printed = load({"--print-config"},
+                      {{"WEBHOOK_INGRESS_DATA_DIR", "/tmp/\xE6\x9D\xB1"}});
+  auto back = load_file(printed.out);
+  ASSERT_TRUE(back.ok()) << back.err;
+  EXPECT_EQ(back.result.cfg.data_dir, "/tmp/\xE6\x9D\xB1");
+}
+
 TEST(config, every_layer_is_checked_even_when_a_later_one_overrides) {
   expect_error(load_file("http-threads = 0\n", {"--http-threads", "2"}),
                "'http-threads'");

@@ -158,6 +158,11 @@ TEST(pagination_json, values) {
          row{11, 10, 100, 10, false, true},
          row{3, 0, 5, 0, false, true},
          row{1, 100, 12345678901ull, 123456790, true, false},
+         // Found by tests/fuzz/json_codec.cpp: (total + size - 1) / size
+         // wrapped to 0 pages near the top of uint64.
+         row{1, 10, UINT64_MAX, UINT64_MAX / 10 + 1, true, false},
+         row{1, 4294967295u, UINT64_MAX - 1, 4294967297ull, true, false},
+         row{1, 1, UINT64_MAX, UINT64_MAX, true, false},
        }) {
     wi::endpoint_page p;
     p.page = r.page;
