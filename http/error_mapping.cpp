@@ -22,6 +22,8 @@ http_error map_error(wi::errc code) noexcept {
     return {405, "METHOD_NOT_ALLOWED"};
   case errc::payload_too_large:
     return {413, "PAYLOAD_TOO_LARGE"};
+  case errc::uri_too_long:
+    return {414, "URI_TOO_LONG"};
   case errc::storage_unavailable:
     return {503, "STORAGE_UNAVAILABLE"};
   case errc::not_ready:

@@ -35,6 +35,16 @@ namespace {
 using request_handle = restinio::request_handle_t;
 using handling_status = restinio::request_handling_status_t;
 
+/// Longest request target (path and query as sent) answered normally;
+/// longer ones get 414 in the envelope.
+constexpr size_t max_uri_bytes = 8192;
+
+/// The HTTP parser's limit on the request line and headers together, above
+/// which the connection is closed without an answer. Its built-in 80 KiB
+/// could close the connection for URIs that deserve a 414 (the fields are
+/// bounded on their own, see `max_header_fields`).
+constexpr uint32_t max_request_head_bytes = 1u << 20;
+
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
   case 200:
@@ -55,6 +65,8 @@ std::string_view reason_phrase(int status) noexcept {
     return "Method Not Allowed";
   case 413:
     return "Payload Too Large";
+  case 414:
+    return "URI Too Long";
   case 422:
     return "Unprocessable Entity";
   case 429:
@@ -134,6 +146,12 @@ struct exchange {
 
   std::string_view query() const {
     return fwd ? fwd->query : view_of(req->header().query());
+  }
+
+  /// The request target as received (path and query).
+  std::string_view target() const {
+    return fwd ? std::string_view{fwd->req.target}
+               : view_of(req->header().request_target());
   }
 
   std::string_view body() const {
@@ -283,6 +301,27 @@ std::optional<std::string_view> bearer_token(const exchange& ex) {
   return bearer_token(ex.header("Authorization"));
 }
 
+/// How query strings are decoded. RFC 3986 lets a query carry
+/// `pchar / "/" / "?"` unencoded, so `:` `@` `/` `?` and the sub-delims
+/// arrive raw from curl, browsers and most client libraries (RFC 3339 dates
+/// in particular); RESTinio's default traits refuse them. `&` and `;`
+/// separate pairs, the first `=` splits a pair, `%XX` must be valid UTF-8,
+/// and `+` decodes to a space as in form encoding (date parameters read it
+/// back as `+`, see `parse_list_query`).
+struct rfc3986_query_traits {
+  static bool ordinary_char(char c) noexcept {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           std::string_view{"-._~:@/?!$'()*,="}.find(c) !=
+             std::string_view::npos;
+  }
+  static restinio::string_view_t::size_type
+  find_next_separator(restinio::string_view_t where,
+                      restinio::string_view_t::size_type from) noexcept {
+    return where.find_first_of("&;", from);
+  }
+};
+
 caf::error unauthorized() {
   return make_error(errc::unauthorized, "Authorization",
                     "Authorization must carry a valid bearer token");
@@ -314,7 +353,9 @@ bool is_admin_route(route_id id) noexcept {
 
 /// Limits of a request head (RESTinio's are unlimited by default): past
 /// them the connection is closed without an answer.
-constexpr size_t max_url_bytes = 8 * 1024;
+/// RESTinio closes the connection past this URL length; up to it, a target
+/// over `max_uri_bytes` is answered 414.
+constexpr size_t max_url_bytes = 64 * 1024;
 constexpr size_t max_field_name_bytes = 1024;
 constexpr size_t max_field_value_bytes = 16 * 1024;
 constexpr size_t max_header_fields = 100;
@@ -759,6 +800,13 @@ struct server::impl {
   }
 
   void dispatch(const exchange& ex) {
+    if (ex.target().size() > max_uri_bytes) {
+      ex.write_error(make_error(errc::uri_too_long, "uri",
+                                "uri (the request target, path and query) "
+                                "must be at most " +
+                                  std::to_string(max_uri_bytes) + " bytes"));
+      return;
+    }
     auto path = ex.path();
     auto method = parse_method(ex.method());
     auto route = match_route(method, path);
@@ -1376,8 +1424,7 @@ struct server::impl {
   /// Decodes the query string into (key, value) pairs.
   static caf::expected<query_params> parse_query_params(const exchange& ex) {
     auto query = ex.query();
-    auto parsed = restinio::try_parse_query<
-      restinio::parse_query_traits::restinio_defaults>(
+    auto parsed = restinio::try_parse_query<rfc3986_query_traits>(
       restinio::string_view_t{query.data(), query.size()});
     if (!parsed)
       return make_error(errc::invalid_parameter, "query",
@@ -1408,6 +1455,8 @@ server::~server() {
 
 caf::expected<uint16_t> server::start() {
   auto* self = impl_.get();
+  // Process-wide; every server sets the same value.
+  http_parser_set_max_header_size(max_request_head_bytes);
   try {
     self->running = restinio::run_async<impl::traits>(
       restinio::own_io_context(),

@@ -1,5 +1,6 @@
 #include "http/validation.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -12,7 +13,9 @@
 #include <boost/json/value.hpp>
 
 #include "actors/common/text.hpp"
+#include "actors/delivery/signing.hpp"
 #include "http/time_format.hpp"
+#include "webhook_ingress/delivery.hpp"
 
 namespace wi::http {
 
@@ -290,12 +293,7 @@ bool is_http_token(std::string_view x) noexcept {
 }
 
 bool is_reserved_header(std::string_view name) noexcept {
-  static constexpr std::array<std::string_view, 9> reserved{
-    "content-type",      "content-length",    "host",
-    "user-agent",        "webhook-id",        "webhook-timestamp",
-    "webhook-signature", "transfer-encoding", "connection",
-  };
-  for (auto x : reserved)
+  for (auto x : reserved_header_names)
     if (iequals(name, x))
       return true;
   return false;
@@ -367,6 +365,14 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
   if (has_control_chars(result.secret))
     return fail(errc::validation_failed, "secret",
                 "secret must not contain control characters");
+  if (result.secret.starts_with(wi::webhook_secret_prefix) &&
+      !wi::decode_webhook_secret(std::string_view{result.secret}.substr(
+        wi::webhook_secret_prefix.size())))
+    return fail(errc::validation_failed, "secret",
+                "secret starting with whsec_ must continue with standard "
+                "base64 (A-Z, a-z, 0-9, '+', '/', '=' padding only where it "
+                "completes the last group) of at least 1 byte, as the "
+                "Standard Webhooks libraries decode it");
   const auto& types = event_types->get_array();
   if (types.empty())
     return fail(errc::validation_failed, "event_types",
@@ -447,6 +453,18 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
 
 // -- list query ---------------------------------------------------------------
 
+namespace {
+
+/// Parses an RFC 3339 date-time from a decoded query value. A `+` offset
+/// often arrives unencoded and form decoding turned it into a space; no
+/// date-time contains a space, so each space is read back as `+`.
+std::optional<wi::unix_millis> parse_query_date(std::string x) {
+  std::replace(x.begin(), x.end(), ' ', '+');
+  return parse_rfc3339(x);
+}
+
+} // namespace
+
 caf::expected<wi::list_query> parse_list_query(
   const std::vector<std::pair<std::string, std::string>>& params) {
   const std::string* page = nullptr;
@@ -482,13 +500,13 @@ caf::expected<wi::list_query> parse_list_query(
                   "pageSize must be an integer");
   }
   if (initial != nullptr) {
-    result.created_from = parse_rfc3339(*initial);
+    result.created_from = parse_query_date(*initial);
     if (!result.created_from)
       return fail(errc::invalid_parameter, "initialDate",
                   "initialDate must be an RFC 3339 date-time");
   }
   if (final_date != nullptr) {
-    result.created_to = parse_rfc3339(*final_date);
+    result.created_to = parse_query_date(*final_date);
     if (!result.created_to)
       return fail(errc::invalid_parameter, "finalDate",
                   "finalDate must be an RFC 3339 date-time");
@@ -567,6 +585,90 @@ namespace wi::http {
 
 // -- events -------------------------------------------------------------------
 
+namespace {
+
+bool is_json_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+size_t skip_space(std::string_view s, size_t i) noexcept {
+  while (i < s.size() && is_json_space(s[i]))
+    ++i;
+  return i;
+}
+
+/// Returns the index just past the JSON string that starts at `s[i]`.
+size_t skip_string(std::string_view s, size_t i) noexcept {
+  for (++i; i < s.size() && s[i] != '"'; ++i)
+    if (s[i] == '\\')
+      ++i;
+  return std::min(i + 1, s.size());
+}
+
+/// Returns the index just past the JSON value that starts at `s[i]`.
+size_t skip_value(std::string_view s, size_t i) noexcept {
+  if (i >= s.size())
+    return s.size();
+  if (s[i] == '"')
+    return skip_string(s, i);
+  if (s[i] != '{' && s[i] != '[') { // number, true, false, null
+    while (i < s.size() && !is_json_space(s[i]) &&
+           std::string_view{",}]"}.find(s[i]) == std::string_view::npos)
+      ++i;
+    return i;
+  }
+  size_t depth = 0;
+  while (i < s.size()) {
+    auto c = s[i];
+    if (c == '"') {
+      i = skip_string(s, i);
+      continue;
+    }
+    ++i;
+    if (c == '{' || c == '[')
+      ++depth;
+    else if ((c == '}' || c == ']') && --depth == 0)
+      return i;
+  }
+  return i;
+}
+
+} // namespace
+
+std::optional<std::string_view> raw_member(std::string_view object_text,
+                                           std::string_view name) {
+  const auto& s = object_text;
+  std::optional<std::string_view> found;
+  auto i = skip_space(s, 0);
+  if (i >= s.size() || s[i] != '{')
+    return std::nullopt;
+  i = skip_space(s, i + 1);
+  while (i < s.size() && s[i] == '"') {
+    auto key_end = skip_string(s, i);
+    auto raw_key = s.substr(i, key_end - i);
+    bool match = false;
+    if (raw_key.find('\\') == std::string_view::npos) {
+      match = raw_key.substr(1, raw_key.size() - 2) == name;
+    } else { // escaped key: let the JSON parser decode it
+      json::error_code ec;
+      auto key =
+        json::parse(json::string_view{raw_key.data(), raw_key.size()}, ec);
+      match = !ec && key.is_string() && view(key.get_string()) == name;
+    }
+    i = skip_space(s, key_end);
+    if (i >= s.size() || s[i] != ':')
+      return std::nullopt;
+    i = skip_space(s, i + 1);
+    auto value_end = skip_value(s, i);
+    if (match) // the last occurrence wins, as in json::parse
+      found = s.substr(i, value_end - i);
+    i = skip_space(s, value_end);
+    if (i < s.size() && s[i] == ',')
+      i = skip_space(s, i + 1);
+  }
+  return found;
+}
+
 caf::expected<wi::new_event> parse_publish(std::string_view body,
                                            std::string_view key_header) {
   auto obj = parse_object(body);
@@ -598,7 +700,20 @@ caf::expected<wi::new_event> parse_publish(std::string_view body,
                   "event_type may only contain A-Z, a-z, 0-9, '.', '_', ':' "
                   "and '-'");
   result.event_type = std::string{t};
-  result.payload = json::serialize(*payload);
+  // The client's own text of the value, not a re-serialization: receivers
+  // that hash or compare `data`, or parse numbers as decimals, see exactly
+  // what was sent (`1.0` stays `1.0`, `\u00e9` stays escaped). The check
+  // guards the scanner: a mismatch would be a bug, and then the parsed
+  // value is sent re-serialized rather than anything else.
+  auto raw = raw_member(body, "payload");
+  json::error_code raw_ec;
+  if (raw &&
+      json::parse(json::string_view{raw->data(), raw->size()}, raw_ec) ==
+        *payload &&
+      !raw_ec)
+    result.payload = std::string{*raw};
+  else
+    result.payload = json::serialize(*payload);
   // The header wins over the body field when both are given.
   std::string_view k = key_header;
   if (k.empty() && key != nullptr)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,7 +43,9 @@ struct endpoint_limits {
 ///    controls or characters RFC 3986 forbids), absolute `http://` or
 ///    `https://` (scheme case-insensitive), non-empty valid host (name or
 ///    `[IPv6]`), optional port 1-65535, no userinfo, no fragment; secret
-///    8-64 characters without control characters (C0, DEL, C1);
+///    8-64 characters without control characters (C0, DEL, C1), and when
+///    it starts with `whsec_` the rest must pass `decode_webhook_secret`
+///    (what the Standard Webhooks libraries decode, the key signed with);
 ///    event_types 1-64 elements, each 1-128 characters, `*` or only
 ///    `[A-Za-z0-9._:-]`, duplicates removed keeping first order; headers at
 ///    most 32, names RFC 7230 tokens of at most 128 characters, unique
@@ -62,7 +65,8 @@ parse_create_endpoint(std::string_view body);
 /// - `pageSize` (default 10): not an integer -> `invalid_parameter`; < 1 or
 ///   > 100 -> `validation_failed`.
 /// - `initialDate` / `finalDate`: not RFC 3339 -> `invalid_parameter`
-///   naming the parameter; initialDate after finalDate ->
+///   naming the parameter (a space is read as `+`: an unencoded `+01:00`
+///   offset arrives form-decoded as ` 01:00`); initialDate after finalDate ->
 ///   `validation_failed` naming `initialDate`. Set `created_from` /
 ///   `created_to` in milliseconds (both inclusive).
 [[nodiscard]] caf::expected<wi::list_query> parse_list_query(
@@ -100,9 +104,18 @@ parse_create_tenant(std::string_view body);
 /// Longest idempotency key accepted.
 inline constexpr size_t max_idempotency_key = 255;
 
+/// Returns the text of member `name` of the JSON object `object_text`
+/// exactly as written (without the whitespace around it; the last one when
+/// the name repeats, as `boost::json::parse` keeps it), or nullopt when the
+/// object has no such member. `object_text` must be valid JSON; names are
+/// compared after unescaping.
+[[nodiscard]] std::optional<std::string_view>
+raw_member(std::string_view object_text, std::string_view name);
+
 /// Parses and validates a `POST /v1/webhook/events` body: `event_type` (1-128
 /// characters of `[A-Za-z0-9._:-]`, required), `payload` (any JSON,
-/// required; kept as compact JSON text) and `idempotency_key` (optional,
+/// required; kept byte for byte as the client wrote it, without surrounding
+/// whitespace) and `idempotency_key` (optional,
 /// 1-255 characters). `key_header` is the `Idempotency-Key` header (empty if
 /// absent); it wins over the body field. Errors as for the endpoint body.
 [[nodiscard]] caf::expected<wi::new_event>

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages webhook-ingress builds and tests with.
+# Installs the Debian packages webhook-ingress builds and tests with, and the
+# npm packages of the e2e reference verifier (tests/e2e/verifier).
 # Skips apt entirely when every package is already present, so repeated
 # runs cost a few dpkg look-ups.
 set -euo pipefail
@@ -17,15 +18,27 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# The e2e tests run the Standard Webhooks reference verifier under Node.js
+# (tests/e2e/verifier). A node that is already there (e.g. with its own npm)
+# is used as is.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+  echo "install-deps: all ${#packages[@]} packages, node and npm present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}"
 fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
-"${sudo_cmd[@]}" apt-get update -qq
-DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
-  --no-install-recommends "${missing[@]}"
+# The verifier's npm packages, exactly as locked (only the npm registry is
+# contacted, and only when they are not installed yet).
+verifier="$(dirname "$0")/../tests/e2e/verifier"
+if [ ! -d "$verifier/node_modules" ]; then
+  echo "install-deps: npm ci in tests/e2e/verifier"
+  (cd "$verifier" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -31,6 +31,30 @@ int base64_value(char c) noexcept {
   return -1;
 }
 
+/// Decodes base64 digits without padding into whole bytes, or nullopt for a
+/// character outside the standard alphabet. `leftover` gets the value of
+/// the bits after the last whole byte.
+std::optional<std::string> decode_digits(std::string_view digits,
+                                         uint32_t& leftover) {
+  std::string out;
+  out.reserve(digits.size() / 4 * 3 + 2);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (auto c : digits) {
+    auto v = base64_value(c);
+    if (v < 0)
+      return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  leftover = acc & ((1u << bits) - 1);
+  return out;
+}
+
 struct mac_deleter {
   void operator()(EVP_MAC* x) const noexcept { EVP_MAC_free(x); }
   void operator()(EVP_MAC_CTX* x) const noexcept { EVP_MAC_CTX_free(x); }
@@ -107,30 +131,30 @@ std::optional<std::string> base64_decode(std::string_view text) {
   }
   if (text.size() % 4 == 1)
     return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3 + 2);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (auto c : text) {
-    auto v = base64_value(c);
-    if (v < 0)
-      return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
+  uint32_t leftover = 0;
+  auto out = decode_digits(text, leftover);
   // Leftover bits must be zero, else the text is not canonical base64.
-  if ((acc & ((1u << bits) - 1)) != 0)
+  if (leftover != 0)
     return std::nullopt;
   return out;
 }
 
+std::optional<std::string> decode_webhook_secret(std::string_view rest) {
+  size_t padding = 0;
+  while (padding < rest.size() && rest[rest.size() - 1 - padding] == '=')
+    ++padding;
+  auto digits = rest.substr(0, rest.size() - padding);
+  if (rest.size() < 4 || padding > 2 || digits.size() % 4 == 1 ||
+      (padding > 0 && rest.size() % 4 != 0))
+    return std::nullopt;
+  uint32_t leftover = 0; // ignored, as the reference libraries ignore it
+  return decode_digits(digits, leftover);
+}
+
 std::string signing_key(std::string_view secret) {
   if (secret.substr(0, webhook_secret_prefix.size()) == webhook_secret_prefix)
-    if (auto key = base64_decode(secret.substr(webhook_secret_prefix.size())))
+    if (auto key =
+          decode_webhook_secret(secret.substr(webhook_secret_prefix.size())))
       return std::move(*key);
   return std::string{secret};
 }

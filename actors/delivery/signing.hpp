@@ -20,9 +20,24 @@ inline constexpr std::string_view webhook_secret_prefix = "whsec_";
 /// anything else.
 [[nodiscard]] std::optional<std::string> base64_decode(std::string_view text);
 
-/// Returns the HMAC key of `secret`: the base64-decoded rest of a secret that
-/// starts with `whsec_`; the secret's own bytes when it has no such prefix
-/// or the rest is not valid base64.
+/// Decodes the base64 rest of a `whsec_` secret (the part after the prefix)
+/// the way the Standard Webhooks reference libraries do (JavaScript
+/// `standardwebhooks`, which `svix` uses; Python; Java; Go), or returns
+/// nullopt where one of them would fail or read a different key. Accepted:
+/// characters of the standard alphabet (`A-Z a-z 0-9 + /`), then either no
+/// padding or exactly the `=` that complete the last group of 4; at least
+/// 4 characters in all; not 1 more than a multiple of 4 characters before
+/// the padding. Bits left over in the last character are ignored, as those
+/// libraries ignore them (`AR==` reads as `AQ==`). Refused: the URL-safe
+/// alphabet (`-`, `_`), whitespace, other characters, misplaced or excess
+/// `=`, and an empty key.
+[[nodiscard]] std::optional<std::string>
+decode_webhook_secret(std::string_view rest);
+
+/// Returns the HMAC key of `secret`: `decode_webhook_secret` of the rest of
+/// a secret that starts with `whsec_`; the secret's own bytes when it has no
+/// such prefix, or (only for endpoints created before the rule was enforced
+/// at creation) when the rest does not decode.
 [[nodiscard]] std::string signing_key(std::string_view secret);
 
 /// Returns the `webhook-signature` value for one message:

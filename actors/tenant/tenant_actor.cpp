@@ -241,11 +241,14 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
   job.body = std::move(body);
   auto timestamp = crypto::now_seconds();
   job.headers = {
-    {"Content-Type", "application/json"},
-    {"User-Agent", std::string{"webhook-ingress/"} + WI_VERSION},
-    {"webhook-id", ev.id},
-    {"webhook-timestamp", std::to_string(timestamp)},
-    {"webhook-signature", sign(ep.secret, ev.id, timestamp, job.body)},
+    {std::string{delivery_header::content_type}, "application/json"},
+    {std::string{delivery_header::user_agent},
+     std::string{"webhook-ingress/"} + WI_VERSION},
+    {std::string{delivery_header::webhook_id}, ev.id},
+    {std::string{delivery_header::webhook_timestamp},
+     std::to_string(timestamp)},
+    {std::string{delivery_header::webhook_signature},
+     sign(ep.secret, ev.id, timestamp, job.body)},
   };
   for (const auto& h : ep.headers)
     job.headers.push_back(h);

@@ -1,13 +1,46 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace wi {
+
+/// Names of the headers the service sets on every delivery (see
+/// `reserved_header_names`).
+namespace delivery_header {
+inline constexpr std::string_view content_type = "Content-Type";
+inline constexpr std::string_view user_agent = "User-Agent";
+inline constexpr std::string_view webhook_id = "webhook-id";
+inline constexpr std::string_view webhook_timestamp = "webhook-timestamp";
+inline constexpr std::string_view webhook_signature = "webhook-signature";
+} // namespace delivery_header
+
+/// The one list of header names (compared case-insensitively) that an
+/// endpoint's custom headers must not use: every header the service sets on
+/// a delivery (the tenant actor builds them from `delivery_header`, which
+/// all appear here), the `svix-*` aliases that Svix libraries read in
+/// preference to `webhook-*` (a tenant could otherwise make its own
+/// deliveries unverifiable), and the framing headers HTTP owns.
+inline constexpr std::array<std::string_view, 12> reserved_header_names{
+  delivery_header::content_type,
+  delivery_header::user_agent,
+  delivery_header::webhook_id,
+  delivery_header::webhook_timestamp,
+  delivery_header::webhook_signature,
+  "svix-id",
+  "svix-timestamp",
+  "svix-signature",
+  "Content-Length",
+  "Host",
+  "Transfer-Encoding",
+  "Connection",
+};
 
 /// One HTTP POST to a customer endpoint, as the delivery engine runs it
 /// (`actors/delivery/delivery_engine.hpp`). The caller builds every header,

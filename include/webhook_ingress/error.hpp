@@ -59,6 +59,9 @@ enum class errc : uint8_t {
   /// answer in time, or is not a member (503 TENANT_UNAVAILABLE, with
   /// Retry-After).
   tenant_unavailable,
+  /// The request target is longer than the server accepts (414
+  /// URI_TOO_LONG). Appended, so that the values before it keep their numbers.
+  uri_too_long,
 };
 
 /// The CAF error category of `errc`.
@@ -101,6 +104,8 @@ inline std::string to_string(errc x) {
     return "internal";
   case errc::tenant_unavailable:
     return "tenant_unavailable";
+  case errc::uri_too_long:
+    return "uri_too_long";
   }
   return "unknown";
 }

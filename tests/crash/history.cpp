@@ -112,10 +112,22 @@ endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial) {
     spec.url += ":" + std::to_string(1 + pick(rng, 65535));
   spec.url += "/crash/" + std::to_string(serial) + "/" +
               random_text(rng, alnum, 1 + pick(rng, 12));
-  spec.secret = pick(rng, 2) == 0 ? "whsec_" : "";
-  auto secret_len = 8 + pick(rng, 30);
-  for (size_t i = 0; i < secret_len; ++i)
-    spec.secret += secret_chars[pick(rng, secret_chars.size())];
+  if (pick(rng, 2) == 0) {
+    // A whsec_ secret must be base64 the Standard Webhooks libraries decode:
+    // 1-7 groups of 4, the last one possibly padded.
+    static constexpr std::string_view b64 =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    spec.secret = "whsec_";
+    auto groups = 1 + pick(rng, 7);
+    for (size_t i = 0; i < groups * 4; ++i)
+      spec.secret += b64[pick(rng, b64.size())];
+    auto padding = pick(rng, 3);
+    spec.secret.replace(spec.secret.size() - padding, padding, padding, '=');
+  } else {
+    auto secret_len = 8 + pick(rng, 30);
+    for (size_t i = 0; i < secret_len; ++i)
+      spec.secret += secret_chars[pick(rng, secret_chars.size())];
+  }
   auto types = type_pool;
   std::shuffle(types.begin(), types.end(), rng);
   types.resize(1 + pick(rng, 3));

@@ -27,7 +27,7 @@ TEST_F(delivery, fail_n_times_then_succeed_follows_the_schedule) {
   auto got = rx_.requests("/flaky");
   ASSERT_EQ(got.size(), 4u) << describe(got);
   for (const auto& r : got)
-    expect_delivery(r, receipt, secret, R"({"job":7})");
+    expect_delivery(r, receipt, secret, R"({"job": 7})");
   const int64_t schedule[] = {200, 300, 400};
   for (size_t i = 1; i < got.size(); ++i) {
     auto gap = ms_between(got[i - 1].at, got[i].at);
@@ -281,7 +281,7 @@ TEST_F(delivery, exhausted_delivery_is_failed_and_resend_delivers_again) {
   ASSERT_TRUE(rx_.wait_for_count("/down", 4, 2s));
   auto got = rx_.requests("/down");
   EXPECT_EQ(got[3].body, got[0].body);
-  expect_delivery(got[3], receipt, secret, R"({"v":1})");
+  expect_delivery(got[3], receipt, secret, R"({"v": 1})");
 
   // Resend a delivered one: delivered once more.
   r = resend(t, ep, id);
@@ -312,7 +312,7 @@ TEST_F(delivery, exhausted_delivery_is_failed_and_resend_delivers_again) {
   EXPECT_EQ(delivery_of(ev, extra).at("status"), "delivered")
     << json::serialize(ev);
   expect_delivery(rx_.requests("/extra").at(0), receipt, "plain-secret-1",
-                  R"({"v":1})");
+                  R"({"v": 1})");
 
   // Unknown event, unknown endpoint, another tenant's event.
   EXPECT_TRUE(

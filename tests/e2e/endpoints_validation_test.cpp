@@ -170,6 +170,30 @@ TEST_F(endpoint_validation, secret_length_boundaries_are_8_and_64) {
   }
 }
 
+TEST_F(endpoint_validation, whsec_secrets_must_decode_as_the_libraries_do) {
+  // What the Standard Webhooks libraries cannot decode (or decode
+  // differently from one another) is refused, naming `secret`.
+  for (std::string secret :
+       {"whsec_AAAAAAAAAAAAAAAAAAAAA-==", "whsec_AAAAAAAAAAAAAAAAAAAAA_==",
+        "whsec_abc", "whsec_AAAA AAAA", "whsec_AAAAA",
+        "whsec_AAAAAA=", "whsec_Zm8=Zm8=", "whsec_Zm9v==="}) {
+    SCOPED_TRACE(secret);
+    EXPECT_TRUE(is_field_error(
+      create(endpoint_request("https://example.com/hook", secret)), 422,
+      "VALIDATION_FAILED", "secret"));
+  }
+  expect_nothing_created();
+  // Non-canonical trailing bits and missing padding decode in all of them.
+  for (std::string secret : {"whsec_AAAAAAAAAAAAAAAAAAAAAR==",
+                             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                             "whsec_aGVsbG8", "whsec_+/+/"}) {
+    SCOPED_TRACE(secret);
+    auto r = create(endpoint_request("https://example.com/hook", secret));
+    ASSERT_TRUE(is_success(r, 201));
+    EXPECT_EQ(str_at(r.data(), "secret"), secret);
+  }
+}
+
 TEST_F(endpoint_validation, event_types_must_not_be_empty) {
   EXPECT_TRUE(is_field_error(create(with("event_types", "[]")), 422,
                              "VALIDATION_FAILED", "event_types"));
@@ -195,9 +219,10 @@ TEST_F(endpoint_validation, invalid_header_names_and_values_are_422) {
 }
 
 TEST_F(endpoint_validation, reserved_headers_are_422_in_any_case) {
-  for (auto name : {"Content-Type", "content-type", "User-Agent", "USER-AGENT",
-                    "webhook-signature", "Webhook-Signature", "webhook-id",
-                    "Webhook-Timestamp"}) {
+  for (auto name :
+       {"Content-Type", "content-type", "User-Agent", "USER-AGENT",
+        "webhook-signature", "Webhook-Signature", "webhook-id",
+        "Webhook-Timestamp", "svix-id", "Svix-Timestamp", "SVIX-SIGNATURE"}) {
     SCOPED_TRACE(name);
     EXPECT_TRUE(is_field_error(create(with_header(name, "x")), 422,
                                "VALIDATION_FAILED",

@@ -108,3 +108,24 @@ TEST_F(robustness, huge_page_numbers_do_not_overflow) {
   }
   expect_healthy();
 }
+
+TEST_F(robustness, uri_over_the_limit_is_414_in_the_envelope) {
+  auto t = new_tenant();
+  const std::string list = std::string{endpoints_path} + "/list?x=";
+  // A request target of exactly 8192 bytes is served as usual.
+  auto at_limit =
+    client().get(list + std::string(8192 - list.size(), 'a'), bearer(t.token));
+  EXPECT_TRUE(is_no_content(at_limit)) << at_limit;
+  // One byte more, well over (up to the 64 KiB at which the connection is
+  // closed; all of these used to close it unanswered), and a long path.
+  for (const auto& target :
+       {list + std::string(8193 - list.size(), 'a'),
+        list + std::string(60'000, 'a'),
+        "/v1/webhook/endpoints/" + std::string(20'000, '1')}) {
+    SCOPED_TRACE(target.size());
+    auto r = client().get(target, bearer(t.token));
+    EXPECT_TRUE(is_field_error(r, 414, "URI_TOO_LONG", "uri")) << r.status;
+    EXPECT_FALSE(r.header("X-Request-Id").empty());
+  }
+  expect_healthy();
+}

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <random>
@@ -59,6 +62,30 @@ inline std::string event_body(std::string_view type,
     body += ", \"idempotency_key\": " + json::serialize(json::string{*key});
   body += "}";
   return body;
+}
+
+/// The path of Debian's `node` (or `nodejs`) from `$PATH`; "node" if none.
+inline std::string node_binary() {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/bin";
+  for (auto name : {"node", "nodejs"})
+    for (size_t at = 0; at <= dirs.size();) {
+      auto end = std::min(dirs.find(':', at), dirs.size());
+      auto candidate = std::filesystem::path{dirs.substr(at, end - at)} / name;
+      if (::access(candidate.c_str(), X_OK) == 0)
+        return candidate.string();
+      at = end + 1;
+    }
+  return "node";
+}
+
+/// `x` without JSON whitespace at either end.
+inline std::string trimmed(std::string_view x) {
+  constexpr std::string_view blanks = " \t\r\n";
+  auto first = x.find_first_not_of(blanks);
+  if (first == std::string_view::npos)
+    return {};
+  return std::string{x.substr(first, x.find_last_not_of(blanks) - first + 1)};
 }
 
 inline int64_t ms_between(std::chrono::steady_clock::time_point a,

@@ -1,4 +1,5 @@
 #include "http/validation.hpp"
+#include "webhook_ingress/delivery.hpp"
 
 #include <gtest/gtest.h>
 
@@ -414,7 +415,8 @@ TEST(parse_create_endpoint, reserved_header_names_in_any_case) {
        {"content-type", "Content-Type", "CONTENT-TYPE", "content-length",
         "Host", "hOsT", "User-Agent", "webhook-id", "Webhook-Id",
         "WEBHOOK-TIMESTAMP", "webhook-signature", "Transfer-Encoding",
-        "connection", "Connection"}) {
+        "connection", "Connection", "svix-id", "Svix-Timestamp",
+        "SVIX-SIGNATURE"}) {
     EXPECT_TRUE(fails_with(parse_create_endpoint(with_headers({{name, "v"}})),
                            errc::validation_failed,
                            std::string{"headers."} + name))
@@ -496,6 +498,18 @@ TEST(validation_helpers, code_points_and_controls) {
   EXPECT_FALSE(is_http_token("a b"));
   EXPECT_TRUE(is_reserved_header("WEBHOOK-SIGNATURE"));
   EXPECT_FALSE(is_reserved_header("Authorization"));
+}
+
+TEST(is_reserved_header, covers_every_header_a_delivery_carries) {
+  // The tenant actor builds a delivery's own headers from these names; a
+  // custom header of the same name would shadow or duplicate one of them.
+  namespace h = wi::delivery_header;
+  for (auto name : {h::content_type, h::user_agent, h::webhook_id,
+                    h::webhook_timestamp, h::webhook_signature})
+    EXPECT_TRUE(is_reserved_header(name)) << name;
+  // Svix libraries read these in preference to webhook-*.
+  for (auto name : {"svix-id", "svix-timestamp", "svix-signature"})
+    EXPECT_TRUE(is_reserved_header(name)) << name;
 }
 
 // -- list query ---------------------------------------------------------------
@@ -608,6 +622,23 @@ TEST(parse_list_query, dates) {
                             {"finalDate", "2024-01-01T00:00:00Z"}}));
 }
 
+TEST(parse_list_query, a_space_in_a_date_is_a_form_decoded_plus) {
+  // `?initialDate=2024-01-01T05:00:00+05:00` sent unencoded decodes to a
+  // space where the offset's `+` was.
+  auto from_plus =
+    parse_list_query(params{{"initialDate", "2024-01-01T05:00:00 05:00"},
+                            {"finalDate", "2024-01-01T05:00:00+05:00"}});
+  ASSERT_TRUE(from_plus);
+  EXPECT_EQ(from_plus->created_from, 1704067200000);
+  EXPECT_EQ(from_plus->created_to, 1704067200000);
+  // A space anywhere else is still no date-time.
+  for (auto bad : {"2024-01-01 00:00:00Z", " 2024-01-01T00:00:00Z",
+                   "2024-01-01T00:00:00Z ", "2024-01-01T00:00:00  05:00"})
+    EXPECT_TRUE(fails_with(parse_list_query(params{{"initialDate", bad}}),
+                           errc::invalid_parameter, "initialDate"))
+      << bad;
+}
+
 TEST(parse_list_query, type_errors_win_over_range_errors) {
   EXPECT_TRUE(
     fails_with(parse_list_query(params{{"page", "0"}, {"pageSize", "x"}}),
@@ -676,4 +707,47 @@ TEST(parse_create_tenant, invalid) {
                          errc::validation_failed, "name"));
   EXPECT_TRUE(fails_with(parse_create_tenant(R"({"name":"a\nb"})"),
                          errc::validation_failed, "name"));
+}
+
+// -- publish: the payload's own bytes ----------------------------------------
+
+namespace {
+
+/// The payload `parse_publish` keeps for `payload_text` inside a body.
+std::string kept_payload(const std::string& payload_text) {
+  auto ev =
+    parse_publish(R"({"event_type":"a.b","payload":)" + payload_text + "}", {});
+  EXPECT_TRUE(ev) << payload_text;
+  return ev ? ev->payload : std::string{};
+}
+
+} // namespace
+
+TEST(parse_publish, keeps_the_payload_text_byte_for_byte) {
+  for (std::string x :
+       {"1.0", "0.1", "1e3", "1E+03", "-0", "-0.0", "12345678901234567890123",
+        "18446744073709551616", "3.141592653589793238462643383279",
+        R"("\u00e9\/\"")", R"("é€𝄞")", R"({ "a" : [ 1.50 , 2e-7 ] ,"b":{}})",
+        "[\n  1,\t2\r\n]", "true", "null", R"("")", "[]",
+        R"({"k":"\ud834\udd1e"})"})
+    EXPECT_EQ(kept_payload(x), x);
+  // Whitespace around the value is not part of it.
+  auto ev = parse_publish("{ \"payload\" :\n  {\"a\": 1.0}  ,\n"
+                          " \"event_type\":\"a.b\" }",
+                          {});
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->payload, R"({"a": 1.0})");
+}
+
+TEST(raw_member, finds_the_member_json_parse_keeps) {
+  EXPECT_EQ(raw_member(R"({"payload":1,"payload":2.0})", "payload"), "2.0");
+  // Escaped names are compared decoded; look-alike strings are values.
+  EXPECT_EQ(
+    raw_member(R"({"x":"\"payload\":0","pay\u006coad":[1]})", "payload"),
+    "[1]");
+  EXPECT_EQ(raw_member(R"({"a":{"payload":1}})", "payload"), std::nullopt);
+  EXPECT_EQ(raw_member(R"([1])", "payload"), std::nullopt);
+  // Agrees with the parser on which duplicate counts.
+  auto obj = boost::json::parse(R"({"payload":1,"payload":2.0})").as_object();
+  EXPECT_EQ(obj.at("payload"), boost::json::value(2.0));
 }
