@@ -219,6 +219,9 @@ int main(int argc, char** argv) {
     std::max(cfg.breaker_max_cooldown, cfg.breaker_cooldown);
   delivery->retention = cfg.retention;
   delivery->prune_interval = cfg.prune_interval;
+  delivery->limits = wi::tenant_limits{
+    cfg.tenant_max_endpoints, cfg.tenant_max_stored_bytes,
+    cfg.tenant_publish_rate, cfg.tenant_publish_burst}; // issue 13
   auto table = std::make_shared<wi::tenant_table>();
   auto directory = wi::spawn_directory(
     sys, std::move(*recovered), wal, table, cfg.snapshot_every, delivery,

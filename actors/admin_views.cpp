@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "actors/directory_state.hpp"
+#include "actors/tenant_limits.hpp"
 #include "actors/tenant_state.hpp"
 #include "webhook_ingress/error.hpp"
 
@@ -34,6 +35,9 @@ tenant_summary summarize(const tenant_state& st) {
   result.events = st.events.size();
   result.pending_deliveries = st.pending;
   result.last_mutation_at = newest;
+  result.overrides = st.limits;
+  result.usage.endpoints = st.endpoints.size();
+  result.usage.stored_bytes = st.stored_bytes;
   return result;
 }
 
@@ -54,6 +58,10 @@ void add_registry_fields(tenant_summary& summary, const tenant_entry& entry) {
   summary.info = info_of(entry);
   summary.deactivated_at = entry.deactivated_at;
   summary.previous_token_valid_until = entry.previous_valid_until;
+}
+
+void add_limits(tenant_summary& summary, const tenant_limits& defaults) {
+  summary.limits = resolve(summary.overrides, defaults);
 }
 
 } // namespace wi

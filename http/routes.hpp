@@ -31,6 +31,7 @@ enum class route_id {
   admin_rotate_token,
   admin_get_endpoint,
   admin_snapshot,
+  admin_patch_tenant,
   create_endpoint,
   list_endpoints,
   get_endpoint,

@@ -16,6 +16,7 @@
 #include "http/envelope.hpp"
 #include "http/error_mapping.hpp"
 #include "http/json_codec.hpp"
+#include "http/limits_codec.hpp"
 #include "http/routes.hpp"
 #include "http/time_format.hpp"
 #include "http/validation.hpp"
@@ -143,9 +144,13 @@ struct exchange {
   }
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
-    // A tenant over its pending-delivery cap may publish again once some
-    // deliveries ended.
-    auto retry_after = code_of(err) == errc::too_many_pending ? "5" : "";
+    // An error may say when to try again (per-tenant limits); a tenant over
+    // its pending-delivery cap may publish again once some deliveries ended.
+    std::string retry_after;
+    if (auto seconds = retry_after_of(err))
+      retry_after = std::to_string(*seconds);
+    else if (code_of(err) == errc::too_many_pending)
+      retry_after = "5";
     write(map_error(err).status, error_body(err, meta()), allow, retry_after);
   }
 };
@@ -320,6 +325,7 @@ struct server::impl {
     case route_id::admin_rotate_token:
     case route_id::admin_get_endpoint:
     case route_id::admin_snapshot:
+    case route_id::admin_patch_tenant:
       dispatch_admin(ex, *route);
       return;
     default:
@@ -463,6 +469,16 @@ struct server::impl {
                        ex, [](const exchange& e, const issued_token& t) {
                          e.write_data(201, to_json(t));
                        }));
+      return;
+    }
+    case route_id::admin_patch_tenant: { // per-tenant limits (issue 13)
+      auto patch = parse_limits_patch(ex.req->body());
+      if (!patch) {
+        ex.write_error(patch.error());
+        return;
+      }
+      caf::anon_send(dir, limits_atom::value, std::move(*tenant_id), *patch,
+                     reply_with<tenant_summary>(ex, write_summary));
       return;
     }
     case route_id::admin_get_endpoint: {
