@@ -937,6 +937,18 @@ bool admit_publish(self_ptr self, const new_event& req,
     reply(rate_limited(*limits, decision.wait));
     return false;
   }
+  // A repeat of an idempotency key answers its first event and stores
+  // nothing: it must get that answer even when the quota is full.
+  const auto& key = req.idempotency_key;
+  if (!key.empty()) {
+    auto i = st.data.idempotency.find(key);
+    if (st.publishing.count(key) > 0 ||
+        (i != st.data.idempotency.end() &&
+         st.data.events.at(i->second).created_at +
+             st.delivery->idempotency_window.count() >=
+           now_millis()))
+      return true;
+  }
   auto bytes = static_cast<uint64_t>(req.payload.size());
   // Stored bytes go down only when a pruning round removes events.
   if (auto err = check_storage_quota(*limits, st.data.stored_bytes,

@@ -52,10 +52,14 @@ class limits_base : public server_test {
   }
 
   /// Publishes an event whose payload is exactly `payload` (compact JSON).
-  http_response publish(const tenant& t, std::string_view payload = "{}") {
+  http_response publish(const tenant& t, std::string_view payload = "{}",
+                        std::string_view key = {}) {
+    std::string with_key;
+    if (!key.empty())
+      with_key = R"(,"idempotency_key":")" + std::string{key} + '"';
     return client().post(events_path,
                          R"({"event_type":"x","payload":)" +
-                           std::string{payload} + "}",
+                           std::string{payload} + with_key + "}",
                          bearer(t.token));
   }
 };
@@ -201,7 +205,7 @@ class storage_limit_long : public limits_base {
 
 TEST_F(storage_limit_long, usage_survives_restarts_and_a_raise_admits_more) {
   auto t = new_tenant();
-  ASSERT_TRUE(is_success(publish(t, payload_of(70)), 202));
+  ASSERT_TRUE(is_success(publish(t, payload_of(70), "order-1"), 202));
   // Replayed from the WAL after a kill -9: the same 70 bytes.
   restart_after_kill9();
   EXPECT_EQ(as_int(view(t.id, "usage").at("stored_bytes")), 70);
@@ -213,6 +217,10 @@ TEST_F(storage_limit_long, usage_survives_restarts_and_a_raise_admits_more) {
   EXPECT_EQ(as_int(view(t.id, "usage").at("stored_bytes")), 100);
   EXPECT_TRUE(is_field_error(publish(t, payload_of(8)), 429, "QUOTA_EXCEEDED",
                              "max_stored_bytes"));
+  // A repeat of an idempotency key stores nothing: it still gets its event.
+  auto repeat = publish(t, payload_of(70), "order-1");
+  ASSERT_TRUE(is_success(repeat, 202));
+  EXPECT_TRUE(repeat.data().as_object().at("duplicate").as_bool()) << repeat;
   ASSERT_TRUE(
     is_success(patch(t.id, R"({"limits":{"max_stored_bytes":1000}})"), 200));
   EXPECT_TRUE(is_success(publish(t, payload_of(8)), 202));
