@@ -326,6 +326,15 @@ const std::vector<key_spec>& specs() {
                              &config::max_body_bytes, 1, uint64_t{64} << 20));
     xs.push_back(integer_key("http-threads", "HTTP I/O threads",
                              &config::http_threads, 1, 64));
+    xs.push_back(integer_key("max-connections",
+                             "open HTTP connections; new ones beyond are "
+                             "closed at once",
+                             &config::max_connections, 1, 10'000'000));
+    xs.push_back(integer_key("max-body-memory-bytes",
+                             "memory of request bodies being received; "
+                             "beyond, 503 before the body is read",
+                             &config::max_body_memory_bytes, 1,
+                             uint64_t{1} << 40));
     xs.push_back(integer_key(
       "snapshot-every", "snapshot a tenant after this many of its WAL records",
       &config::snapshot_every, 1, 100'000'000));

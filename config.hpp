@@ -44,6 +44,15 @@ struct config {
   size_t max_body_bytes = size_t{1} << 20;
   /// RESTinio I/O threads; 1 .. 64.
   size_t http_threads = 2;
+  /// Open HTTP connections; new ones beyond are closed at once; 1 .. 1e7.
+  /// The server raises its descriptor limit (RLIMIT_NOFILE) to the hard
+  /// limit at start and warns when this does not leave room for the store
+  /// and outgoing deliveries.
+  size_t max_connections = 10'000;
+  /// Bytes that request bodies being received may hold together (declared
+  /// Content-Length, or max_body_bytes for a chunked body); beyond, requests
+  /// get 503 OVERLOADED before their body is read; 1 .. 1 TiB.
+  uint64_t max_body_memory_bytes = uint64_t{64} << 20;
   /// Snapshot a tenant after this many of its WAL records; 1 .. 1e8.
   uint64_t snapshot_every = 10'000;
   /// Seconds to finish in-flight work on SIGTERM/SIGINT; 0 .. 3600.

@@ -15,6 +15,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -100,6 +103,25 @@ void snapshot_all(caf::actor_system& sys, const wi::directory_actor& directory,
              });
 }
 
+/// Raises the soft limit of open descriptors to the hard one (a server
+/// holds one per connection) and returns the soft limit in force.
+rlim_t raise_descriptor_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    auto raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+      lim = raised;
+  }
+  return lim.rlim_cur;
+}
+
+/// Descriptors kept for the store, the WAL, outgoing deliveries and the
+/// listener besides the connection cap.
+constexpr rlim_t reserved_descriptors = 256;
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -123,6 +145,19 @@ int main(int argc, char** argv) {
 
   wi::install_logger(cfg);
 
+  // Files and directories we create are the owner's alone: the store holds
+  // endpoint signing secrets (see docs/security.md).
+  ::umask(077);
+  auto descriptors = raise_descriptor_limit();
+  spdlog::info("descriptor limit {} (max-connections {})", descriptors,
+               cfg.max_connections);
+  if (descriptors != RLIM_INFINITY &&
+      cfg.max_connections + reserved_descriptors > descriptors)
+    spdlog::warn("max-connections {} leaves fewer than {} of the {} "
+                 "descriptors for the store and deliveries; accepting pauses "
+                 "while descriptors run out",
+                 cfg.max_connections, reserved_descriptors, descriptors);
+
   auto opened = wi::persistence::open_rocksdb_storage(cfg.data_dir);
   if (!opened)
     return fail(wi::text_of(opened.error()));
@@ -141,6 +176,8 @@ int main(int argc, char** argv) {
   http_cfg.port = listen->second;
   http_cfg.threads = cfg.http_threads;
   http_cfg.max_body_bytes = cfg.max_body_bytes;
+  http_cfg.max_connections = cfg.max_connections;
+  http_cfg.max_body_memory_bytes = cfg.max_body_memory_bytes;
   http_cfg.admin_token_hash = *admin_hash;
   http_cfg.metrics_public = cfg.metrics_public;
   http_cfg.node.version = WI_VERSION;

@@ -117,6 +117,28 @@ struct metrics::impl {
       .Register(registry);
   Counter& breaker_disabled = breaker_family.Add({{"to", "disabled"}});
   Counter& breaker_active = breaker_family.Add({{"to", "active"}});
+  Gauge& http_connections = BuildGauge()
+                              .Name("webhook_ingress_http_connections")
+                              .Help("Open HTTP connections")
+                              .Register(registry)
+                              .Add({});
+  prometheus::Family<Counter>& refused_family =
+    BuildCounter()
+      .Name("webhook_ingress_http_connections_refused_total")
+      .Help("Connections closed at once after accept: reason \"limit\" "
+            "(over --max-connections) or \"descriptors\" (the process ran "
+            "out of file descriptors)")
+      .Register(registry);
+  Counter& refused_limit = refused_family.Add({{"reason", "limit"}});
+  Counter& refused_descriptors =
+    refused_family.Add({{"reason", "descriptors"}});
+  Gauge& receiving_body_bytes =
+    BuildGauge()
+      .Name("webhook_ingress_http_receiving_body_bytes")
+      .Help("Bytes of the body memory budget held by request bodies being "
+            "received (--max-body-memory-bytes)")
+      .Register(registry)
+      .Add({});
 };
 
 metrics::metrics() : impl_(std::make_unique<impl>()) {
@@ -161,6 +183,20 @@ void metrics::on_request(std::string_view method, std::string_view route,
   }
   i->second.requests->Increment();
   i->second.seconds->Observe(seconds);
+}
+
+void metrics::set_http_connections(uint64_t n) {
+  impl_->http_connections.Set(static_cast<double>(n));
+}
+
+void metrics::on_connections_refused(std::string_view reason, uint64_t n) {
+  auto& counter =
+    reason == "limit" ? impl_->refused_limit : impl_->refused_descriptors;
+  counter.Increment(static_cast<double>(n));
+}
+
+void metrics::add_receiving_body_bytes(int64_t delta) {
+  impl_->receiving_body_bytes.Increment(static_cast<double>(delta));
 }
 
 void metrics::on_wal_batch(size_t records, double seconds) {

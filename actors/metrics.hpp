@@ -40,6 +40,17 @@ class metrics {
   void on_request(std::string_view method, std::string_view route, int status,
                   double seconds);
 
+  /// Open HTTP connections (set, not counted).
+  void set_http_connections(uint64_t n);
+
+  /// `n` connections closed at once after accept; `reason` is "limit" (over
+  /// the connection cap) or "descriptors" (the process ran out of them).
+  void on_connections_refused(std::string_view reason, uint64_t n);
+
+  /// Adds `delta` (negative: removes) to the bytes of the body memory
+  /// budget held by request bodies being received.
+  void add_receiving_body_bytes(int64_t delta);
+
   /// One synced WAL batch of `records` records that took `seconds`.
   void on_wal_batch(size_t records, double seconds);
 

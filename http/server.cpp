@@ -1,9 +1,12 @@
 #include "http/server.hpp"
 
 #include <atomic>
+#include <climits>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 
 #include <caf/send.hpp>
@@ -145,19 +148,24 @@ struct exchange {
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
     // An error may say when to try again (per-tenant limits); a tenant over
-    // its pending-delivery cap may publish again once some deliveries ended.
+    // its pending-delivery cap may publish again once some deliveries ended;
+    // a node over its in-flight or body-memory budget frees up within a
+    // second or so.
     std::string retry_after;
     if (auto seconds = retry_after_of(err))
       retry_after = std::to_string(*seconds);
     else if (code_of(err) == errc::too_many_pending)
       retry_after = "5";
+    else if (code_of(err) == errc::overloaded)
+      retry_after = "1";
     write(map_error(err).status, error_body(err, meta()), allow, retry_after);
   }
 };
 
 /// Returns the credentials of an `Authorization: Bearer <token>` header.
-std::optional<std::string_view> bearer_token(const request_handle& req) {
-  auto field = req->header().try_get_field(restinio::http_field::authorization);
+std::optional<std::string_view>
+bearer_token(const restinio::http_request_header_t& header) {
+  auto field = header.try_get_field(restinio::http_field::authorization);
   if (!field)
     return std::nullopt;
   std::string_view value{field->data(), field->size()};
@@ -177,6 +185,10 @@ std::optional<std::string_view> bearer_token(const request_handle& req) {
   return value;
 }
 
+std::optional<std::string_view> bearer_token(const request_handle& req) {
+  return bearer_token(req->header());
+}
+
 caf::error unauthorized() {
   return make_error(errc::unauthorized, "Authorization",
                     "Authorization must carry a valid bearer token");
@@ -192,14 +204,176 @@ std::string request_id_of(const request_handle& req) {
   return make_request_id();
 }
 
+/// Whether `id` is an `/admin/v1/...` route (admin token only).
+bool is_admin_route(route_id id) noexcept {
+  switch (id) {
+  case route_id::admin_create_tenant:
+  case route_id::admin_list_tenants:
+  case route_id::admin_node:
+  case route_id::admin_get_tenant:
+  case route_id::admin_deactivate_tenant:
+  case route_id::admin_rotate_token:
+  case route_id::admin_get_endpoint:
+  case route_id::admin_snapshot:
+  case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Limits of a request head (RESTinio's are unlimited by default): past
+/// them the connection is closed without an answer.
+constexpr size_t max_url_bytes = 8 * 1024;
+constexpr size_t max_field_name_bytes = 1024;
+constexpr size_t max_field_value_bytes = 16 * 1024;
+constexpr size_t max_header_fields = 100;
+
+caf::error payload_too_large(size_t max_body_bytes) {
+  return make_error(errc::payload_too_large, "body",
+                    "body must be at most " + std::to_string(max_body_bytes) +
+                      " bytes");
+}
+
+/// The memory that request bodies being received may hold, shared by every
+/// connection: a request takes its declared `Content-Length` (a chunked one
+/// the body limit, the most it can reach) once its headers passed, and gives
+/// it back when its body is complete or its connection closes. Thread-safe.
+class body_budget {
+ public:
+  explicit body_budget(uint64_t limit) : limit_(limit) {
+    // nop
+  }
+
+  /// Takes `n` bytes; returns the ticket that gives them back when its last
+  /// copy goes, or null when the budget cannot cover them now.
+  std::shared_ptr<void> take(uint64_t n) {
+    auto used = used_.load(std::memory_order_relaxed);
+    do {
+      if (n > limit_ - used)
+        return nullptr;
+    } while (
+      !used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
+    node_metrics().add_receiving_body_bytes(static_cast<int64_t>(n));
+    return {this, [n](body_budget* self) {
+              self->used_.fetch_sub(n, std::memory_order_relaxed);
+              node_metrics().add_receiving_body_bytes(-static_cast<int64_t>(n));
+            }};
+  }
+
+ private:
+  const uint64_t limit_;
+  std::atomic<uint64_t> used_{0};
+};
+
+/// RESTinio's IP-blocker and connection-state listener in one: counts open
+/// connections and closes new ones at once beyond `max_connections`
+/// (counted as refused, reason "limit"); hears from the patched acceptor
+/// (third_party/restinio-patch) about connections shed while descriptors
+/// ran out (reason "descriptors"). Thread-safe: called from every I/O
+/// thread.
+class connection_gate {
+ public:
+  explicit connection_gate(size_t max_connections)
+    : max_connections_(max_connections) {
+    // nop
+  }
+
+  /// Allows a new connection while fewer than the cap are open.
+  restinio::ip_blocker::inspection_result_t
+  inspect(const restinio::ip_blocker::incoming_info_t&) noexcept {
+    if (open_.load(std::memory_order_relaxed) >= max_connections_) {
+      node_metrics().on_connections_refused("limit", 1);
+      return restinio::ip_blocker::inspection_result_t::deny;
+    }
+    return restinio::ip_blocker::inspection_result_t::allow;
+  }
+
+  /// Counts accepted and closed connections (by id: a closed notice for a
+  /// connection already closed changes nothing).
+  void state_changed(const restinio::connection_state::notice_t& notice) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (restinio::holds_alternative<restinio::connection_state::accepted_t>(
+          notice.cause()))
+      ids_.insert(notice.connection_id());
+    else if (restinio::holds_alternative<restinio::connection_state::closed_t>(
+               notice.cause()))
+      ids_.erase(notice.connection_id());
+    open_.store(ids_.size(), std::memory_order_relaxed);
+    node_metrics().set_http_connections(ids_.size());
+  }
+
+  /// Called by the patched acceptor: `n` pending connections were accepted
+  /// and closed at once because the process ran out of descriptors.
+  void connections_shed(size_t n) noexcept {
+    node_metrics().on_connections_refused("descriptors", n);
+  }
+
+ private:
+  const size_t max_connections_;
+  std::atomic<size_t> open_{0};
+  std::mutex mtx_;
+  std::unordered_set<restinio::connection_id_t> ids_;
+};
+
+/// Why a request with a body is answered from its headers alone (see
+/// `server::impl::inspect_headers`). `too_large` is the patched parser's
+/// code (restinio::impl::wi_body_too_large).
+enum class early_code : int {
+  read_body = 0,
+  no_route = 1,
+  not_ready,
+  draining,
+  overloaded,
+  unauthorized,
+  forbidden,
+  body_memory,
+  too_large = restinio::impl::wi_body_too_large,
+};
+
 } // namespace
 
 struct server::impl {
-  using traits = restinio::default_traits_t;
+  /// What RESTinio calls: requests (`operator()`), and, through the patched
+  /// connection (third_party/restinio-patch), the headers of a request with
+  /// a body before the body is read (`on_headers`) and the answer to one
+  /// refused then (`on_early_answer`).
+  struct request_gate {
+    impl* self;
 
-  explicit impl(server_config config) : cfg(std::move(config)) {}
+    handling_status operator()(request_handle req) const {
+      return self->handle(std::move(req));
+    }
+
+    int on_headers(const restinio::http_request_header_t& header,
+                   std::uint64_t content_length,
+                   std::shared_ptr<void>& body_ticket) const {
+      return static_cast<int>(
+        self->inspect_headers(header, content_length, body_ticket));
+    }
+
+    handling_status on_early_answer(request_handle req, int code) const {
+      return self->answer_early(std::move(req), static_cast<early_code>(code));
+    }
+  };
+
+  struct traits : restinio::default_traits_t {
+    using request_handler_t = request_gate;
+    using ip_blocker_t = connection_gate;
+    using connection_state_listener_t = connection_gate;
+  };
+
+  explicit impl(server_config config)
+    : cfg(std::move(config)), budget(cfg.max_body_memory_bytes),
+      gate(std::make_shared<connection_gate>(cfg.max_connections)) {
+    // nop
+  }
 
   server_config cfg;
+  /// Declared before `running`: connections hold tickets of it until they
+  /// are destroyed with the server.
+  body_budget budget;
+  std::shared_ptr<connection_gate> gate;
   /// Set (release) after `be` is written; handlers read it (acquire) first.
   std::atomic<bool> ready{false};
   backend be;
@@ -255,6 +429,111 @@ struct server::impl {
                                                 cfg.admin_token_hash);
   }
 
+  /// Decides from the headers of a request with a body (`content_length`
+  /// ULLONG_MAX when chunked) whether to read the body: refuses what
+  /// `dispatch` would refuse without looking at the body (no route, not
+  /// ready, shutting down, overloaded, bad token), then takes the body's
+  /// share of the memory budget into `ticket`. Runs on an I/O thread.
+  early_code inspect_headers(const restinio::http_request_header_t& header,
+                             std::uint64_t content_length,
+                             std::shared_ptr<void>& ticket) {
+    std::string_view path{header.path().data(), header.path().size()};
+    auto route = match_route(parse_method(header.method().c_str()), path);
+    if (!route)
+      return early_code::no_route;
+    switch (route->id) {
+    case route_id::healthz:
+    case route_id::readyz:
+    case route_id::openapi:
+      break;
+    default:
+      if (!ready.load(std::memory_order_acquire))
+        return early_code::not_ready;
+      if (draining.load(std::memory_order_acquire))
+        return early_code::draining;
+      if (in_flight.load(std::memory_order_relaxed) >= cfg.max_in_flight)
+        return early_code::overloaded;
+      if (auto err = auth_error_of(header, route->id))
+        return code_of(err) == errc::forbidden ? early_code::forbidden
+                                               : early_code::unauthorized;
+    }
+    ticket = budget.take(content_length == ULLONG_MAX ? cfg.max_body_bytes
+                                                      : content_length);
+    return ticket ? early_code::read_body : early_code::body_memory;
+  }
+
+  /// The authentication `dispatch` asks of a route: the admin token on
+  /// admin routes (and `/metrics` unless public), a known tenant token on
+  /// tenant routes.
+  caf::error auth_error_of(const restinio::http_request_header_t& header,
+                           route_id id) const {
+    switch (id) {
+    case route_id::healthz:
+    case route_id::readyz:
+    case route_id::openapi:
+      return {};
+    case route_id::metrics:
+      return cfg.metrics_public ? caf::error{} : admin_auth_error(header);
+    default: {
+      if (is_admin_route(id))
+        return admin_auth_error(header);
+      auto token = bearer_token(header);
+      auto tenant_id = token ? crypto::tenant_of_token(*token) : std::nullopt;
+      if (!tenant_id ||
+          be.tenants->lookup(*tenant_id, crypto::sha256(*token)).outcome ==
+            tenant_table::verdict::unauthorized)
+        return unauthorized();
+      return {};
+    }
+    }
+  }
+
+  /// Answers a request refused by `inspect_headers` (or by the parser's
+  /// body limit) from its headers; the connection closes after the answer.
+  handling_status answer_early(request_handle req, early_code code) {
+    auto started = std::chrono::steady_clock::now();
+    exchange ex{req, request_id_of(req), route_template_of(req), started};
+    std::string_view path{req->header().path().data(),
+                          req->header().path().size()};
+    auto route =
+      match_route(parse_method(req->header().method().c_str()), path);
+    if (!route) { // the route decides first, as in `dispatch`
+      ex.write_error(route.error(), allowed_methods(path));
+      return restinio::request_accepted();
+    }
+    switch (code) {
+    case early_code::too_large:
+      ex.write_error(payload_too_large(cfg.max_body_bytes));
+      break;
+    case early_code::not_ready:
+      ex.write_error(not_ready());
+      break;
+    case early_code::draining:
+      ex.write_error(
+        make_error(errc::not_ready, "the server is shutting down"));
+      break;
+    case early_code::overloaded:
+      ex.write_error(make_error(errc::overloaded,
+                                "too many requests in flight; retry later"));
+      break;
+    case early_code::body_memory:
+      ex.write_error(make_error(errc::overloaded,
+                                "too many request bodies being received; "
+                                "retry later"));
+      break;
+    case early_code::forbidden:
+    case early_code::unauthorized: {
+      auto err = auth_error_of(req->header(), route->id);
+      ex.write_error(err ? err : unauthorized());
+      break;
+    }
+    default:
+      ex.write_error(make_error(errc::internal, "unexpected early answer"));
+      break;
+    }
+    return restinio::request_accepted();
+  }
+
   handling_status handle(request_handle req) {
     auto started = std::chrono::steady_clock::now();
     exchange ex{req, request_id_of(req), route_template_of(req), started};
@@ -277,10 +556,7 @@ struct server::impl {
       return;
     }
     if (req->body().size() > cfg.max_body_bytes) {
-      ex.write_error(make_error(errc::payload_too_large, "body",
-                                "body must be at most " +
-                                  std::to_string(cfg.max_body_bytes) +
-                                  " bytes"));
+      ex.write_error(payload_too_large(cfg.max_body_bytes));
       return;
     }
     switch (route->id) {
@@ -317,19 +593,11 @@ struct server::impl {
     case route_id::metrics:
       serve_metrics(ex);
       return;
-    case route_id::admin_create_tenant:
-    case route_id::admin_list_tenants:
-    case route_id::admin_node:
-    case route_id::admin_get_tenant:
-    case route_id::admin_deactivate_tenant:
-    case route_id::admin_rotate_token:
-    case route_id::admin_get_endpoint:
-    case route_id::admin_snapshot:
-    case route_id::admin_patch_tenant:
-      dispatch_admin(ex, *route);
-      return;
     default:
-      dispatch_tenant(ex, *route);
+      if (is_admin_route(route->id))
+        dispatch_admin(ex, *route);
+      else
+        dispatch_tenant(ex, *route);
       return;
     }
   }
@@ -341,7 +609,12 @@ struct server::impl {
   /// Admin routes take only the admin token: 401 without a valid token, 403
   /// with a valid tenant token.
   caf::error admin_auth_error(const request_handle& req) const {
-    auto token = bearer_token(req);
+    return admin_auth_error(req->header());
+  }
+
+  caf::error
+  admin_auth_error(const restinio::http_request_header_t& header) const {
+    auto token = bearer_token(header);
     if (!token)
       return unauthorized();
     if (crypto::constant_time_equal(crypto::sha256(*token),
@@ -712,23 +985,29 @@ server::~server() {
 
 caf::expected<uint16_t> server::start() {
   auto* self = impl_.get();
-  // Bodies between our limit and this hard cap get a 413 in the envelope;
-  // RESTinio closes the connection on anything larger.
-  auto hard_cap = std::max<size_t>(self->cfg.max_body_bytes * 4, 16u << 20);
   try {
     self->running = restinio::run_async<impl::traits>(
       restinio::own_io_context(),
       restinio::server_settings_t<impl::traits>{}
         .address(self->cfg.host)
         .port(self->cfg.port)
-        .incoming_http_msg_limits(
-          restinio::incoming_http_msg_limits_t{}.max_body_size(hard_cap))
+        // The patched parser answers a body past the limit with 413 at once
+        // (a Content-Length from the headers, a chunked body where it
+        // crosses the limit) without reading further.
+        // Request heads past these limits close the connection.
+        .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                    .max_url_size(max_url_bytes)
+                                    .max_field_name_size(max_field_name_bytes)
+                                    .max_field_value_size(max_field_value_bytes)
+                                    .max_field_count(max_header_fields)
+                                    .max_body_size(self->cfg.max_body_bytes))
         .handle_request_timeout(std::chrono::seconds{60})
         .acceptor_post_bind_hook([self](asio::ip::tcp::acceptor& acceptor) {
           self->bound_port.store(acceptor.local_endpoint().port());
         })
-        .request_handler(
-          [self](request_handle req) { return self->handle(std::move(req)); }),
+        .ip_blocker(self->gate)
+        .connection_state_listener(self->gate)
+        .request_handler(impl::request_gate{self}),
       self->cfg.threads);
   } catch (const std::exception& e) {
     return make_error(errc::internal, "listen",

@@ -27,6 +27,16 @@ struct server_config {
   /// Most requests handed to actors and not yet answered; past it new ones
   /// get 503 OVERLOADED. Default: 10 000.
   size_t max_in_flight = 10'000;
+  /// Most open connections; past it new ones are closed at once and counted
+  /// in `webhook_ingress_http_connections_refused_total{reason="limit"}`.
+  /// Default: 10 000.
+  size_t max_connections = 10'000;
+  /// Most bytes that request bodies being received may hold together
+  /// (declared `Content-Length`, or `max_body_bytes` for a chunked body),
+  /// from their headers until the body is complete; past it requests get
+  /// 503 OVERLOADED with `Retry-After` before their body is read.
+  /// Default: 64 MiB.
+  uint64_t max_body_memory_bytes = uint64_t{64} << 20;
   /// SHA-256 (32 raw bytes) of the admin token.
   std::string admin_token_hash;
   /// What `GET /admin/v1/node` reports besides the directory's live view.
@@ -53,6 +63,13 @@ struct backend {
 ///
 /// Before `set_ready`, `/healthz` answers 200, `/readyz` 503, and every other
 /// route 503 NOT_READY.
+///
+/// A request with a body is checked as soon as its headers are in (route,
+/// readiness, token, `Content-Length` against `max_body_bytes`, the body
+/// memory budget): a refusal is answered at once, without reading the body,
+/// and the connection closes after it. This needs the RESTinio patch in
+/// third_party/restinio-patch, which also keeps the acceptor accepting
+/// after the process ran out of file descriptors.
 class server {
  public:
   explicit server(server_config cfg);

@@ -745,8 +745,10 @@ class rocksdb_storage final : public storage {
 /// What `inspect_dir` found.
 enum class dir_kind { fresh, existing_db };
 
-/// Classifies `dir`, creating it if missing. Fails for a path that is not a
-/// directory, is not writable, or holds files but no RocksDB `CURRENT`.
+/// Classifies `dir`, creating it (mode 0700) if missing. Fails for a path
+/// that is not a directory, is writable by its group or others (anyone who
+/// may write there could replace the store and its signing secrets), is not
+/// writable, or holds files but no RocksDB `CURRENT`.
 caf::expected<dir_kind> inspect_dir(const std::string& dir) {
   std::error_code ec;
   auto st = fs::status(dir, ec);
@@ -755,6 +757,8 @@ caf::expected<dir_kind> inspect_dir(const std::string& dir) {
                        ec.message());
   if (!fs::exists(st)) {
     fs::create_directories(dir, ec);
+    if (!ec)
+      fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
     if (ec)
       return unavailable("cannot create data directory " + dir + ": " +
                          ec.message());
@@ -763,6 +767,12 @@ caf::expected<dir_kind> inspect_dir(const std::string& dir) {
   if (!fs::is_directory(st))
     return unavailable("data directory " + dir +
                        " exists but is not a directory");
+  if ((st.permissions() & (fs::perms::group_write | fs::perms::others_write)) !=
+      fs::perms::none)
+    return unavailable("data directory " + dir +
+                       " is writable by its group or others; make it the "
+                       "owner's alone (chmod 700 " +
+                       dir + ")");
   if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
     auto err = errno;
     return unavailable("data directory " + dir +

@@ -86,6 +86,10 @@ server_process::~server_process() {
     stop(std::chrono::seconds{5});
 }
 
+pid_t server_process::pid() const noexcept {
+  return child_ ? child_->pid() : -1;
+}
+
 void server_process::start() {
   if (running())
     throw std::runtime_error("server_process::start: already running");
@@ -97,6 +101,12 @@ void server_process::start() {
     args.push_back(*cfg_.admin_token);
   }
   args.insert(args.end(), cfg_.extra_args.begin(), cfg_.extra_args.end());
+  if (cfg_.max_descriptors) {
+    // prlimit sets the limits, then execs the server (same process id).
+    auto n = std::to_string(*cfg_.max_descriptors);
+    args.insert(args.begin(),
+                {"/usr/bin/prlimit", "--nofile=" + n + ":" + n, "--"});
+  }
   child_.reset();
   child_ = std::make_unique<child_process>(args, cfg_.env);
   std::optional<std::string> port_text;

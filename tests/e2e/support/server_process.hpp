@@ -47,6 +47,9 @@ struct server_config {
   std::vector<std::string> extra_args;
   /// Extra environment variables for the child.
   std::map<std::string, std::string> env;
+  /// Set: the child's soft and hard limit of open descriptors
+  /// (RLIMIT_NOFILE), applied by `prlimit` before the binary starts.
+  std::optional<unsigned> max_descriptors;
 };
 
 /// The real `webhook-ingress` binary on `127.0.0.1:0`.
@@ -77,6 +80,9 @@ class server_process {
 
   /// Whether a started process was not reaped yet.
   bool running();
+
+  /// The process id of the current (or last) run.
+  pid_t pid() const noexcept;
 
   /// The port of the current (or last) run.
   uint16_t port() const noexcept { return port_; }

@@ -376,3 +376,23 @@ TEST(config, env_names_and_durations) {
   EXPECT_FALSE(parse_listen("host:"));
   EXPECT_FALSE(parse_listen("host:+80"));
 }
+
+TEST(config, connection_and_body_memory_limits_in_every_layer) {
+  auto defaults = load({});
+  ASSERT_TRUE(defaults.ok()) << defaults.err;
+  EXPECT_EQ(defaults.result.cfg.max_connections, 10'000u);
+  EXPECT_EQ(defaults.result.cfg.max_body_memory_bytes, uint64_t{64} << 20);
+
+  auto r = load_file("max-connections = 500\nmax-body-memory-bytes = 4096\n",
+                     {"--max-connections", "700"},
+                     {{"WEBHOOK_INGRESS_MAX_BODY_MEMORY_BYTES", "8192"}});
+  ASSERT_TRUE(r.ok()) << r.err;
+  EXPECT_EQ(r.result.cfg.max_connections, 700u);
+  EXPECT_EQ(r.result.sources.at("max-connections"), config_source::flag);
+  EXPECT_EQ(r.result.cfg.max_body_memory_bytes, 8192u);
+  EXPECT_EQ(r.result.sources.at("max-body-memory-bytes"), config_source::env);
+
+  expect_error(load({"--max-connections", "0"}), "--max-connections");
+  expect_error(load({}, {{"WEBHOOK_INGRESS_MAX_BODY_MEMORY_BYTES", "0"}}),
+               "max-body-memory-bytes");
+}
