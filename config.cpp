@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -462,6 +463,31 @@ const std::vector<key_spec>& specs() {
           return "must be a duration string like \"5s\", got " + type_of(n);
         return k.from_text(cfg, n.as_string()->get());
       };
+    }
+    // -- per-tenant limits (issue 13), in `limit_kind` order; the ranges are
+    // the admin API's.
+    struct limit_option {
+      std::string_view name;
+      std::string_view help;
+      uint64_t config::*member;
+    };
+    static constexpr std::array<limit_option, 4> limit_options{{
+      {"tenant-max-endpoints", "endpoints per tenant (422 beyond; 0: no limit)",
+       &config::tenant_max_endpoints},
+      {"tenant-max-stored-bytes",
+       "bytes of stored event payloads per tenant (429 beyond; 0: no limit)",
+       &config::tenant_max_stored_bytes},
+      {"tenant-publish-rate",
+       "publishes per second per tenant (429 beyond; 0: no limit)",
+       &config::tenant_publish_rate},
+      {"tenant-publish-burst",
+       "publishes per tenant at once after a quiet period",
+       &config::tenant_publish_burst},
+    }};
+    for (size_t i = 0; i < limit_options.size(); ++i) {
+      const auto& o = limit_options[i];
+      xs.push_back(integer_key(o.name, o.help, o.member, limit_ranges[i].min,
+                               limit_ranges[i].max));
     }
     xs.push_back(bool_key("metrics-public",
                           "serve GET /metrics without the admin token",

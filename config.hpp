@@ -24,6 +24,7 @@
 #include <spdlog/formatter.h>
 
 #include "actors/delivery/retry_policy.hpp"
+#include "webhook_ingress/limits.hpp"
 
 namespace wi {
 
@@ -99,6 +100,16 @@ struct config {
   std::string advertise_host;
   /// Cluster mode: TTL of the node's etcd lease; whole seconds, 2 s .. 60 s.
   std::chrono::milliseconds lease_ttl = std::chrono::seconds{5};
+  // -- per-tenant limits (issue 13): node defaults, each overridable per
+  // tenant by the admin API; 0 means no limit except for the burst.
+  /// Most endpoints per tenant; 0 .. 1e7.
+  uint64_t tenant_max_endpoints = tenant_limits{}.max_endpoints;
+  /// Most bytes of stored event payloads per tenant; 0 .. 2^50.
+  uint64_t tenant_max_stored_bytes = tenant_limits{}.max_stored_bytes;
+  /// Publishes per second per tenant (token bucket); 0 .. 1e6.
+  uint64_t tenant_publish_rate = tenant_limits{}.publish_rate;
+  /// Publishes at once per tenant (the bucket's size); 1 .. 1e6.
+  uint64_t tenant_publish_burst = tenant_limits{}.publish_burst;
   /// Serve `GET /metrics` without the admin token.
   bool metrics_public = false;
   /// `text` or `json`.

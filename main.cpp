@@ -376,6 +376,9 @@ int main(int argc, char** argv) {
     std::max(cfg.breaker_max_cooldown, cfg.breaker_cooldown);
   delivery->retention = cfg.retention;
   delivery->prune_interval = cfg.prune_interval;
+  delivery->limits = wi::tenant_limits{
+    cfg.tenant_max_endpoints, cfg.tenant_max_stored_bytes,
+    cfg.tenant_publish_rate, cfg.tenant_publish_burst}; // issue 13
   std::vector<std::string> held;
   if (cluster)
     for (const auto& [id, entry] : recovered->directory.tenants)

@@ -148,7 +148,8 @@ endpoint_id=1
 if ((!bare_only)); then
   mkdir "$tmp/data"
   start_server real "webhook-ingress listening on" "$real_bin" \
-    --listen 127.0.0.1:0 --data-dir "$tmp/data" --admin-token bench-admin-token
+    --listen 127.0.0.1:0 --data-dir "$tmp/data" --admin-token bench-admin-token \
+    --tenant-publish-rate 0 --tenant-max-endpoints 0 # not the per-tenant limits
   real="http://127.0.0.1:$port"
   for i in $(seq 300); do
     [[ $(http_status GET "$real/readyz") == 200 ]] && break

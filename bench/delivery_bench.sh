@@ -84,7 +84,8 @@ start_real() {
   mkdir "$tmp/data"
   start_server real "webhook-ingress listening on" "$real_bin" \
     --allow-private-targets --log-level warn --listen 127.0.0.1:0 \
-    --data-dir "$tmp/data" --admin-token "$admin"
+    --data-dir "$tmp/data" --admin-token "$admin" \
+    --tenant-publish-rate 0 # measure the engine, not the per-tenant limit
   real="http://127.0.0.1:$port"
   real_pid=$server_pid
   wait_ready "$real" 60

@@ -69,7 +69,7 @@ measure_side() {
   local data="$tmp/data-$side-$round"
   start_server "$side-$round" "webhook-ingress listening on" "$bin" \
     --listen 127.0.0.1:0 --data-dir "$data" --admin-token "$admin" \
-    "${extra[@]}"
+    --tenant-max-endpoints 0 "${extra[@]}" # not the per-tenant limit
   local base="http://127.0.0.1:$port"
   wait_ready "$base" 30
   code=$(http_status POST "$base/admin/v1/tenants" "${json[@]}" \

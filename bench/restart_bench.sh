@@ -84,7 +84,8 @@ data="$tmp/data"
 ready_timeout=900
 # Flags of every start on the loaded dir: snapshots only at shutdown.
 flags=(--listen 127.0.0.1:0 --admin-token "$admin"
-  --snapshot-every 100000000 --shutdown-grace "$grace")
+  --snapshot-every 100000000 --shutdown-grace "$grace"
+  --tenant-max-endpoints 0) # any --endpoints / --tenants ratio
 
 # start_on DIR NAME: starts the server on DIR and waits for /readyz.
 start_on() {

@@ -3,6 +3,7 @@
 #include <boost/json/array.hpp>
 
 #include "http/json_codec.hpp"
+#include "http/limits_codec.hpp"
 #include "http/time_format.hpp"
 
 namespace wi::http {
@@ -28,6 +29,7 @@ json::object to_json(const wi::tenant_summary& x, unix_seconds now) {
   if (x.previous_token_valid_until > now)
     result["previous_token_valid_until"] =
       format_rfc3339(x.previous_token_valid_until);
+  add_limits_json(result, x); // per-tenant limits (issue 13)
   return result;
 }
 

@@ -13,7 +13,8 @@ inline constexpr const char* redacted = "[redacted]";
 /// `endpoints` (`{"active", "disabled", "inactive", "total"}`), `events`,
 /// `pending_deliveries`, `mailbox_depth`, and when set `deactivated_at`,
 /// `last_mutation_at` and `previous_token_valid_until` (only while that
-/// token still works at `now`, unix seconds).
+/// token still works at `now`, unix seconds), and the per-tenant limits
+/// (`limits`, `limit_overrides`, `usage`: see `add_limits_json`).
 [[nodiscard]] boost::json::object to_json(const wi::tenant_summary& x,
                                           unix_seconds now);
 

@@ -92,6 +92,8 @@ std::string error_body(const caf::error& err, const response_meta& meta) {
   error["message"] = wi::text_of(err);
   if (auto field = wi::field_of(err); !field.empty())
     error["field"] = std::move(field);
+  if (auto seconds = wi::retry_after_of(err))
+    error["retry_after_seconds"] = *seconds; // as in Retry-After
   json::object body;
   body.reserve(4);
   body["success"] = false;

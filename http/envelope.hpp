@@ -40,7 +40,9 @@ inline constexpr std::string_view api_version = "1.0";
 /// Returns `{"success":false,"data":null,"error":{"code":...,"message":...,
 /// "field":...},"meta":{...}}` where `code` comes from `map_error`,
 /// `message` is `wi::text_of(err)` and `field` is `wi::field_of(err)`,
-/// present only when non-empty. The HTTP status is `map_error(err).status`.
+/// present only when non-empty, and `retry_after_seconds` when the error
+/// carries one (`wi::retry_after_of`, also sent as `Retry-After`). The HTTP
+/// status is `map_error(err).status`.
 /// A success envelope with `data` = `items` and a `pagination` block.
 [[nodiscard]] std::string page_body(boost::json::array items,
                                     boost::json::object pagination,

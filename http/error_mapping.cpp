@@ -34,6 +34,12 @@ http_error map_error(wi::errc code) noexcept {
     return {429, "TOO_MANY_PENDING"};
   case errc::tenant_unavailable:
     return {503, "TENANT_UNAVAILABLE"};
+  case errc::rate_limited:
+    return {429, "RATE_LIMITED"};
+  case errc::quota_exceeded:
+    return {429, "QUOTA_EXCEEDED"};
+  case errc::endpoint_limit_reached:
+    return {422, "ENDPOINT_LIMIT_REACHED"};
   case errc::none:
   case errc::corrupt_data:
   case errc::internal:

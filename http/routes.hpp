@@ -32,6 +32,7 @@ enum class route_id {
   admin_rotate_token,
   admin_get_endpoint,
   admin_snapshot,
+  admin_patch_tenant,
   create_endpoint,
   list_endpoints,
   get_endpoint,

@@ -23,6 +23,7 @@
 #include "http/envelope.hpp"
 #include "http/error_mapping.hpp"
 #include "http/json_codec.hpp"
+#include "http/limits_codec.hpp"
 #include "http/routes.hpp"
 #include "http/time_format.hpp"
 #include "http/validation.hpp"
@@ -238,15 +239,19 @@ struct exchange {
   }
 
   void write_error(const caf::error& err, std::string_view allow = {}) const {
-    // A tenant over its pending-delivery cap may publish again once some
-    // deliveries ended; a node over its in-flight or body-memory budget
-    // frees up within a second or so; a tenant whose owner node is
-    // unreachable may be back (or moved) soon.
+    // An error may say when to try again (per-tenant limits); a tenant over
+    // its pending-delivery cap may publish again once some deliveries ended;
+    // a node over its in-flight or body-memory budget frees up within a
+    // second or so; a tenant whose owner node is unreachable may be back (or
+    // moved) soon.
+    std::string retry_after;
     auto code = code_of(err);
-    auto retry_after = code == errc::too_many_pending     ? "5"
-                       : code == errc::overloaded         ? "1"
-                       : code == errc::tenant_unavailable ? "1"
-                                                          : "";
+    if (auto seconds = retry_after_of(err))
+      retry_after = std::to_string(*seconds);
+    else if (code == errc::too_many_pending)
+      retry_after = "5";
+    else if (code == errc::overloaded || code == errc::tenant_unavailable)
+      retry_after = "1";
     write(map_error(err).status, error_body(err, meta()), allow, retry_after);
   }
 
@@ -345,6 +350,7 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_rotate_token:
   case route_id::admin_get_endpoint:
   case route_id::admin_snapshot:
+  case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
     return true;
   default:
     return false;
@@ -1078,6 +1084,16 @@ struct server::impl {
                        ex, [](const exchange& e, const issued_token& t) {
                          e.write_data(201, to_json(t));
                        }));
+      return;
+    }
+    case route_id::admin_patch_tenant: { // per-tenant limits (issue 13)
+      auto patch = parse_limits_patch(ex.req->body());
+      if (!patch) {
+        ex.write_error(patch.error());
+        return;
+      }
+      caf::anon_send(dir, limits_atom::value, std::move(*tenant_id), *patch,
+                     reply_with<tenant_summary>(ex, write_summary));
       return;
     }
     case route_id::admin_get_endpoint: {

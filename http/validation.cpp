@@ -122,7 +122,8 @@ std::vector<std::string> raw_header_keys(std::string_view body) {
   return std::move(parser.handler().keys);
 }
 
-/// Parses `body` as a JSON object.
+} // namespace
+
 caf::expected<json::object> parse_object(std::string_view body) {
   if (body.empty())
     return fail(errc::invalid_json, "body",
@@ -137,6 +138,8 @@ caf::expected<json::object> parse_object(std::string_view body) {
                 "body must be a JSON object but is another JSON value");
   return std::move(val.as_object());
 }
+
+namespace {
 
 // -- field rules --------------------------------------------------------------
 

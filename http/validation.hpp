@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/json/object.hpp>
 #include <caf/expected.hpp>
 
 #include "webhook_ingress/domain.hpp"
@@ -28,6 +29,11 @@ struct endpoint_limits {
   static constexpr size_t max_tenant_name = 100;
   static constexpr size_t max_page_size = 100;
 };
+
+/// Parses `body` as a JSON object: `invalid_json` on field `body` when it is
+/// empty, not JSON, or another JSON value.
+[[nodiscard]] caf::expected<boost::json::object>
+parse_object(std::string_view body);
 
 /// Validates the body of `POST /v1/webhook/endpoints` and returns the
 /// endpoint to create. Every error is a `wi::make_error(code, field, text)`

@@ -24,6 +24,8 @@
 //   tag 4   := event_accepted:          str tenant_id, str event_id,
 //                                       str event_type, str idempotency_key,
 //                                       i64 at, vec<u64> endpoints
+//                                       (payload_bytes 0: written so, and
+//                                       by versions before tag 14)
 //   tag 5   := attempt_recorded:        str tenant_id, u64 endpoint, attempt,
 //                                       u8 outcome (0..2), i64 next_at,
 //                                       str reason
@@ -40,6 +42,12 @@
 //   tag 11  := tenant_purged:           str tenant_id, i64 at
 //   tag 12  := history_pruned:          str tenant_id, i64 at,
 //                                       vec<str> event_ids
+//   tag 13  := tenant_limits_set:       str tenant_id, i64 at,
+//                                       (u8 op (0..2), u64 value)[4] in
+//                                       `limit_kind` order
+//   tag 14  := event_accepted with a payload size: as tag 4, then
+//                                       u64 payload_bytes (> 0; 0 is tag 4,
+//                                       so each record has one encoding)
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -67,6 +75,8 @@ constexpr uint8_t tag_token_issued = 9;
 constexpr uint8_t tag_tenant_deactivated = 10;
 constexpr uint8_t tag_tenant_purged = 11;
 constexpr uint8_t tag_history_pruned = 12;
+constexpr uint8_t tag_tenant_limits_set = 13;
+constexpr uint8_t tag_event_accepted_sized = 14;
 
 using detail::reader;
 using detail::writer;
@@ -101,13 +111,16 @@ void encode_body(writer& w, const endpoint_status_changed& x) {
 }
 
 void encode_body(writer& w, const event_accepted& x) {
-  w.u8(tag_event_accepted);
+  auto sized = x.payload_bytes > 0;
+  w.u8(sized ? tag_event_accepted_sized : tag_event_accepted);
   w.str(x.tenant_id);
   w.str(x.event_id);
   w.str(x.event_type);
   w.str(x.idempotency_key);
   w.i64(x.at);
   w.ids(x.endpoints);
+  if (sized)
+    w.u64(x.payload_bytes);
 }
 
 void encode_body(writer& w, const attempt_recorded& x) {
@@ -174,6 +187,16 @@ void encode_body(writer& w, const history_pruned& x) {
   w.strings(x.event_ids);
 }
 
+void encode_body(writer& w, const tenant_limits_set& x) {
+  w.u8(tag_tenant_limits_set);
+  w.str(x.tenant_id);
+  w.i64(x.at);
+  for (const auto& c : x.change.changes) {
+    w.u8(static_cast<uint8_t>(c.op));
+    w.u64(c.value);
+  }
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -193,8 +216,27 @@ bool decode_body(reader& r, endpoint_status_changed& x) {
 }
 
 bool decode_body(reader& r, event_accepted& x) {
+  x.payload_bytes = 0;
   return r.str(x.tenant_id) && r.str(x.event_id) && r.str(x.event_type) &&
          r.str(x.idempotency_key) && r.i64(x.at) && r.ids(x.endpoints);
+}
+
+/// Tag 14: tag 4 followed by a payload size, which must not be 0.
+bool decode_sized(reader& r, event_accepted& x) {
+  return decode_body(r, x) && r.u64(x.payload_bytes) && x.payload_bytes > 0;
+}
+
+bool decode_body(reader& r, tenant_limits_set& x) {
+  if (!r.str(x.tenant_id) || !r.i64(x.at))
+    return false;
+  for (auto& c : x.change.changes) {
+    uint8_t op = 0;
+    if (!r.u8(op) || op > static_cast<uint8_t>(limit_op::reset) ||
+        !r.u64(c.value))
+      return false;
+    c.op = static_cast<limit_op>(op);
+  }
+  return true;
 }
 
 bool decode_body(reader& r, attempt_recorded& x) {
@@ -239,12 +281,17 @@ caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "wal", std::move(text));
 }
 
-template <class T>
+template <class T, bool Sized = false>
 caf::error decode_as(reader& r, record& out) {
   auto* x = std::get_if<T>(&out);
   if (x == nullptr)
     x = &out.emplace<T>();
-  if (!decode_body(r, *x))
+  bool ok = false;
+  if constexpr (Sized)
+    ok = decode_sized(r, *x);
+  else
+    ok = decode_body(r, *x);
+  if (!ok)
     return corrupt("truncated or malformed WAL record");
   if (!r.at_end())
     return corrupt("trailing bytes after WAL record");
@@ -303,6 +350,10 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<tenant_purged>(r, out);
   case tag_history_pruned:
     return decode_as<history_pruned>(r, out);
+  case tag_tenant_limits_set:
+    return decode_as<tenant_limits_set>(r, out);
+  case tag_event_accepted_sized:
+    return decode_as<event_accepted, true>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

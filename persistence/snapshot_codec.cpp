@@ -1,5 +1,6 @@
 #include "persistence/snapshot_codec.hpp"
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -8,13 +9,16 @@
 
 // Snapshot format (version 1):
 //
-//   tenant    := version:u8 (= 1) kind:u8 (= 1) str tenant_id, u64 last_id,
+//   tenant    := version:u8 (= 1) kind:u8 (= 4) str tenant_id, u64 last_id,
 //                count:u32 endpoint[count]      (ascending identifiers)
 //                count:u32 event[count], count:u32 (str key, str event)[count],
-//                count:u32 activity[count], u64 pending
+//                count:u32 activity[count], u64 pending,
+//                (u8 set (0 or 1), u64 value)[4] (limit overrides in
+//                `limit_kind` order)
 //   endpoint  := u64 id, str url, str secret, vec<str> event_types, headers,
 //                status, i64 created_at, i64 last_modified
 //   event     := str id, str type, str idempotency_key, i64 created_at,
+//                u64 payload_bytes,
 //                count:u32 (u64 endpoint, u8 status, u32 attempts,
 //                           i64 next_attempt_at, str reason)[count]
 //   activity  := u64 endpoint, u64 total, u64 successful, u64 failed,
@@ -30,6 +34,10 @@
 //                u8 purged (0 or 1)
 //   Kind 2 (read, no longer written) is the directory before token
 //   rotation and purges: each tenant ends after `active`.
+//   Kind 1 (read, no longer written) is the tenant before per-tenant
+//   limits: no `payload_bytes` in events (0), no overrides at the end.
+//   A tenant's `stored_bytes` is not stored: decoding sums its events'
+//   `payload_bytes`.
 
 namespace wi::persistence {
 
@@ -39,7 +47,8 @@ using detail::reader;
 using detail::writer;
 
 constexpr uint8_t format_version = 1;
-constexpr uint8_t kind_tenant = 1;
+constexpr uint8_t kind_tenant_v1 = 1;
+constexpr uint8_t kind_tenant = 4;
 constexpr uint8_t kind_directory_v1 = 2;
 constexpr uint8_t kind_directory = 3;
 
@@ -70,6 +79,8 @@ bool read_flag(reader& r, bool& x) {
 struct tenant_sink {
   tenant_state& st;
   bool keep;
+  /// Kind 1: events without `payload_bytes`, no limit overrides.
+  bool v1 = false;
   endpoint ep{};
   event_state ev{};
   endpoint_activity activity{};
@@ -105,8 +116,10 @@ bool decode_events(reader& r, tenant_sink& out) {
   for (uint32_t i = 0; i < count; ++i) {
     auto& ev = out.ev;
     uint32_t n = 0;
+    ev.payload_bytes = 0;
     if (!r.str(ev.id) || !r.str(ev.type) || !r.str(ev.idempotency_key) ||
-        !r.i64(ev.created_at) || !r.count(n, 8))
+        !r.i64(ev.created_at) || (!out.v1 && !r.u64(ev.payload_bytes)) ||
+        !r.count(n, 8))
       return false;
     ev.deliveries.resize(n);
     for (auto& d : ev.deliveries)
@@ -115,6 +128,7 @@ bool decode_events(reader& r, tenant_sink& out) {
         return false;
     if (out.keep) {
       auto id = ev.id;
+      st.stored_bytes += ev.payload_bytes;
       if (!st.events.emplace(std::move(id), std::move(ev)).second)
         return false;
     }
@@ -165,17 +179,32 @@ bool decode_activity(reader& r, tenant_sink& out) {
   return true;
 }
 
+bool decode_overrides(reader& r, limit_overrides& x) {
+  for (auto& value : x.values) {
+    bool set = false;
+    uint64_t v = 0;
+    if (!read_flag(r, set) || !r.u64(v))
+      return false;
+    value = set ? std::optional<uint64_t>{v} : std::nullopt;
+  }
+  return true;
+}
+
 /// Decodes a whole tenant snapshot into `out` (see `tenant_sink`).
 caf::error decode_tenant(std::string_view bytes, tenant_sink& out) {
   reader r{bytes};
   auto& st = out.st;
-  if (!read_header(r, kind_tenant) || !r.str(st.tenant_id) ||
-      !r.u64(st.last_id))
+  reader peek{bytes};
+  out.v1 = read_header(peek, kind_tenant_v1);
+  if (!read_header(r, out.v1 ? kind_tenant_v1 : kind_tenant) ||
+      !r.str(st.tenant_id) || !r.u64(st.last_id))
     return corrupt("malformed tenant snapshot header");
   if (!decode_endpoints(r, out))
     return corrupt("truncated or unordered endpoints in tenant snapshot");
   if (!decode_events(r, out) || !decode_activity(r, out) || !r.u64(st.pending))
     return corrupt("truncated deliveries in tenant snapshot");
+  if (!out.v1 && !decode_overrides(r, st.limits))
+    return corrupt("truncated limits in tenant snapshot");
   if (!r.at_end())
     return corrupt("trailing bytes after tenant snapshot");
   return {};
@@ -206,6 +235,7 @@ std::string encode_snapshot(const tenant_state& x) {
     w.str(ev.type);
     w.str(ev.idempotency_key);
     w.i64(ev.created_at);
+    w.u64(ev.payload_bytes);
     w.count(ev.deliveries.size());
     for (const auto& d : ev.deliveries) {
       w.u64(d.endpoint);
@@ -243,6 +273,10 @@ std::string encode_snapshot(const tenant_state& x) {
     w.u64(a.breaker.cooldown_ms);
   }
   w.u64(x.pending);
+  for (const auto& value : x.limits.values) {
+    w.u8(value ? 1 : 0);
+    w.u64(value.value_or(0));
+  }
   return std::move(w).take();
 }
 

@@ -328,6 +328,12 @@ void start_if_stored(self_ptr self, const std::string& tenant_id) {
   spawn_tenant(self, tenant_id, ignore, spawn_for::node);
 }
 
+/// The node's default per-tenant limits (issue 13).
+tenant_limits node_limits(self_ptr self) {
+  const auto& delivery = self->state.delivery;
+  return delivery ? delivery->limits : tenant_limits{};
+}
+
 /// Computes the summary of each tenant in `ids` (asking running actors) and
 /// calls `done` with them in the same order, or with the first error.
 void summarize_tenants(
@@ -355,8 +361,10 @@ void summarize_tenants(
       ++t->outstanding;
       self->request(r->actor, admin_timeout, inspect_atom::value)
         .then(
-          [t, k, entry, release](tenant_summary& x) {
+          [t, k, entry, release,
+           limits = node_limits(self)](tenant_summary& x) {
             add_registry_fields(x, entry);
+            add_limits(x, limits);
             t->items[k] = std::move(x);
             release();
           },
@@ -371,6 +379,7 @@ void summarize_tenants(
     auto* d = slot_as<dormant_tenant>(s, ids[k]);
     t->items[k] = d != nullptr ? summarize(d->data) : tenant_summary{};
     add_registry_fields(t->items[k], entry);
+    add_limits(t->items[k], node_limits(self));
   }
   release();
 }
@@ -461,6 +470,34 @@ void rotate_token(self_ptr self, const std::string& tenant_id,
       reply(issued_token{e.id, token, now, e.previous_valid_until});
     },
     [reply](caf::error err) { reply(std::move(err)); });
+}
+
+/// Per-tenant limits (issue 13): has the tenant's actor (started if need
+/// be, deactivated tenants included) record the change, and answers the
+/// tenant's summary once it is durable and applied.
+void change_limits(self_ptr self, const std::string& tenant_id,
+                   const limits_patch& patch, reply_fn<tenant_summary>& reply) {
+  if (live_entry(self, tenant_id) == nullptr) {
+    reply(tenant_not_found(tenant_id));
+    return;
+  }
+  tenant_continuation cont = [self, tenant_id, patch,
+                              reply](tenant_actor actor) {
+    if (!actor) {
+      reply(tenant_not_found(tenant_id));
+      return;
+    }
+    self->request(actor, caf::infinite, limits_atom::value, patch)
+      .then(
+        [self, tenant_id, reply](tenant_summary& x) {
+          if (const auto* entry = live_entry(self, tenant_id))
+            add_registry_fields(x, *entry);
+          add_limits(x, node_limits(self));
+          reply(std::move(x));
+        },
+        [reply](caf::error& err) { reply(std::move(err)); });
+  };
+  spawn_tenant(self, tenant_id, cont, spawn_for::node);
 }
 
 /// Drops everything the node holds of a purged tenant; `done` runs once the
@@ -636,6 +673,10 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     [self](deactivate_atom, const std::string& tenant_id, bool purge,
            reply_fn<tenant_summary>& reply) {
       deactivate_tenant(self, tenant_id, purge, reply);
+    },
+    [self](limits_atom, const std::string& tenant_id, const limits_patch& patch,
+           reply_fn<tenant_summary>& reply) {
+      change_limits(self, tenant_id, patch, reply); // issue 13
     },
     [self](snapshot_atom, reply_fn<uint64_t>& reply) {
       snapshot_all(self, [reply](uint64_t n) { reply(n); });

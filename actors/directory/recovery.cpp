@@ -48,7 +48,8 @@ caf::error load_snapshot(node_state& st, std::string_view owner,
 bool may_leave_pending(const record& rec) {
   return !std::holds_alternative<endpoint_created>(rec) &&
          !std::holds_alternative<endpoint_status_changed>(rec) &&
-         !std::holds_alternative<history_pruned>(rec);
+         !std::holds_alternative<history_pruned>(rec) &&
+         !std::holds_alternative<tenant_limits_set>(rec);
 }
 
 } // namespace

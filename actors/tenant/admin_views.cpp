@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "actors/tenant/tenant_limits.hpp"
 #include "actors/tenant/tenant_state.hpp"
 #include "webhook_ingress/error.hpp"
 
@@ -33,6 +34,9 @@ tenant_summary summarize(const tenant_state& st) {
   result.events = st.events.size();
   result.pending_deliveries = st.pending;
   result.last_mutation_at = newest;
+  result.overrides = st.limits;
+  result.usage.endpoints = st.endpoints.size();
+  result.usage.stored_bytes = st.stored_bytes;
   return result;
 }
 
@@ -47,6 +51,10 @@ caf::expected<endpoint_internal> internal_view_of(const tenant_state& st,
   auto page = attempts_of(st, id, 1, max_recent_attempts);
   result.recent_attempts = std::move(page.items);
   return result;
+}
+
+void add_limits(tenant_summary& summary, const tenant_limits& defaults) {
+  summary.limits = resolve(summary.overrides, defaults);
 }
 
 } // namespace wi

@@ -8,7 +8,8 @@
 namespace wi {
 
 /// Returns what the admin API shows of a tenant's state: endpoint counts by
-/// status, events, pending deliveries and the time of its newest record.
+/// status, events, pending deliveries, the time of its newest record, its
+/// limit overrides and their usage (endpoints, stored bytes).
 /// Registry fields (`info`, deactivation, tokens) and the actor's fields
 /// (`loaded`, `mailbox_depth`) are left for the caller. Pure; O(size).
 [[nodiscard]] tenant_summary summarize(const tenant_state& st);
@@ -19,5 +20,8 @@ namespace wi {
 /// layer's job. Pure.
 [[nodiscard]] caf::expected<endpoint_internal>
 internal_view_of(const tenant_state& st, endpoint_id id);
+
+/// Sets `summary.limits` to its overrides over the node's `defaults`.
+void add_limits(tenant_summary& summary, const tenant_limits& defaults);
 
 } // namespace wi

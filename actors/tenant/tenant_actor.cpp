@@ -610,6 +610,7 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
     st.data.tenant_id,         "evt_" + crypto::random_base62(24),
     std::move(req.event_type), key,
     now_millis(self),          std::move(targets)};
+  rec.payload_bytes = req.payload.size(); // per-tenant limits (issue 13)
   auto event_id = rec.event_id;
   auto count = rec.endpoints.size();
   // Kept for the deliveries' bodies (see `body_cache`); none without any.
@@ -782,6 +783,128 @@ void on_prune(self_ptr self) {
     });
 }
 
+// -- per-tenant limits (issue 13) ---------------------------------------------
+// The decisions are pure functions in `actors/tenant_limits.hpp`; these
+// hooks only feed them the actor's state and clock, and commit.
+
+/// The limits in force, or nothing when the actor runs without deliveries
+/// (a deactivated tenant, unit tests): nothing is limited then.
+std::optional<tenant_limits> limits_of(const tenant_actor_state& st) {
+  if (!st.delivery)
+    return std::nullopt;
+  return resolve(st.data.limits, st.delivery->limits);
+}
+
+/// Admits an endpoint create under `max_endpoints`, counting it until it is
+/// answered (`reply` is wrapped for that). Answers the error and returns
+/// false when the tenant has no room left.
+bool admit_create(self_ptr self, reply_fn<endpoint>& reply) {
+  auto& st = self->state;
+  auto limits = limits_of(st);
+  if (!limits)
+    return true;
+  if (auto err = check_endpoint_quota(*limits, st.data.endpoints.size(),
+                                      st.limits.creating)) {
+    reply(std::move(err));
+    return false;
+  }
+  ++st.limits.creating;
+  reply = reply_fn<endpoint>{reply.request_id(),
+                             [self, inner = reply](caf::expected<endpoint> x) {
+                               --self->state.limits.creating;
+                               inner(std::move(x));
+                             }};
+  return true;
+}
+
+/// Admits a publish from a client: takes a token of the publish rate, then
+/// checks `max_stored_bytes` with the payloads of publishes under way, and
+/// counts its payload until it is answered (`reply` is wrapped for that).
+/// Answers the error and returns false when refused. Operator notices
+/// (`notify`) do not come through here: they are never refused, but their
+/// bytes count once stored.
+bool admit_publish(self_ptr self, const new_event& req,
+                   reply_fn<event_receipt>& reply) {
+  auto& st = self->state;
+  auto limits = limits_of(st);
+  if (!limits)
+    return true;
+  auto decision = take_token(st.limits.bucket, limits->publish_rate,
+                             limits->publish_burst, limit_clock::now());
+  st.limits.bucket = decision.next;
+  if (!decision.allowed) {
+    reply(rate_limited(*limits, decision.wait));
+    return false;
+  }
+  // A repeat of an idempotency key answers its first event and stores
+  // nothing: it must get that answer even when the quota is full.
+  const auto& key = req.idempotency_key;
+  if (!key.empty()) {
+    auto i = st.data.idempotency.find(key);
+    if (st.publishing.count(key) > 0 ||
+        (i != st.data.idempotency.end() &&
+         st.data.events.at(i->second).created_at +
+             st.delivery->idempotency_window.count() >=
+           now_millis(self)))
+      return true;
+  }
+  auto bytes = static_cast<uint64_t>(req.payload.size());
+  // Stored bytes go down only when a pruning round removes events.
+  if (auto err = check_storage_quota(*limits, st.data.stored_bytes,
+                                     st.limits.incoming_bytes, bytes,
+                                     st.delivery->prune_interval)) {
+    reply(std::move(err));
+    return false;
+  }
+  st.limits.incoming_bytes += bytes;
+  reply = reply_fn<event_receipt>{
+    reply.request_id(),
+    [self, bytes, inner = reply](caf::expected<event_receipt> x) {
+      self->state.limits.incoming_bytes -= bytes;
+      inner(std::move(x));
+    }};
+  return true;
+}
+
+/// The admin summary of this tenant as its actor sees it.
+tenant_summary inspect(self_ptr self) {
+  auto& st = self->state;
+  auto result = summarize(st.data);
+  result.loaded = true;
+  // The messages already in the actor's queue. Not `mailbox().size()`: it
+  // moves newly arrived messages into the queue this handler runs from,
+  // which CAF does only between rounds (UB otherwise: UBSan aborts on a
+  // downcast of the queue's sentinel). Messages that arrived during this
+  // round are counted by the next inspect.
+  result.mailbox_depth = self->mailbox().queue().total_task_size();
+  if (auto limits = limits_of(st); limits && limits->publish_rate > 0)
+    result.usage.publish_tokens =
+      tokens_at(st.limits.bucket, limits->publish_rate, limits->publish_burst,
+                limit_clock::now());
+  return result;
+}
+
+/// Records an admin change of the limits; answers the summary once applied.
+caf::result<tenant_summary> change_limits(self_ptr self,
+                                          const limits_patch& patch) {
+  auto rp = self->make_response_promise<tenant_summary>();
+  tenant_limits_set rec{self->state.data.tenant_id, crypto::now_seconds(),
+                        patch};
+  commit(
+    self, std::move(rec), {}, {},
+    [self, rp] {
+      log_request(self, "tenant_limits_set", {}, nullptr);
+      auto promise = rp;
+      promise.deliver(inspect(self));
+    },
+    [self, rp](caf::error err) {
+      log_request(self, "tenant_limits_set", {}, &err);
+      auto promise = rp;
+      promise.deliver(std::move(err));
+    });
+  return rp;
+}
+
 } // namespace
 
 tenant_actor_state::~tenant_actor_state() {
@@ -814,6 +937,8 @@ void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
 tenant_actor::behavior_type tenant_behavior(self_ptr self) {
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
+      if (!admit_create(self, reply)) // per-tenant limits (issue 13)
+        return;
       auto& st = self->state;
       auto now = crypto::now_seconds();
       endpoint ep{st.next_id++,
@@ -838,17 +963,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     },
     [self](probe_atom, endpoint_id id) { on_probe(self, id); },
     [self](prune_atom) { on_prune(self); },
-    [self](inspect_atom) {
-      auto result = summarize(self->state.data);
-      result.loaded = true;
-      // The messages already in the actor's queue. Not `mailbox().size()`:
-      // it moves newly arrived messages into the queue this handler runs
-      // from, which CAF does only between rounds (UB otherwise: UBSan
-      // aborts on a downcast of the queue's sentinel). Messages that arrived
-      // during this round are counted by the next inspect.
-      result.mailbox_depth = self->mailbox().queue().total_task_size();
-      return result;
-    },
+    [self](inspect_atom) { return inspect(self); },
     [self](inspect_atom, endpoint_id id) {
       return internal_view_of(self->state.data, id);
     },
@@ -880,6 +995,8 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       reply(list_endpoints(self->state.data, q));
     },
     [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
+      if (!admit_publish(self, req, reply)) // per-tenant limits (issue 13)
+        return;
       publish(self, std::move(req), std::nullopt, std::move(reply));
     },
     [self](get_atom, const std::string& id, reply_fn<event_state>& reply) {
@@ -911,6 +1028,9 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       if (self->state.log.uncovered == 0)
         return uint64_t{0}; // the latest snapshot covers everything
       return delegate_snapshot(self);
+    },
+    [self](limits_atom, const limits_patch& patch) {
+      return change_limits(self, patch); // per-tenant limits (issue 13)
     },
   };
 }

@@ -20,6 +20,7 @@
 #include "actors/delivery/delivery_engine.hpp"
 #include "actors/delivery/retry_policy.hpp"
 #include "actors/tenant/body_cache.hpp"
+#include "actors/tenant/tenant_limits.hpp"
 #include "actors/tenant/tenant_state.hpp"
 #include "webhook_ingress/messages.hpp"
 
@@ -78,6 +79,9 @@ struct delivery_settings {
   /// Most events one `history_pruned` record removes; a full round is
   /// followed by the next one at once. Default: 1000.
   size_t max_pruned_per_round = 1000;
+  /// Per-tenant limits (issue 13): the node defaults, which a tenant's own
+  /// overrides replace (`--tenant-max-endpoints` and friends).
+  tenant_limits limits;
 };
 
 /// A record waiting in a tenant actor for the WAL append it shares with
@@ -138,6 +142,9 @@ struct tenant_actor_state {
   /// Set when the tenant was deactivated: no attempt or probe starts any
   /// more (attempts under way still end and are recorded).
   bool paused = false;
+  /// Per-tenant limits: the publish token bucket and what is under way
+  /// (runtime only; see `actors/tenant_limits.hpp`).
+  limits_runtime limits;
 
   tenant_actor_state() = default;
   tenant_actor_state(const tenant_actor_state&) = delete;

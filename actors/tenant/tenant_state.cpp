@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "actors/tenant/latency_histogram.hpp"
+#include "actors/tenant/tenant_limits.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {
@@ -47,7 +48,8 @@ caf::error apply_status(tenant_state& st, const endpoint_status_changed& rec) {
 caf::error apply_accepted(tenant_state& st, const event_accepted& rec) {
   if (st.events.count(rec.event_id) > 0)
     return corrupt("event " + rec.event_id + " accepted twice");
-  event_state ev{rec.event_id, rec.event_type, rec.idempotency_key, rec.at, {}};
+  event_state ev{rec.event_id, rec.event_type,   rec.idempotency_key, rec.at,
+                 {},           rec.payload_bytes};
   ev.deliveries.reserve(rec.endpoints.size());
   for (auto id : rec.endpoints) {
     if (st.endpoints.count(id) == 0)
@@ -61,6 +63,7 @@ caf::error apply_accepted(tenant_state& st, const event_accepted& rec) {
   st.pending += rec.endpoints.size();
   if (!rec.idempotency_key.empty())
     st.idempotency[rec.idempotency_key] = rec.event_id;
+  st.stored_bytes += rec.payload_bytes; // per-tenant limits (issue 13)
   st.events.emplace(rec.event_id, std::move(ev));
   return {};
 }
@@ -183,8 +186,15 @@ caf::error apply_pruned(tenant_state& st, const history_pruned& rec) {
       if (k != st.idempotency.end() && k->second == id)
         st.idempotency.erase(k);
     }
+    // Its payload is deleted with this record: release its bytes.
+    st.stored_bytes -= std::min(st.stored_bytes, ev.payload_bytes);
     st.events.erase(i);
   }
+  return {};
+}
+
+caf::error apply_limits(tenant_state& st, const tenant_limits_set& rec) {
+  st.limits = merge(std::move(st.limits), rec.change);
   return {};
 }
 
@@ -219,6 +229,8 @@ caf::error apply(tenant_state& st, const record& rec) {
         return apply_expired(st, x);
       else if constexpr (std::is_same_v<type, history_pruned>)
         return apply_pruned(st, x);
+      else if constexpr (std::is_same_v<type, tenant_limits_set>)
+        return apply_limits(st, x);
       else
         return corrupt("not a tenant-level record");
     },

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/limits.hpp"
 
 namespace wi {
 
@@ -40,6 +41,11 @@ struct tenant_summary {
   /// The newest time any of its records carries (endpoint change, event,
   /// attempt, breaker transition); 0 when it owns nothing yet.
   unix_millis last_mutation_at = 0;
+  /// The limits in force (overrides over the node defaults), the tenant's
+  /// own overrides, and how much of them it uses.
+  tenant_limits limits;
+  limit_overrides overrides;
+  limits_usage usage;
 };
 
 /// One page of tenants ordered by id.

@@ -186,6 +186,10 @@ struct event_state {
   std::string idempotency_key;
   unix_millis created_at = 0;
   std::vector<delivery_state> deliveries;
+  /// Size of its stored payload in bytes (counted against the tenant's
+  /// `max_stored_bytes` until the event is pruned); 0 for events accepted
+  /// before this was recorded.
+  uint64_t payload_bytes = 0;
 
   friend bool operator==(const event_state&, const event_state&) = default;
 };

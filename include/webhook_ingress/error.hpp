@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,6 +63,17 @@ enum class errc : uint8_t {
   /// The request target is longer than the server accepts (414
   /// URI_TOO_LONG). Appended, so that the values before it keep their numbers.
   uri_too_long,
+  // -- per-tenant limits (issue 13); appended so existing codes keep their
+  // numbers.
+  /// The tenant publishes faster than its `publish_rate` allows (429
+  /// RATE_LIMITED, with Retry-After).
+  rate_limited,
+  /// The tenant's stored event payloads reached `max_stored_bytes` (429
+  /// QUOTA_EXCEEDED, with Retry-After).
+  quota_exceeded,
+  /// The tenant has `max_endpoints` endpoints already (422
+  /// ENDPOINT_LIMIT_REACHED).
+  endpoint_limit_reached,
 };
 
 /// The CAF error category of `errc`.
@@ -106,6 +118,12 @@ inline std::string to_string(errc x) {
     return "tenant_unavailable";
   case errc::uri_too_long:
     return "uri_too_long";
+  case errc::rate_limited:
+    return "rate_limited";
+  case errc::quota_exceeded:
+    return "quota_exceeded";
+  case errc::endpoint_limit_reached:
+    return "endpoint_limit_reached";
   }
   return "unknown";
 }
@@ -115,6 +133,17 @@ inline std::string to_string(errc x) {
                                            std::string text) {
   return caf::error{static_cast<uint8_t>(code), error_category,
                     caf::make_message(std::move(field), std::move(text))};
+}
+
+/// Builds an error of category `wi` whose answer tells the client when to
+/// try again: the context is `(field, text, seconds)`, and the HTTP layer
+/// sends `seconds` as `Retry-After` (see `retry_after_of`).
+[[nodiscard]] inline caf::error make_error(errc code, std::string field,
+                                           std::string text,
+                                           uint64_t retry_after_seconds) {
+  return caf::error{
+    static_cast<uint8_t>(code), error_category,
+    caf::make_message(std::move(field), std::move(text), retry_after_seconds)};
 }
 
 /// Builds an error of category `wi` without a field.
@@ -136,7 +165,7 @@ inline std::string to_string(errc x) {
 /// Returns the field named in `err`'s context, or an empty string.
 [[nodiscard]] inline std::string field_of(const caf::error& err) {
   const auto& ctx = err.context();
-  if (err.category() == error_category && ctx.size() == 2 &&
+  if (err.category() == error_category && ctx.size() >= 2 &&
       ctx.match_element<std::string>(0))
     return ctx.get_as<std::string>(0);
   return {};
@@ -146,10 +175,21 @@ inline std::string to_string(errc x) {
 /// categories a rendering of the CAF error.
 [[nodiscard]] inline std::string text_of(const caf::error& err) {
   const auto& ctx = err.context();
-  if (err.category() == error_category && ctx.size() == 2 &&
+  if (err.category() == error_category && ctx.size() >= 2 &&
       ctx.match_element<std::string>(1))
     return ctx.get_as<std::string>(1);
   return caf::to_string(err);
+}
+
+/// Returns the seconds after which the client may try again, if `err`
+/// carries them (built with the four-argument `make_error`).
+[[nodiscard]] inline std::optional<uint64_t>
+retry_after_of(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (err.category() == error_category && ctx.size() == 3 &&
+      ctx.match_element<uint64_t>(2))
+    return ctx.get_as<uint64_t>(2);
+  return std::nullopt;
 }
 
 } // namespace wi

@@ -17,6 +17,7 @@
 #include "webhook_ingress/admin.hpp"
 #include "webhook_ingress/delivery.hpp"
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/limits.hpp"
 
 namespace wi {
 
@@ -48,6 +49,7 @@ using node_atom = caf::atom_constant<caf::atom("node")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
+using limits_atom = caf::atom_constant<caf::atom("limits")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -203,7 +205,10 @@ using tenant_actor = caf::typed_actor<
   // Writes a snapshot now if any record is not yet covered; replies with
   // the covered sequence number once it is durable, or 0 if the latest
   // snapshot already covered everything.
-  caf::replies_to<checkpoint_atom>::with<uint64_t>>;
+  caf::replies_to<checkpoint_atom>::with<uint64_t>,
+  // Admin (from the directory): change the tenant's limits durably
+  // (`tenant_limits_set`); replies with its summary once applied.
+  caf::replies_to<limits_atom, limits_patch>::with<tenant_summary>>;
 
 /// Called with the tenant's actor once it runs.
 using tenant_continuation = std::function<void(tenant_actor)>;
@@ -222,6 +227,9 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<rotate_atom, std::string, int64_t, reply_fn<issued_token>>,
   // Admin: deactivate a tenant, and purge its data if the flag is set.
   caf::reacts_to<deactivate_atom, std::string, bool, reply_fn<tenant_summary>>,
+  // Admin: change a tenant's limits; answers its summary once durable.
+  caf::reacts_to<limits_atom, std::string, limits_patch,
+                 reply_fn<tenant_summary>>,
   // Admin: snapshot every owner with uncovered records now; answers how
   // many snapshots were written once all are durable.
   caf::reacts_to<snapshot_atom, reply_fn<uint64_t>>,
@@ -241,6 +249,7 @@ using directory_actor = caf::typed_actor<
 
 // Local-only message types: they never cross a node boundary.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::new_endpoint)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::limits_patch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::list_query)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint>)

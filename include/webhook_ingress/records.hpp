@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/limits.hpp"
 #include "webhook_ingress/state.hpp"
 
 namespace wi {
@@ -52,6 +53,9 @@ struct event_accepted {
   std::string idempotency_key;
   unix_millis at = 0;
   std::vector<endpoint_id> endpoints;
+  /// Size of the payload stored with it, in bytes (0 in records written
+  /// before this field existed).
+  uint64_t payload_bytes = 0;
 
   friend bool operator==(const event_accepted&,
                          const event_accepted&) = default;
@@ -159,6 +163,18 @@ struct history_pruned {
                          const history_pruned&) = default;
 };
 
+/// WAL record: an admin changed the tenant's limits (`PATCH
+/// /admin/v1/tenants/{id}`); `apply` merges `change` into the tenant's
+/// overrides.
+struct tenant_limits_set {
+  std::string tenant_id;
+  unix_seconds at = 0;
+  limits_patch change;
+
+  friend bool operator==(const tenant_limits_set&,
+                         const tenant_limits_set&) = default;
+};
+
 /// One durable mutation. Records carry every value they set (ids, times), so
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
@@ -167,15 +183,17 @@ using record =
   std::variant<tenant_created, endpoint_created, endpoint_status_changed,
                event_accepted, attempt_recorded, delivery_rescheduled,
                breaker_changed, delivery_expired, token_issued,
-               tenant_deactivated, tenant_purged, history_pruned>;
+               tenant_deactivated, tenant_purged, history_pruned,
+               tenant_limits_set>;
 
 /// Returns the record's kind, e.g. `"endpoint_created"` (for log lines).
 [[nodiscard]] inline std::string_view kind_of(const record& x) {
-  static constexpr std::array<std::string_view, 12> names{
+  static constexpr std::array<std::string_view, 13> names{
     "tenant_created",     "endpoint_created", "endpoint_status_changed",
     "event_accepted",     "attempt_recorded", "delivery_rescheduled",
     "breaker_changed",    "delivery_expired", "token_issued",
-    "tenant_deactivated", "tenant_purged",    "history_pruned"};
+    "tenant_deactivated", "tenant_purged",    "history_pruned",
+    "tenant_limits_set"};
   static_assert(std::variant_size_v<record> == names.size());
   return names[x.index()];
 }

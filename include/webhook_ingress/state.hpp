@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/limits.hpp"
 
 namespace wi {
 
@@ -55,6 +56,12 @@ struct tenant_state {
   std::map<endpoint_id, endpoint_activity> activity;
   /// Pending deliveries over all endpoints.
   uint64_t pending = 0;
+  /// The tenant's own limits (`tenant_limits_set`); empty ones follow the
+  /// node defaults.
+  limit_overrides limits;
+  /// Bytes of the payloads of `events` (the sum of their `payload_bytes`):
+  /// raised by `event_accepted`, released by `history_pruned`.
+  uint64_t stored_bytes = 0;
 
   friend bool operator==(const tenant_state&, const tenant_state&) = default;
 };

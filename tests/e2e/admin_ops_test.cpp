@@ -94,6 +94,7 @@ TEST_F(admin_ops, every_admin_route_needs_the_admin_token) {
     {"GET", tenant_path(t.id, "/endpoints/1"), ""},
     {"POST", tenant_path(t.id, "/tokens"), ""},
     {"DELETE", tenant_path(other.id), ""},
+    {"PATCH", tenant_path(other.id), R"({"limits":{"max_endpoints":0}})"},
     {"POST", "/admin/v1/snapshot", ""},
   };
   for (const auto& c : calls) {

@@ -30,6 +30,7 @@ const std::set<operation_key> routed{
   {"get", "/admin/v1/tenants"},
   {"get", "/admin/v1/tenants/{id}"},
   {"delete", "/admin/v1/tenants/{id}"},
+  {"patch", "/admin/v1/tenants/{id}"},
   {"post", "/admin/v1/tenants/{id}/tokens"},
   {"get", "/admin/v1/tenants/{id}/endpoints/{eid}"},
   {"post", "/admin/v1/snapshot"},

@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 24u);
+  EXPECT_EQ(routes.size(), 25u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -79,6 +79,7 @@ TEST(match_route, static_routes) {
 
 TEST(match_route, admin_routes) {
   constexpr auto del = http_method::del;
+  constexpr auto patch = http_method::patch;
   EXPECT_EQ(must_match(get, "/admin/v1/node").id, route_id::admin_node);
   EXPECT_EQ(must_match(get, "/admin/v1/cluster").id, route_id::admin_cluster);
   EXPECT_EQ(must_match(post, "/admin/v1/snapshot").id,
@@ -96,7 +97,9 @@ TEST(match_route, admin_routes) {
   EXPECT_EQ(ep.path_template, "/admin/v1/tenants/{id}/endpoints/{eid}");
   EXPECT_EQ(ep.id_param, "abc");
   EXPECT_EQ(ep.sub_param, "12");
-  EXPECT_EQ(allowed_methods("/admin/v1/tenants/abc"), "GET, DELETE");
+  EXPECT_EQ(must_match(patch, "/admin/v1/tenants/abc").id,
+            route_id::admin_patch_tenant);
+  EXPECT_EQ(allowed_methods("/admin/v1/tenants/abc"), "GET, DELETE, PATCH");
   EXPECT_EQ(error_of(put, "/admin/v1/tenants/abc"), errc::method_not_allowed);
 }
 

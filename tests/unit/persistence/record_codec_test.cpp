@@ -80,7 +80,16 @@ std::vector<record> samples() {
                      "exhausted"},
     delivery_rescheduled{"tenant-1", "evt_x", 3, 123},
     history_pruned{"tenant-1", 1704067200123, {"evt_x", "evt_y", "evt_ü"}},
-    history_pruned{"tenant-1", -1, {}}};
+    history_pruned{"tenant-1", -1, {}},
+    event_accepted{"tenant-1", "evt_z", "a", "", 1, {4}, 60'000},
+    event_accepted{"tenant-1", "evt_z", "a", "", 1, {}, UINT64_MAX},
+    tenant_limits_set{"tenant-1", 1704067200, {}},
+    tenant_limits_set{"tenant-1",
+                      -1,
+                      {{{{limit_op::set, 5},
+                         {limit_op::reset, 0},
+                         {limit_op::keep, 0},
+                         {limit_op::set, UINT64_MAX}}}}}};
 }
 
 void expect_corrupt(std::string_view bytes, const std::string& what) {
@@ -121,6 +130,34 @@ TEST(record_codec, writes_version_and_stable_tags) {
             std::string("\x01\x03", 2));
   EXPECT_EQ(encode(history_pruned{"t", 0, {}}).substr(0, 2),
             std::string("\x01\x0C", 2));
+}
+
+TEST(record_codec, event_accepted_keeps_its_old_encoding_without_a_size) {
+  // Records written before payload sizes existed are tag 4 and still mean
+  // "payload size 0"; a size > 0 takes tag 14, a size 0 there is refused
+  // (one encoding per record).
+  event_accepted old{"t", "e", "x", "", 0, {}};
+  auto bytes = encode(old);
+  EXPECT_EQ(bytes.substr(0, 2), std::string("\x01\x04", 2));
+  auto sized = old;
+  sized.payload_bytes = 2;
+  auto sized_bytes = encode(sized);
+  EXPECT_EQ(sized_bytes.substr(0, 2), std::string("\x01\x0E", 2));
+  EXPECT_EQ(sized_bytes.size(), bytes.size() + 8);
+  EXPECT_EQ(*decode(sized_bytes), record{sized});
+  auto zero = sized_bytes;
+  zero.replace(zero.size() - 8, 8, std::string(8, '\0'));
+  expect_corrupt(zero, "tag 14 with payload size 0");
+}
+
+TEST(record_codec, tenant_limits_set_refuses_unknown_operations) {
+  auto bytes = encode(tenant_limits_set{"t", 0, {}});
+  EXPECT_EQ(bytes.substr(0, 2), std::string("\x01\x0D", 2));
+  // version, tag, str "t", i64 at, then the first op byte.
+  size_t pos = 2 + 5 + 8;
+  ASSERT_EQ(bytes[pos], '\0');
+  bytes[pos] = '\x03';
+  expect_corrupt(bytes, "limit op 3");
 }
 
 TEST(record_codec, encodes_history_pruned_as_tenant_time_and_ids) {

@@ -35,7 +35,7 @@ tenant_state sample_tenant() {
                id == 5 ? endpoint_status::inactive : endpoint_status::active,
                100 + static_cast<unix_seconds>(id),
                200 + static_cast<unix_seconds>(id)});
-  event_state ev{"evt_1", "user.created", "key-1", 1234, {}};
+  event_state ev{"evt_1", "user.created", "key-1", 1234, {}, 321};
   ev.deliveries.push_back({2, delivery_status::pending, 1, 5678, ""});
   ev.deliveries.push_back({5, delivery_status::failed, 7, 0, "exhausted"});
   st.events.emplace(ev.id, ev);
@@ -53,6 +53,9 @@ tenant_state sample_tenant() {
   a.recent.push_back({"evt_1", 2, 1400, 0, 15000, "timeout", ""});
   st.activity.emplace(2, a);
   st.pending = 1;
+  st.stored_bytes = 321; // the sum of the events' payload_bytes
+  st.limits.values[static_cast<size_t>(limit_kind::max_endpoints)] = 5;
+  st.limits.values[static_cast<size_t>(limit_kind::publish_rate)] = 0;
   return st;
 }
 
@@ -89,6 +92,38 @@ TEST(snapshot_codec, tenant_round_trip) {
   EXPECT_EQ(*back, st);
   auto empty = empty_tenant("tZ");
   EXPECT_EQ(*decode_tenant_snapshot(encode_snapshot(empty)), empty);
+}
+
+TEST(snapshot_codec, reads_tenant_snapshots_written_before_limits) {
+  // Kind 1: events without payload_bytes, no limit overrides at the end.
+  detail::writer w;
+  w.u8(1); // version
+  w.u8(1); // kind 1
+  w.str("tOld");
+  w.u64(0); // last_id
+  w.count(0);
+  w.count(1); // one event
+  w.str("evt_old");
+  w.str("user.created");
+  w.str("");
+  w.i64(42);
+  w.count(0); // deliveries
+  w.count(0); // idempotency keys
+  w.count(0); // activity
+  w.u64(0);   // pending
+  auto bytes = std::move(w).take();
+  auto back = decode_tenant_snapshot(bytes);
+  ASSERT_TRUE(back) << text_of(back.error());
+  EXPECT_EQ(back->tenant_id, "tOld");
+  ASSERT_EQ(back->events.size(), 1u);
+  EXPECT_EQ(back->events.at("evt_old").created_at, 42);
+  EXPECT_EQ(back->events.at("evt_old").payload_bytes, 0u);
+  EXPECT_EQ(back->stored_bytes, 0u);
+  EXPECT_EQ(back->limits, limit_overrides{});
+  // Written again, it takes the current kind (4) and reads back the same.
+  auto again = encode_snapshot(*back);
+  EXPECT_EQ(again[1], '\x04');
+  EXPECT_EQ(*decode_tenant_snapshot(again), *back);
 }
 
 TEST(snapshot_codec, directory_round_trip) {
