@@ -1087,7 +1087,7 @@ struct server::impl {
       return;
     }
     case route_id::admin_patch_tenant: { // per-tenant limits (issue 13)
-      auto patch = parse_limits_patch(ex.req->body());
+      auto patch = parse_limits_patch(ex.body());
       if (!patch) {
         ex.write_error(patch.error());
         return;
@@ -1276,7 +1276,7 @@ struct server::impl {
     std::string tid{*tenant_id};
     switch (route.id) {
     case route_id::create_endpoint: {
-      auto body = parse_create_endpoint(ex.req->body());
+      auto body = parse_create_endpoint(ex.body());
       if (!body) {
         ex.write_error(body.error());
         return;

@@ -297,3 +297,99 @@ TEST(single_node_cluster_view, shows_the_node_alone) {
   auto unauth = http_client{node.base_url()}.get("/admin/v1/cluster");
   EXPECT_EQ(unauth.status, 401);
 }
+
+// Any node answers any request: a tenant's endpoints are created, read and
+// listed through every node with the owner's answers (a forwarded POST with
+// a body included: its first run crashed the owner), the spec's error
+// statuses are unchanged through forwarding, and a killed owner's tenant
+// answers 503 TENANT_UNAVAILABLE with Retry-After through the others within
+// lease TTL + 1 s, then serves again with nothing lost once it is back.
+TEST_F(cluster_test,
+       every_node_answers_for_every_tenant_and_a_dead_owner_503s) {
+  std::vector<server_process*> nodes;
+  for (int i = 0; i < 3; ++i)
+    nodes.push_back(&start_node({"--node-id", "n" + std::to_string(i)}));
+  ASSERT_TRUE(
+    eventually([&] { return member_ids(*nodes[0]).size() == 3; }, 5s));
+  std::vector<tenant> tenants;
+  for (auto* n : nodes)
+    tenants.push_back(
+      create_tenant(http_client{n->base_url()}, admin_token_, "t"));
+  for (auto* n : nodes) // every node's placement map knows every tenant
+    ASSERT_TRUE(eventually(
+      [&] {
+        auto by_node = cluster_of(*n).at("tenants_by_node").as_object();
+        return by_node.size() == 3;
+      },
+      3s));
+
+  for (size_t t = 0; t < tenants.size(); ++t) {
+    const header_list auth{{"Authorization", "Bearer " + tenants[t].token},
+                           {"Content-Type", "application/json"}};
+    // One endpoint created through each node: identifiers 1, 2, 3.
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      auto body =
+        endpoint_request("https://example.com/hook/" + std::to_string(i));
+      auto r = http_client{nodes[i]->base_url()}.post(
+        std::string{endpoints_path}, json::serialize(body), auth);
+      ASSERT_EQ(r.status, 201) << r;
+      EXPECT_EQ(r.data().at("identifier").as_int64(),
+                static_cast<int64_t>(i + 1));
+    }
+    // Reads through every node are the owner's, byte for byte but `meta`.
+    std::vector<json::value> seen;
+    for (auto* n : nodes) {
+      http_client c{n->base_url()};
+      auto one = c.get(endpoint_path(2), auth);
+      ASSERT_EQ(one.status, 200) << one;
+      auto list = c.get("/v1/webhook/endpoints/list?page=1&pageSize=10", auth);
+      ASSERT_EQ(list.status, 200) << list;
+      EXPECT_EQ(list.data().as_array().size(), 3u) << list;
+      seen.push_back(json::array{one.data(), list.data()});
+      // The spec's errors, unchanged through forwarding.
+      auto missing = c.get(endpoint_path(99), auth);
+      EXPECT_EQ(missing.status, 404) << missing;
+      EXPECT_EQ(missing.error().at("code").as_string(), "NOT_FOUND");
+      auto invalid =
+        c.post(std::string{endpoints_path}, R"({"url":"ftp://x"})", auth);
+      EXPECT_EQ(invalid.status, 422) << invalid;
+      auto wrong = c.get(endpoint_path(1),
+                         {{"Authorization", "Bearer wi_" + tenants[t].id + "_" +
+                                              random_hex(32)}});
+      EXPECT_EQ(wrong.status, 401) << wrong;
+    }
+    EXPECT_EQ(seen[0], seen[1]);
+    EXPECT_EQ(seen[0], seen[2]);
+  }
+
+  // Kill n0: its tenant answers 503 through n1 and n2, soon.
+  const header_list auth0{{"Authorization", "Bearer " + tenants[0].token}};
+  nodes[0]->kill9();
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto* n : {nodes[1], nodes[2]}) {
+    ASSERT_TRUE(eventually(
+      [&] {
+        auto r = http_client{n->base_url(), 2s}.get(endpoint_path(1), auth0);
+        return r.status == 503 && r.is_json &&
+               r.error().at("code").as_string() == "TENANT_UNAVAILABLE" &&
+               !r.header("retry-after").empty() &&
+               std::stoi(r.header("retry-after")) >= 1;
+      },
+      3s));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  // The other tenants are not affected.
+  auto other = http_client{nodes[1]->base_url()}.get(
+    endpoint_path(3), {{"Authorization", "Bearer " + tenants[2].token}});
+  EXPECT_EQ(other.status, 200) << other;
+
+  // Back on its data directory: the tenant serves again, nothing lost.
+  nodes[0]->start();
+  ASSERT_TRUE(eventually(
+    [&] {
+      auto r = http_client{nodes[1]->base_url(), 2s}.get(
+        "/v1/webhook/endpoints/list?page=1&pageSize=10", auth0);
+      return r.status == 200 && r.data().as_array().size() == 3;
+    },
+    5s));
+}
