@@ -103,6 +103,15 @@ caf::error membership::register_member(bool wait_for_old_key) {
                           "--node-id or data directory");
     }
     std::this_thread::sleep_for(milliseconds{200});
+    // The wait for the old key can outlast our own fresh lease (TTL + 1 s
+    // against TTL): keep it alive, or the put fails on a lease etcd dropped.
+    if (auto left = client_.keep_alive(lease->id); !left || *left == 0) {
+      (void)client_.revoke(lease->id);
+      auto fresh = client_.grant(ttl_s);
+      if (!fresh)
+        return fresh.error();
+      lease = std::move(fresh);
+    }
   }
 }
 
