@@ -24,4 +24,25 @@ std::optional<node_state> parse_node_state(std::string_view name) noexcept {
   return std::nullopt;
 }
 
+
+std::string_view to_string(move_state state) noexcept {
+  switch (state) {
+  case move_state::freezing:
+    return "freezing";
+  case move_state::shipping:
+    return "shipping";
+  case move_state::importing:
+    return "importing";
+  case move_state::committing:
+    return "committing";
+  case move_state::releasing:
+    return "releasing";
+  case move_state::done:
+    return "done";
+  case move_state::aborted:
+    return "aborted";
+  }
+  return "aborted";
+}
+
 } // namespace wi::cluster

@@ -7,11 +7,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <caf/error.hpp>
 
 namespace wi::cluster {
 
@@ -95,6 +98,70 @@ class control : public view {
   /// placement key is claimed in the background (retried until etcd takes
   /// it). Returns at once.
   virtual void tenant_created(std::string tenant_id) = 0;
+};
+
+} // namespace wi::cluster
+
+namespace wi::cluster {
+
+/// The steps of a planned move of one tenant from its owner (`from`) to
+/// another node (`to`), in order. A move that fails before `committing`
+/// succeeded ends `aborted` (the old owner serves on, nothing changed hands);
+/// from a successful commit on it ends `done` (the new owner serves).
+enum class move_state {
+  /// The old owner stopped taking the tenant's requests (they wait) and
+  /// reads its state: snapshot, pending deliveries, payloads.
+  freezing,
+  /// The state travels to the new owner.
+  shipping,
+  /// The new owner writes it durably (one synced batch).
+  importing,
+  /// The placement key changes owner in one etcd transaction guarded by
+  /// its revision, epoch + 1.
+  committing,
+  /// The new owner serves; the old owner answers the waiting requests
+  /// through it and deletes its copy.
+  releasing,
+  done,
+  aborted,
+};
+
+/// The lower-case name used in admin answers (`freezing`, ..., `aborted`).
+std::string_view to_string(move_state state) noexcept;
+
+/// One move as `GET /admin/v1/cluster` shows it under `data.moves.under_way`.
+struct move_info {
+  std::string tenant;
+  std::string from;
+  std::string to;
+  move_state state = move_state::freezing;
+};
+
+/// Moves tenants this node owns to other nodes. Implemented by the move
+/// coordinator (actors/cluster/mover.hpp); the rebalancer (joins, drains)
+/// and the admin routes drive it through this interface.
+///
+/// Thread safety: every function may be called from any thread and returns
+/// at once; the work runs on the coordinator's own actors and threads.
+class mover {
+ public:
+  virtual ~mover() = default;
+
+  /// Starts moving `tenant` (owned by this node) to the member `to`.
+  /// `done` is called exactly once, from any thread, with nothing on
+  /// success (the new owner serves the tenant and this node holds nothing
+  /// of it) or the error that aborted the move (this node still owns and
+  /// serves the tenant). A move of a tenant already under way, not owned
+  /// here, or to a node that is not an active member fails at once with
+  /// `errc::validation_failed`.
+  virtual void move(std::string tenant, std::string to,
+                    std::function<void(caf::error)> done) = 0;
+
+  /// The moves this node runs now (as the old owner), oldest first.
+  virtual std::vector<move_info> under_way() const = 0;
+
+  /// Moves this node finished as the old owner since it started.
+  virtual uint64_t moves_done() const = 0;
 };
 
 } // namespace wi::cluster
