@@ -24,7 +24,6 @@ std::optional<node_state> parse_node_state(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-
 std::string_view to_string(move_state state) noexcept {
   switch (state) {
   case move_state::freezing:
