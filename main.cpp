@@ -26,6 +26,7 @@
 
 #include "actors/cluster/membership.hpp"
 #include "actors/cluster/peer.hpp"
+#include "actors/cluster/rebalancer.hpp"
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
 #include "actors/delivery/delivery_engine.hpp"
@@ -398,9 +399,12 @@ int main(int argc, char** argv) {
       text += cluster->metrics_text();
     return text;
   };
+  std::unique_ptr<wi::cluster::rebalancer> rebalance; // joins and drains
   if (cluster) {
     be.cluster = cluster;
     be.forward = wi::cluster::forward_function(peers.forwarder);
+    rebalance = wi::cluster::start_rebalancer(cluster, nullptr); // no mover yet
+    be.drain = rebalance->drainer();
   }
   http.set_ready(std::move(be));
   if (cluster) {
@@ -417,10 +421,13 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {} received, shutting down", sig);
+  if (rebalance) // cluster mode: move the tenants away first, within a grace
+    wi::cluster::drain_before_stop(*rebalance, *cluster, cfg.drain_grace);
   auto deadline =
     std::chrono::steady_clock::now() + std::chrono::seconds{cfg.shutdown_grace};
   http.drain(deadline);
   http.stop();
+  rebalance.reset();
   if (cluster)
     cluster->leave(); // revokes the lease: the member key goes at once
   // Let attempts under way finish; whatever is still running at the

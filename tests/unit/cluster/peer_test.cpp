@@ -82,6 +82,20 @@ class fake_view : public wi::cluster::control {
     // nop: placements are set by the test
   }
 
+  /// Places the tenant here, as etcd would take the claim.
+  void claim_created(
+    std::string tenant,
+    std::function<void(caf::expected<wi::cluster::placement>)> done) override {
+    wi::cluster::placement p{self_, 1};
+    place(tenant, self_);
+    done(p);
+  }
+
+  bool may_acknowledge() const override { return acknowledging_.load(); }
+
+  /// Self-fencing as the test sets it.
+  std::atomic<bool> acknowledging_{true};
+
   void place(const std::string& tenant, const std::string& owner,
              uint64_t epoch = 1) {
     std::lock_guard guard{mtx_};
