@@ -831,7 +831,6 @@ struct server::impl {
   bool fenced(const exchange& ex, route_id id) const {
     if (!be.cluster || !is_mutation(id) || be.cluster->may_acknowledge())
       return false;
-    node_metrics().on_forward("fenced", 0);
     ex.write_error(tenant_unavailable(
       "this node could not renew its cluster lease in time and acknowledges "
       "no writes until it has; retry later"));
