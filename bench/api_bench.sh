@@ -97,6 +97,9 @@ trap 'exit 130' INT TERM
 start_server() {
   local name=$1 pattern=$2
   shift 2
+  # The log exists before the first look below: the child's redirection may
+  # come later on a busy machine (sed then failed and ended the script).
+  : > "$tmp/$name.log"
   "$@" > "$tmp/$name.log" 2>&1 &
   local pid=$!
   pids+=("$pid")

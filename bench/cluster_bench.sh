@@ -233,12 +233,19 @@ forward_part() {
       base=$owner
       [[ $side == non-owner ]] && base=$other
       note "round $r, GET on the $side ..."
+      local cpu1 cpu2 summary requests
+      cpu1=$(cpu_seconds "${node_pid[1]}")
+      cpu2=$(cpu_seconds "${node_pid[2]}")
       wrk "${wrk_args[@]}" "$base$endpoint_path" > "$tmp/wrk.log"
-      local summary
+      cpu1=$(awk -v a="$cpu1" -v b="$(cpu_seconds "${node_pid[1]}")" 'BEGIN { print b - a }')
+      cpu2=$(awk -v a="$cpu2" -v b="$(cpu_seconds "${node_pid[2]}")" 'BEGIN { print b - a }')
       summary=$(wrk_summary "$tmp/wrk.log" "$r $side") ||
         { cat "$tmp/wrk.log" >&2; die "cannot parse wrk output"; }
-      # "ROUND SIDE<TAB>req/s<TAB>p50<TAB>p99<TAB>errors<TAB>load"
-      printf '%s\t%s\n' "$summary" "$(loadavg)" >> "$tmp/forward.tsv"
+      requests=$(awk '$2 == "requests" && $3 == "in" { print $1 }' "$tmp/wrk.log")
+      # "ROUND SIDE, req/s, p50, p99, errors, load, requests, CPU s of node
+      # 1 (the owner) and of node 2 during the run", tab-separated
+      printf '%s\t%s\t%s\t%s\t%s\n' "$summary" "$(loadavg)" "$requests" \
+        "$cpu1" "$cpu2" >> "$tmp/forward.tsv"
     done
   done
   # What the forwarding node itself counted (forwarded requests by outcome).
@@ -255,8 +262,8 @@ forward_report() {
     "$nodes nodes, the tenant owned by node 1; non-owner = node 2, which" \
     "forwards every request to node 1; $rounds rounds, ABBA order"
   echo
-  echo "| round | owner req/s | owner p50 | owner p99 | non-owner req/s | non-owner p50 | non-owner p99 | non-owner / owner | errors | load avg after the round |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| round | owner req/s | owner p50 | owner p99 | non-owner req/s | non-owner p50 | non-owner p99 | non-owner / owner | CPU us/request on the owner | CPU us/request through the non-owner (node 2 + node 1) | errors | load avg after the round |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F '\t' '
     function latency(x) {
       return x < 1 ? sprintf("%.0f us", x * 1000) : sprintf("%.2f ms", x)
@@ -273,6 +280,8 @@ forward_report() {
       split($1, k, " "); r = k[1]; s = k[2]
       rps[r, s] = $2; p50[r, s] = $3; p99[r, s] = $4; err[r] += $5
       load[r] = $6; if (r > n) n = r
+      cpu[r, s] = ($8 + $9) * 1e6 / $7; c1[r, s] = $8 * 1e6 / $7
+      c2[r, s] = $9 * 1e6 / $7; all_cpu[s] = all_cpu[s] " " cpu[r, s]
       all_rps[s] = all_rps[s] " " $2; all_p50[s] = all_p50[s] " " $3
       all_p99[s] = all_p99[s] " " $4
     }
@@ -280,24 +289,29 @@ forward_report() {
       for (r = 1; r <= n; r++) {
         ratio[r] = rps[r, "non-owner"] / rps[r, "owner"]
         ratios = ratios " " ratio[r]
-        printf "| %d | %.0f | %s | %s | %.0f | %s | %s | %.2f | %d | %s |\n", r,
+        printf "| %d | %.0f | %s | %s | %.0f | %s | %s | %.2f | %.1f | %.1f (%.1f + %.1f) | %d | %s |\n", r,
           rps[r, "owner"], latency(p50[r, "owner"]), latency(p99[r, "owner"]),
           rps[r, "non-owner"], latency(p50[r, "non-owner"]),
-          latency(p99[r, "non-owner"]), ratio[r], err[r], load[r]
+          latency(p99[r, "non-owner"]), ratio[r], cpu[r, "owner"],
+          cpu[r, "non-owner"], c2[r, "non-owner"], c1[r, "non-owner"], err[r],
+          load[r]
       }
       split(ratios, a, " "); lo = hi = a[1]
       for (i in a) { if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
-      printf "| median | %.0f | %s | %s | %.0f | %s | %s | **%.2f** (%.2f-%.2f) | | |\n",
+      printf "| median | %.0f | %s | %s | %.0f | %s | %s | **%.2f** (%.2f-%.2f) | %.1f | %.1f | | |\n",
         median(all_rps["owner"]), latency(median(all_p50["owner"])),
         latency(median(all_p99["owner"])), median(all_rps["non-owner"]),
         latency(median(all_p50["non-owner"])),
-        latency(median(all_p99["non-owner"])), median(ratios), lo, hi
+        latency(median(all_p99["non-owner"])), median(ratios), lo, hi,
+        median(all_cpu["owner"]), median(all_cpu["non-owner"])
     }' "$tmp/forward.tsv"
   echo
   echo "non-owner / owner = req/s through node 2 over req/s on node 1 in the"
   echo "same round (issue 15 aims at >= 0.5); median row: medians over the"
-  echo "rounds, the range of the ratios in brackets. errors = non-2xx answers"
-  echo "plus socket errors over both runs of the round."
+  echo "rounds, the range of the ratios in brackets. CPU us/request = user +"
+  echo "system CPU of node 1 and node 2 during the run over the requests wrk"
+  echo "completed (less sensitive to a busy machine than the rates). errors ="
+  echo "non-2xx answers plus socket errors over both runs of the round."
   if [[ -s $tmp/forward-metrics.txt ]]; then
     echo
     echo "Forwarded requests counted by node 2 at the end (its /metrics):"
