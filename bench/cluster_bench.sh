@@ -7,7 +7,8 @@
 # Usage: bench/cluster_bench.sh [--build-dir DIR] [--nodes N] [--duration S]
 #                               [--connections N] [--rounds N]
 #                               [--kills N] [--ttls "2 5"]
-#                               [--skip-forward] [--skip-kill] [--out FILE]
+#                               [--skip-forward] [--skip-kill]
+#                               [--perf DIR] [--out FILE]
 #   --build-dir    build dir, default <repo>/build-bench (configured Release
 #                  with -DWI_BUILD_TESTS=OFF if it has no CMakeCache.txt)
 #   --nodes        webhook-ingress nodes, 2 or 3, default 3
@@ -17,6 +18,10 @@
 #   --kills        kill -9 repetitions per lease TTL, default 5
 #   --ttls         lease TTLs (seconds) of the kill part, default "2 5"
 #   --skip-forward / --skip-kill  leave one part out
+#   --perf DIR     after the measured rounds, one more run per side (not in
+#                  the table) under `perf record -F 999` of node 1 and node
+#                  2; profiles in DIR/<side>-node<i>.data (read them with
+#                  `perf report -i FILE --sort comm,dso`)
 #   --out FILE     also write the markdown report to FILE
 #
 # Everything on 127.0.0.1: one etcd (free ports, temp dir) and N nodes
@@ -62,6 +67,7 @@ kills=5
 ttls="2 5"
 do_forward=1
 do_kill=1
+perf_dir=""
 out=""
 cmdline="bench/cluster_bench.sh $*"
 
@@ -76,6 +82,7 @@ while (($# > 0)); do
     --ttls) ttls=${2:?}; shift 2 ;;
     --skip-forward) do_forward=0; shift ;;
     --skip-kill) do_kill=0; shift ;;
+    --perf) perf_dir=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
@@ -248,6 +255,23 @@ forward_part() {
         "$cpu1" "$cpu2" >> "$tmp/forward.tsv"
     done
   done
+  if [[ -n $perf_dir ]]; then
+    command -v perf > /dev/null || die "perf not found (Debian: linux-perf)"
+    mkdir -p "$perf_dir"
+    for side in owner non-owner; do
+      base=$owner
+      [[ $side == non-owner ]] && base=$other
+      note "profile run, GET on the $side ..."
+      local perf_pids=()
+      for i in 1 2; do
+        perf record -q -F 999 -p "${node_pid[$i]}" -o "$perf_dir/$side-node$i.data" \
+          -- sleep "$duration" > "$perf_dir/$side-node$i.log" 2>&1 &
+        perf_pids+=($!)
+      done
+      wrk "${wrk_args[@]}" "$base$endpoint_path" > "$perf_dir/$side.wrk"
+      wait "${perf_pids[@]}" || note "warning: perf record failed (see $perf_dir/*.log)"
+    done
+  fi
   # What the forwarding node itself counted (forwarded requests by outcome).
   curl -sf -H "Authorization: Bearer $admin" "$other/metrics" | grep -E '^webhook_ingress_(cluster_)?forward' \
     > "$tmp/forward-metrics.txt" || true
