@@ -92,7 +92,9 @@ class checker : public ::testing::Test {
     return obs;
   }
 
-  check_result check(const observation& obs) { return h.check(obs, t0 + 5); }
+  check_result check(const observation& obs) {
+    return h.check(obs, t0 + 5, wi_crash::check_after::restart);
+  }
 
   history h;
   std::mt19937_64 rng{7};
@@ -152,7 +154,7 @@ TEST_F(checker, unanswered_change_allows_both_statuses_then_sticks) {
 TEST_F(checker, unanswered_create_may_exist_with_the_sent_fields) {
   auto a = acked_create(1);
   auto u = unanswered_create();
-  h.check(with({shown(a, "active")}), t0 + 5); // not there: absent
+  check(with({shown(a, "active")})); // not there: absent
   auto v = unanswered_create();
   const auto& e = h.endpoints()[v];
   auto ep = shown(v, "active");
