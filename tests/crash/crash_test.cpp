@@ -44,6 +44,11 @@ constexpr int max_kill_ms = 400;
 /// (and get killed) in every round instead of never.
 const std::vector<int> snapshot_intervals = {4, 16, 64, 256};
 
+/// Publishes sent again with their key after each round: every unanswered
+/// one, every one not sent again yet, and this many random older ones (the
+/// last check sends every one again).
+constexpr size_t older_repeats = 64;
+
 /// Problems printed per failing round.
 constexpr size_t max_printed = 25;
 
@@ -191,9 +196,9 @@ TEST(crash, acknowledged_mutations_survive_sigkill_under_load) {
     auto check_start = clock_type::now();
     wi_crash::check_result result;
     try {
-      auto obs =
-        wi_crash::observe(server->base_url(), admin_token, h.tokens(),
-                          h.event_lookups(), h.repeats(), h.token_probes());
+      auto obs = wi_crash::observe(
+        server->base_url(), admin_token, h.tokens(), h.event_lookups(),
+        h.repeats(rng, older_repeats), h.token_probes());
       obs.deliveries = new_deliveries(rx, seen);
       result = h.check(obs, wi_crash::unix_now());
     } catch (const std::exception& e) {
@@ -286,7 +291,7 @@ TEST(crash, acknowledged_mutations_survive_sigkill_under_load) {
     ASSERT_NO_THROW(start());
     auto obs =
       wi_crash::observe(server->base_url(), admin_token, h.tokens(),
-                        h.event_lookups(), h.repeats(), h.token_probes());
+                        h.event_lookups(), h.repeats(rng), h.token_probes());
     obs.deliveries = new_deliveries(rx, seen);
     auto result =
       h.check(obs, wi_crash::unix_now(), wi_crash::check_after::restart);

@@ -38,6 +38,15 @@ int64_t identifier_of(const json::object& obj) {
   return 0;
 }
 
+/// `obj[key]` as a non-negative integer, or nullopt.
+std::optional<uint64_t> number_at(const json::object& obj,
+                                  std::string_view key) {
+  const auto* n = obj.if_contains(key);
+  boost::system::error_code ec;
+  auto x = n != nullptr ? n->to_number<uint64_t>(ec) : uint64_t{0};
+  return n != nullptr && !ec ? std::optional<uint64_t>{x} : std::nullopt;
+}
+
 /// `obj["endpoint"]` (a delivery's endpoint) as an integer, or 0.
 int64_t identifier_of_endpoint(const json::object& obj) {
   if (const auto* v = obj.if_contains("endpoint")) {
@@ -449,14 +458,27 @@ history::event_lookups() const {
   return result;
 }
 
-std::vector<repeat_request> history::repeats() const {
+std::vector<repeat_request> history::repeats(std::mt19937_64& rng,
+                                             size_t older) const {
   std::lock_guard guard{mtx_};
   std::vector<repeat_request> result;
-  for (const auto& ev : events_)
-    if (ev.state == fate::acked || ev.state == fate::present ||
-        ev.state == fate::unknown)
+  std::vector<size_t> checked_before;
+  for (size_t i = 0; i < events_.size(); ++i) {
+    const auto& ev = events_[i];
+    bool known = ev.state == fate::acked || ev.state == fate::present;
+    if (known && ev.repeated > 0)
+      checked_before.push_back(i);
+    else if (known || ev.state == fate::unknown)
       result.push_back(
         {tenants_[ev.tenant].token, ev.idempotency_key, ev.body});
+  }
+  if (older < checked_before.size()) {
+    std::shuffle(checked_before.begin(), checked_before.end(), rng);
+    checked_before.resize(older);
+  }
+  for (auto i : checked_before)
+    result.push_back({tenants_[events_[i].tenant].token,
+                      events_[i].idempotency_key, events_[i].body});
   return result;
 }
 
@@ -737,13 +759,56 @@ check_result history::check_delivered(bool every_endpoint) {
   return out;
 }
 
+bool history::check_repeat(event_entry& ev,
+                           const observation::event_view& answer,
+                           check_result& out) {
+  const auto& [r_status, r_data] = answer;
+  const auto* dup = r_data.if_contains("duplicate");
+  bool duplicate = dup != nullptr && *dup == json::value(true);
+  if (ev.state == fate::unknown) {
+    // Sent again after no answer: found (a duplicate) or it never
+    // happened, and the repeat is a fresh publish.
+    auto id = string_at(r_data, "id").value_or("");
+    auto created = string_at(r_data, "created_at").value_or("");
+    auto count = number_at(r_data, "endpoints");
+    if (r_status != 202 || id.empty() || !unix_seconds(created) || !count ||
+        string_at(r_data, "event_type") != ev.event_type || dup == nullptr ||
+        !dup->is_bool()) {
+      out.violations.push_back(
+        "unanswered publish " + ev.idempotency_key +
+        " sent again got no valid receipt: " + std::to_string(r_status) + " " +
+        json::serialize(r_data));
+      ev.state = fate::absent;
+      return false;
+    }
+    ev.id = id;
+    ev.created_at = created;
+    ev.endpoints = *count;
+    if (duplicate) {
+      ev.state = fate::present;
+      ++stats_.events_found;
+    } else {
+      ev.state = fate::acked;
+    }
+  } else {
+    ++stats_.idempotent_repeats;
+    ++ev.repeated;
+    if (r_status != 202 || !duplicate || string_at(r_data, "id") != ev.id ||
+        string_at(r_data, "event_type") != ev.event_type ||
+        string_at(r_data, "created_at") != ev.created_at ||
+        number_at(r_data, "endpoints") != ev.endpoints)
+      out.lost.push_back(
+        "publish " + ev.idempotency_key + " of " +
+        describe(tenants_[ev.tenant]) + " sent again with its key answered " +
+        std::to_string(r_status) + " " + json::serialize(r_data) +
+        ", not the receipt of event " + ev.id + " (created_at " +
+        ev.created_at + ", " + std::to_string(ev.endpoints) +
+        " endpoints) marked duplicate");
+  }
+  return true;
+}
+
 void history::check_events(const observation& obs, check_result& out) {
-  auto number_at = [](const json::object& obj, std::string_view key) {
-    const auto* n = obj.if_contains(key);
-    boost::system::error_code ec;
-    auto x = n != nullptr ? n->to_number<uint64_t>(ec) : uint64_t{0};
-    return n != nullptr && !ec ? std::optional<uint64_t>{x} : std::nullopt;
-  };
   for (auto& ev : events_) {
     if (ev.state == fate::pending)
       out.violations.push_back("internal: publish " + ev.idempotency_key +
@@ -752,52 +817,13 @@ void history::check_events(const observation& obs, check_result& out) {
         ev.state != fate::unknown)
       continue;
     auto repeat = obs.repeats.find(ev.idempotency_key);
-    if (repeat == obs.repeats.end()) {
-      out.violations.push_back("internal: publish " + ev.idempotency_key +
-                               " was not sent again");
-      continue;
-    }
-    const auto& [r_status, r_data] = repeat->second;
-    const auto* dup = r_data.if_contains("duplicate");
-    bool duplicate = dup != nullptr && *dup == json::value(true);
-    if (ev.state == fate::unknown) {
-      // Sent again after no answer: found (a duplicate) or it never
-      // happened, and the repeat is a fresh publish.
-      auto id = string_at(r_data, "id").value_or("");
-      auto created = string_at(r_data, "created_at").value_or("");
-      auto count = number_at(r_data, "endpoints");
-      if (r_status != 202 || id.empty() || !unix_seconds(created) || !count ||
-          string_at(r_data, "event_type") != ev.event_type || dup == nullptr ||
-          !dup->is_bool()) {
-        out.violations.push_back(
-          "unanswered publish " + ev.idempotency_key +
-          " sent again got no valid receipt: " + std::to_string(r_status) +
-          " " + json::serialize(r_data));
-        ev.state = fate::absent;
+    if (repeat != obs.repeats.end()) {
+      if (!check_repeat(ev, repeat->second, out))
         continue;
-      }
-      ev.id = id;
-      ev.created_at = created;
-      ev.endpoints = *count;
-      if (duplicate) {
-        ev.state = fate::present;
-        ++stats_.events_found;
-      } else {
-        ev.state = fate::acked;
-      }
-    } else {
-      ++stats_.idempotent_repeats;
-      if (r_status != 202 || !duplicate || string_at(r_data, "id") != ev.id ||
-          string_at(r_data, "event_type") != ev.event_type ||
-          string_at(r_data, "created_at") != ev.created_at ||
-          number_at(r_data, "endpoints") != ev.endpoints)
-        out.lost.push_back(
-          "publish " + ev.idempotency_key + " of " +
-          describe(tenants_[ev.tenant]) + " sent again with its key answered " +
-          std::to_string(r_status) + " " + json::serialize(r_data) +
-          ", not the receipt of event " + ev.id + " (created_at " +
-          ev.created_at + ", " + std::to_string(ev.endpoints) +
-          " endpoints) marked duplicate");
+    } else if (ev.state == fate::unknown) {
+      out.violations.push_back("internal: unanswered publish " +
+                               ev.idempotency_key + " was not sent again");
+      continue;
     }
     auto what = "event " + ev.id + " (" + ev.event_type + ", key " +
                 ev.idempotency_key + ") of " + describe(tenants_[ev.tenant]);

@@ -142,6 +142,8 @@ struct event_entry {
   bool fan_out_known = false;
   /// Deliveries the receiver got, by endpoint index.
   std::map<size_t, uint64_t> received;
+  /// How many times it was sent again with its key and checked.
+  uint64_t repeated = 0;
   /// The endpoints whose delivery the last `GET` showed as `delivered`
   /// (checked against the receiver once its requests are in).
   std::vector<int64_t> server_delivered;
@@ -345,10 +347,13 @@ class history {
   /// `observe`.
   std::vector<std::pair<std::string, std::string>> event_lookups() const;
 
-  /// Every publish to send again with its key, for `observe`: the unanswered
-  /// ones (resolved by the answer) and every acknowledged or found one (whose
-  /// answer must be the original receipt, marked duplicate).
-  std::vector<repeat_request> repeats() const;
+  /// The publishes to send again with their key, for `observe`: every
+  /// unanswered one (resolved by the answer), every acknowledged or found one
+  /// not sent again yet, and `older` random ones of those sent again before
+  /// (all with SIZE_MAX). The answer to an acknowledged or found one must be
+  /// its receipt, marked duplicate.
+  std::vector<repeat_request> repeats(std::mt19937_64& rng,
+                                      size_t older = SIZE_MAX) const;
 
   /// Earlier tokens to try, for `observe`: the one before the current token
   /// (valid within its grace) and the one before that (refused). None of a
@@ -406,6 +411,12 @@ class history {
   /// repeat; every acknowledged event is there, as acknowledged, with all
   /// its deliveries, and its key answers its receipt.
   void check_events(const observation& obs, check_result& out);
+
+  /// The answer to publish `ev` sent again: resolves an unknown one (false
+  /// if the answer is no receipt: then it is `absent`), compares a known
+  /// one's with its receipt.
+  bool check_repeat(event_entry& ev, const observation::event_view& answer,
+                    check_result& out);
 
   /// The old-token part of `check`.
   void check_old_tokens(const observation& obs, check_result& out);

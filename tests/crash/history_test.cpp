@@ -353,7 +353,7 @@ TEST_F(events, accepts_every_acknowledged_event_as_acknowledged) {
   auto b = publish(true, 0);
   publish(false); // unanswered: found by its repeat below
   EXPECT_EQ(h.event_lookups().size(), 2u);
-  EXPECT_EQ(h.repeats().size(), 3u);
+  EXPECT_EQ(h.repeats(rng).size(), 3u);
   auto obs = seen({{a, {x, y}}, {b, {}}});
   const auto& u = h.events()[2];
   obs.repeats[u.idempotency_key] = {202, receipt(2, "evt_u", 0, true)};
@@ -370,6 +370,11 @@ TEST_F(events, accepts_every_acknowledged_event_as_acknowledged) {
   EXPECT_EQ(h.stats().events_found, 1u);
   EXPECT_EQ(h.stats().idempotent_repeats, 2u);
   EXPECT_EQ(h.events()[2].state, wi_crash::fate::present);
+  // Next time: the found one (not yet checked as known), and of the two
+  // checked ones as many as asked for.
+  EXPECT_EQ(h.repeats(rng, 0).size(), 1u);
+  EXPECT_EQ(h.repeats(rng, 1).size(), 2u);
+  EXPECT_EQ(h.repeats(rng).size(), 3u);
 }
 
 TEST_F(events, flags_a_lost_or_changed_event) {
