@@ -57,9 +57,9 @@ constexpr size_t max_printed = 25;
 /// every delivery at all).
 constexpr auto delivery_wait = 30s;
 
-/// Retries come quickly: an attempt only fails when a kill cuts it off
-/// (the receiver answers every request with 200), and no delivery may run
-/// out of retries within the run.
+/// Retries come quickly (the receiver answers every request with 200, so an
+/// attempt fails only if loopback itself does), and no delivery can run out
+/// of retries within a run: the schedule spans about 17 minutes.
 constexpr const char* retry_schedule =
   "50ms,100ms,200ms,500ms,1s,2s,5s,10s,30s,1m,5m,10m";
 
@@ -76,8 +76,8 @@ uint64_t random_seed() {
   return (uint64_t{rd()} << 32) | rd();
 }
 
-/// The receiver's requests from `*seen` on, as the checker takes them;
-/// advances `*seen`.
+/// The receiver's requests from the `seen`-th on, as the checker takes
+/// them; advances `seen` past them.
 std::vector<wi_crash::delivery_seen> new_deliveries(const wi_e2e::receiver& rx,
                                                     size_t& seen) {
   auto rs = rx.requests_from(seen);
