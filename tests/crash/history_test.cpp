@@ -230,7 +230,7 @@ namespace {
 
 /// Events through the history, observed with their deliveries, and the
 /// requests a receiver got.
-class events : public checker {
+class event_checker : public checker {
  protected:
   /// A publish, acknowledged with a fresh receipt (`duplicate` false unless
   /// asked) counting `endpoints` deliveries, or unanswered. Returns the
@@ -346,7 +346,7 @@ class events : public checker {
 
 } // namespace
 
-TEST_F(events, accepts_every_acknowledged_event_as_acknowledged) {
+TEST_F(event_checker, accepts_every_acknowledged_event_as_acknowledged) {
   auto a = publish(true, 2);
   auto x = endpoint_for(a);
   auto y = endpoint_for(a);
@@ -377,7 +377,7 @@ TEST_F(events, accepts_every_acknowledged_event_as_acknowledged) {
   EXPECT_EQ(h.repeats(rng).size(), 3u);
 }
 
-TEST_F(events, flags_a_lost_or_changed_event) {
+TEST_F(event_checker, flags_a_lost_or_changed_event) {
   auto a = publish(true, 0);
   auto b = publish(true, 1);
   auto e = endpoint_for(b);
@@ -393,14 +393,14 @@ TEST_F(events, flags_a_lost_or_changed_event) {
     << ::testing::PrintToString(result.violations);
 }
 
-TEST_F(events, flags_a_receipt_that_is_not_fresh) {
+TEST_F(event_checker, flags_a_receipt_that_is_not_fresh) {
   auto a = publish(true, 0, true); // "duplicate": but every key is new
   auto result = check(seen({{a, {}}}));
   EXPECT_EQ(result.violations.size(), 1u);
   EXPECT_TRUE(result.lost.empty());
 }
 
-TEST_F(events, an_acknowledged_key_must_answer_its_receipt) {
+TEST_F(event_checker, an_acknowledged_key_must_answer_its_receipt) {
   auto a = publish(true, 0);
   auto b = publish(true, 0);
   auto c = publish(true, 0);
@@ -418,7 +418,7 @@ TEST_F(events, an_acknowledged_key_must_answer_its_receipt) {
     << ::testing::PrintToString(result.violations);
 }
 
-TEST_F(events, an_unanswered_publish_repeated_fresh_was_never_stored) {
+TEST_F(event_checker, an_unanswered_publish_repeated_fresh_was_never_stored) {
   auto u = publish(false);
   auto e = endpoint_for(u);
   auto obs = seen({});
@@ -452,7 +452,7 @@ TEST_F(events, an_unanswered_publish_repeated_fresh_was_never_stored) {
   EXPECT_TRUE(result.lost.empty()) << ::testing::PrintToString(result.lost);
 }
 
-TEST_F(events, every_delivery_arrives_signed_with_the_event_id) {
+TEST_F(event_checker, every_delivery_arrives_signed_with_the_event_id) {
   auto a = publish(true, 2);
   auto x = endpoint_for(a);
   auto y = endpoint_for(a);
@@ -479,7 +479,7 @@ TEST_F(events, every_delivery_arrives_signed_with_the_event_id) {
   EXPECT_EQ(h.stats().delivered_pairs, 2u);
 }
 
-TEST_F(events, delivered_in_the_server_but_never_received_is_lost) {
+TEST_F(event_checker, delivered_in_the_server_but_never_received_is_lost) {
   auto a = publish(true, 2);
   auto x = endpoint_for(a);
   auto y = endpoint_for(a);
@@ -491,7 +491,7 @@ TEST_F(events, delivered_in_the_server_but_never_received_is_lost) {
     << ::testing::PrintToString(result.violations);
 }
 
-TEST_F(events, a_failed_or_foreign_delivery_record_is_flagged) {
+TEST_F(event_checker, a_failed_or_foreign_delivery_record_is_flagged) {
   auto a = publish(true, 2);
   auto x = endpoint_for(a);
   auto obs = seen({{a, {x}}});
@@ -503,7 +503,7 @@ TEST_F(events, a_failed_or_foreign_delivery_record_is_flagged) {
     << ::testing::PrintToString(result.violations);
 }
 
-TEST_F(events, deliveries_to_inactive_endpoints_are_awaited_at_the_end) {
+TEST_F(event_checker, deliveries_to_inactive_endpoints_are_awaited_at_the_end) {
   auto a = publish(true, 1);
   auto x = endpoint_for(a);
   change(x, "inactive", true); // after the publish: the delivery pauses
@@ -520,7 +520,7 @@ TEST_F(events, deliveries_to_inactive_endpoints_are_awaited_at_the_end) {
   EXPECT_TRUE(h.plan_enable_all().empty());
 }
 
-TEST_F(events, flags_each_kind_of_wrong_delivery) {
+TEST_F(event_checker, flags_each_kind_of_wrong_delivery) {
   auto a = publish(true, 1);
   auto x = endpoint_for(a);
   auto other = endpoint_for(a, false);
@@ -580,7 +580,7 @@ TEST_F(events, flags_each_kind_of_wrong_delivery) {
   EXPECT_TRUE(violations_of(good).empty());
 }
 
-TEST_F(events, a_delivery_to_another_tenant_is_flagged) {
+TEST_F(event_checker, a_delivery_to_another_tenant_is_flagged) {
   auto op = h.plan(rng, t0, planned_op::create_tenant);
   h.ack_tenant(op, "T2", "wi_T2_token", t0_text);
   auto a = publish(true, 0);
