@@ -144,6 +144,7 @@ for ((r = 1; r <= rounds; r++)); do
       args_var="${b}_args"
       report="$keep/$b-$side-$r.md"
       note "round $r, $b, $side ..."
+      bench_args=()
       eval "bench_args=(${!args_var})" # shell words, quotes allowed
       "$repo/bench/${b}_bench.sh" --build-dir "$dir" "${bench_args[@]}" \
         --out "$report" > "$tmp/$b.log" 2>&1 ||

@@ -50,9 +50,9 @@ admin=bench-admin-token
 data="$tmp/data"
 flags=(--listen 127.0.0.1:0 --admin-token "$admin" --snapshot-every 100000000
   --log-level warn)
+mapfile -t limit_flags < <(known_flags "${bins[0]}" --tenant-max-endpoints 0)
 start_server load "webhook-ingress listening on" "${bins[0]}" \
-  --data-dir "$data" "${flags[@]}" \
-  $(known_flags "${bins[0]}" --tenant-max-endpoints 0)
+  --data-dir "$data" "${flags[@]}" "${limit_flags[@]}"
 base="http://127.0.0.1:$port"
 wait_ready "$base" 60
 create_tenants "$base" "$admin" "$tenants" "$tmp/tokens"
