@@ -27,8 +27,9 @@
 # Everything on 127.0.0.1: one etcd (free ports, temp dir) and N nodes
 # (--peer-listen 127.0.0.1:0, fresh data dirs, the same admin token).
 #
-# Part 1, forwarding. One tenant created through node 1 (its owner: a tenant
-# lives where it was created) with one endpoint; once every node's placement
+# Part 1, forwarding. One tenant created through node 1 and owned by it (new
+# tenants go to their rendezvous owner: created until one lands there) with
+# one endpoint; once every node's placement
 # map knows it, `wrk -t2 -c<N> -d<S>s --latency` GETs that endpoint
 # (GET /v1/webhook/endpoints/<id>, the tenant's token) on the owner and on
 # node 2, which forwards each request to the owner through the peer layer
@@ -187,13 +188,20 @@ wait_members() {
   die "$1 did not see $2 members within $3 s"
 }
 
-# make_tenant BASE: creates a tenant through BASE and one endpoint; sets
-# `token` and `endpoint_path`.
+# make_tenant BASE: creates tenants through BASE until one is owned by node 1
+# (a new tenant goes to its rendezvous owner among the active members, 1 in
+# N), then one endpoint of it; sets `token` and `endpoint_path`.
 make_tenant() {
-  local code
-  code=$(http_status POST "$1/admin/v1/tenants" "${json[@]}" \
-    -H "Authorization: Bearer $admin" -d '{"name":"bench"}')
-  expect 201 "$code" "create tenant"
+  local code tries
+  for ((tries = 0; tries < 200; tries++)); do
+    code=$(http_status POST "$1/admin/v1/tenants" "${json[@]}" \
+      -H "Authorization: Bearer $admin" -d '{"name":"bench"}')
+    expect 201 "$code" "create tenant"
+    [[ $(json_get data.owner) == "${node_id[1]}" ]] && break
+    sleep 0.05 # node 1 may not be active yet
+  done
+  [[ $(json_get data.owner) == "${node_id[1]}" ]] ||
+    die "no tenant landed on ${node_id[1]} in $tries creates"
   token=$(json_get data.token)
   code=$(http_status POST "$1/v1/webhook/endpoints" "${json[@]}" \
     -H "Authorization: Bearer $token" -d "$create_body")
