@@ -37,11 +37,16 @@ caf::error event_not_found(const std::string& id) {
   return make_error(errc::not_found, "event_id", "event " + id + " not found");
 }
 
-/// The tenant's "now": its clock's (`delivery_settings::clock`; the wall
-/// clock when deliveries are off).
-unix_millis now_millis(self_ptr self) {
+/// The tenant's clock (`delivery_settings::clock`; the wall clock when
+/// deliveries are off).
+const clock& clock_of(self_ptr self) {
   const auto& d = self->state.delivery;
-  return (d && d->clock ? d->clock : wall_clock())->now();
+  return *(d && d->clock ? d->clock : wall_clock());
+}
+
+/// The tenant's "now" (see `clock_of`).
+unix_millis now_millis(self_ptr self) {
+  return clock_of(self).now();
 }
 
 /// Sends the whole state to the WAL writer as a snapshot covering
@@ -579,38 +584,25 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
     return;
   }
   const auto& key = req.idempotency_key;
-  if (!key.empty()) {
-    if (auto i = st.data.idempotency.find(key);
-        i != st.data.idempotency.end()) {
-      const auto& ev = st.data.events.at(i->second);
-      if (ev.created_at + st.delivery->idempotency_window.count() >=
-          now_millis(self)) {
-        reply(receipt_of(ev, true));
-        return;
-      }
-    }
-    if (auto i = st.publishing.find(key); i != st.publishing.end()) {
-      i->second.push_back(std::move(reply)); // answered with the first
-      return;
-    }
-  }
-  auto targets = matching_endpoints(st.data, req.event_type);
-  if (exclude)
-    targets.erase(std::remove(targets.begin(), targets.end(), *exclude),
-                  targets.end());
-  if (st.data.pending + st.publishing_deliveries + targets.size() >
-      st.delivery->max_pending) {
-    reply(make_error(errc::too_many_pending, "event_type",
-                     "the tenant has " + std::to_string(st.data.pending) +
-                       " pending deliveries, the most allowed is " +
-                       std::to_string(st.delivery->max_pending)));
+  auto now = now_millis(self);
+  if (const auto* ev =
+        idempotent_event(st.data, key, now, st.delivery->idempotency_window)) {
+    reply(receipt_of(*ev, true));
     return;
   }
-  event_accepted rec{
-    st.data.tenant_id,         "evt_" + crypto::random_base62(24),
-    std::move(req.event_type), key,
-    now_millis(self),          std::move(targets)};
-  rec.payload_bytes = req.payload.size(); // per-tenant limits (issue 13)
+  if (auto i = st.publishing.find(key); i != st.publishing.end()) {
+    i->second.push_back(std::move(reply)); // answered with the first
+    return;
+  }
+  auto targets =
+    publish_targets(st.data, st.publishing_deliveries, req.event_type, exclude,
+                    st.delivery->max_pending);
+  if (!targets) {
+    reply(targets.error());
+    return;
+  }
+  auto rec = accept_event(st.data.tenant_id, "evt_" + crypto::random_base62(24),
+                          req, std::move(*targets), now);
   auto event_id = rec.event_id;
   auto count = rec.endpoints.size();
   // Kept for the deliveries' bodies (see `body_cache`); none without any.
@@ -699,29 +691,6 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
 
 // -- history pruning ----------------------------------------------------------
 
-/// Returns up to `max` events that may go: none of their deliveries is
-/// pending or has an attempt under way, created before `horizon`, and,
-/// with an idempotency key, before `key_horizon`.
-std::vector<std::string> prunable_events(const tenant_actor_state& st,
-                                         unix_millis horizon,
-                                         unix_millis key_horizon, size_t max) {
-  std::vector<std::string> result;
-  for (const auto& [id, ev] : st.data.events) {
-    if (result.size() >= max)
-      break;
-    if (ev.created_at >= horizon ||
-        (!ev.idempotency_key.empty() && ev.created_at >= key_horizon))
-      continue;
-    bool busy = false;
-    for (const auto& d : ev.deliveries)
-      busy = busy || d.status == delivery_status::pending ||
-             st.in_flight.count({ev.id, d.endpoint}) > 0;
-    if (!busy)
-      result.push_back(id);
-  }
-  return result;
-}
-
 /// Arms the timer of the next pruning round.
 void schedule_prune(self_ptr self) {
   self->delayed_send(self, self->state.delivery->prune_interval,
@@ -735,16 +704,17 @@ void schedule_prune(self_ptr self) {
 /// otherwise by the timer. Only one round is under way at a time.
 void on_prune(self_ptr self) {
   auto& st = self->state;
+  const auto& cfg = *st.delivery;
   auto now = now_millis(self);
-  auto limit = std::max<size_t>(st.delivery->max_pruned_per_round, 1);
-  auto ids =
-    prunable_events(st, now - st.delivery->retention.count(),
-                    now - st.delivery->idempotency_window.count(), limit);
-  if (ids.empty()) {
+  auto choice = choose_prune(
+    st.data, st.in_flight, now,
+    {cfg.retention, cfg.idempotency_window, cfg.max_pruned_per_round});
+  if (choice.event_ids.empty()) {
     schedule_prune(self);
     return;
   }
-  auto full = ids.size() >= limit;
+  auto full = choice.full;
+  auto ids = std::move(choice.event_ids);
   std::vector<std::string> keys;
   keys.reserve(ids.size());
   for (const auto& id : ids) {
@@ -817,45 +787,31 @@ bool admit_create(self_ptr self, reply_fn<endpoint>& reply) {
   return true;
 }
 
-/// Admits a publish from a client: takes a token of the publish rate, then
-/// checks `max_stored_bytes` with the payloads of publishes under way, and
-/// counts its payload until it is answered (`reply` is wrapped for that).
+/// Admits a publish from a client (see `admit_publish` in tenant_core.hpp),
+/// counting its payload until it is answered (`reply` is wrapped for that).
 /// Answers the error and returns false when refused. Operator notices
 /// (`notify`) do not come through here: they are never refused, but their
 /// bytes count once stored.
-bool admit_publish(self_ptr self, const new_event& req,
-                   reply_fn<event_receipt>& reply) {
+bool admit_client_publish(self_ptr self, const new_event& req,
+                          reply_fn<event_receipt>& reply) {
   auto& st = self->state;
   auto limits = limits_of(st);
   if (!limits)
     return true;
-  auto decision = take_token(st.limits.bucket, limits->publish_rate,
-                             limits->publish_burst, limit_clock::now());
-  st.limits.bucket = decision.next;
-  if (!decision.allowed) {
-    reply(rate_limited(*limits, decision.wait));
+  const auto& cfg = *st.delivery;
+  const auto& clk = clock_of(self);
+  auto verdict = admit_publish(
+    st.data, st.limits, st.publishing.count(req.idempotency_key) > 0, req,
+    {*limits, cfg.max_pending, cfg.idempotency_window, cfg.prune_interval},
+    clk.now(), clk.steady_now());
+  st.limits.bucket = verdict.bucket;
+  if (verdict.refusal) {
+    reply(std::move(verdict.refusal));
     return false;
   }
-  // A repeat of an idempotency key answers its first event and stores
-  // nothing: it must get that answer even when the quota is full.
-  const auto& key = req.idempotency_key;
-  if (!key.empty()) {
-    auto i = st.data.idempotency.find(key);
-    if (st.publishing.count(key) > 0 ||
-        (i != st.data.idempotency.end() &&
-         st.data.events.at(i->second).created_at +
-             st.delivery->idempotency_window.count() >=
-           now_millis(self)))
-      return true;
-  }
-  auto bytes = static_cast<uint64_t>(req.payload.size());
-  // Stored bytes go down only when a pruning round removes events.
-  if (auto err = check_storage_quota(*limits, st.data.stored_bytes,
-                                     st.limits.incoming_bytes, bytes,
-                                     st.delivery->prune_interval)) {
-    reply(std::move(err));
-    return false;
-  }
+  if (verdict.bytes == 0)
+    return true;
+  auto bytes = verdict.bytes;
   st.limits.incoming_bytes += bytes;
   reply = reply_fn<event_receipt>{
     reply.request_id(),
@@ -880,7 +836,7 @@ tenant_summary inspect(self_ptr self) {
   if (auto limits = limits_of(st); limits && limits->publish_rate > 0)
     result.usage.publish_tokens =
       tokens_at(st.limits.bucket, limits->publish_rate, limits->publish_burst,
-                limit_clock::now());
+                clock_of(self).steady_now());
   return result;
 }
 
@@ -995,7 +951,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       reply(list_endpoints(self->state.data, q));
     },
     [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
-      if (!admit_publish(self, req, reply)) // per-tenant limits (issue 13)
+      if (!admit_client_publish(self, req, reply)) // per-tenant limits
         return;
       publish(self, std::move(req), std::nullopt, std::move(reply));
     },
