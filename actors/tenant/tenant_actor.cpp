@@ -15,6 +15,7 @@
 #include "actors/common/text.hpp"
 #include "actors/delivery/signing.hpp"
 #include "actors/tenant/admin_views.hpp"
+#include "actors/tenant/tenant_commit.hpp"
 #include "actors/tenant/tenant_core.hpp"
 #include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
@@ -27,6 +28,7 @@ namespace {
 
 using self_ptr = tenant_actor::stateful_pointer<tenant_actor_state>;
 using std::chrono::milliseconds;
+using namespace tenant_shell;
 
 caf::error endpoint_not_found(endpoint_id id) {
   return make_error(errc::not_found, "id",
@@ -35,158 +37,6 @@ caf::error endpoint_not_found(endpoint_id id) {
 
 caf::error event_not_found(const std::string& id) {
   return make_error(errc::not_found, "event_id", "event " + id + " not found");
-}
-
-/// The tenant's clock (`delivery_settings::clock`; the wall clock when
-/// deliveries are off).
-const clock& clock_of(self_ptr self) {
-  const auto& d = self->state.delivery;
-  return *(d && d->clock ? d->clock : wall_clock());
-}
-
-/// The tenant's "now" (see `clock_of`).
-unix_millis now_millis(self_ptr self) {
-  return clock_of(self).now();
-}
-
-/// Sends the whole state to the WAL writer as a snapshot covering
-/// `last_seq`; the writer's answer (the covered sequence number once the
-/// snapshot is durable) goes to whoever sent the current message.
-caf::delegated<uint64_t> delegate_snapshot(self_ptr self) {
-  auto& st = self->state;
-  st.log.snapshot_sent();
-  return self->delegate(st.wal, snapshot_atom::value, st.data.tenant_id,
-                        st.log.last_seq, persistence::encode_snapshot(st.data));
-}
-
-/// Like `delegate_snapshot`, for a snapshot nobody waits for. A failed write
-/// only leaves the records in the WAL until the next snapshot.
-void start_snapshot(self_ptr self) {
-  auto& st = self->state;
-  st.log.snapshot_sent();
-  self
-    ->request(st.wal, caf::infinite, snapshot_atom::value, st.data.tenant_id,
-              st.log.last_seq, persistence::encode_snapshot(st.data))
-    .then([](uint64_t) {}, [](caf::error&) {});
-}
-
-/// Applies a record the WAL writer confirmed as durable (sequence `seq`).
-/// Returns an error only for a bug: a durable record must apply.
-caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
-  auto& st = self->state;
-  std::optional<endpoint_status> before;
-  if (auto id = status_endpoint_of(rec)) {
-    if (auto i = st.data.endpoints.find(*id); i != st.data.endpoints.end())
-      before = i->second.status;
-  }
-  auto pending_before = static_cast<int64_t>(st.data.pending);
-  if (auto err = wi::apply(st.data, rec))
-    return make_error(errc::internal,
-                      "durable record did not apply: " + text_of(err));
-  node_metrics().on_applied(rec, st.data, before,
-                            static_cast<int64_t>(st.data.pending) -
-                              pending_before);
-  if (st.log.applied(seq))
-    start_snapshot(self);
-  return {};
-}
-
-/// Makes `rec` (and an optional payload stored with it) durable, then
-/// applies it and calls `on_applied()` on the new state; calls `on_error`
-/// with the reason if the write failed (nothing was applied).
-template <class OnApplied, class OnError>
-void commit(self_ptr self, record rec, std::string payload_key,
-            std::string payload, OnApplied on_applied, OnError on_error) {
-  auto& st = self->state;
-  auto bytes = persistence::encode(rec);
-  auto handle = [self, rec = std::move(rec), on_applied,
-                 on_error](uint64_t seq) {
-    if (auto err = apply_durable(self, rec, seq))
-      on_error(std::move(err));
-    else
-      on_applied();
-  };
-  auto req = wal_append::one(st.data.tenant_id, std::move(bytes));
-  req.payload_key = std::move(payload_key);
-  req.payload = std::move(payload);
-  wal_commit(self, st.wal, std::move(req), std::move(handle),
-             std::move(on_error));
-}
-
-/// Logs what became of a request's record, naming the request like the
-/// access log does: applied at debug, failed at warn. Only ids, never
-/// content.
-void log_request(self_ptr self, std::string_view kind,
-                 const std::string& request_id, const caf::error* err) {
-  const auto& tenant = self->state.data.tenant_id;
-  if (err == nullptr)
-    spdlog::debug("applied record={} tenant={} seq={} request_id=\"{}\"", kind,
-                  tenant, self->state.log.last_seq, request_id);
-  else
-    spdlog::warn("not applied record={} tenant={} error=\"{}\" "
-                 "request_id=\"{}\"",
-                 kind, tenant, text_of(*err), request_id);
-}
-
-/// `commit` for a request from outside: answers `reply` with `on_applied()`
-/// or with the error.
-template <class T, class OnApplied>
-void commit_reply(self_ptr self, record rec, reply_fn<T> reply,
-                  OnApplied on_applied) {
-  auto kind = kind_of(rec);
-  commit(
-    self, std::move(rec), {}, {},
-    [self, kind, reply, on_applied] {
-      log_request(self, kind, reply.request_id(), nullptr);
-      reply(on_applied());
-    },
-    [self, kind, reply](caf::error err) {
-      log_request(self, kind, reply.request_id(), &err);
-      reply(std::move(err));
-    });
-}
-
-/// Like `commit`, but the record shares one WAL append with every record
-/// committed this way until the actor handles its next `flush_atom`
-/// message (see `tenant_actor_state::batch`). For records whose callers do
-/// not wait (attempt outcomes): one append and one reply instead of one per
-/// record.
-void commit_batched(self_ptr self, record rec, std::function<void()> on_applied,
-                    std::function<void(caf::error)> on_error) {
-  auto& st = self->state;
-  if (st.batch.empty())
-    self->send(self, flush_atom::value);
-  st.batch.push_back(
-    {std::move(rec), std::move(on_applied), std::move(on_error)});
-}
-
-/// Sends the gathered records to the WAL writer as one append; applies them
-/// in order once it is durable.
-void flush_batch(self_ptr self) {
-  auto& st = self->state;
-  if (st.batch.empty())
-    return;
-  auto batch = std::make_shared<std::vector<batched_record>>();
-  batch->swap(st.batch);
-  wal_append req;
-  req.owner = st.data.tenant_id;
-  req.records.reserve(batch->size());
-  for (const auto& x : *batch)
-    req.records.push_back(persistence::encode(x.rec));
-  wal_commit(
-    self, st.wal, std::move(req),
-    [self, batch](uint64_t first) {
-      for (auto& x : *batch) {
-        if (auto err = apply_durable(self, x.rec, first++))
-          x.on_error(std::move(err));
-        else
-          x.on_applied();
-      }
-    },
-    [batch](caf::error err) {
-      for (auto& x : *batch)
-        x.on_error(err);
-    });
 }
 
 // -- deliveries ---------------------------------------------------------------
