@@ -80,6 +80,34 @@ memory_wal(wal_writer_actor::stateful_pointer<memory_wal_state> self,
   };
 }
 
+/// An engine that sends nothing: it keeps the jobs, and the test answers
+/// them when it likes (the completion sends the outcome to the tenant, which
+/// handles it at the next `sched.run()`).
+class scripted_engine final : public delivery_engine {
+ public:
+  struct job_and_completion {
+    delivery_job job;
+    completion done;
+  };
+
+  std::vector<job_and_completion> jobs;
+
+  void submit(delivery_job job, completion done) override {
+    jobs.push_back({std::move(job), std::move(done)});
+  }
+
+  /// Answers the oldest job with HTTP `status`.
+  void answer(int status) {
+    ASSERT_FALSE(jobs.empty());
+    auto x = std::move(jobs.front());
+    jobs.erase(jobs.begin());
+    delivery_outcome outcome;
+    outcome.job_id = x.job.job_id;
+    outcome.status = status;
+    x.done(std::move(outcome));
+  }
+};
+
 class tenant_deterministic : public ::testing::Test,
                              public test_coordinator_fixture<> {
  protected:
@@ -90,9 +118,11 @@ class tenant_deterministic : public ::testing::Test,
     std::make_shared<delivery_settings>();
   tenant_actor tenant;
 
-  /// Starts the tenant with `settings` and an engine of `engine_cfg`.
+  /// Starts the tenant with `settings` and an engine of `engine_cfg` (or
+  /// `engine`, if set).
   void start(delivery_engine_config engine_cfg = {}) {
-    engine = std::make_shared<delivery_engine>(engine_cfg);
+    if (!engine)
+      engine = std::make_shared<delivery_engine>(engine_cfg);
     settings->engine = engine;
     settings->clock = clock;
     auto wal = sys.spawn(memory_wal, wal_log);
@@ -183,6 +213,53 @@ TEST_F(tenant_deterministic, an_overloaded_engine_is_not_an_attempt) {
   EXPECT_EQ(ev->deliveries[0].attempts, 0u);
   // Two records only: the endpoint and the event; no attempt.
   EXPECT_EQ(wal_log->records.size(), 2u);
+}
+
+TEST_F(tenant_deterministic,
+       the_breaker_trips_probes_after_its_cooldown_and_recovers) {
+  // Two failures trip the breaker; the probe waits for the cool-down (on
+  // the fake clock and CAF's, moved together), and a successful probe
+  // brings the endpoint back. Each step is checked at its exact time.
+  auto scripted = std::make_shared<scripted_engine>();
+  engine = scripted;
+  settings->breaker_failures = 2;
+  settings->breaker_cooldown = 60s;
+  settings->retries = retry_policy{{1000ms, 1000ms, 1000ms}, 0.0};
+  start();
+  auto ep = ask<endpoint>(
+    create_atom::value,
+    new_endpoint{
+      "https://example.com/1", "secret-secret", {"user.created"}, {}});
+  ASSERT_TRUE(ep) << text_of(ep.error());
+  auto status = [&] {
+    auto view = ask<endpoint_view>(get_atom::value, ep->id);
+    return view ? view->ep.status : endpoint_status::inactive;
+  };
+  ASSERT_TRUE(publish("{}"));
+  ASSERT_EQ(scripted->jobs.size(), 1u); // the first attempt, at once
+  scripted->answer(500);
+  sched.run();
+  EXPECT_EQ(status(), endpoint_status::active);
+  advance(999ms);
+  EXPECT_TRUE(scripted->jobs.empty()) << "retried before its delay";
+  advance(1ms);
+  ASSERT_EQ(scripted->jobs.size(), 1u); // the second attempt
+  scripted->answer(500);
+  sched.run();
+  EXPECT_EQ(status(), endpoint_status::disabled);
+  advance(59'999ms);
+  EXPECT_TRUE(scripted->jobs.empty()) << "probed before the cool-down";
+  advance(1ms);
+  ASSERT_EQ(scripted->jobs.size(), 1u); // the probe
+  scripted->answer(200);
+  sched.run();
+  EXPECT_EQ(status(), endpoint_status::active);
+  auto st = ask<endpoint_stats>(stats_atom::value, ep->id);
+  ASSERT_TRUE(st) << text_of(st.error());
+  EXPECT_EQ(st->total_attempts, 3u);
+  EXPECT_EQ(st->failed_attempts, 2u);
+  EXPECT_EQ(st->pending_events, 0u);
+  EXPECT_EQ(st->breaker.consecutive_failures, 0u);
 }
 
 TEST_F(tenant_deterministic,
