@@ -94,7 +94,7 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
   job.job_id = st.next_job++;
   job.url = ep.url;
   job.body = std::move(body);
-  auto timestamp = crypto::now_seconds();
+  auto timestamp = clock_of(self).now_seconds();
   job.headers = {
     {std::string{delivery_header::content_type}, "application/json"},
     {std::string{delivery_header::user_agent},
@@ -694,8 +694,8 @@ tenant_summary inspect(self_ptr self) {
 caf::result<tenant_summary> change_limits(self_ptr self,
                                           const limits_patch& patch) {
   auto rp = self->make_response_promise<tenant_summary>();
-  tenant_limits_set rec{self->state.data.tenant_id, crypto::now_seconds(),
-                        patch};
+  tenant_limits_set rec{self->state.data.tenant_id,
+                        clock_of(self).now_seconds(), patch};
   commit(
     self, std::move(rec), {}, {},
     [self, rp] {
@@ -746,7 +746,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       if (!admit_create(self, reply)) // per-tenant limits (issue 13)
         return;
       auto& st = self->state;
-      auto now = crypto::now_seconds();
+      auto now = clock_of(self).now_seconds();
       endpoint ep{st.next_id++,
                   std::move(req.url),
                   std::move(req.secret),
@@ -783,7 +783,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
         return;
       }
       endpoint_status_changed rec{st.data.tenant_id, id, status,
-                                  crypto::now_seconds()};
+                                  clock_of(self).now_seconds()};
       commit_reply(self, std::move(rec), std::move(reply), [self, id, status] {
         if (status == endpoint_status::active)
           schedule_pending(self, id); // resume what waited while inactive

@@ -262,6 +262,39 @@ TEST_F(tenant_deterministic,
   EXPECT_EQ(st->breaker.consecutive_failures, 0u);
 }
 
+TEST_F(tenant_deterministic, record_times_and_signatures_use_the_tenant_clock) {
+  // Every "now" of the tenant comes from its clock: an endpoint's creation
+  // and change times, and the timestamp a delivery is signed with.
+  auto scripted = std::make_shared<scripted_engine>();
+  engine = scripted;
+  clock->set(1'800'000'000'250);
+  start();
+  auto ep = ask<endpoint>(
+    create_atom::value,
+    new_endpoint{
+      "https://example.com/1", "secret-secret", {"user.created"}, {}});
+  ASSERT_TRUE(ep) << text_of(ep.error());
+  EXPECT_EQ(ep->created_at, 1'800'000'000);
+  clock->advance(5'000);
+  ASSERT_TRUE(
+    ask<no_content>(status_atom::value, ep->id, endpoint_status::inactive));
+  ASSERT_TRUE(
+    ask<no_content>(status_atom::value, ep->id, endpoint_status::active));
+  auto view = ask<endpoint_view>(get_atom::value, ep->id);
+  ASSERT_TRUE(view) << text_of(view.error());
+  EXPECT_EQ(view->ep.last_modified, 1'800'000'005);
+  auto receipt = publish("{}");
+  ASSERT_TRUE(receipt) << text_of(receipt.error());
+  EXPECT_EQ(receipt->created_at, 1'800'000'005'250);
+  ASSERT_EQ(scripted->jobs.size(), 1u);
+  std::string timestamp;
+  for (const auto& [name, value] : scripted->jobs.front().job.headers)
+    if (name == delivery_header::webhook_timestamp)
+      timestamp = value;
+  EXPECT_EQ(timestamp, "1800000005");
+  scripted->answer(200);
+}
+
 TEST_F(tenant_deterministic,
        an_idempotency_key_is_usable_again_after_its_window) {
   // Within the window the key answers its first event as a duplicate; once
