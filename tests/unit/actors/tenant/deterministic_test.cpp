@@ -153,6 +153,14 @@ class tenant_deterministic : public ::testing::Test,
     return std::move(*out);
   }
 
+  /// Creates an endpoint subscribed to `user.created`.
+  caf::expected<endpoint> create_endpoint() {
+    return ask<endpoint>(
+      create_atom::value,
+      new_endpoint{
+        "https://example.com/1", "secret-secret", {"user.created"}, {}});
+  }
+
   caf::expected<event_receipt> publish(std::string payload,
                                        std::string key = {}) {
     return ask<event_receipt>(
@@ -185,10 +193,7 @@ TEST_F(tenant_deterministic, an_overloaded_engine_is_not_an_attempt) {
   delivery_engine_config engine_cfg;
   engine_cfg.max_queued = 0;
   start(engine_cfg);
-  auto ep = ask<endpoint>(
-    create_atom::value,
-    new_endpoint{
-      "https://example.com/1", "secret-secret", {"user.created"}, {}});
+  auto ep = create_endpoint();
   ASSERT_TRUE(ep) << text_of(ep.error());
   auto receipt = publish("{}");
   ASSERT_TRUE(receipt) << text_of(receipt.error());
@@ -226,10 +231,7 @@ TEST_F(tenant_deterministic,
   settings->breaker_cooldown = 60s;
   settings->retries = retry_policy{{1000ms, 1000ms, 1000ms}, 0.0};
   start();
-  auto ep = ask<endpoint>(
-    create_atom::value,
-    new_endpoint{
-      "https://example.com/1", "secret-secret", {"user.created"}, {}});
+  auto ep = create_endpoint();
   ASSERT_TRUE(ep) << text_of(ep.error());
   auto status = [&] {
     auto view = ask<endpoint_view>(get_atom::value, ep->id);
@@ -269,10 +271,7 @@ TEST_F(tenant_deterministic, record_times_and_signatures_use_the_tenant_clock) {
   engine = scripted;
   clock->set(1'800'000'000'250);
   start();
-  auto ep = ask<endpoint>(
-    create_atom::value,
-    new_endpoint{
-      "https://example.com/1", "secret-secret", {"user.created"}, {}});
+  auto ep = create_endpoint();
   ASSERT_TRUE(ep) << text_of(ep.error());
   EXPECT_EQ(ep->created_at, 1'800'000'000);
   clock->advance(5'000);
