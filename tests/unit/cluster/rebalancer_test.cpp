@@ -374,9 +374,15 @@ TEST(rebalancer, the_thread_runs_rounds_when_poked_and_a_late_done_is_safe) {
   auto r = std::make_unique<rebalancer>(std::move(cfg));
   r->drain();
   r->start();
+  // `started` counts before the mover is called: wait for the mover.
+  auto asked = [&] {
+    std::lock_guard guard{mv->mtx};
+    return mv->pending.contains("t1");
+  };
   auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (r->started() == 0 && std::chrono::steady_clock::now() < deadline)
+  while (!asked() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(asked());
   ASSERT_EQ(r->started(), 1u);
   c.moved("t1");
   mv->finish("t1"); // pokes: the next round drains
