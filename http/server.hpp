@@ -63,6 +63,10 @@ struct backend {
   std::function<void(std::string, cluster::forwarded_request,
                      cluster::forward_done)>
     forward;
+  /// Cluster mode: the move coordinator behind `POST
+  /// /admin/v1/tenants/{id}/move` and `data.moves` of `GET
+  /// /admin/v1/cluster`; null on a single node.
+  std::shared_ptr<cluster::mover> mover;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,
