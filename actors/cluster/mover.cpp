@@ -209,6 +209,10 @@ struct move_coordinator::impl : std::enable_shared_from_this<impl> {
   // ------------------------------------------------------------------
 
   caf::error check(const std::string& tenant, const std::string& to) const {
+    if (!deps.cluster->ready())
+      return make_error(errc::storage_unavailable, "etcd",
+                        "etcd is not reachable (or this node's lease is not "
+                        "renewed in time): moves are refused");
     if (to == self())
       return invalid("to", "to names this node (" + to +
                              "), which already owns the tenant");

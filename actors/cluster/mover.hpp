@@ -88,8 +88,8 @@ struct mover_deps {
   /// This node's local data (the directory).
   local_tenants local;
   move_store store;
-  /// The cached view (members, placements); never blocks.
-  std::shared_ptr<const view> cluster;
+  /// The cached view (members, placements, readiness); never blocks.
+  std::shared_ptr<const control> cluster;
   /// Records a placement in this node's cache at once (the membership's
   /// `note_placement`).
   std::function<void(const std::string& tenant, const placement&)>

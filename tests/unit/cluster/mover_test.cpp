@@ -5,6 +5,7 @@
 
 #include "actors/cluster/mover.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -125,9 +126,13 @@ struct fake_etcd {
 
 /// A node's view: members a and b (active) and c (joining); placements
 /// from the node's own cache.
-class fake_view : public view {
+class fake_view : public control {
  public:
   explicit fake_view(std::string self) : self_(std::move(self)) {}
+  bool ready() const override { return ready_; }
+  std::map<std::string, size_t> tenants_by_node() const override { return {}; }
+  void tenant_created(std::string) override {}
+  std::atomic<bool> ready_{true};
   std::string self() const override { return self_; }
   std::optional<placement> placement_of(std::string_view t) const override {
     std::lock_guard guard{mtx_};
@@ -432,8 +437,14 @@ TEST_F(mover_test, etcd_away_keeps_the_tenant_frozen_until_it_is_back) {
 
 TEST_F(mover_test, etcd_away_at_the_start_refuses_without_freezing) {
   own("t1");
-  etcd_.down = true;
+  view_a_->ready_ = false; // known not ready: refused at once
+  auto refused = start("t1", "b");
+  ASSERT_TRUE(refused->has_value());
+  EXPECT_EQ(wi::code_of(**refused), wi::errc::storage_unavailable);
+  view_a_->ready_ = true;
+  etcd_.down = true; // not noticed yet: the first read fails
   auto result = start("t1", "b");
+  EXPECT_FALSE(result->has_value());
   runner_->run();
   ASSERT_TRUE(result->has_value());
   EXPECT_EQ(wi::code_of(**result), wi::errc::storage_unavailable);
