@@ -48,6 +48,12 @@
 //   tag 14  := event_accepted with a payload size: as tag 4, then
 //                                       u64 payload_bytes (> 0; 0 is tag 4,
 //                                       so each record has one encoding)
+//   tag 15  := tenant_imported:         str tenant_id, entry, u64 epoch
+//   tag 16  := tenant_state_imported:   str tenant_id, str snapshot
+//   tag 17  := tenant_moved_out:        str tenant_id, i64 at
+//   entry   := as a tenant of the directory snapshot of kind 3
+//              (`persistence/snapshot_codec.cpp`); its epoch is the u64
+//              that follows
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -77,6 +83,9 @@ constexpr uint8_t tag_tenant_purged = 11;
 constexpr uint8_t tag_history_pruned = 12;
 constexpr uint8_t tag_tenant_limits_set = 13;
 constexpr uint8_t tag_event_accepted_sized = 14;
+constexpr uint8_t tag_tenant_imported = 15;
+constexpr uint8_t tag_tenant_state_imported = 16;
+constexpr uint8_t tag_tenant_moved_out = 17;
 
 using detail::reader;
 using detail::writer;
@@ -197,7 +206,38 @@ void encode_body(writer& w, const tenant_limits_set& x) {
   }
 }
 
+void encode_body(writer& w, const tenant_imported& x) {
+  w.u8(tag_tenant_imported);
+  w.str(x.tenant_id);
+  w.entry(x.entry, false);
+  w.u64(x.epoch);
+}
+
+void encode_body(writer& w, const tenant_state_imported& x) {
+  w.u8(tag_tenant_state_imported);
+  w.str(x.tenant_id);
+  w.str(x.snapshot);
+}
+
+void encode_body(writer& w, const tenant_moved_out& x) {
+  w.u8(tag_tenant_moved_out);
+  w.str(x.tenant_id);
+  w.i64(x.at);
+}
+
 // -- decoding -----------------------------------------------------------------
+
+bool decode_body(reader& r, tenant_imported& x) {
+  return r.str(x.tenant_id) && r.entry(x.entry, false) && r.u64(x.epoch);
+}
+
+bool decode_body(reader& r, tenant_state_imported& x) {
+  return r.str(x.tenant_id) && r.str(x.snapshot);
+}
+
+bool decode_body(reader& r, tenant_moved_out& x) {
+  return r.str(x.tenant_id) && r.i64(x.at);
+}
 
 bool decode_body(reader& r, tenant_created& x) {
   return r.str(x.tenant_id) && r.str(x.name) && r.str(x.token_hash) &&
@@ -354,6 +394,12 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<tenant_limits_set>(r, out);
   case tag_event_accepted_sized:
     return decode_as<event_accepted, true>(r, out);
+  case tag_tenant_imported:
+    return decode_as<tenant_imported>(r, out);
+  case tag_tenant_state_imported:
+    return decode_as<tenant_state_imported>(r, out);
+  case tag_tenant_moved_out:
+    return decode_as<tenant_moved_out>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

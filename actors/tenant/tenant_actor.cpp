@@ -86,6 +86,42 @@ caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
   return {};
 }
 
+/// The frozen state, as a freeze answers it.
+frozen_tenant frozen_state(self_ptr self) {
+  const auto& st = self->state;
+  return frozen_tenant{st.data, st.log.last_seq, st.log.uncovered};
+}
+
+/// Answers a waiting freeze once no WAL commit is under way any more.
+void settle_freeze(self_ptr self) {
+  auto& st = self->state;
+  if (st.freezing && st.commits_under_way == 0 && st.batch.empty()) {
+    st.freezing->deliver(frozen_state(self));
+    st.freezing.reset();
+  }
+}
+
+/// `wal_commit` for this actor: counts the append as under way until its
+/// answer was handled (what a freeze waits for).
+template <class OnDurable, class OnError>
+void tenant_commit(self_ptr self, wal_append req, OnDurable on_durable,
+                   OnError on_error) {
+  auto& st = self->state;
+  ++st.commits_under_way;
+  wal_commit(
+    self, st.wal, std::move(req),
+    [self, f = std::move(on_durable)](uint64_t seq) mutable {
+      f(seq);
+      --self->state.commits_under_way;
+      settle_freeze(self);
+    },
+    [self, g = std::move(on_error)](caf::error err) mutable {
+      g(std::move(err));
+      --self->state.commits_under_way;
+      settle_freeze(self);
+    });
+}
+
 /// Makes `rec` (and an optional payload stored with it) durable, then
 /// applies it and calls `on_applied()` on the new state; calls `on_error`
 /// with the reason if the write failed (nothing was applied).
@@ -104,8 +140,7 @@ void commit(self_ptr self, record rec, std::string payload_key,
   auto req = wal_append::one(st.data.tenant_id, std::move(bytes));
   req.payload_key = std::move(payload_key);
   req.payload = std::move(payload);
-  wal_commit(self, st.wal, std::move(req), std::move(handle),
-             std::move(on_error));
+  tenant_commit(self, std::move(req), std::move(handle), std::move(on_error));
 }
 
 /// Logs what became of a request's record, naming the request like the
@@ -168,8 +203,8 @@ void flush_batch(self_ptr self) {
   req.records.reserve(batch->size());
   for (const auto& x : *batch)
     req.records.push_back(persistence::encode(x.rec));
-  wal_commit(
-    self, st.wal, std::move(req),
+  tenant_commit(
+    self, std::move(req),
     [self, batch](uint64_t first) {
       for (auto& x : *batch) {
         if (auto err = apply_durable(self, x.rec, first++))
@@ -755,8 +790,8 @@ void on_prune(self_ptr self) {
   record rec = history_pruned{st.data.tenant_id, now, std::move(ids)};
   auto req = wal_append::one(st.data.tenant_id, persistence::encode(rec));
   req.erased_payloads = std::move(keys);
-  wal_commit(
-    self, st.wal, std::move(req),
+  tenant_commit(
+    self, std::move(req),
     [self, rec = std::move(rec), full, count](uint64_t seq) {
       auto& s = self->state;
       s.pruning.clear();
@@ -934,10 +969,37 @@ void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
         schedule_probe(self, id);
 }
 
+/// While frozen (a planned move), a mutation is refused: answers `reply`
+/// and returns true. Only requests that raced with the freeze (sent to the
+/// actor before the routing table parked the tenant's requests) get here.
+template <class T>
+bool refuse_frozen(self_ptr self, const reply_fn<T>& reply) {
+  if (!self->state.frozen)
+    return false;
+  reply(make_error(errc::tenant_unavailable,
+                   "the tenant is moving between nodes; retry later"));
+  return true;
+}
+
+/// A planned move: stop, and answer the state once nothing is under way.
+caf::result<frozen_tenant> freeze(self_ptr self) {
+  auto& st = self->state;
+  st.frozen = true;
+  st.paused = true;
+  st.waiting.clear();
+  flush_batch(self); // outcomes handled before the freeze are kept
+  if (st.commits_under_way == 0)
+    return frozen_state(self);
+  if (!st.freezing)
+    st.freezing = self->make_response_promise<frozen_tenant>();
+  return *st.freezing;
+}
+
 tenant_actor::behavior_type tenant_behavior(self_ptr self) {
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
-      if (!admit_create(self, reply)) // per-tenant limits (issue 13)
+      if (refuse_frozen(self, reply) ||
+          !admit_create(self, reply)) // per-tenant limits (issue 13)
         return;
       auto& st = self->state;
       auto now = crypto::now_seconds();
@@ -961,8 +1023,14 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       else
         reply(endpoint_not_found(id));
     },
-    [self](probe_atom, endpoint_id id) { on_probe(self, id); },
-    [self](prune_atom) { on_prune(self); },
+    [self](probe_atom, endpoint_id id) {
+      if (!self->state.frozen)
+        on_probe(self, id);
+    },
+    [self](prune_atom) {
+      if (!self->state.frozen)
+        on_prune(self);
+    },
     [self](inspect_atom) { return inspect(self); },
     [self](inspect_atom, endpoint_id id) {
       return internal_view_of(self->state.data, id);
@@ -972,6 +1040,8 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     [self](status_atom, endpoint_id id, endpoint_status status,
            reply_fn<no_content>& reply) {
       auto& st = self->state;
+      if (refuse_frozen(self, reply))
+        return;
       if (st.data.endpoints.count(id) == 0) {
         reply(endpoint_not_found(id));
         return;
@@ -995,7 +1065,8 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       reply(list_endpoints(self->state.data, q));
     },
     [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
-      if (!admit_publish(self, req, reply)) // per-tenant limits (issue 13)
+      if (refuse_frozen(self, reply) ||
+          !admit_publish(self, req, reply)) // per-tenant limits (issue 13)
         return;
       publish(self, std::move(req), std::nullopt, std::move(reply));
     },
@@ -1015,23 +1086,33 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     },
     [self](resend_atom, endpoint_id id, const std::string& event_id,
            reply_fn<delivery_state>& reply) {
-      on_resend(self, id, event_id, reply);
+      if (!refuse_frozen(self, reply))
+        on_resend(self, id, event_id, reply);
     },
     [self](due_atom, const std::string& event_id, endpoint_id id) {
-      on_due(self, event_id, id);
+      if (!self->state.frozen)
+        on_due(self, event_id, id);
     },
     [self](attempted_atom, const std::string& event_id, endpoint_id id,
            uint32_t attempt, unix_millis started, delivery_outcome& outcome) {
-      on_attempted(self, event_id, id, attempt, started, outcome);
+      // Frozen: the outcome is dropped; the delivery is still pending in the
+      // state that moves, and its new owner attempts it again.
+      if (!self->state.frozen)
+        on_attempted(self, event_id, id, attempt, started, outcome);
     },
     [self](checkpoint_atom) -> caf::result<uint64_t> {
       if (self->state.log.uncovered == 0)
         return uint64_t{0}; // the latest snapshot covers everything
       return delegate_snapshot(self);
     },
-    [self](limits_atom, const limits_patch& patch) {
+    [self](limits_atom,
+           const limits_patch& patch) -> caf::result<tenant_summary> {
+      if (self->state.frozen)
+        return make_error(errc::tenant_unavailable,
+                          "the tenant is moving between nodes; retry later");
       return change_limits(self, patch); // per-tenant limits (issue 13)
     },
+    [self](freeze_atom) { return freeze(self); },
   };
 }
 

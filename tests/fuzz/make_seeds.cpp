@@ -33,6 +33,17 @@ endpoint sample_endpoint(endpoint_id id) {
                   1704067260};
 }
 
+tenant_state sample_tenant();
+
+tenant_entry imported_entry(const std::string& hash) {
+  tenant_entry x;
+  x.id = "tA";
+  x.name = "acme";
+  x.token_hash = hash;
+  x.created_at = 1704067200;
+  return x;
+}
+
 std::vector<record> records() {
   auto hash = std::string(32, 'h');
   return {
@@ -54,7 +65,10 @@ std::vector<record> records() {
     token_issued{"tA", hash, 1704067400, 1704153800},
     tenant_deactivated{"tA", 1704067500},
     tenant_purged{"tA", 1704067600},
-    history_pruned{"tA", 1704067700000, {"evt_1", "evt_2"}}};
+    history_pruned{"tA", 1704067700000, {"evt_1", "evt_2"}},
+    tenant_imported{"tA", imported_entry(hash), 3},
+    tenant_state_imported{"tA", persistence::encode_snapshot(sample_tenant())},
+    tenant_moved_out{"tA", 1704067800}};
 }
 
 tenant_state sample_tenant() {
