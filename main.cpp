@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/membership.hpp"
+#include "actors/cluster/mover.hpp"
 #include "actors/cluster/peer.hpp"
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
@@ -32,6 +34,7 @@
 #include "actors/delivery/retry_policy.hpp"
 #include "actors/directory/directory_actor.hpp"
 #include "actors/directory/recovery.hpp"
+#include "actors/directory/transfer.hpp"
 #include "actors/tenant/tenant_actor.hpp"
 #include "config.hpp"
 #include "http/server.hpp"
@@ -161,19 +164,103 @@ struct peer_layer {
   }
 };
 
+/// Cluster mode: the move coordinator, once recovery made it (the peer
+/// layer takes offers before: they are refused until then).
+class mover_slot {
+ public:
+  void set(std::shared_ptr<wi::cluster::move_coordinator> m) {
+    std::lock_guard guard{mtx_};
+    mover_ = std::move(m);
+  }
+
+  std::shared_ptr<wi::cluster::move_coordinator> get() const {
+    std::lock_guard guard{mtx_};
+    return mover_;
+  }
+
+  /// The peer layer's move handlers, through this slot.
+  wi::cluster::move_handlers handlers(std::shared_ptr<mover_slot> self) {
+    wi::cluster::move_handlers h;
+    h.offer = [self](wi::cluster::move_offer offer,
+                     std::function<void(wi::cluster::move_reply)> reply) {
+      if (auto m = self->get())
+        m->accept(std::move(offer), std::move(reply));
+      else
+        reply({false, "the node is still starting"});
+    };
+    h.discard = [self](std::string tenant, uint64_t epoch) {
+      if (auto m = self->get())
+        m->discard_copy(std::move(tenant), epoch);
+    };
+    return h;
+  }
+
+ private:
+  mutable std::mutex mtx_;
+  std::shared_ptr<wi::cluster::move_coordinator> mover_;
+};
+
+/// Cluster mode: the move coordinator over the directory, etcd (the
+/// membership) and the forwarder. `crash_at`: the test-only fault hook.
+std::shared_ptr<wi::cluster::move_coordinator>
+make_mover(const std::shared_ptr<wi::cluster::membership>& cluster,
+           const wi::directory_actor& directory,
+           const wi::cluster::forwarder_actor& forwarder,
+           const std::shared_ptr<wi::cluster::thread_runner>& runner,
+           const std::filesystem::path& data_dir) {
+  wi::cluster::mover_config mc;
+  mc.journal_path = (data_dir / "cluster-moves").string();
+  mc.crash_at = wi::cluster::crash_hook_from_environment();
+  if (!mc.crash_at.empty())
+    spdlog::warn("test fault hook WEBHOOK_INGRESS_TEST_CRASH_AT={} is set: "
+                 "this process exits at that step of a move",
+                 mc.crash_at);
+  wi::cluster::mover_deps d;
+  d.local = wi::local_tenants_of(directory);
+  d.store.read = [cluster](const std::string& t) {
+    return cluster->read_placement(t);
+  };
+  d.store.swap = [cluster](const std::string& t, int64_t rev,
+                           const std::string& owner, uint64_t epoch) {
+    return cluster->move(t, rev, owner, epoch);
+  };
+  d.cluster = cluster;
+  d.note_placement = [cluster](const std::string& t,
+                               const wi::cluster::placement& p) {
+    cluster->note_placement(t, p);
+  };
+  d.ship = [forwarder](std::string peer, wi::cluster::move_offer offer,
+                       wi::cluster::move_done done) {
+    caf::anon_send(forwarder, wi::cluster::peer_move_atom::value,
+                   std::move(peer), std::move(offer), std::move(done));
+  };
+  d.tell_discard = [forwarder](std::string peer, std::string tenant,
+                               uint64_t epoch) {
+    caf::anon_send(forwarder, wi::cluster::peer_discard_atom::value,
+                   std::move(peer), std::move(tenant), epoch);
+  };
+  d.runner = runner;
+  return std::make_shared<wi::cluster::move_coordinator>(std::move(mc),
+                                                         std::move(d));
+}
+
 /// Cluster mode: publishes the actor that answers requests other nodes
 /// forward here (through `http.serve_forwarded`, which answers NOT_READY
-/// until `set_ready`) and spawns the forwarder. Call before recovery: the
-/// peer port is known before the node registers itself.
+/// until `set_ready`) and move offers (through `moves`), and spawns the
+/// forwarder. Call before recovery: the peer port is known before the node
+/// registers itself.
 caf::expected<peer_layer> start_peer_layer(caf::actor_system& sys,
                                            wi::http::server& http,
-                                           const peer_settings& settings) {
+                                           const peer_settings& settings,
+                                           wi::cluster::move_handlers moves) {
   peer_layer layer;
   layer.peer = wi::cluster::spawn_peer(
-    sys, [&http](wi::cluster::forwarded_request req,
-                 std::function<void(wi::cluster::forwarded_response)> reply) {
+    sys,
+    [&http](wi::cluster::forwarded_request req,
+            std::function<void(wi::cluster::forwarded_response)> reply) {
       http.serve_forwarded(std::move(req), std::move(reply));
-    });
+    },
+    std::move(moves));
   auto port =
     wi::cluster::publish_peer(sys, layer.peer, settings.host, settings.port);
   if (!port) {
@@ -315,8 +402,10 @@ int main(int argc, char** argv) {
   }
   caf::actor_system sys{caf_cfg};
   peer_layer peers;
+  auto movers = std::make_shared<mover_slot>();
   if (cluster) {
-    auto started = start_peer_layer(sys, http, peer_cfg);
+    auto started =
+      start_peer_layer(sys, http, peer_cfg, movers->handlers(movers));
     if (!started) {
       http.stop();
       return fail(wi::text_of(started.error()));
@@ -391,16 +480,43 @@ int main(int argc, char** argv) {
   wi::http::backend be;
   be.directory = directory;
   be.tenants = table;
-  be.metrics_text = [engine, cluster] {
+  std::shared_ptr<wi::cluster::thread_runner> move_runner;
+  std::shared_ptr<wi::cluster::move_coordinator> mover;
+  if (cluster) {
+    // Stale copies (a move's old owner or uncommitted import that a crash
+    // kept) go before this node serves; unfinished moves from here are
+    // fenced (docs/cluster.md, "Moves").
+    move_runner = std::make_shared<wi::cluster::thread_runner>(2);
+    mover = make_mover(cluster, directory, peers.forwarder, move_runner,
+                       std::filesystem::path{cfg.data_dir});
+    auto discarded = mover->reconcile_at_start(held);
+    if (!discarded) {
+      http.stop();
+      peers.stop();
+      return fail("refusing to start: " + wi::text_of(discarded.error()));
+    }
+    if (*discarded > 0) {
+      spdlog::info("discarded {} tenants placed on other nodes", *discarded);
+      std::erase_if(held, [&](const std::string& t) {
+        auto p = cluster->placement_of(t);
+        return p && p->owner != *node;
+      });
+    }
+    movers->set(mover);
+  }
+  be.metrics_text = [engine, cluster, mover] {
     auto text =
       wi::node_metrics().serialize(engine->in_flight(), engine->queued());
     if (cluster)
       text += cluster->metrics_text();
+    if (mover)
+      text += mover->metrics_text();
     return text;
   };
   if (cluster) {
     be.cluster = cluster;
     be.forward = wi::cluster::forward_function(peers.forwarder);
+    be.mover = mover;
   }
   http.set_ready(std::move(be));
   if (cluster) {
@@ -421,6 +537,9 @@ int main(int argc, char** argv) {
     std::chrono::steady_clock::now() + std::chrono::seconds{cfg.shutdown_grace};
   http.drain(deadline);
   http.stop();
+  if (move_runner)
+    move_runner->stop(); // moves under way end with the process
+  movers->set(nullptr);
   if (cluster)
     cluster->leave(); // revokes the lease: the member key goes at once
   // Let attempts under way finish; whatever is still running at the

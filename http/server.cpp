@@ -735,9 +735,13 @@ struct server::impl {
   }
 
   /// Cluster mode: when the tenant's placement names another node, hands a
-  /// direct request to that node (its answer is written unchanged) and
-  /// refuses a forwarded one (503 TENANT_UNAVAILABLE: a request is forwarded
-  /// at most once, so placements that disagree never make a loop). Returns
+  /// direct request to that node (its answer is written unchanged). A
+  /// forwarded one goes on only if this node knows a newer epoch than the
+  /// sender did (a move the sender has not seen yet), else 503
+  /// TENANT_UNAVAILABLE: epochs grow with each hop, so placements that
+  /// disagree never make a loop. A forwarded request whose sender knew a
+  /// newer epoch than this node does while this node is the owner here
+  /// also gets 503 (this node may have lost the tenant: fencing). Returns
   /// whether it answered; false: serve the request here. A tenant without a
   /// placement is served here (the local look-up answers, 401 if unknown).
   bool forward_if_elsewhere(const exchange& ex, std::string_view tenant) {
@@ -749,13 +753,16 @@ struct server::impl {
       // Fencing: the sender knows a newer placement than this node; this
       // node may have lost the tenant and must not answer for it.
       node_metrics().on_forward("newer_epoch", 0);
-      ex.write_error(
-        tenant_unavailable("the tenant is moving between nodes; retry later"));
+      ex.write_error(tenant_unavailable(
+        "the tenant moved; this node's placement map is behind, retry later"));
       return true;
     }
     if (!place || place->owner == be.cluster->self())
       return false;
-    if (ex.fwd) {
+    // A forwarded request goes on only to a strictly newer placement than
+    // its sender knew (the sender's map lagged a move): each hop raises the
+    // epoch, so placements that disagree never make a loop.
+    if (ex.fwd && place->epoch <= ex.fwd->req.epoch) {
       node_metrics().on_forward("not_owner", 0);
       ex.write_error(
         tenant_unavailable("the tenant is moving between nodes; retry later"));

@@ -104,10 +104,13 @@ class server {
 
   /// Cluster mode: answers a request another node forwarded here, through
   /// exactly the path a direct request takes (readiness, limits,
-  /// authentication, validation, the same answers), except that it is never
-  /// forwarded again: if this node's view places the tenant elsewhere the
-  /// answer is 503 TENANT_UNAVAILABLE. Calls `reply` exactly once, from any
-  /// thread. Never blocks; safe from any thread (the peer actor calls it).
+  /// authentication, validation, the same answers), except that it is
+  /// forwarded again only to a placement with a newer epoch than the sender
+  /// knew (a move the sender has not seen yet); otherwise, if this node's
+  /// view places the tenant elsewhere, or the sender knew a newer epoch than
+  /// this node, the answer is 503 TENANT_UNAVAILABLE. Calls `reply` exactly
+  /// once, from any thread. Never blocks; safe from any thread (the peer actor
+  /// calls it).
   void serve_forwarded(cluster::forwarded_request req,
                        std::function<void(cluster::forwarded_response)> reply);
 
