@@ -257,7 +257,14 @@ struct exchange {
 
   /// Cluster mode: writes the owner node's answer to a forwarded request
   /// unchanged (status, body, and the headers a client reads).
+  /// A forwarded request relayed on (a move its sender had not seen)
+  /// hands the answer back to its sender as is.
   void write_relayed(const cluster::forwarded_response& answer) const {
+    if (fwd) {
+      log_access(answer.status);
+      fwd->reply(answer);
+      return;
+    }
     auto resp = req->create_response(status_line(answer.status));
     for (const auto& name : cluster::answer_header_names())
       if (auto* value = cluster::find_header(answer.headers, name))
