@@ -775,20 +775,60 @@ struct server::impl {
         tenant_unavailable("the tenant is moving between nodes; retry later"));
       return true;
     }
-    auto owner = be.cluster->member_of(place->owner);
+    relay(ex, place->owner, tenant, place->epoch);
+    return true;
+  }
+
+  /// Hands `ex` to the node `node` and writes its answer unchanged; 503
+  /// TENANT_UNAVAILABLE when that node is not a member with a peer address.
+  void relay(const exchange& ex, const std::string& node,
+             std::string_view tenant, uint64_t epoch) {
+    auto owner = be.cluster ? be.cluster->member_of(node) : std::nullopt;
     if (!owner || owner->peer.empty() || !be.forward) {
       node_metrics().on_forward("no_owner", 0);
       ex.write_error(tenant_unavailable(
         "the node that owns this tenant is not reachable; retry later"));
-      return true;
+      return;
     }
-    forward(owner->peer, make_forwarded(ex, tenant, place->epoch),
+    forward(owner->peer, make_forwarded(ex, tenant, epoch),
             [this, ex](caf::expected<cluster::forwarded_response> answer) {
               if (answer)
                 ex.write_relayed(*answer);
               else
                 ex.write_error(answer.error());
             });
+  }
+
+  /// Planned moves: a request for a tenant frozen here (`moving`) waits,
+  /// parked in the routing table (at most `tenant_table::max_parked` per
+  /// tenant, at most its park timeout, then 503 TENANT_UNAVAILABLE with
+  /// Retry-After), on no thread; when the move ends it is dispatched again:
+  /// served here after a thaw, sent to the new owner after a release. A
+  /// request for a tenant that just moved away (`moved`, before this node's
+  /// placement cache knows) goes to the new owner, which judges the token.
+  /// Direct and forwarded requests alike. Returns whether it took `ex`.
+  bool follow_move(const exchange& ex, const tenant_table::lookup_result& found,
+                   std::string_view tenant) {
+    using verdict = tenant_table::verdict;
+    if (found.outcome == verdict::moved) {
+      auto place = be.cluster ? be.cluster->placement_of(tenant) : std::nullopt;
+      relay(ex, found.node, tenant, place ? place->epoch : 0);
+      return true;
+    }
+    if (found.outcome != verdict::moving)
+      return false;
+    auto parked = be.tenants->park(tenant, [this, ex](bool expired) {
+      if (expired)
+        ex.write_error(tenant_unavailable(
+          "the tenant is moving between nodes; retry later"));
+      else
+        run(ex);
+    });
+    if (parked == tenant_table::park_result::full)
+      ex.write_error(tenant_unavailable(
+        "too many requests wait for the tenant's move; retry later"));
+    else if (parked == tenant_table::park_result::not_moving)
+      run(ex); // the move ended meanwhile
     return true;
   }
 
@@ -1349,6 +1389,8 @@ struct server::impl {
     if (forward_if_elsewhere(ex, *tenant_id))
       return;
     auto found = be.tenants->lookup(*tenant_id, crypto::sha256(*token));
+    if (follow_move(ex, found, *tenant_id))
+      return;
     if (found.outcome == tenant_table::verdict::unauthorized) {
       ex.write_error(unauthorized());
       return;

@@ -22,7 +22,12 @@
 #include <gtest/gtest.h>
 
 #include "actors/common/crypto.hpp"
+#include "actors/directory/directory_actor.hpp"
+#include "actors/directory/transfer.hpp"
 #include "http/server.hpp"
+#include "persistence/storage.hpp"
+#include "persistence/wal_reader.hpp"
+#include "persistence/wal_writer.hpp"
 #include "support/http_client.hpp"
 #include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/error.hpp"
@@ -692,4 +697,149 @@ TEST(peer_move, a_node_without_move_handlers_refuses_offers) {
   ASSERT_TRUE(reply) << wi::text_of(reply.error());
   EXPECT_FALSE(reply->committed);
   EXPECT_EQ(reply->reason, "this node takes no moves");
+}
+
+// -- planned moves: requests wait for a frozen tenant
+// --------------------------
+
+namespace {
+
+/// A real directory over an in-memory store, behind an HTTP server whose
+/// forwards go to a fake that answers for node "b".
+struct moving_node {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::shared_ptr<wi::persistence::memory_storage> store =
+    std::make_shared<wi::persistence::memory_storage>();
+  wi::wal_writer_actor wal = wi::persistence::spawn_wal_writer(sys, store);
+  wi::wal_reader_actor reader = wi::persistence::spawn_wal_reader(sys, store);
+  std::shared_ptr<wi::tenant_table> table =
+    std::make_shared<wi::tenant_table>();
+  wi::directory_actor dir = wi::spawn_directory(sys, wi::node_state{}, wal,
+                                                table, 10'000, nullptr, reader);
+  std::shared_ptr<fake_view> view = std::make_shared<fake_view>("a");
+  std::unique_ptr<wi::http::server> http;
+  uint16_t port = 0;
+  std::mutex mtx;
+  std::vector<std::string> forwarded_to; // peer address of each forward
+
+  moving_node() {
+    view->add_member("b", "peer-b:7");
+    wi::http::server_config hcfg;
+    hcfg.port = 0;
+    hcfg.threads = 1;
+    hcfg.admin_token_hash = wi::crypto::sha256(admin_token);
+    http = std::make_unique<wi::http::server>(hcfg);
+    auto started = http->start();
+    if (!started)
+      throw std::runtime_error(wi::text_of(started.error()));
+    port = *started;
+    wi::http::backend be;
+    be.directory = dir;
+    be.tenants = table;
+    be.cluster = view;
+    be.forward = [this](std::string peer, forwarded_request, forward_done d) {
+      {
+        std::lock_guard guard{mtx};
+        forwarded_to.push_back(peer);
+      }
+      d.fn(forwarded_response{
+        200, {{"Content-Type", "application/json"}}, R"({"data":"from b"})"});
+    };
+    http->set_ready(std::move(be));
+  }
+
+  ~moving_node() {
+    http->stop();
+    for (auto a :
+         {caf::actor_cast<caf::actor>(dir), caf::actor_cast<caf::actor>(wal),
+          caf::actor_cast<caf::actor>(reader)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    dir = nullptr;
+    wal = nullptr;
+    reader = nullptr;
+  }
+
+  wi_e2e::http_client client() const {
+    return wi_e2e::http_client{"http://127.0.0.1:" + std::to_string(port)};
+  }
+
+  /// Runs a step of `local_tenants` and waits for its answer.
+  template <class F>
+  caf::error step(F f) {
+    auto p = std::make_shared<std::promise<caf::error>>();
+    auto fut = p->get_future();
+    f([p](caf::error err) { p->set_value(std::move(err)); });
+    if (fut.wait_for(10s) != std::future_status::ready)
+      return wi::make_error(wi::errc::internal, "no answer within 10 s");
+    return fut.get();
+  }
+
+  bool freeze(const std::string& tenant) {
+    auto p = std::make_shared<std::promise<bool>>();
+    auto f = p->get_future();
+    wi::local_tenants_of(dir).freeze(tenant,
+                                     [p](caf::expected<wi::tenant_export> x) {
+                                       p->set_value(static_cast<bool>(x));
+                                     });
+    return f.wait_for(10s) == std::future_status::ready && f.get();
+  }
+};
+
+} // namespace
+
+TEST(peer_http_moves, requests_wait_for_a_move_then_run_here_or_go_to_b) {
+  moving_node a;
+  auto created =
+    std::make_shared<std::promise<caf::expected<wi::tenant_info>>>();
+  caf::anon_send(
+    a.dir, wi::create_atom::value, std::string{"acme"},
+    wi::reply_fn<wi::tenant_info>{[created](caf::expected<wi::tenant_info> x) {
+      created->set_value(std::move(x));
+    }});
+  auto info = created->get_future().get();
+  ASSERT_TRUE(info) << wi::text_of(info.error());
+  auto headers = wi_e2e::bearer(info->token);
+  auto ep = a.client().post(
+    "/v1/webhook/endpoints",
+    R"({"url":"https://example.com/hook","secret":"secret-secret","event_types":["a.b"]})",
+    headers);
+  ASSERT_EQ(ep.status, 201) << ep;
+
+  // Frozen: a request waits, then runs here after the thaw.
+  ASSERT_TRUE(a.freeze(info->id));
+  auto waiting = std::async(std::launch::async, [&] {
+    return a.client().get("/v1/webhook/endpoints/list", headers);
+  });
+  EXPECT_EQ(waiting.wait_for(300ms), std::future_status::timeout)
+    << "answered while the tenant was frozen";
+  ASSERT_FALSE(a.step(
+    [&](auto done) { wi::local_tenants_of(a.dir).thaw(info->id, done); }));
+  ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready);
+  auto here = waiting.get();
+  EXPECT_EQ(here.status, 200) << here;
+  EXPECT_EQ(here.data().as_array().size(), 1u) << here;
+
+  // Frozen again: a waiting create goes to the new owner on release, and so
+  // does a later request (this node's placement cache is not told).
+  ASSERT_TRUE(a.freeze(info->id));
+  auto moving = std::async(std::launch::async, [&] {
+    return a.client().post(
+      "/v1/webhook/endpoints",
+      R"({"url":"https://example.com/2","secret":"secret-secret","event_types":["a.b"]})",
+      headers);
+  });
+  EXPECT_EQ(moving.wait_for(300ms), std::future_status::timeout);
+  ASSERT_FALSE(a.step([&](auto done) {
+    wi::local_tenants_of(a.dir).release_to(info->id, "b", done);
+  }));
+  ASSERT_EQ(moving.wait_for(10s), std::future_status::ready);
+  auto relayed = moving.get();
+  EXPECT_EQ(relayed.status, 200) << relayed;
+  EXPECT_EQ(relayed.data(), "from b") << relayed;
+  auto later = a.client().get("/v1/webhook/endpoints/list", headers);
+  EXPECT_EQ(later.status, 200) << later;
+  EXPECT_EQ(later.data(), "from b") << later;
+  std::lock_guard guard{a.mtx};
+  EXPECT_EQ(a.forwarded_to, (std::vector<std::string>{"peer-b:7", "peer-b:7"}));
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -677,6 +678,53 @@ TEST_F(transfer_test, imports_of_held_or_foreign_tenants_are_refused) {
   ASSERT_FALSE(b.step([&](auto done) { b.steps().import(*x, 3, done); }));
   ASSERT_FALSE(
     b.step([&](auto done) { b.steps().activate(tenant.id, 3, done); }));
+}
+
+} // namespace
+
+namespace {
+
+// Not a timed test: run with --gtest_also_run_disabled_tests to measure a
+// move's local steps for a tenant with 10k endpoints (docs/benchmarks.md).
+TEST_F(transfer_test, DISABLED_measure_a_tenant_with_10k_endpoints) {
+  auto info = a.ask<tenant_info>(create_atom::value, std::string{"big"});
+  ASSERT_TRUE(info);
+  limits_patch room; // the default allows 1000 endpoints
+  room.changes[0] = {limit_op::set, 20'000};
+  ASSERT_TRUE(a.ask<tenant_summary>(limits_atom::value, info->id, room));
+  auto actor = a.actor_of(info->id);
+  constexpr int n = 10'000;
+  std::vector<std::future<caf::expected<endpoint>>> created;
+  for (int i = 1; i <= n; ++i) {
+    auto p = std::make_shared<std::promise<caf::expected<endpoint>>>();
+    created.push_back(p->get_future());
+    caf::anon_send(actor, create_atom::value, sample(i),
+                   reply_fn<endpoint>{[p](caf::expected<endpoint> x) {
+                     p->set_value(std::move(x));
+                   }});
+  }
+  for (auto& f : created)
+    ASSERT_TRUE(f.get());
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  auto t0 = clock::now();
+  auto x = a.freeze(info->id);
+  auto t1 = clock::now();
+  ASSERT_TRUE(x);
+  ASSERT_FALSE(b.step([&](auto done) { b.steps().import(*x, 2, done); }));
+  auto t2 = clock::now();
+  ASSERT_FALSE(
+    b.step([&](auto done) { b.steps().activate(info->id, 2, done); }));
+  auto t3 = clock::now();
+  ASSERT_FALSE(
+    a.step([&](auto done) { a.steps().release_to(info->id, "b", done); }));
+  auto t4 = clock::now();
+  std::printf("10k endpoints: export %zu bytes; freeze %.1f ms, import %.1f "
+              "ms, activate %.1f ms, release %.1f ms\n",
+              static_cast<size_t>(x->size_bytes()), ms(t1 - t0), ms(t2 - t1),
+              ms(t3 - t2), ms(t4 - t3));
 }
 
 } // namespace
