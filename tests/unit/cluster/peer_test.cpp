@@ -10,7 +10,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -153,9 +155,10 @@ struct node {
   uint16_t port = 0;
 
   node(wi::cluster::local_handler handler,
-       std::chrono::milliseconds timeout = 10s, uint16_t at_port = 0) {
+       std::chrono::milliseconds timeout = 10s, uint16_t at_port = 0,
+       wi::cluster::move_handlers moves = {}) {
     sys = std::make_unique<caf::actor_system>(configured(cfg));
-    peer = wi::cluster::spawn_peer(*sys, std::move(handler));
+    peer = wi::cluster::spawn_peer(*sys, std::move(handler), std::move(moves));
     auto bound = wi::cluster::publish_peer(*sys, peer, "127.0.0.1", at_port);
     if (!bound)
       throw std::runtime_error(wi::text_of(bound.error()));
@@ -812,6 +815,132 @@ TEST(peer_http, the_drain_route_answers_at_once_where_the_node_is) {
   r = n.a.client().post("/admin/v1/cluster/nodes/b/drain", "",
                         wi_e2e::bearer(tenant_token));
   EXPECT_EQ(r.status, 401) << r;
+}
+
+// -- move offers
+// ---------------------------------------------------------------
+
+namespace {
+
+/// Offers through `from` to `peer` and waits.
+caf::expected<wi::cluster::move_reply>
+offer(node& from, const std::string& peer, wi::cluster::move_offer x,
+      std::chrono::milliseconds timeout = 10s) {
+  auto done =
+    std::make_shared<std::promise<caf::expected<wi::cluster::move_reply>>>();
+  auto fut = done->get_future();
+  caf::anon_send(
+    from.forwarder, wi::cluster::peer_move_atom::value, peer, std::move(x),
+    wi::cluster::move_done{[done](caf::expected<wi::cluster::move_reply> r) {
+                             done->set_value(std::move(r));
+                           },
+                           timeout});
+  if (fut.wait_for(60s) != std::future_status::ready)
+    throw std::runtime_error("no answer to the offer within 60 s");
+  return fut.get();
+}
+
+wi::cluster::local_handler no_forwards() {
+  return [](forwarded_request, std::function<void(forwarded_response)> r) {
+    r(forwarded_response{500, {}, "unexpected"});
+  };
+}
+
+} // namespace
+
+TEST(peer_move,
+     an_offer_of_100k_endpoints_worth_of_state_crosses_and_is_answered) {
+  std::mutex mtx;
+  std::optional<wi::cluster::move_offer> got;
+  std::vector<std::pair<std::string, uint64_t>> discards;
+  wi::cluster::move_handlers moves;
+  moves.offer = [&](wi::cluster::move_offer x,
+                    std::function<void(wi::cluster::move_reply)> reply) {
+    {
+      std::lock_guard guard{mtx};
+      got = std::move(x);
+    }
+    reply({true, {}});
+  };
+  moves.discard = [&](std::string t, uint64_t epoch) {
+    std::lock_guard guard{mtx};
+    discards.emplace_back(std::move(t), epoch);
+  };
+  node b{no_forwards(), 10s, 0, std::move(moves)};
+  node a{no_forwards()};
+  wi::cluster::move_offer x;
+  x.from = "a";
+  x.epoch = 7;
+  x.mod_revision = 1234;
+  x.state.tenant_id = "t1";
+  x.state.registry = "registry";
+  // ~40 MB: well above a 100k-endpoint tenant's snapshot (docs/benchmarks.md).
+  x.state.snapshot = std::string(40u << 20, 'x');
+  x.state.payloads = {{"p1", std::string(1000, '\0')}, {"p2", "two"}};
+  auto expected_size = x.state.size_bytes();
+  auto started = clock_type::now();
+  auto reply = offer(a, b.address(), x);
+  ASSERT_TRUE(reply) << wi::text_of(reply.error());
+  EXPECT_TRUE(reply->committed);
+  EXPECT_LT(clock_type::now() - started, 5s);
+  {
+    std::lock_guard guard{mtx};
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->from, "a");
+    EXPECT_EQ(got->epoch, 7u);
+    EXPECT_EQ(got->mod_revision, 1234);
+    EXPECT_EQ(got->state.tenant_id, "t1");
+    EXPECT_EQ(got->state.size_bytes(), expected_size);
+    EXPECT_EQ(got->state.payloads, x.state.payloads);
+  }
+  caf::anon_send(a.forwarder, wi::cluster::peer_discard_atom::value,
+                 b.address(), std::string{"t1"}, uint64_t{8});
+  auto deadline = clock_type::now() + 5s;
+  for (;;) {
+    {
+      std::lock_guard guard{mtx};
+      if (!discards.empty())
+        break;
+    }
+    ASSERT_LT(clock_type::now(), deadline) << "the discard never arrived";
+    std::this_thread::sleep_for(5ms);
+  }
+  std::lock_guard guard{mtx};
+  EXPECT_EQ(discards,
+            (std::vector<std::pair<std::string, uint64_t>>{{"t1", 8}}));
+}
+
+TEST(peer_move, an_unanswered_offer_fails_after_its_own_timeout) {
+  std::vector<std::function<void(wi::cluster::move_reply)>> held;
+  std::mutex mtx;
+  wi::cluster::move_handlers moves;
+  moves.offer = [&](wi::cluster::move_offer,
+                    std::function<void(wi::cluster::move_reply)> reply) {
+    std::lock_guard guard{mtx};
+    held.push_back(std::move(reply)); // never answered
+  };
+  node b{no_forwards(), 10s, 0, std::move(moves)};
+  node a{no_forwards()};
+  wi::cluster::move_offer x;
+  x.state.tenant_id = "t1";
+  auto started = clock_type::now();
+  auto reply = offer(a, b.address(), x, 300ms);
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(wi::code_of(reply.error()), wi::errc::tenant_unavailable);
+  auto took = clock_type::now() - started;
+  EXPECT_GE(took, 250ms); // CAF's timers round to milliseconds
+  EXPECT_LT(took, 3s);
+}
+
+TEST(peer_move, a_node_without_move_handlers_refuses_offers) {
+  node b{no_forwards()};
+  node a{no_forwards()};
+  wi::cluster::move_offer x;
+  x.state.tenant_id = "t1";
+  auto reply = offer(a, b.address(), x);
+  ASSERT_TRUE(reply) << wi::text_of(reply.error());
+  EXPECT_FALSE(reply->committed);
+  EXPECT_EQ(reply->reason, "this node takes no moves");
 }
 
 // -- planned moves: requests wait for a frozen tenant
