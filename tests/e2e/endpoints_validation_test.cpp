@@ -2,6 +2,7 @@
 // names, boundaries, and the body size limit.
 
 #include <optional>
+#include <thread>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -9,6 +10,7 @@
 
 #include "support/assertions.hpp"
 #include "support/fixture.hpp"
+#include "support/raw_socket.hpp"
 
 using namespace wi_e2e;
 namespace json = boost::json;
@@ -257,6 +259,37 @@ TEST_F(small_body_limit, body_over_the_limit_is_413) {
     client().get(std::string{endpoints_path} + "/list", bearer(t.token));
   ASSERT_TRUE(is_success(list, 200));
   EXPECT_EQ(list.data().as_array().size(), 1u) << list;
+}
+
+// The 413 is sent from the headers, before the body. A client that is
+// still sending the body when the answer comes must be able to read it: the
+// server closes in stages (RFC 9112, 9.6). A plain close with unread bytes
+// resets the connection, and the client lost the answer (curl reported a
+// broken pipe in CI).
+TEST_F(small_body_limit, a_client_still_sending_its_body_reads_the_413) {
+  auto t = new_tenant();
+  raw_connection c{server().port()};
+  c.send_all("POST /v1/webhook/endpoints HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+             "Authorization: Bearer " +
+             t.token +
+             "\r\nContent-Type: application/json\r\n"
+             "Content-Length: 1000000\r\n\r\n" +
+             std::string(1000, ' '));
+  // The answer is written by now; the server must go on taking the body
+  // (and discarding it) rather than reset the connection.
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  const std::string chunk(16 * 1024, ' ');
+  size_t sent = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{3};
+  while (sent < 512 * 1024 && std::chrono::steady_clock::now() < deadline) {
+    sent += c.send_some(chunk);
+    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
+  EXPECT_GE(sent, 512u * 1024) << "the server reset the connection";
+  auto answer = c.read_all(std::chrono::seconds{3});
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 413")) << answer;
+  EXPECT_NE(answer.find("PAYLOAD_TOO_LARGE"), std::string::npos) << answer;
+  EXPECT_TRUE(c.closed());
 }
 
 TEST_F(small_body_limit, event_body_over_the_limit_is_413) {

@@ -893,6 +893,8 @@ class connection_t final
 			ctx.m_body.clear();
 			ctx.m_wi_body_ticket.reset();
 			ctx.m_message_complete = true;
+			// The client may still be sending the body: close in stages.
+			m_wi_linger_on_close = true;
 
 			if constexpr( requires( std::shared_ptr< generic_request_t > req ) {
 					{ m_request_handler.on_early_answer( std::move( req ), code ) }
@@ -1586,6 +1588,85 @@ class connection_t final
 		//! Close connection functions.
 		//! \{
 
+		// wi-patch begin: lingering close after an early answer.
+		//! How long a connection answered early (`wi_answer_early`) keeps
+		//! reading, and discarding, what its client still sends.
+		static constexpr std::chrono::seconds wi_linger_time{ 5 };
+
+		//! Set by `wi_answer_early`: the next `close` lingers.
+		bool m_wi_linger_on_close{ false };
+		//! Ends the lingering at `wi_linger_time`.
+		std::unique_ptr< asio_ns::steady_timer > m_wi_linger_timer;
+
+		//! Closes a connection whose client may still be sending a body we
+		//! did not read, in stages (RFC 9112, section 9.6): a plain close
+		//! with unread bytes makes the kernel send a reset, which can destroy
+		//! the answer before the client reads it (clients then report a
+		//! broken pipe instead of the 413 or 401). Shuts the sending side,
+		//! reads and discards until the client closes, an error or
+		//! `wi_linger_time`, then closes as usual. The connection stays
+		//! counted as open (state listener) until then.
+		void
+		wi_linger_then_close() noexcept
+		{
+			asio_ns::error_code ignored_ec;
+			m_socket.shutdown(
+				asio_ns::ip::tcp::socket::shutdown_send, ignored_ec );
+			RESTINIO_ENSURE_NOEXCEPT_CALL( cancel_timeout_checking() );
+			try
+			{
+				m_wi_linger_timer =
+					std::make_unique< asio_ns::steady_timer >( m_socket.get_executor() );
+				m_wi_linger_timer->expires_after( wi_linger_time );
+				m_wi_linger_timer->async_wait(
+					asio_ns::bind_executor(
+						this->get_executor(),
+						[this, ctx = shared_from_this()]
+						( const asio_ns::error_code & ec ) noexcept {
+							if( !ec )
+							{
+								asio_ns::error_code ignored;
+								m_socket.cancel( ignored ); // ends wi_linger_read
+							}
+						} ) );
+				wi_linger_read();
+			}
+			catch( const std::exception & )
+			{
+				close();
+			}
+		}
+
+		//! One read of `wi_linger_then_close`; the data is discarded.
+		void
+		wi_linger_read()
+		{
+			m_socket.async_read_some(
+				m_input.m_buf.make_asio_buffer(),
+				asio_ns::bind_executor(
+					this->get_executor(),
+					[this, ctx = shared_from_this()]
+					( const asio_ns::error_code & ec, std::size_t ) noexcept {
+						if( !ec )
+						{
+							try
+							{
+								wi_linger_read();
+								return;
+							}
+							catch( const std::exception & )
+							{
+							}
+						}
+						if( m_wi_linger_timer )
+							restinio::utils::suppress_exceptions(
+								m_logger, "connection.linger_timer.cancel",
+								[this] { m_wi_linger_timer->cancel(); } );
+						close();
+					} ) );
+		}
+		// wi-patch end
+
 		//! Standard close routine.
 		void
 		close() noexcept
@@ -1596,6 +1677,15 @@ class connection_t final
 						"[connection:{}] close",
 						connection_id() );
 				} );
+
+			// wi-patch begin: see wi_linger_then_close.
+			if( m_wi_linger_on_close && m_socket.is_open() )
+			{
+				m_wi_linger_on_close = false;
+				wi_linger_then_close();
+				return;
+			}
+			// wi-patch end
 
 			// shutdown() and close() should be called regardless of
 			// possible exceptions.
