@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -48,6 +49,21 @@
 //   tag 14  := event_accepted with a payload size: as tag 4, then
 //                                       u64 payload_bytes (> 0; 0 is tag 4,
 //                                       so each record has one encoding)
+//   tag 15  := endpoint_created with extras (issue 17): as tag 2, then
+//                                       str description, str previous_secret,
+//                                       i64 previous_expires_at (written only
+//                                       when one of them is set: otherwise
+//                                       tag 2, so each record has one
+//                                       encoding)
+//   tag 16  := endpoint_updated:        str tenant_id, u64 id, i64 at,
+//                                       u8 fields (bit 0 url, 1 event_types,
+//                                       2 headers, 3 description; no other
+//                                       bit), then the set ones in that
+//                                       order: str url, vec<str>
+//                                       event_types, headers, str description
+//   tag 17  := endpoint_deleted:        str tenant_id, u64 id, i64 at
+//   tag 18  := endpoint_secret_rotated: str tenant_id, u64 id, str secret,
+//                                       i64 at, i64 previous_expires_at
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -77,6 +93,16 @@ constexpr uint8_t tag_tenant_purged = 11;
 constexpr uint8_t tag_history_pruned = 12;
 constexpr uint8_t tag_tenant_limits_set = 13;
 constexpr uint8_t tag_event_accepted_sized = 14;
+constexpr uint8_t tag_endpoint_created_extra = 15;
+constexpr uint8_t tag_endpoint_updated = 16;
+constexpr uint8_t tag_endpoint_deleted = 17;
+constexpr uint8_t tag_endpoint_secret_rotated = 18;
+
+/// Bits of `endpoint_updated`'s field mask.
+constexpr uint8_t patch_url = 1;
+constexpr uint8_t patch_event_types = 2;
+constexpr uint8_t patch_headers = 4;
+constexpr uint8_t patch_description = 8;
 
 using detail::reader;
 using detail::writer;
@@ -90,7 +116,9 @@ void encode_body(writer& w, const tenant_created& x) {
 }
 
 void encode_body(writer& w, const endpoint_created& x) {
-  w.u8(tag_endpoint_created);
+  auto extra = !x.ep.description.empty() || !x.ep.previous_secret.empty() ||
+               x.ep.previous_expires_at != 0;
+  w.u8(extra ? tag_endpoint_created_extra : tag_endpoint_created);
   w.str(x.tenant_id);
   w.u64(x.ep.id);
   w.str(x.ep.url);
@@ -100,6 +128,11 @@ void encode_body(writer& w, const endpoint_created& x) {
   w.status(x.ep.status);
   w.i64(x.ep.created_at);
   w.i64(x.ep.last_modified);
+  if (extra) {
+    w.str(x.ep.description);
+    w.str(x.ep.previous_secret);
+    w.i64(x.ep.previous_expires_at);
+  }
 }
 
 void encode_body(writer& w, const endpoint_status_changed& x) {
@@ -197,6 +230,44 @@ void encode_body(writer& w, const tenant_limits_set& x) {
   }
 }
 
+void encode_body(writer& w, const endpoint_updated& x) {
+  w.u8(tag_endpoint_updated);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.i64(x.at);
+  const auto& c = x.change;
+  unsigned fields = 0;
+  fields |= c.url ? patch_url : 0u;
+  fields |= c.event_types ? patch_event_types : 0u;
+  fields |= c.headers ? patch_headers : 0u;
+  fields |= c.description ? patch_description : 0u;
+  w.u8(static_cast<uint8_t>(fields));
+  if (c.url)
+    w.str(*c.url);
+  if (c.event_types)
+    w.strings(*c.event_types);
+  if (c.headers)
+    w.headers(*c.headers);
+  if (c.description)
+    w.str(*c.description);
+}
+
+void encode_body(writer& w, const endpoint_deleted& x) {
+  w.u8(tag_endpoint_deleted);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.i64(x.at);
+}
+
+void encode_body(writer& w, const endpoint_secret_rotated& x) {
+  w.u8(tag_endpoint_secret_rotated);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.str(x.secret);
+  w.i64(x.at);
+  w.i64(x.previous_expires_at);
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -205,10 +276,57 @@ bool decode_body(reader& r, tenant_created& x) {
 }
 
 bool decode_body(reader& r, endpoint_created& x) {
+  x.ep.description.clear();
+  x.ep.previous_secret.clear();
+  x.ep.previous_expires_at = 0;
   return r.str(x.tenant_id) && r.u64(x.ep.id) && r.str(x.ep.url) &&
          r.str(x.ep.secret) && r.strings(x.ep.event_types) &&
          r.headers(x.ep.headers) && r.status(x.ep.status) &&
          r.i64(x.ep.created_at) && r.i64(x.ep.last_modified);
+}
+
+/// Tag 15: tag 2 followed by the fields of issue 17, at least one set.
+bool decode_extra(reader& r, endpoint_created& x) {
+  return decode_body(r, x) && r.str(x.ep.description) &&
+         r.str(x.ep.previous_secret) && r.i64(x.ep.previous_expires_at) &&
+         (!x.ep.description.empty() || !x.ep.previous_secret.empty() ||
+          x.ep.previous_expires_at != 0);
+}
+
+/// Reads an optional field that is present when `bit` is set in `fields`.
+template <class T, class Read>
+bool read_if(uint8_t fields, uint8_t bit, std::optional<T>& x, Read read) {
+  if ((fields & bit) == 0) {
+    x.reset();
+    return true;
+  }
+  return read(x.emplace());
+}
+
+bool decode_body(reader& r, endpoint_updated& x) {
+  uint8_t fields = 0;
+  if (!r.str(x.tenant_id) || !r.u64(x.id) || !r.i64(x.at) || !r.u8(fields) ||
+      fields >
+        (patch_url | patch_event_types | patch_headers | patch_description))
+    return false;
+  auto& c = x.change;
+  return read_if(fields, patch_url, c.url,
+                 [&r](std::string& v) { return r.str(v); }) &&
+         read_if(fields, patch_event_types, c.event_types,
+                 [&r](std::vector<std::string>& v) { return r.strings(v); }) &&
+         read_if(fields, patch_headers, c.headers,
+                 [&r](header_list& v) { return r.headers(v); }) &&
+         read_if(fields, patch_description, c.description,
+                 [&r](std::string& v) { return r.str(v); });
+}
+
+bool decode_body(reader& r, endpoint_deleted& x) {
+  return r.str(x.tenant_id) && r.u64(x.id) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, endpoint_secret_rotated& x) {
+  return r.str(x.tenant_id) && r.u64(x.id) && r.str(x.secret) && r.i64(x.at) &&
+         r.i64(x.previous_expires_at);
 }
 
 bool decode_body(reader& r, endpoint_status_changed& x) {
@@ -287,7 +405,9 @@ caf::error decode_as(reader& r, record& out) {
   if (x == nullptr)
     x = &out.emplace<T>();
   bool ok = false;
-  if constexpr (Sized)
+  if constexpr (Sized && std::is_same_v<T, endpoint_created>)
+    ok = decode_extra(r, *x);
+  else if constexpr (Sized)
     ok = decode_sized(r, *x);
   else
     ok = decode_body(r, *x);
@@ -354,6 +474,14 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<tenant_limits_set>(r, out);
   case tag_event_accepted_sized:
     return decode_as<event_accepted, true>(r, out);
+  case tag_endpoint_created_extra:
+    return decode_as<endpoint_created, true>(r, out);
+  case tag_endpoint_updated:
+    return decode_as<endpoint_updated>(r, out);
+  case tag_endpoint_deleted:
+    return decode_as<endpoint_deleted>(r, out);
+  case tag_endpoint_secret_rotated:
+    return decode_as<endpoint_secret_rotated>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

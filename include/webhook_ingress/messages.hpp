@@ -50,6 +50,9 @@ using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 using limits_atom = caf::atom_constant<caf::atom("limits")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using secret_atom = caf::atom_constant<caf::atom("secret")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -208,7 +211,16 @@ using tenant_actor = caf::typed_actor<
   caf::replies_to<checkpoint_atom>::with<uint64_t>,
   // Admin (from the directory): change the tenant's limits durably
   // (`tenant_limits_set`); replies with its summary once applied.
-  caf::replies_to<limits_atom, limits_patch>::with<tenant_summary>>;
+  caf::replies_to<limits_atom, limits_patch>::with<tenant_summary>,
+  // Endpoint lifecycle (issue 17): update answers the endpoint as GET does,
+  // delete answers once durable, rotate answers the new secret and the
+  // previous one's expiry, (secret) answers the secrets.
+  caf::reacts_to<update_atom, endpoint_id, endpoint_patch,
+                 reply_fn<endpoint_view>>,
+  caf::reacts_to<delete_atom, endpoint_id, reply_fn<no_content>>,
+  caf::reacts_to<rotate_atom, endpoint_id, secret_rotation,
+                 reply_fn<secret_info>>,
+  caf::reacts_to<secret_atom, endpoint_id, reply_fn<secret_info>>>;
 
 /// Called with the tenant's actor once it runs.
 using tenant_continuation = std::function<void(tenant_actor)>;
@@ -275,3 +287,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::attempt_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::delivery_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_patch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::secret_rotation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::secret_info>)
