@@ -62,7 +62,7 @@ struct new_endpoint {
   std::vector<std::string> event_types;
   header_list headers;
   /// Free text for the tenant's own use; empty when none.
-  std::string description;
+  std::string description{};
 };
 
 /// A validated update (`PATCH /v1/webhook/endpoints/{id}`): each field that
@@ -115,11 +115,11 @@ struct endpoint {
   unix_seconds created_at = 0;
   unix_seconds last_modified = 0;
   /// Free text for the tenant's own use; empty when none.
-  std::string description;
+  std::string description{};
   /// The secret the last rotation replaced: deliveries carry its signature
   /// too until `previous_expires_at` (exclusive). Empty and 0 when the
   /// endpoint was never rotated.
-  std::string previous_secret;
+  std::string previous_secret{};
   unix_millis previous_expires_at = 0;
 
   friend bool operator==(const endpoint&, const endpoint&) = default;
