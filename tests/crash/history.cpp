@@ -6,9 +6,11 @@
 #include <utility>
 
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "support/receiver.hpp"
 #include "support/time_util.hpp"
 
 namespace json = boost::json;
@@ -34,6 +36,39 @@ int64_t identifier_of(const json::object& obj) {
       return static_cast<int64_t>(v->get_uint64());
   }
   return 0;
+}
+
+/// `obj[key]` as a non-negative integer, or nullopt.
+std::optional<uint64_t> number_at(const json::object& obj,
+                                  std::string_view key) {
+  const auto* n = obj.if_contains(key);
+  boost::system::error_code ec;
+  auto x = n != nullptr ? n->to_number<uint64_t>(ec) : uint64_t{0};
+  return n != nullptr && !ec ? std::optional<uint64_t>{x} : std::nullopt;
+}
+
+/// `obj["endpoint"]` (a delivery's endpoint) as an integer, or 0.
+int64_t identifier_of_endpoint(const json::object& obj) {
+  if (const auto* v = obj.if_contains("endpoint")) {
+    if (v->is_int64())
+      return v->get_int64();
+    if (v->is_uint64() && v->get_uint64() <= INT64_MAX)
+      return static_cast<int64_t>(v->get_uint64());
+  }
+  return 0;
+}
+
+/// A `webhook-timestamp` (decimal Unix seconds) as a number; nullopt unless
+/// 1-12 digits.
+std::optional<int64_t> unix_seconds_of_digits(std::string_view x) {
+  if (x.empty() || x.size() > 12 ||
+      !std::all_of(x.begin(), x.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  int64_t result = 0;
+  for (char c : x)
+    result = result * 10 + (c - '0');
+  return result;
 }
 
 /// A uniformly random index below `n` (`n > 0`).
@@ -94,7 +129,8 @@ json::object to_json(const endpoint_spec& spec) {
   return result;
 }
 
-endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial) {
+endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial,
+                          std::string_view target_base) {
   static constexpr std::string_view alnum =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
   // Multi-byte code points too: the secret must round-trip byte for byte.
@@ -106,12 +142,9 @@ endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial) {
   static const std::vector<std::string> header_names = {"X-Team", "X-Trace-Id",
                                                         "X-Crash"};
   endpoint_spec spec;
-  // Never contacted (there are no deliveries), but loopback all the same.
-  spec.url = pick(rng, 2) == 0 ? "http://127.0.0.1" : "https://127.0.0.1";
-  if (pick(rng, 2) == 0)
-    spec.url += ":" + std::to_string(1 + pick(rng, 65535));
-  spec.url += "/crash/" + std::to_string(serial) + "/" +
-              random_text(rng, alnum, 1 + pick(rng, 12));
+  // The loopback receiver: every delivery arrives, under a unique path.
+  spec.url = std::string{target_base} + "/crash/" + std::to_string(serial) +
+             "/" + random_text(rng, alnum, 1 + pick(rng, 12));
   if (pick(rng, 2) == 0) {
     // A whsec_ secret must be base64 the Standard Webhooks libraries decode:
     // 1-7 groups of 4, the last one possibly padded.
@@ -225,14 +258,21 @@ planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
     event_entry ev;
     ev.tenant = usable_tenants_[pick(rng, usable_tenants_.size())];
     ev.event_type = types[pick(rng, types.size())];
-    ev.idempotency_key = "crash-event-" + std::to_string(++serial_);
+    ev.serial = ++serial_;
+    ev.idempotency_key = "crash-event-" + std::to_string(ev.serial);
     op.token = tenants_[ev.tenant].token;
-    json::object body;
-    body["event_type"] = ev.event_type;
-    body["idempotency_key"] = ev.idempotency_key;
-    body["payload"] = json::object{{"serial", serial_},
-                                   {"note", random_text(rng, "xyz \"", 8)}};
-    op.body = json::serialize(body);
+    // Written by hand, with blanks inside and numbers a re-printer would
+    // change (`1.0`, `1e3`, `-0`): deliveries must carry it byte for byte.
+    ev.payload = "{\"serial\": " + std::to_string(ev.serial) + ", \"note\": " +
+                 json::serialize(json::string{random_text(rng, "xyz \"", 8)}) +
+                 ", \"n\": [1.0, 1e3, -0]}";
+    ev.body =
+      "{\"event_type\":" + json::serialize(json::string{ev.event_type}) +
+      ",\"idempotency_key\":" +
+      json::serialize(json::string{ev.idempotency_key}) +
+      ",\"payload\": " + ev.payload + " }";
+    op.body = ev.body;
+    by_serial_.emplace(ev.serial, op.index);
     events_.push_back(std::move(ev));
     return op;
   }
@@ -258,8 +298,10 @@ planned_op history::plan(std::mt19937_64& rng, int64_t now_s,
   op.index = endpoints_.size();
   endpoint_entry e;
   e.tenant = usable_tenants_[pick(rng, usable_tenants_.size())];
-  e.spec = random_spec(rng, ++serial_);
+  e.spec = random_spec(rng, ++serial_, target_base_);
+  e.path = e.spec.url.substr(target_base_.size());
   e.sent_at = now_s;
+  by_path_.emplace(e.path, op.index);
   op.token = tenants_[e.tenant].token;
   op.body = json::serialize(to_json(e.spec));
   endpoints_.push_back(std::move(e));
@@ -318,6 +360,8 @@ void history::ack_status(const planned_op& op) {
 void history::ack_rotation(const planned_op& op, std::string token) {
   std::lock_guard guard{mtx_};
   auto& t = tenants_[op.index];
+  t.expired_token = std::move(t.previous_token);
+  t.previous_token = std::move(t.token);
   t.token = std::move(token);
   ++t.rotations;
   t.rotating = false;
@@ -409,8 +453,66 @@ history::event_lookups() const {
   std::lock_guard guard{mtx_};
   std::vector<std::pair<std::string, std::string>> result;
   for (const auto& ev : events_)
-    if (ev.state == fate::acked)
+    if (ev.state == fate::acked || ev.state == fate::present)
       result.emplace_back(tenants_[ev.tenant].token, ev.id);
+  return result;
+}
+
+std::vector<repeat_request> history::repeats(std::mt19937_64& rng,
+                                             size_t older) const {
+  std::lock_guard guard{mtx_};
+  std::vector<repeat_request> result;
+  std::vector<size_t> checked_before;
+  for (size_t i = 0; i < events_.size(); ++i) {
+    const auto& ev = events_[i];
+    bool known = ev.state == fate::acked || ev.state == fate::present;
+    if (known && ev.repeated > 0)
+      checked_before.push_back(i);
+    else if (known || ev.state == fate::unknown)
+      result.push_back(
+        {tenants_[ev.tenant].token, ev.idempotency_key, ev.body});
+  }
+  if (older < checked_before.size()) {
+    std::shuffle(checked_before.begin(), checked_before.end(), rng);
+    checked_before.resize(older);
+  }
+  for (auto i : checked_before)
+    result.push_back({tenants_[events_[i].tenant].token,
+                      events_[i].idempotency_key, events_[i].body});
+  return result;
+}
+
+std::vector<std::string> history::token_probes() const {
+  std::lock_guard guard{mtx_};
+  std::vector<std::string> result;
+  for (auto index : usable_tenants_) {
+    const auto& t = tenants_[index];
+    if (t.rotation_frozen)
+      continue;
+    for (const auto* x : {&t.previous_token, &t.expired_token})
+      if (!x->empty())
+        result.push_back(*x);
+  }
+  return result;
+}
+
+std::vector<planned_op> history::plan_enable_all() {
+  std::lock_guard guard{mtx_};
+  std::vector<planned_op> result;
+  for (auto index : targets_) {
+    auto& e = endpoints_[index];
+    if (e.busy || (e.baseline == "active" && e.unknown_after.empty()))
+      continue;
+    e.busy = true;
+    e.changed = true;
+    planned_op op;
+    op.kind = planned_op::set_status;
+    op.index = index;
+    op.token = tenants_[e.tenant].token;
+    op.id = e.id;
+    op.status = "active";
+    result.push_back(std::move(op));
+  }
   return result;
 }
 
@@ -423,9 +525,11 @@ history_stats history::stats() const {
   for (const auto& e : endpoints_)
     if (e.state == fate::acked || e.state == fate::present)
       ++result.endpoints;
-  for (const auto& ev : events_)
-    if (ev.state == fate::acked)
+  for (const auto& ev : events_) {
+    if (ev.state == fate::acked || ev.state == fate::present)
       ++result.events;
+    result.delivered_pairs += ev.received.size();
+  }
   for (const auto& t : tenants_)
     result.rotations += static_cast<uint64_t>(t.rotations);
   return result;
@@ -433,13 +537,18 @@ history_stats history::stats() const {
 
 // -- the history: checks ------------------------------------------------------
 
-check_result history::check(const observation& obs, int64_t now_s) {
+check_result history::check(const observation& obs, int64_t now_s,
+                            check_after what) {
   std::lock_guard guard{mtx_};
   check_result out;
   out.violations = std::move(reported_);
   reported_.clear();
   for (const auto& p : obs.problems)
     out.violations.push_back(p);
+  if (what == check_after::round && stats_.acked == acked_at_check_)
+    out.violations.push_back(
+      "the round acknowledged nothing: it tested nothing new");
+  acked_at_check_ = stats_.acked;
   for (auto& t : tenants_)
     t.rotated_this_round = false;
   check_tenants(obs, out);
@@ -454,17 +563,268 @@ check_result history::check(const observation& obs, int64_t now_s) {
     }
     check_endpoints(i, view->second, now_s, out);
   }
+  check_old_tokens(obs, out);
   check_events(obs, out);
+  for (const auto& d : obs.deliveries)
+    take_delivery(d);
+  for (auto& p : reported_)
+    out.violations.push_back(std::move(p));
+  reported_.clear();
+  // What the server showed as delivered had reached the receiver before it
+  // was recorded (the receiver logs a request before answering it).
+  for (const auto& ev : events_)
+    for (auto id : ev.server_delivered) {
+      auto index = endpoint_index(ev.tenant, id);
+      if (!index || ev.received.count(*index) == 0)
+        out.lost.push_back(
+          "event " + ev.id + " of " + describe(tenants_[ev.tenant]) +
+          ": the server shows its delivery to endpoint " + std::to_string(id) +
+          " as delivered, but the receiver never got it");
+    }
   return out;
 }
 
+void history::check_old_tokens(const observation& obs, check_result& out) {
+  for (auto index : usable_tenants_) {
+    const auto& t = tenants_[index];
+    if (t.rotation_frozen)
+      continue;
+    auto status_of = [&](const std::string& token) -> long {
+      auto it = obs.token_status.find(token);
+      return it == obs.token_status.end() ? -1 : it->second;
+    };
+    if (!t.previous_token.empty()) {
+      ++stats_.old_tokens_checked;
+      auto status = status_of(t.previous_token);
+      if (status != 200 && status != 204)
+        out.lost.push_back("the token of " + describe(t) + " before its " +
+                           std::to_string(t.rotations) +
+                           "th acknowledged rotation no longer works within "
+                           "its 7-day grace: list answered " +
+                           std::to_string(status));
+    }
+    if (!t.expired_token.empty()) {
+      ++stats_.old_tokens_checked;
+      auto status = status_of(t.expired_token);
+      if (status != 401)
+        out.violations.push_back(
+          "a token of " + describe(t) +
+          " two rotations old is still accepted (one previous token is "
+          "kept): list answered " +
+          std::to_string(status));
+    }
+  }
+}
+
+std::optional<size_t> history::endpoint_index(size_t tenant, int64_t id) const {
+  if (tenant >= ids_.size())
+    return std::nullopt;
+  auto it = ids_[tenant].find(id);
+  if (it == ids_[tenant].end())
+    return std::nullopt;
+  return it->second;
+}
+
+void history::take_deliveries(const std::vector<delivery_seen>& ds) {
+  std::lock_guard guard{mtx_};
+  for (const auto& d : ds)
+    take_delivery(d);
+}
+
+void history::take_delivery(const delivery_seen& d) {
+  ++stats_.deliveries;
+  auto what = "delivery " + d.method + " " + d.path + " (webhook-id " +
+              d.webhook_id + ")";
+  auto ep_at = by_path_.find(d.path);
+  if (d.method != "POST" || ep_at == by_path_.end()) {
+    reported_.push_back(what + ": not a POST to an endpoint's url");
+    return;
+  }
+  auto& e = endpoints_[ep_at->second];
+  const auto& t = tenants_[e.tenant];
+  if (e.state != fate::acked && e.state != fate::present) {
+    reported_.push_back(what + ": to " + describe(e, t) +
+                        ", which does not exist");
+    return;
+  }
+  boost::system::error_code ec;
+  auto body = json::parse(d.body, ec);
+  const auto* obj = ec ? nullptr : body.if_object();
+  const auto* data = obj != nullptr ? obj->if_contains("data") : nullptr;
+  const auto* serial = data != nullptr && data->is_object()
+                         ? data->get_object().if_contains("serial")
+                         : nullptr;
+  auto ev_at =
+    serial != nullptr && serial->is_uint64()
+      ? by_serial_.find(serial->get_uint64())
+    : serial != nullptr && serial->is_int64() && serial->get_int64() >= 0
+      ? by_serial_.find(static_cast<uint64_t>(serial->get_int64()))
+      : by_serial_.end();
+  if (ev_at == by_serial_.end()) {
+    reported_.push_back(what + ": the body names no publish: " + d.body);
+    return;
+  }
+  auto& ev = events_[ev_at->second];
+  if (ev.state != fate::acked && ev.state != fate::present) {
+    reported_.push_back(what + ": delivers publish " + ev.idempotency_key +
+                        ", which was never stored (or was resolved as lost)");
+    return;
+  }
+  what +=
+    " of event " + ev.id + " (" + ev.event_type + ") to " + describe(e, t);
+  if (ev.tenant != e.tenant) {
+    reported_.push_back(what + ": the event belongs to " +
+                        describe(tenants_[ev.tenant]));
+    return;
+  }
+  if (std::find(e.spec.event_types.begin(), e.spec.event_types.end(),
+                ev.event_type) == e.spec.event_types.end() &&
+      std::find(e.spec.event_types.begin(), e.spec.event_types.end(), "*") ==
+        e.spec.event_types.end())
+    reported_.push_back(what + ": the endpoint does not subscribe to it");
+  if (ev.fan_out_known &&
+      std::find(ev.fan_out.begin(), ev.fan_out.end(), e.id) == ev.fan_out.end())
+    reported_.push_back(what + ": not among the event's deliveries");
+  if (d.webhook_id != ev.id)
+    reported_.push_back(what + ": webhook-id is not the event's id");
+  auto expected = "{\"id\":\"" + ev.id + "\",\"type\":\"" + ev.event_type +
+                  "\",\"timestamp\":\"" + ev.created_at +
+                  "\",\"data\":" + ev.payload + "}";
+  if (d.body != expected)
+    reported_.push_back(what + ": body " + d.body + ", expected " + expected);
+  // Standard Webhooks: one of the space-separated signatures verifies, and
+  // the timestamp is recent (the reference verifiers allow 5 minutes).
+  auto ts = unix_seconds_of_digits(d.timestamp);
+  if (!ts || *ts < d.received_at - 300 || *ts > d.received_at + 300)
+    reported_.push_back(what + ": webhook-timestamp " + d.timestamp +
+                        " is not within 5 minutes of its arrival");
+  std::string want;
+  try {
+    want = wi_e2e::webhook_signature(e.spec.secret, d.webhook_id, d.timestamp,
+                                     d.body);
+  } catch (const std::exception& x) {
+    reported_.push_back(what + ": the secret cannot sign: " + x.what());
+  }
+  bool verified = false;
+  std::string_view sigs = d.signature;
+  while (!sigs.empty() && !verified) {
+    auto end = std::min(sigs.find(' '), sigs.size());
+    verified = !want.empty() && sigs.substr(0, end) == want;
+    sigs.remove_prefix(std::min(end + 1, sigs.size()));
+  }
+  if (!verified)
+    reported_.push_back(what + ": webhook-signature " + d.signature +
+                        " does not verify with the endpoint's secret");
+  if (++ev.received[ep_at->second] > 1)
+    ++stats_.repeated_deliveries;
+}
+
+std::vector<std::pair<size_t, size_t>>
+history::awaited_pairs(bool every) const {
+  std::vector<std::pair<size_t, size_t>> result;
+  for (size_t i = 0; i < events_.size(); ++i) {
+    const auto& ev = events_[i];
+    if (ev.state != fate::acked && ev.state != fate::present)
+      continue;
+    for (auto id : ev.fan_out) {
+      auto index = endpoint_index(ev.tenant, id);
+      if (!index || ev.received.count(*index) != 0)
+        continue;
+      const auto& e = endpoints_[*index];
+      if (every || (e.baseline == "active" && e.unknown_after.empty()))
+        result.emplace_back(i, *index);
+    }
+  }
+  return result;
+}
+
+size_t history::awaited(bool every_endpoint) const {
+  std::lock_guard guard{mtx_};
+  return awaited_pairs(every_endpoint).size();
+}
+
+check_result history::check_delivered(bool every_endpoint) {
+  std::lock_guard guard{mtx_};
+  check_result out;
+  out.violations = std::move(reported_);
+  reported_.clear();
+  for (auto [i, index] : awaited_pairs(every_endpoint)) {
+    const auto& ev = events_[i];
+    const auto& e = endpoints_[index];
+    out.lost.push_back("event " + ev.id + " (" + ev.event_type + ", key " +
+                       ev.idempotency_key + ") never reached " +
+                       describe(e, tenants_[e.tenant]) + " (status " +
+                       e.baseline + ")");
+  }
+  return out;
+}
+
+bool history::check_repeat(event_entry& ev,
+                           const observation::event_view& answer,
+                           check_result& out) {
+  const auto& [r_status, r_data] = answer;
+  const auto* dup = r_data.if_contains("duplicate");
+  bool duplicate = dup != nullptr && *dup == json::value(true);
+  if (ev.state == fate::unknown) {
+    // Sent again after no answer: found (a duplicate) or it never
+    // happened, and the repeat is a fresh publish.
+    auto id = string_at(r_data, "id").value_or("");
+    auto created = string_at(r_data, "created_at").value_or("");
+    auto count = number_at(r_data, "endpoints");
+    if (r_status != 202 || id.empty() || !unix_seconds(created) || !count ||
+        string_at(r_data, "event_type") != ev.event_type || dup == nullptr ||
+        !dup->is_bool()) {
+      out.violations.push_back(
+        "unanswered publish " + ev.idempotency_key +
+        " sent again got no valid receipt: " + std::to_string(r_status) + " " +
+        json::serialize(r_data));
+      ev.state = fate::absent;
+      return false;
+    }
+    ev.id = id;
+    ev.created_at = created;
+    ev.endpoints = *count;
+    if (duplicate) {
+      ev.state = fate::present;
+      ++stats_.events_found;
+    } else {
+      ev.state = fate::acked;
+    }
+  } else {
+    ++stats_.idempotent_repeats;
+    ++ev.repeated;
+    if (r_status != 202 || !duplicate || string_at(r_data, "id") != ev.id ||
+        string_at(r_data, "event_type") != ev.event_type ||
+        string_at(r_data, "created_at") != ev.created_at ||
+        number_at(r_data, "endpoints") != ev.endpoints)
+      out.lost.push_back(
+        "publish " + ev.idempotency_key + " of " +
+        describe(tenants_[ev.tenant]) + " sent again with its key answered " +
+        std::to_string(r_status) + " " + json::serialize(r_data) +
+        ", not the receipt of event " + ev.id + " (created_at " +
+        ev.created_at + ", " + std::to_string(ev.endpoints) +
+        " endpoints) marked duplicate");
+  }
+  return true;
+}
+
 void history::check_events(const observation& obs, check_result& out) {
-  for (const auto& ev : events_) {
+  for (auto& ev : events_) {
     if (ev.state == fate::pending)
       out.violations.push_back("internal: publish " + ev.idempotency_key +
                                " still pending");
-    if (ev.state != fate::acked)
+    if (ev.state != fate::acked && ev.state != fate::present &&
+        ev.state != fate::unknown)
       continue;
+    auto repeat = obs.repeats.find(ev.idempotency_key);
+    if (repeat != obs.repeats.end()) {
+      if (!check_repeat(ev, repeat->second, out))
+        continue;
+    } else if (ev.state == fate::unknown) {
+      out.violations.push_back("internal: unanswered publish " +
+                               ev.idempotency_key + " was not sent again");
+      continue;
+    }
     auto what = "event " + ev.id + " (" + ev.event_type + ", key " +
                 ev.idempotency_key + ") of " + describe(tenants_[ev.tenant]);
     auto it = obs.events.find(ev.id);
@@ -484,11 +844,39 @@ void history::check_events(const observation& obs, check_result& out) {
         string_at(data, "idempotency_key") != ev.idempotency_key ||
         string_at(data, "created_at") != ev.created_at ||
         deliveries == nullptr || !deliveries->is_array() ||
-        deliveries->get_array().size() != ev.endpoints)
+        deliveries->get_array().size() != ev.endpoints) {
       out.lost.push_back(what +
                          " came back other than acknowledged (created_at " +
                          ev.created_at + ", " + std::to_string(ev.endpoints) +
                          " deliveries): " + json::serialize(data));
+      continue;
+    }
+    // The deliveries: to distinct known endpoints of the tenant, none failed
+    // (the receiver answers every request with 200).
+    std::vector<int64_t> fan_out;
+    ev.server_delivered.clear();
+    for (const auto& d : deliveries->get_array()) {
+      const auto* obj = d.if_object();
+      auto id = obj != nullptr ? identifier_of_endpoint(*obj) : 0;
+      auto status_text = obj != nullptr ? string_at(*obj, "status") : "";
+      if (!endpoint_index(ev.tenant, id) ||
+          std::find(fan_out.begin(), fan_out.end(), id) != fan_out.end() ||
+          (status_text != "pending" && status_text != "delivered")) {
+        out.violations.push_back(what + ": delivery " + json::serialize(d) +
+                                 " is not a pending or delivered one to a "
+                                 "known endpoint, listed once");
+        continue;
+      }
+      fan_out.push_back(id);
+      if (status_text == "delivered")
+        ev.server_delivered.push_back(id);
+    }
+    std::sort(fan_out.begin(), fan_out.end());
+    if (ev.fan_out_known && fan_out != ev.fan_out)
+      out.lost.push_back(
+        what + ": its deliveries changed endpoints: " + json::serialize(data));
+    ev.fan_out = std::move(fan_out);
+    ev.fan_out_known = true;
   }
 }
 

@@ -27,9 +27,12 @@ struct endpoint_spec {
 /// The `POST /v1/webhook/endpoints` body for `spec`.
 boost::json::object to_json(const endpoint_spec& spec);
 
-/// A random valid spec whose url is unique for each `serial` (unknown creates
-/// are recognised by their url after a restart).
-endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial);
+/// A random valid spec whose url is `target_base` (the loopback receiver,
+/// `http://127.0.0.1:<port>`) followed by a path unique for each `serial`
+/// (unknown creates are recognised by their url after a restart, deliveries
+/// by their path).
+endpoint_spec random_spec(std::mt19937_64& rng, uint64_t serial,
+                          std::string_view target_base);
 
 /// Where `ep` (an endpoint as the server shows it) differs from `spec` in
 /// url, secret, event_types or headers; empty if it does not.
@@ -60,6 +63,13 @@ struct tenant_entry {
   /// replaces it (the one before stays valid for the 7-day grace the
   /// harness asks for).
   std::string token;
+  /// The token before `token` after an acknowledged rotation: valid within
+  /// its grace (7 days). Empty before the first rotation.
+  std::string previous_token;
+  /// The token before `previous_token`: the server keeps one previous token
+  /// only, so this one must be refused (401). Empty before the second
+  /// rotation.
+  std::string expired_token;
   /// Acknowledged token rotations.
   int rotations = 0;
   /// A rotation is in flight, or one was already sent since the last check:
@@ -98,6 +108,8 @@ struct endpoint_entry {
   /// A status change is in flight: no other one is sent, so the acknowledged
   /// changes of one endpoint are totally ordered.
   bool busy = false;
+  /// The url without the receiver's base: where its deliveries arrive.
+  std::string path;
 };
 
 /// An event publish the harness sent (`POST /v1/webhook/events`, with an
@@ -113,9 +125,43 @@ struct event_entry {
   /// Endpoints the receipt says the event fans out to: the event must keep
   /// exactly that many deliveries.
   uint64_t endpoints = 0;
-  /// Only `acked` events are checked: an unanswered publish cannot be looked
-  /// up (its id is unknown) and may or may not have happened.
+  /// An unanswered publish is resolved by sending it again with the same
+  /// key (what a client does): a duplicate answer makes it `present`, a fresh
+  /// one means the first never happened and the repeat is `acked`.
   fate state = fate::pending;
+  /// Unique to the publish, in its payload: a delivery names its publish.
+  uint64_t serial = 0;
+  /// The publish body (sent again for the idempotency check).
+  std::string body;
+  /// The payload exactly as written in `body`: deliveries carry it byte for
+  /// byte as `data`.
+  std::string payload;
+  /// The endpoint identifiers of its deliveries, as `GET` showed them.
+  std::vector<int64_t> fan_out;
+  /// Whether `fan_out` was read.
+  bool fan_out_known = false;
+  /// Deliveries the receiver got, by endpoint index.
+  std::map<size_t, uint64_t> received;
+  /// How many times it was sent again with its key and checked.
+  uint64_t repeated = 0;
+  /// The endpoints whose delivery the last `GET` showed as `delivered`
+  /// (checked against the receiver once its requests are in).
+  std::vector<int64_t> server_delivered;
+};
+
+/// One request the loopback receiver got: a delivery attempt.
+struct delivery_seen {
+  std::string method;
+  /// The request path: an endpoint's url without the receiver's base.
+  std::string path;
+  /// The `webhook-id`, `webhook-timestamp` and `webhook-signature` headers
+  /// (empty when absent).
+  std::string webhook_id;
+  std::string timestamp;
+  std::string signature;
+  std::string body;
+  /// Unix seconds when it arrived.
+  int64_t received_at = 0;
 };
 
 /// One mutation a client thread sends next.
@@ -157,6 +203,33 @@ struct history_stats {
   uint64_t events = 0;
   /// Token rotations acknowledged.
   uint64_t rotations = 0;
+  /// Unanswered publishes whose repeat with the same key found the event.
+  uint64_t events_found = 0;
+  /// Publishes sent again with their key and answered as duplicates.
+  uint64_t idempotent_repeats = 0;
+  /// Earlier tokens checked within their grace, and tokens checked refused.
+  uint64_t old_tokens_checked = 0;
+  /// Requests the receiver got, those that repeated an (event, endpoint)
+  /// already received, and the (event, endpoint) pairs received.
+  uint64_t deliveries = 0;
+  uint64_t repeated_deliveries = 0;
+  uint64_t delivered_pairs = 0;
+};
+
+/// What a check follows.
+enum class check_after {
+  /// A round of load and a kill: it must have acknowledged something.
+  round,
+  /// A restart with no load before it (a clean shutdown, or a test).
+  restart,
+};
+
+/// A publish sent again with its idempotency key.
+struct repeat_request {
+  /// The tenant's current token.
+  std::string token;
+  std::string idempotency_key;
+  std::string body;
 };
 
 /// The server state as the harness read it after a restart.
@@ -178,17 +251,28 @@ struct observation {
     /// Status of `GET /v1/webhook/endpoints/<items.size() + 1>`.
     long next_status = 0;
   };
-  /// `GET /v1/webhook/events/<id>` of one acknowledged event.
+  /// `GET /v1/webhook/events/<id>` of one acknowledged event, or the answer
+  /// to a publish sent again.
   struct event_view {
     long status = 0;
-    /// `data` of a 200.
+    /// `data` of a 200 or 202.
     boost::json::object data;
   };
   std::vector<tenant_row> tenants;
   /// By tenant id, for every tenant whose token the harness holds.
   std::map<std::string, tenant_view> views;
-  /// By event id, for every event in `history::event_lookups()`.
+  /// By event id, for every event in `history::event_lookups()` and every
+  /// event id a repeat answered.
   std::map<std::string, event_view> events;
+  /// By idempotency key, for every publish in `history::repeats()`.
+  std::map<std::string, event_view> repeats;
+  /// By token, for every token in `history::token_probes()`: the status of
+  /// a list request with it.
+  std::map<std::string, long> token_status;
+  /// Requests the receiver got since the last observation (read after
+  /// everything else, so that every delivery the server showed as
+  /// `delivered` is among them).
+  std::vector<delivery_seen> deliveries;
   /// Malformed answers met while reading (pagination, envelopes).
   std::vector<std::string> problems;
 };
@@ -209,6 +293,11 @@ struct check_result {
 /// `unanswered`; `check` runs while no client thread does. Thread-safe.
 class history {
  public:
+  /// Endpoint urls start with `target_base`, the receiver's
+  /// `http://127.0.0.1:<port>`.
+  explicit history(std::string target_base = "http://127.0.0.1:9")
+    : target_base_(std::move(target_base)) {}
+
   /// Picks the next mutation: a tenant create when there is no acknowledged
   /// tenant yet, and otherwise a tenant create now and then, an endpoint
   /// create, a publish, a token rotation (at most one per tenant and round),
@@ -254,14 +343,56 @@ class history {
   /// The (tenant id, token) of every tenant whose token the harness holds.
   std::vector<std::pair<std::string, std::string>> tokens() const;
 
-  /// The (token, event id) of every acknowledged event, for `observe`.
+  /// The (token, event id) of every acknowledged or found event, for
+  /// `observe`.
   std::vector<std::pair<std::string, std::string>> event_lookups() const;
+
+  /// The publishes to send again with their key, for `observe`: every
+  /// unanswered one (resolved by the answer), every acknowledged or found one
+  /// not sent again yet, and `older` random ones of those sent again before
+  /// (all with SIZE_MAX). The answer to an acknowledged or found one must be
+  /// its receipt, marked duplicate.
+  std::vector<repeat_request> repeats(std::mt19937_64& rng,
+                                      size_t older = SIZE_MAX) const;
+
+  /// Earlier tokens to try, for `observe`: the one before the current token
+  /// (valid within its grace) and the one before that (refused). None of a
+  /// tenant whose rotation went unanswered (the harness cannot tell which
+  /// token is current).
+  std::vector<std::string> token_probes() const;
 
   /// Compares `obs` with everything sent so far and resolves every unknown
   /// mutation to what `obs` shows (`now_s`: the current Unix time, bounding
-  /// the timestamps of unknown creates). The checked state becomes the
+  /// the timestamps of unknown creates), then takes `obs.deliveries` as
+  /// `take_deliveries` does. After a round (`what`), no acknowledgement since
+  /// the previous check is a violation. The checked state becomes the
   /// baseline of the next check.
-  check_result check(const observation& obs, int64_t now_s);
+  check_result check(const observation& obs, int64_t now_s,
+                     check_after what = check_after::round);
+
+  /// Checks requests the receiver got: each is a POST to a known endpoint of
+  /// an acknowledged or found event of the same tenant whose type the
+  /// endpoint subscribes to, among the event's deliveries, with the event's
+  /// id in `webhook-id` and the body (id, type, created_at, the payload byte
+  /// for byte) and a Standard Webhooks signature with the endpoint's secret
+  /// (timestamp within 5 minutes of arrival). Problems go to the next
+  /// `check` or `check_delivered`.
+  void take_deliveries(const std::vector<delivery_seen>& ds);
+
+  /// The (event, endpoint) deliveries of acknowledged or found events that
+  /// the receiver has not got yet; only those to endpoints last seen active
+  /// unless `every_endpoint` (paused deliveries to inactive endpoints are
+  /// not sent).
+  size_t awaited(bool every_endpoint) const;
+
+  /// The problems `take_deliveries` found since the last check, and every
+  /// delivery `awaited(every_endpoint)` still counts, as lost.
+  check_result check_delivered(bool every_endpoint);
+
+  /// `PUT /enable` of every known endpoint that may not be active, so that
+  /// every paused delivery is sent: answer each with `ack_status` (or
+  /// `unanswered`).
+  std::vector<planned_op> plan_enable_all();
 
   /// The counters so far.
   history_stats stats() const;
@@ -276,9 +407,28 @@ class history {
   /// creates resolved by name, no phantoms.
   void check_tenants(const observation& obs, check_result& out);
 
-  /// The event part of `check`: every acknowledged event is there, as
-  /// acknowledged, with all its deliveries.
+  /// The event part of `check`: every unanswered publish resolved by its
+  /// repeat; every acknowledged event is there, as acknowledged, with all
+  /// its deliveries, and its key answers its receipt.
   void check_events(const observation& obs, check_result& out);
+
+  /// The answer to publish `ev` sent again: resolves an unknown one (false
+  /// if the answer is no receipt: then it is `absent`), compares a known
+  /// one's with its receipt.
+  bool check_repeat(event_entry& ev, const observation::event_view& answer,
+                    check_result& out);
+
+  /// The old-token part of `check`.
+  void check_old_tokens(const observation& obs, check_result& out);
+
+  /// `take_deliveries` for one request, with `mtx_` held.
+  void take_delivery(const delivery_seen& d);
+
+  /// The endpoint index of `id` of tenant `tenant`, if known.
+  std::optional<size_t> endpoint_index(size_t tenant, int64_t id) const;
+
+  /// The awaited deliveries as (event index, endpoint index).
+  std::vector<std::pair<size_t, size_t>> awaited_pairs(bool every) const;
 
   /// The endpoint part of `check` for the tenant at index `tenant`.
   void check_endpoints(size_t tenant, const observation::tenant_view& view,
@@ -304,6 +454,13 @@ class history {
   /// Makes tenant names and endpoint urls unique.
   uint64_t serial_ = 0;
   history_stats stats_;
+  /// `stats_.acked` at the last check.
+  uint64_t acked_at_check_ = 0;
+  /// The receiver's `http://127.0.0.1:<port>`.
+  std::string target_base_;
+  /// Endpoint index by url path; event index by payload serial.
+  std::map<std::string, size_t> by_path_;
+  std::map<uint64_t, size_t> by_serial_;
 };
 
 /// Seconds since the Unix epoch, now.

@@ -128,7 +128,9 @@ void read_endpoints(wi_e2e::http_session& session, const std::string& token,
 observation
 observe(const std::string& base_url, const std::string& admin_token,
         const std::vector<std::pair<std::string, std::string>>& tokens,
-        const std::vector<std::pair<std::string, std::string>>& events) {
+        const std::vector<std::pair<std::string, std::string>>& events,
+        const std::vector<repeat_request>& repeats,
+        const std::vector<std::string>& token_probes) {
   observation result;
   wi_e2e::http_session session{base_url, std::chrono::seconds{10}};
   // The tenant list is paged: read pages of 100 until an empty one (204).
@@ -163,14 +165,37 @@ observe(const std::string& base_url, const std::string& admin_token,
   }
   for (const auto& [tenant_id, token] : tokens)
     read_endpoints(session, token, result.views[tenant_id], result.problems);
-  for (const auto& [token, id] : events) {
-    auto r =
-      session.request("GET", "/v1/webhook/events/" + id, wi_e2e::bearer(token));
-    auto& view = result.events[id];
+  for (const auto& token : token_probes)
+    result.token_status[token] =
+      session
+        .request("GET",
+                 std::string{wi_e2e::endpoints_path} + "/list?pageSize=1",
+                 wi_e2e::bearer(token))
+        .status;
+  // The answer of a call as an event view.
+  auto view_of = [](const wi_e2e::http_response& r) {
+    observation::event_view view;
     view.status = r.status;
     const auto* data = data_of(r);
-    if (r.status == 200 && data != nullptr && data->is_object())
+    if (data != nullptr && data->is_object())
       view.data = data->get_object();
+    return view;
+  };
+  auto lookups = events;
+  for (const auto& x : repeats) {
+    auto r = session.request("POST", "/v1/webhook/events",
+                             wi_e2e::bearer(x.token), x.body);
+    auto view = view_of(r);
+    if (const auto* id = view.data.if_contains("id");
+        id != nullptr && id->is_string())
+      lookups.emplace_back(x.token, std::string{id->get_string()});
+    result.repeats[x.idempotency_key] = std::move(view);
+  }
+  for (const auto& [token, id] : lookups) {
+    if (result.events.count(id) != 0)
+      continue;
+    result.events[id] = view_of(session.request(
+      "GET", "/v1/webhook/events/" + id, wi_e2e::bearer(token)));
   }
   return result;
 }

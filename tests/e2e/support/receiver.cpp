@@ -289,6 +289,13 @@ std::vector<received_request> receiver::requests(std::string_view path) const {
   return result;
 }
 
+std::vector<received_request> receiver::requests_from(size_t first) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  if (first >= log_.size())
+    return {};
+  return {log_.begin() + static_cast<std::ptrdiff_t>(first), log_.end()};
+}
+
 size_t receiver::count(std::string_view path) const {
   std::lock_guard<std::mutex> guard{mtx_};
   return static_cast<size_t>(

@@ -91,6 +91,10 @@ class receiver {
   /// arrival order.
   std::vector<received_request> requests(std::string_view path = {}) const;
 
+  /// Copies of the requests from the `first`-th on (0-based, arrival
+  /// order): a reader that keeps its position copies each request once.
+  std::vector<received_request> requests_from(size_t first) const;
+
   /// Number of requests to `path` so far.
   size_t count(std::string_view path) const;
 
