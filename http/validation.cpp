@@ -487,6 +487,32 @@ caf::expected<std::string> parse_description(const json::value& x) {
   return std::string{text};
 }
 
+/// The rules of `event_types`, `headers` and `description` (in that order,
+/// each when present; types already checked) into `out`.
+caf::error parse_optional_fields(const endpoint_fields& f,
+                                 std::string_view body,
+                                 wi::endpoint_patch& out) {
+  if (f.event_types != nullptr) {
+    auto types = parse_event_types(f.event_types->get_array());
+    if (!types)
+      return std::move(types.error());
+    out.event_types = std::move(*types);
+  }
+  if (f.headers != nullptr) {
+    auto headers = parse_headers(f.headers->get_object(), body);
+    if (!headers)
+      return std::move(headers.error());
+    out.headers = std::move(*headers);
+  }
+  if (f.description != nullptr) {
+    auto description = parse_description(*f.description);
+    if (!description)
+      return std::move(description.error());
+    out.description = std::move(*description);
+  }
+  return {};
+}
+
 } // namespace
 
 caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
@@ -513,22 +539,14 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
   result.secret = view(f.secret->get_string());
   if (auto err = check_secret(result.secret))
     return err;
-  auto types = parse_event_types(f.event_types->get_array());
-  if (!types)
-    return std::move(types.error());
-  result.event_types = std::move(*types);
-  if (f.headers != nullptr) {
-    auto headers = parse_headers(f.headers->get_object(), body);
-    if (!headers)
-      return std::move(headers.error());
-    result.headers = std::move(*headers);
-  }
-  if (f.description != nullptr) {
-    auto description = parse_description(*f.description);
-    if (!description)
-      return std::move(description.error());
-    result.description = std::move(*description);
-  }
+  wi::endpoint_patch rest;
+  if (auto err = parse_optional_fields(f, body, rest))
+    return err;
+  result.event_types = std::move(*rest.event_types); // required, so present
+  if (rest.headers)
+    result.headers = std::move(*rest.headers);
+  if (rest.description)
+    result.description = std::move(*rest.description);
   return result;
 }
 
@@ -561,24 +579,8 @@ caf::expected<wi::endpoint_patch> parse_patch_endpoint(std::string_view body) {
     if (auto err = check_url(*result.url))
       return err;
   }
-  if (f.event_types != nullptr) {
-    auto types = parse_event_types(f.event_types->get_array());
-    if (!types)
-      return std::move(types.error());
-    result.event_types = std::move(*types);
-  }
-  if (f.headers != nullptr) {
-    auto headers = parse_headers(f.headers->get_object(), body);
-    if (!headers)
-      return std::move(headers.error());
-    result.headers = std::move(*headers);
-  }
-  if (f.description != nullptr) {
-    auto description = parse_description(*f.description);
-    if (!description)
-      return std::move(description.error());
-    result.description = std::move(*description);
-  }
+  if (auto err = parse_optional_fields(f, body, result))
+    return err;
   return result;
 }
 
