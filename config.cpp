@@ -254,6 +254,22 @@ key_spec duration_key(std::string_view name, std::string_view help,
   return k;
 }
 
+/// Replaces the text parser of the duration key `k` by `check(cfg, x,
+/// parse)`, which may call the original `parse`; TOML strings go through it.
+template <class Check>
+void refine_duration(key_spec& k, Check check) {
+  k.from_text = [parse = k.from_text, check](config& cfg,
+                                             std::string_view x) -> problem {
+    return check(cfg, x, parse);
+  };
+  k.from_toml = [from_text = k.from_text](config& cfg,
+                                          const toml::node& n) -> problem {
+    if (!n.is_string())
+      return "must be a duration string like \"5s\", got " + type_of(n);
+    return from_text(cfg, n.as_string()->get());
+  };
+}
+
 key_spec schedule_key(std::string_view name, std::string_view help,
                       std::vector<milliseconds> config::*member) {
   key_spec k;
@@ -444,10 +460,9 @@ const std::vector<key_spec>& specs() {
                               "TTL of the node's etcd lease in cluster mode "
                               "(whole seconds, 2s to 60s)",
                               &config::lease_ttl));
-    {
-      auto& k = xs.back();
-      auto parse = k.from_text;
-      k.from_text = [parse](config& cfg, std::string_view x) -> problem {
+    refine_duration(
+      xs.back(),
+      [](config& cfg, std::string_view x, const auto& parse) -> problem {
         config scratch;
         if (auto why = parse(scratch, x))
           return why;
@@ -457,13 +472,22 @@ const std::vector<key_spec>& specs() {
           return "must be whole seconds from 2s to 60s, got " + shown(x);
         cfg.lease_ttl = v;
         return std::nullopt;
-      };
-      k.from_toml = [k](config& cfg, const toml::node& n) -> problem {
-        if (!n.is_string())
-          return "must be a duration string like \"5s\", got " + type_of(n);
-        return k.from_text(cfg, n.as_string()->get());
-      };
-    }
+      });
+    xs.push_back(duration_key("drain-grace",
+                              "cluster mode: on SIGTERM/SIGINT, how long to "
+                              "move this node's tenants to the others before "
+                              "stopping (0s: no drain)",
+                              &config::drain_grace));
+    // A duration, or zero (no drain), which durations elsewhere refuse.
+    refine_duration(
+      xs.back(),
+      [](config& cfg, std::string_view x, const auto& parse) -> problem {
+        if (x == "0" || x == "0s" || x == "0ms") {
+          cfg.drain_grace = milliseconds{0};
+          return std::nullopt;
+        }
+        return parse(cfg, x);
+      });
     // -- per-tenant limits (issue 13), in `limit_kind` order; the ranges are
     // the admin API's.
     struct limit_option {

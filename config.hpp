@@ -100,6 +100,10 @@ struct config {
   std::string advertise_host;
   /// Cluster mode: TTL of the node's etcd lease; whole seconds, 2 s .. 60 s.
   std::chrono::milliseconds lease_ttl = std::chrono::seconds{5};
+  /// Cluster mode: on SIGTERM/SIGINT, the longest wait for this node's
+  /// tenants to move to the others (a drain) before it stops; 0 .. 7 days,
+  /// 0 skips the drain.
+  std::chrono::milliseconds drain_grace = std::chrono::seconds{30};
   // -- per-tenant limits (issue 13): node defaults, each overridable per
   // tenant by the admin API; 0 means no limit except for the burst.
   /// Most endpoints per tenant; 0 .. 1e7.

@@ -52,6 +52,23 @@ forget_pid() {
   pids=("${kept[@]}")
 }
 
+# known_flags BIN FLAG VALUE [FLAG VALUE...]: prints, one a line, each FLAG
+# and its VALUE that BIN's --help lists, and drops the others. The benches
+# lift the per-tenant limits with it: a build older than the limits (the
+# "before" of bench/compare_builds.sh) has no such flags and nothing to lift.
+known_flags() {
+  local bin=$1 help
+  shift
+  help=$("$bin" --help 2>&1 || true)
+  while (($# >= 2)); do
+    if grep -q -e "$1[ =]" <<< "$help"; then
+      printf '%s\n%s\n' "$1" "$2"
+    fi
+    shift 2
+  done
+  return 0
+}
+
 # ensure_build BUILD_DIR TARGET...: configures BUILD_DIR (Release, no tests)
 # if it has no cache, warns if it is not Release, builds the targets.
 ensure_build() {

@@ -55,6 +55,7 @@ command -v curl > /dev/null || die "curl not found"
 ensure_build "$build_dir" bench_sink_server webhook-ingress
 sink_bin="$build_dir/bench/bench_sink_server"
 real_bin="$build_dir/webhook-ingress"
+mapfile -t limit_flags < <(known_flags "$real_bin" --tenant-publish-rate 0)
 bench_setup
 admin=bench-admin-token
 # Deliveries still missing this long after publishing ends: give up.
@@ -85,7 +86,7 @@ start_real() {
   start_server real "webhook-ingress listening on" "$real_bin" \
     --allow-private-targets --log-level warn --listen 127.0.0.1:0 \
     --data-dir "$tmp/data" --admin-token "$admin" \
-    --tenant-publish-rate 0 # measure the engine, not the per-tenant limit
+    "${limit_flags[@]}" # measure the engine, not the per-tenant limit
   real="http://127.0.0.1:$port"
   real_pid=$server_pid
   wait_ready "$real" 60

@@ -57,6 +57,7 @@ command -v curl > /dev/null || die "curl not found"
 
 ensure_build "$build_dir" webhook-ingress
 bin="$build_dir/webhook-ingress"
+mapfile -t limit_flags < <(known_flags "$bin" --tenant-max-endpoints 0)
 bench_setup
 
 admin=bench-admin-token
@@ -69,7 +70,7 @@ measure_side() {
   local data="$tmp/data-$side-$round"
   start_server "$side-$round" "webhook-ingress listening on" "$bin" \
     --listen 127.0.0.1:0 --data-dir "$data" --admin-token "$admin" \
-    --tenant-max-endpoints 0 "${extra[@]}" # not the per-tenant limit
+    "${limit_flags[@]}" "${extra[@]}" # not the per-tenant limit
   local base="http://127.0.0.1:$port"
   wait_ready "$base" 30
   code=$(http_status POST "$base/admin/v1/tenants" "${json[@]}" \

@@ -77,6 +77,7 @@ command -v python3 > /dev/null || die "python3 not found"
 ensure_build "$build_dir" webhook-ingress bench_raw_scan
 bin="$build_dir/webhook-ingress"
 scan_bin="$build_dir/bench/bench_raw_scan"
+mapfile -t limit_flags < <(known_flags "$bin" --tenant-max-endpoints 0)
 bench_setup
 
 admin=bench-admin-token
@@ -85,7 +86,7 @@ ready_timeout=900
 # Flags of every start on the loaded dir: snapshots only at shutdown.
 flags=(--listen 127.0.0.1:0 --admin-token "$admin"
   --snapshot-every 100000000 --shutdown-grace "$grace"
-  --tenant-max-endpoints 0) # any --endpoints / --tenants ratio
+  "${limit_flags[@]}") # any --endpoints / --tenants ratio
 
 # start_on DIR NAME: starts the server on DIR and waits for /readyz.
 start_on() {

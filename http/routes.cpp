@@ -77,6 +77,7 @@ const std::vector<route_info>& routes_table() {
     {m::post, "/admin/v1/snapshot", r::admin_snapshot},
     {m::get, "/admin/v1/node", r::admin_node},
     {m::get, "/admin/v1/cluster", r::admin_cluster},
+    {m::post, "/admin/v1/cluster/nodes/{id}/drain", r::admin_drain_node},
     {m::post, "/v1/webhook/endpoints", r::create_endpoint},
     {m::get, "/v1/webhook/endpoints/list", r::list_endpoints},
     {m::get, "/v1/webhook/endpoints/{id}", r::get_endpoint},

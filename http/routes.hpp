@@ -27,6 +27,7 @@ enum class route_id {
   admin_list_tenants,
   admin_node,
   admin_cluster,
+  admin_drain_node,
   admin_get_tenant,
   admin_deactivate_tenant,
   admin_rotate_token,

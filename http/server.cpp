@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <limits>
@@ -16,6 +17,7 @@
 #include <restinio/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster/placement.hpp"
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
 #include "actors/common/text.hpp"
@@ -182,9 +184,13 @@ struct exchange {
       std::chrono::steady_clock::now() - started);
     auto method = this->method();
     spdlog::info("request method={} route={} status={} latency_ms={:.3f} "
-                 "request_id=\"{}\"",
-                 method, route, status, latency.count(), request_id);
-    node_metrics().on_request(method, route, status, latency.count() / 1000);
+                 "request_id=\"{}\"{}",
+                 method, route, status, latency.count(), request_id,
+                 fwd ? " forwarded=true" : "");
+    // A request is counted once, where the client sent it: the owner that
+    // answered a forward counts it in the forward metrics of the sender.
+    if (!fwd)
+      node_metrics().on_request(method, route, status, latency.count() / 1000);
   }
 
   /// Writes an answer (JSON unless `content_type` says otherwise); `allow`
@@ -351,6 +357,26 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_get_endpoint:
   case route_id::admin_snapshot:
   case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
+  case route_id::admin_drain_node:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// Whether `id` changes a tenant (the self-fencing refuses these while the
+/// node may not acknowledge; reads go on).
+bool is_mutation(route_id id) noexcept {
+  switch (id) {
+  case route_id::admin_create_tenant:
+  case route_id::admin_deactivate_tenant:
+  case route_id::admin_rotate_token:
+  case route_id::admin_patch_tenant:
+  case route_id::create_endpoint:
+  case route_id::disable_endpoint:
+  case route_id::enable_endpoint:
+  case route_id::resend_event:
+  case route_id::publish_event:
     return true;
   default:
     return false;
@@ -616,7 +642,7 @@ struct server::impl {
       auto tenant_id = token ? crypto::tenant_of_token(*token) : std::nullopt;
       // Cluster mode: the owner of a tenant placed elsewhere judges its
       // token (`dispatch` forwards the request there).
-      if (tenant_id && placed_elsewhere(*tenant_id))
+      if (tenant_id && owner_elsewhere(*tenant_id, false))
         return {};
       if (is_admin_route(id))
         return admin_auth_error(header);
@@ -685,12 +711,29 @@ struct server::impl {
     return ex;
   }
 
-  /// Cluster mode: whether the view places `tenant` on another node.
-  bool placed_elsewhere(std::string_view tenant) const {
+  /// Cluster mode: the node that serves `tenant` if not this one (nothing:
+  /// serve it here), with the epoch known. The placement map's owner; for a
+  /// tenant without a placement in the cache (the watch lags behind a
+  /// create on another node) that this node does not hold, the rendezvous
+  /// owner among the active members, where new tenants go. A `forwarded`
+  /// request is never forwarded again: it is judged here.
+  std::optional<std::pair<std::string, uint64_t>>
+  owner_elsewhere(std::string_view tenant, bool forwarded) const {
     if (!be.cluster)
-      return false;
-    auto place = be.cluster->placement_of(tenant);
-    return place && place->owner != be.cluster->self();
+      return std::nullopt;
+    auto self = be.cluster->self();
+    if (auto place = be.cluster->placement_of(tenant)) {
+      if (place->owner == self)
+        return std::nullopt;
+      return std::pair{std::move(place->owner), place->epoch};
+    }
+    if (forwarded || be.tenants->holds(tenant))
+      return std::nullopt;
+    auto owner = cluster::rendezvous_owner(
+      tenant, cluster::placement_candidates(be.cluster->members()));
+    if (!owner || *owner == self)
+      return std::nullopt;
+    return std::pair{std::move(*owner), uint64_t{0}};
   }
 
   handling_status handle(request_handle req) {
@@ -742,29 +785,55 @@ struct server::impl {
   bool forward_if_elsewhere(const exchange& ex, std::string_view tenant) {
     if (!be.cluster)
       return false;
-    auto place = be.cluster->placement_of(tenant);
-    if (!place || place->owner == be.cluster->self())
-      return false;
     if (ex.fwd) {
+      // Judged here; only a placement naming another node refuses it.
+      auto place = be.cluster->placement_of(tenant);
+      if (!place || place->owner == be.cluster->self())
+        return false;
       node_metrics().on_forward("not_owner", 0);
       ex.write_error(
         tenant_unavailable("the tenant is moving between nodes; retry later"));
       return true;
     }
-    auto owner = be.cluster->member_of(place->owner);
+    auto owner = owner_elsewhere(tenant, false);
+    if (!owner)
+      return false;
+    forward_to_node(ex, owner->first,
+                    make_forwarded(ex, tenant, owner->second));
+    return true;
+  }
+
+  /// Hands `fr` (a direct request) to the member `node_id` and writes its
+  /// answer unchanged; 503 TENANT_UNAVAILABLE when it is not a member or
+  /// does not answer.
+  void forward_to_node(const exchange& ex, const std::string& node_id,
+                       cluster::forwarded_request fr) {
+    auto owner = be.cluster->member_of(node_id);
     if (!owner || owner->peer.empty() || !be.forward) {
       node_metrics().on_forward("no_owner", 0);
       ex.write_error(tenant_unavailable(
         "the node that owns this tenant is not reachable; retry later"));
-      return true;
+      return;
     }
-    forward(owner->peer, make_forwarded(ex, tenant, place->epoch),
-            [this, ex](caf::expected<cluster::forwarded_response> answer) {
+    forward(owner->peer, std::move(fr),
+            [ex](caf::expected<cluster::forwarded_response> answer) {
               if (answer)
                 ex.write_relayed(*answer);
               else
                 ex.write_error(answer.error());
             });
+  }
+
+  /// Self-fencing (cluster mode): answers a mutation of a tenant served
+  /// here with 503 TENANT_UNAVAILABLE while this node may not acknowledge
+  /// writes (its lease was not renewed in time); reads go on. Returns
+  /// whether it answered.
+  bool fenced(const exchange& ex, route_id id) const {
+    if (!be.cluster || !is_mutation(id) || be.cluster->may_acknowledge())
+      return false;
+    ex.write_error(tenant_unavailable(
+      "this node could not renew its cluster lease in time and acknowledges "
+      "no writes until it has; retry later"));
     return true;
   }
 
@@ -979,17 +1048,22 @@ struct server::impl {
         ex.write_error(name.error());
         return;
       }
+      if (be.cluster) {
+        create_in_cluster(ex, std::move(*name));
+        return;
+      }
       caf::anon_send(dir, create_atom::value, std::move(*name),
                      reply_with<tenant_info>(
                        ex, [this](const exchange& e, const tenant_info& t) {
-                         if (be.cluster)
-                           be.cluster->tenant_created(t.id);
                          auto body = to_json(t);
                          body["owner"] = owner_of(t.id);
                          e.write_data(201, std::move(body));
                        }));
       return;
     }
+    case route_id::admin_drain_node:
+      drain_node(ex, route.id_param);
+      return;
     case route_id::admin_list_tenants: {
       auto query = parse_query(ex);
       if (!query) {
@@ -1051,7 +1125,7 @@ struct server::impl {
       ex.write_error(tenant_id.error());
       return;
     }
-    if (forward_if_elsewhere(ex, *tenant_id))
+    if (forward_if_elsewhere(ex, *tenant_id) || fenced(ex, route.id))
       return;
     auto write_summary = [this](const exchange& e, const tenant_summary& t) {
       e.write_data(200, summary_json(t, now_unix_seconds()));
@@ -1113,6 +1187,117 @@ struct server::impl {
       ex.write_error(make_error(errc::internal, "unhandled admin route"));
       return;
     }
+  }
+
+  /// Cluster mode, `POST /admin/v1/tenants`: the node that receives the
+  /// request picks the tenant's id and forwards the create to its rendezvous
+  /// owner among the active members (itself included); the owner creates
+  /// the tenant under that id and claims its placement key in etcd before
+  /// it answers 201, so the token works at once through every node. etcd
+  /// away (or this node fenced): 503 TENANT_UNAVAILABLE, nothing created;
+  /// a claim etcd refused: the tenant is purged again, 503.
+  void create_in_cluster(const exchange& ex, std::string name) {
+    std::string id;
+    if (ex.fwd && !ex.fwd->req.tenant.empty()) {
+      auto given = parse_tenant_id(ex.fwd->req.tenant);
+      if (!given) {
+        ex.write_error(given.error());
+        return;
+      }
+      id = std::move(*given);
+    } else {
+      id = crypto::make_tenant_id();
+    }
+    if (!ex.fwd) {
+      auto owner = cluster::rendezvous_owner(
+        id, cluster::placement_candidates(be.cluster->members()));
+      if (owner && *owner != be.cluster->self()) {
+        forward_to_node(ex, *owner, make_forwarded(ex, id, 0));
+        return;
+      }
+    }
+    if (fenced(ex, route_id::admin_create_tenant))
+      return;
+    if (!be.cluster->ready()) {
+      ex.write_error(tenant_unavailable(
+        "cluster mode: etcd is not reachable, so no tenant can be placed; "
+        "nothing was created; retry later"));
+      return;
+    }
+    caf::anon_send(
+      be.directory, create_atom::value, std::move(name), std::move(id),
+      reply_with<tenant_info>(
+        ex, [this](const exchange& e, const tenant_info& t) {
+          in_flight.fetch_add(1, std::memory_order_relaxed);
+          be.cluster->claim_created(
+            t.id, [this, e, t](caf::expected<cluster::placement> placed) {
+              in_flight.fetch_sub(1, std::memory_order_relaxed);
+              if (placed && placed->owner == be.cluster->self()) {
+                auto body = to_json(t);
+                body["owner"] = placed->owner;
+                e.write_data(201, std::move(body));
+                return;
+              }
+              // Not placed: no tenant that no node answers for. Purge it.
+              caf::anon_send(
+                be.directory, deactivate_atom::value, t.id, true,
+                reply_fn<tenant_summary>{
+                  e.request_id, [](const caf::expected<tenant_summary>&) {}});
+              e.write_error(tenant_unavailable(
+                "cluster mode: etcd did not take the tenant's placement (" +
+                (placed ? "placed on " + placed->owner
+                        : text_of(placed.error())) +
+                "); nothing was created; retry later"));
+            });
+        }));
+  }
+
+  /// `POST /admin/v1/cluster/nodes/{id}/drain`: 202 at once; node `id`
+  /// (this one, or the member the request is forwarded to) sets its state
+  /// `draining`, moves its tenants away and ends `drained`.
+  void drain_node(const exchange& ex, std::string_view id) {
+    auto members =
+      be.cluster ? be.cluster->members() : std::vector<cluster::member>{};
+    auto self = be.cluster ? be.cluster->self() : cfg.node.node_id;
+    if (!be.cluster)
+      members.push_back({self, {}, {}, cluster::node_state::active});
+    auto target = std::find_if(members.begin(), members.end(),
+                               [&](const auto& m) { return m.id == id; });
+    if (target == members.end()) {
+      ex.write_error(make_error(errc::not_found, "id",
+                                "no member with id " + std::string{id}));
+      return;
+    }
+    auto leaving = target->state == cluster::node_state::draining ||
+                   target->state == cluster::node_state::drained;
+    auto others_active =
+      std::any_of(members.begin(), members.end(), [&](const auto& m) {
+        return m.id != id && m.state == cluster::node_state::active;
+      });
+    if (!leaving && !others_active) {
+      ex.write_error(make_error(
+        errc::validation_failed, "id",
+        "node " + std::string{id} +
+          " is the last active member: its tenants have nowhere to go"));
+      return;
+    }
+    if (id != self) {
+      if (ex.fwd) { // never forwarded twice
+        ex.write_error(tenant_unavailable(
+          "the member list changed under the request; retry later"));
+        return;
+      }
+      forward_to_node(ex, target->id, make_forwarded(ex, {}, 0));
+      return;
+    }
+    if (be.drain)
+      be.drain();
+    ex.write_data(
+      202, boost::json::object{
+             {"node", self},
+             {"state", leaving
+                         ? cluster::to_string(target->state)
+                         : cluster::to_string(cluster::node_state::draining)}});
   }
 
   /// A tenant's admin view with its `owner` node.
@@ -1273,6 +1458,8 @@ struct server::impl {
       ex.write_error(unauthorized());
       return;
     }
+    if (fenced(ex, route.id))
+      return;
     std::string tid{*tenant_id};
     switch (route.id) {
     case route_id::create_endpoint: {

@@ -63,6 +63,10 @@ struct backend {
   std::function<void(std::string, cluster::forwarded_request,
                      cluster::forward_done)>
     forward;
+  /// Cluster mode: starts draining this node (`POST
+  /// /admin/v1/cluster/nodes/{id}/drain` for this node's id); returns at
+  /// once, the state changes and moves run elsewhere. Null: nothing to do.
+  std::function<void()> drain;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,

@@ -191,6 +191,15 @@ void membership::stop_threads() {
   for (auto* t : {&keepalive_thread_, &watch_thread_, &claim_thread_})
     if (t->joinable())
       t->join();
+  // Creates still waiting for their claim get their answer.
+  decltype(created_) left;
+  {
+    std::lock_guard guard{mtx_};
+    left.swap(created_);
+  }
+  for (auto& [tenant, done] : left)
+    done(make_error(errc::tenant_unavailable,
+                    "cluster mode: the node is stopping; retry later"));
 }
 
 bool membership::pause(milliseconds d) {
@@ -223,10 +232,12 @@ caf::expected<int64_t> membership::load_cache() {
 }
 
 void membership::apply_events(const std::vector<watch_event>& events) {
-  std::lock_guard guard{mtx_};
+  std::unique_lock guard{mtx_};
+  bool members_changed = false;
   for (const auto& ev : events) {
     const auto& key = ev.kv.key;
     if (key.starts_with(members_prefix_)) {
+      members_changed = true;
       auto id = key.substr(members_prefix_.size());
       if (!ev.is_put) {
         members_.erase(id);
@@ -243,6 +254,11 @@ void membership::apply_events(const std::vector<watch_event>& events) {
     }
   }
   synced_at_ = now();
+  if (members_changed && on_members_changed_) {
+    auto fn = on_members_changed_;
+    guard.unlock();
+    fn();
+  }
 }
 
 void membership::keepalive_loop() {
@@ -324,17 +340,41 @@ void membership::watch_loop() {
 void membership::claim_loop() {
   for (;;) {
     std::string tenant;
+    std::function<void(caf::expected<placement>)> done;
     {
       std::unique_lock guard{mtx_};
-      cv_.wait(guard, [this] { return stopping_ || !claims_.empty(); });
+      cv_.wait(guard, [this] {
+        return stopping_ || !claims_.empty() || !created_.empty();
+      });
       if (stopping_)
         return;
-      tenant = claims_.front();
+      if (!created_.empty()) {
+        tenant = std::move(created_.front().first);
+        done = std::move(created_.front().second);
+        created_.pop_front();
+      } else {
+        tenant = claims_.front();
+      }
     }
     auto got = claim(tenant, cfg_.node_id);
+    if (done) {
+      // A create waits for this answer: one attempt, the caller decides.
+      if (!got) {
+        count_error(got.error(), "placement claim");
+      } else {
+        std::lock_guard guard{mtx_};
+        placements_[tenant] = *got;
+      }
+      done(std::move(got));
+      continue;
+    }
     if (!got) {
       count_error(got.error(), "placement claim");
-      if (!pause(milliseconds{500}))
+      // Wait before the next attempt, but serve a waiting create at once.
+      std::unique_lock guard{mtx_};
+      cv_.wait_for(guard, milliseconds{500},
+                   [this] { return stopping_ || !created_.empty(); });
+      if (stopping_)
         return;
       continue;
     }
@@ -362,6 +402,41 @@ void membership::tenant_created(std::string tenant_id) {
     claims_.push_back(std::move(tenant_id));
   }
   cv_.notify_all();
+}
+
+void membership::claim_created(
+  std::string tenant_id, std::function<void(caf::expected<placement>)> done) {
+  {
+    std::lock_guard guard{mtx_};
+    if (!stopping_ && lease_ != 0) { // joined, not leaving
+      created_.emplace_back(std::move(tenant_id), std::move(done));
+      cv_.notify_all();
+      return;
+    }
+  }
+  done(make_error(errc::tenant_unavailable,
+                  "cluster mode: the node is not a member (starting or "
+                  "stopping); retry later"));
+}
+
+node_state membership::state() const {
+  std::lock_guard guard{mtx_};
+  return state_;
+}
+
+std::vector<std::string>
+membership::tenants_of(std::string_view node_id) const {
+  std::lock_guard guard{mtx_};
+  std::vector<std::string> result;
+  for (const auto& [tenant, p] : placements_)
+    if (p.owner == node_id)
+      result.push_back(tenant);
+  return result;
+}
+
+void membership::on_members_changed(std::function<void()> fn) {
+  std::lock_guard guard{mtx_};
+  on_members_changed_ = std::move(fn);
 }
 
 void membership::reconcile(const std::vector<std::string>& held) {

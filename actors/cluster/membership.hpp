@@ -109,12 +109,32 @@ class membership final : public control {
   bool ready() const override;
   std::map<std::string, size_t> tenants_by_node() const override;
   void tenant_created(std::string tenant_id) override;
+  void
+  claim_created(std::string tenant_id,
+                std::function<void(caf::expected<placement>)> done) override;
+  bool may_acknowledge() const override;
+
+  // -- what the rebalancer reads ---------------------------------------------
+
+  /// This node's own state, as last set by `set_state` (its member key
+  /// follows once etcd took the put).
+  [[nodiscard]] node_state state() const;
+
+  /// The tenants the cached placement map gives `node_id`, ordered by id.
+  [[nodiscard]] std::vector<std::string>
+  tenants_of(std::string_view node_id) const;
+
+  /// Whether etcd answers and the cache follows it (the watch is up).
+  [[nodiscard]] bool in_sync() const noexcept { return etcd_up_ && watch_up_; }
+
+  /// Calls `fn` (on the watch thread; it must not block) after every batch
+  /// of changes that touched a member key. Set before `join`.
+  void on_members_changed(std::function<void()> fn);
 
   // -- health and metrics -----------------------------------------------------
 
-  /// Self-fencing: whether the last successful lease renewal is younger
-  /// than `lease_ttl - fence_margin`.
-  [[nodiscard]] bool may_acknowledge() const;
+  // (`may_acknowledge`, from `control`: whether the last successful lease
+  // renewal is younger than `lease_ttl - fence_margin`.)
 
   /// Seconds since the cached map was last known in sync with etcd: 0
   /// while the watch is up.
@@ -184,6 +204,11 @@ class membership final : public control {
   std::map<std::string, member, std::less<>> members_;
   std::map<std::string, placement, std::less<>> placements_;
   std::deque<std::string> claims_;
+  /// `claim_created` requests: one attempt each, ahead of `claims_`.
+  std::deque<
+    std::pair<std::string, std::function<void(caf::expected<placement>)>>>
+    created_;
+  std::function<void()> on_members_changed_;
   std::set<std::string, std::less<>> claims_queued_;
   node_state state_ = node_state::joining;
   /// The advertised addresses (`set_addresses`).

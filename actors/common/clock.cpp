@@ -13,6 +13,11 @@ class system_wall_clock final : public clock {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
       .count();
   }
+
+  [[nodiscard]] std::chrono::steady_clock::time_point
+  steady_now() const noexcept override {
+    return std::chrono::steady_clock::now();
+  }
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 
 #include "webhook_ingress/domain.hpp"
@@ -11,13 +12,20 @@ namespace wi {
 /// (record times, breaker and retry deadlines, token grace, HTTP dates)
 /// comes from a `clock`; decisions take `now` as an argument, and the actors
 /// that call them read it from the clock they were given, so tests move time
-/// with a `fake_clock` instead of sleeping. Implementations are thread-safe.
+/// with a `fake_clock` instead of sleeping. Intervals that must not jump with
+/// the wall clock (the publish rate limit) read `steady_now()` of the same
+/// clock. Implementations are thread-safe.
 class clock {
  public:
   virtual ~clock() = default;
 
   /// Milliseconds since the Unix epoch.
   [[nodiscard]] virtual unix_millis now() const noexcept = 0;
+
+  /// Monotonic time, for intervals only (its epoch means nothing): never
+  /// goes back on the system clock; a fake clock's own time.
+  [[nodiscard]] virtual std::chrono::steady_clock::time_point
+  steady_now() const noexcept = 0;
 
   /// Whole seconds since the Unix epoch (`now()` rounded down).
   [[nodiscard]] unix_seconds now_seconds() const noexcept {
@@ -40,6 +48,14 @@ class fake_clock final : public clock {
 
   [[nodiscard]] unix_millis now() const noexcept override {
     return now_.load();
+  }
+
+  /// `now()` as a monotonic time point: moves exactly as `set` and
+  /// `advance` move the clock.
+  [[nodiscard]] std::chrono::steady_clock::time_point
+  steady_now() const noexcept override {
+    return std::chrono::steady_clock::time_point{
+      std::chrono::milliseconds{now_.load()}};
   }
 
   /// Sets the time to `t`.

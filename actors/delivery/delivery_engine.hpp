@@ -50,7 +50,7 @@ class delivery_engine {
   explicit delivery_engine(delivery_engine_config cfg = {});
 
   /// Calls `stop()`.
-  ~delivery_engine();
+  virtual ~delivery_engine();
 
   delivery_engine(const delivery_engine&) = delete;
   delivery_engine& operator=(const delivery_engine&) = delete;
@@ -59,8 +59,10 @@ class delivery_engine {
   /// (one short mutex section). When `max_queued` jobs already wait, or after
   /// `stop()`, calls `done` at once on the calling thread with error
   /// `overloaded` or `shutdown`: callers must not hold a lock that `done`
-  /// takes.
-  void submit(delivery_job job, completion done);
+  /// takes. Virtual for tests only: a test engine may keep the jobs and
+  /// answer them itself, when the test says (tenant actor tests on CAF's
+  /// deterministic coordinator).
+  virtual void submit(delivery_job job, completion done);
 
   /// Ends the engine thread promptly: jobs in flight are aborted and, like
   /// the waiting ones, completed with error `shutdown` on the engine thread

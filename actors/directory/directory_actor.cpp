@@ -120,10 +120,16 @@ void commit(self_ptr self, record rec, const std::string& request_id,
     });
 }
 
-void register_tenant(self_ptr self, std::string& name,
+/// Creates a tenant named `name` under `id` (empty: a fresh one).
+void register_tenant(self_ptr self, std::string& name, std::string id,
                      reply_fn<tenant_info>& reply) {
-  auto id = crypto::make_tenant_id();
-  while (self->state.data.tenants.count(id) > 0) // tombstones included
+  if (!id.empty() && self->state.data.tenants.count(id) > 0) {
+    reply(make_error(errc::validation_failed, "id",
+                     "a tenant with id " + id + " exists or existed here"));
+    return;
+  }
+  while (id.empty() ||
+         self->state.data.tenants.count(id) > 0) // tombstones included
     id = crypto::make_tenant_id();
   auto token = crypto::make_tenant_token(id);
   tenant_created rec{id, std::move(name), crypto::sha256(token),
@@ -653,7 +659,11 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
 
   return {
     [self](create_atom, std::string& name, reply_fn<tenant_info>& reply) {
-      register_tenant(self, name, reply);
+      register_tenant(self, name, {}, reply);
+    },
+    [self](create_atom, std::string& name, std::string& id,
+           reply_fn<tenant_info>& reply) {
+      register_tenant(self, name, std::move(id), reply);
     },
     [self](list_atom, const list_query& q, reply_fn<tenant_page>& reply) {
       list_tenants(self, q, reply);

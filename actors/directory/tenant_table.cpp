@@ -6,6 +6,11 @@
 
 namespace wi {
 
+bool tenant_table::holds(std::string_view tenant_id) const {
+  std::shared_lock guard{mtx_};
+  return entries_.contains(std::string{tenant_id});
+}
+
 tenant_table::lookup_result tenant_table::lookup(std::string_view tenant_id,
                                                  std::string_view token_hash,
                                                  unix_seconds now) const {

@@ -46,6 +46,10 @@ class tenant_table {
   [[nodiscard]] lookup_result lookup(std::string_view tenant_id,
                                      std::string_view token_hash) const;
 
+  /// Whether the table has an entry for the tenant (active or not; purged
+  /// tenants have none).
+  [[nodiscard]] bool holds(std::string_view tenant_id) const;
+
   /// Adds or replaces a tenant's credentials and state from its registry
   /// entry, keeping its actor; a purged entry removes the tenant.
   void update(const tenant_entry& entry);

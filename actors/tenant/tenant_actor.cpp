@@ -15,6 +15,7 @@
 #include "actors/common/text.hpp"
 #include "actors/delivery/signing.hpp"
 #include "actors/tenant/admin_views.hpp"
+#include "actors/tenant/tenant_commit.hpp"
 #include "actors/tenant/tenant_core.hpp"
 #include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
@@ -27,6 +28,7 @@ namespace {
 
 using self_ptr = tenant_actor::stateful_pointer<tenant_actor_state>;
 using std::chrono::milliseconds;
+using namespace tenant_shell;
 
 caf::error endpoint_not_found(endpoint_id id) {
   return make_error(errc::not_found, "id",
@@ -35,153 +37,6 @@ caf::error endpoint_not_found(endpoint_id id) {
 
 caf::error event_not_found(const std::string& id) {
   return make_error(errc::not_found, "event_id", "event " + id + " not found");
-}
-
-/// The tenant's "now": its clock's (`delivery_settings::clock`; the wall
-/// clock when deliveries are off).
-unix_millis now_millis(self_ptr self) {
-  const auto& d = self->state.delivery;
-  return (d && d->clock ? d->clock : wall_clock())->now();
-}
-
-/// Sends the whole state to the WAL writer as a snapshot covering
-/// `last_seq`; the writer's answer (the covered sequence number once the
-/// snapshot is durable) goes to whoever sent the current message.
-caf::delegated<uint64_t> delegate_snapshot(self_ptr self) {
-  auto& st = self->state;
-  st.log.snapshot_sent();
-  return self->delegate(st.wal, snapshot_atom::value, st.data.tenant_id,
-                        st.log.last_seq, persistence::encode_snapshot(st.data));
-}
-
-/// Like `delegate_snapshot`, for a snapshot nobody waits for. A failed write
-/// only leaves the records in the WAL until the next snapshot.
-void start_snapshot(self_ptr self) {
-  auto& st = self->state;
-  st.log.snapshot_sent();
-  self
-    ->request(st.wal, caf::infinite, snapshot_atom::value, st.data.tenant_id,
-              st.log.last_seq, persistence::encode_snapshot(st.data))
-    .then([](uint64_t) {}, [](caf::error&) {});
-}
-
-/// Applies a record the WAL writer confirmed as durable (sequence `seq`).
-/// Returns an error only for a bug: a durable record must apply.
-caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
-  auto& st = self->state;
-  std::optional<endpoint_status> before;
-  if (auto id = status_endpoint_of(rec)) {
-    if (auto i = st.data.endpoints.find(*id); i != st.data.endpoints.end())
-      before = i->second.status;
-  }
-  auto pending_before = static_cast<int64_t>(st.data.pending);
-  if (auto err = wi::apply(st.data, rec))
-    return make_error(errc::internal,
-                      "durable record did not apply: " + text_of(err));
-  node_metrics().on_applied(rec, st.data, before,
-                            static_cast<int64_t>(st.data.pending) -
-                              pending_before);
-  if (st.log.applied(seq))
-    start_snapshot(self);
-  return {};
-}
-
-/// Makes `rec` (and an optional payload stored with it) durable, then
-/// applies it and calls `on_applied()` on the new state; calls `on_error`
-/// with the reason if the write failed (nothing was applied).
-template <class OnApplied, class OnError>
-void commit(self_ptr self, record rec, std::string payload_key,
-            std::string payload, OnApplied on_applied, OnError on_error) {
-  auto& st = self->state;
-  auto bytes = persistence::encode(rec);
-  auto handle = [self, rec = std::move(rec), on_applied,
-                 on_error](uint64_t seq) {
-    if (auto err = apply_durable(self, rec, seq))
-      on_error(std::move(err));
-    else
-      on_applied();
-  };
-  auto req = wal_append::one(st.data.tenant_id, std::move(bytes));
-  req.payload_key = std::move(payload_key);
-  req.payload = std::move(payload);
-  wal_commit(self, st.wal, std::move(req), std::move(handle),
-             std::move(on_error));
-}
-
-/// Logs what became of a request's record, naming the request like the
-/// access log does: applied at debug, failed at warn. Only ids, never
-/// content.
-void log_request(self_ptr self, std::string_view kind,
-                 const std::string& request_id, const caf::error* err) {
-  const auto& tenant = self->state.data.tenant_id;
-  if (err == nullptr)
-    spdlog::debug("applied record={} tenant={} seq={} request_id=\"{}\"", kind,
-                  tenant, self->state.log.last_seq, request_id);
-  else
-    spdlog::warn("not applied record={} tenant={} error=\"{}\" "
-                 "request_id=\"{}\"",
-                 kind, tenant, text_of(*err), request_id);
-}
-
-/// `commit` for a request from outside: answers `reply` with `on_applied()`
-/// or with the error.
-template <class T, class OnApplied>
-void commit_reply(self_ptr self, record rec, reply_fn<T> reply,
-                  OnApplied on_applied) {
-  auto kind = kind_of(rec);
-  commit(
-    self, std::move(rec), {}, {},
-    [self, kind, reply, on_applied] {
-      log_request(self, kind, reply.request_id(), nullptr);
-      reply(on_applied());
-    },
-    [self, kind, reply](caf::error err) {
-      log_request(self, kind, reply.request_id(), &err);
-      reply(std::move(err));
-    });
-}
-
-/// Like `commit`, but the record shares one WAL append with every record
-/// committed this way until the actor handles its next `flush_atom`
-/// message (see `tenant_actor_state::batch`). For records whose callers do
-/// not wait (attempt outcomes): one append and one reply instead of one per
-/// record.
-void commit_batched(self_ptr self, record rec, std::function<void()> on_applied,
-                    std::function<void(caf::error)> on_error) {
-  auto& st = self->state;
-  if (st.batch.empty())
-    self->send(self, flush_atom::value);
-  st.batch.push_back(
-    {std::move(rec), std::move(on_applied), std::move(on_error)});
-}
-
-/// Sends the gathered records to the WAL writer as one append; applies them
-/// in order once it is durable.
-void flush_batch(self_ptr self) {
-  auto& st = self->state;
-  if (st.batch.empty())
-    return;
-  auto batch = std::make_shared<std::vector<batched_record>>();
-  batch->swap(st.batch);
-  wal_append req;
-  req.owner = st.data.tenant_id;
-  req.records.reserve(batch->size());
-  for (const auto& x : *batch)
-    req.records.push_back(persistence::encode(x.rec));
-  wal_commit(
-    self, st.wal, std::move(req),
-    [self, batch](uint64_t first) {
-      for (auto& x : *batch) {
-        if (auto err = apply_durable(self, x.rec, first++))
-          x.on_error(std::move(err));
-        else
-          x.on_applied();
-      }
-    },
-    [batch](caf::error err) {
-      for (auto& x : *batch)
-        x.on_error(err);
-    });
 }
 
 // -- deliveries ---------------------------------------------------------------
@@ -239,7 +94,7 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
   job.job_id = st.next_job++;
   job.url = ep.url;
   job.body = std::move(body);
-  auto timestamp = crypto::now_seconds();
+  auto timestamp = clock_of(self).now_seconds();
   job.headers = {
     {std::string{delivery_header::content_type}, "application/json"},
     {std::string{delivery_header::user_agent},
@@ -588,38 +443,25 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
     return;
   }
   const auto& key = req.idempotency_key;
-  if (!key.empty()) {
-    if (auto i = st.data.idempotency.find(key);
-        i != st.data.idempotency.end()) {
-      const auto& ev = st.data.events.at(i->second);
-      if (ev.created_at + st.delivery->idempotency_window.count() >=
-          now_millis(self)) {
-        reply(receipt_of(ev, true));
-        return;
-      }
-    }
-    if (auto i = st.publishing.find(key); i != st.publishing.end()) {
-      i->second.push_back(std::move(reply)); // answered with the first
-      return;
-    }
-  }
-  auto targets = matching_endpoints(st.data, req.event_type);
-  if (exclude)
-    targets.erase(std::remove(targets.begin(), targets.end(), *exclude),
-                  targets.end());
-  if (st.data.pending + st.publishing_deliveries + targets.size() >
-      st.delivery->max_pending) {
-    reply(make_error(errc::too_many_pending, "event_type",
-                     "the tenant has " + std::to_string(st.data.pending) +
-                       " pending deliveries, the most allowed is " +
-                       std::to_string(st.delivery->max_pending)));
+  auto now = now_millis(self);
+  if (const auto* ev =
+        idempotent_event(st.data, key, now, st.delivery->idempotency_window)) {
+    reply(receipt_of(*ev, true));
     return;
   }
-  event_accepted rec{
-    st.data.tenant_id,         "evt_" + crypto::random_base62(24),
-    std::move(req.event_type), key,
-    now_millis(self),          std::move(targets)};
-  rec.payload_bytes = req.payload.size(); // per-tenant limits (issue 13)
+  if (auto i = st.publishing.find(key); i != st.publishing.end()) {
+    i->second.push_back(std::move(reply)); // answered with the first
+    return;
+  }
+  auto targets =
+    publish_targets(st.data, st.publishing_deliveries, req.event_type, exclude,
+                    st.delivery->max_pending);
+  if (!targets) {
+    reply(targets.error());
+    return;
+  }
+  auto rec = accept_event(st.data.tenant_id, "evt_" + crypto::random_base62(24),
+                          req, std::move(*targets), now);
   auto event_id = rec.event_id;
   auto count = rec.endpoints.size();
   // Kept for the deliveries' bodies (see `body_cache`); none without any.
@@ -708,29 +550,6 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
 
 // -- history pruning ----------------------------------------------------------
 
-/// Returns up to `max` events that may go: none of their deliveries is
-/// pending or has an attempt under way, created before `horizon`, and,
-/// with an idempotency key, before `key_horizon`.
-std::vector<std::string> prunable_events(const tenant_actor_state& st,
-                                         unix_millis horizon,
-                                         unix_millis key_horizon, size_t max) {
-  std::vector<std::string> result;
-  for (const auto& [id, ev] : st.data.events) {
-    if (result.size() >= max)
-      break;
-    if (ev.created_at >= horizon ||
-        (!ev.idempotency_key.empty() && ev.created_at >= key_horizon))
-      continue;
-    bool busy = false;
-    for (const auto& d : ev.deliveries)
-      busy = busy || d.status == delivery_status::pending ||
-             st.in_flight.count({ev.id, d.endpoint}) > 0;
-    if (!busy)
-      result.push_back(id);
-  }
-  return result;
-}
-
 /// Arms the timer of the next pruning round.
 void schedule_prune(self_ptr self) {
   self->delayed_send(self, self->state.delivery->prune_interval,
@@ -744,16 +563,17 @@ void schedule_prune(self_ptr self) {
 /// otherwise by the timer. Only one round is under way at a time.
 void on_prune(self_ptr self) {
   auto& st = self->state;
+  const auto& cfg = *st.delivery;
   auto now = now_millis(self);
-  auto limit = std::max<size_t>(st.delivery->max_pruned_per_round, 1);
-  auto ids =
-    prunable_events(st, now - st.delivery->retention.count(),
-                    now - st.delivery->idempotency_window.count(), limit);
-  if (ids.empty()) {
+  auto choice = choose_prune(
+    st.data, st.in_flight, now,
+    {cfg.retention, cfg.idempotency_window, cfg.max_pruned_per_round});
+  if (choice.event_ids.empty()) {
     schedule_prune(self);
     return;
   }
-  auto full = ids.size() >= limit;
+  auto full = choice.full;
+  auto ids = std::move(choice.event_ids);
   std::vector<std::string> keys;
   keys.reserve(ids.size());
   for (const auto& id : ids) {
@@ -826,45 +646,31 @@ bool admit_create(self_ptr self, reply_fn<endpoint>& reply) {
   return true;
 }
 
-/// Admits a publish from a client: takes a token of the publish rate, then
-/// checks `max_stored_bytes` with the payloads of publishes under way, and
-/// counts its payload until it is answered (`reply` is wrapped for that).
+/// Admits a publish from a client (see `admit_publish` in tenant_core.hpp),
+/// counting its payload until it is answered (`reply` is wrapped for that).
 /// Answers the error and returns false when refused. Operator notices
 /// (`notify`) do not come through here: they are never refused, but their
 /// bytes count once stored.
-bool admit_publish(self_ptr self, const new_event& req,
-                   reply_fn<event_receipt>& reply) {
+bool admit_client_publish(self_ptr self, const new_event& req,
+                          reply_fn<event_receipt>& reply) {
   auto& st = self->state;
   auto limits = limits_of(st);
   if (!limits)
     return true;
-  auto decision = take_token(st.limits.bucket, limits->publish_rate,
-                             limits->publish_burst, limit_clock::now());
-  st.limits.bucket = decision.next;
-  if (!decision.allowed) {
-    reply(rate_limited(*limits, decision.wait));
+  const auto& cfg = *st.delivery;
+  const auto& clk = clock_of(self);
+  auto verdict = admit_publish(
+    st.data, st.limits, st.publishing.count(req.idempotency_key) > 0, req,
+    {*limits, cfg.max_pending, cfg.idempotency_window, cfg.prune_interval},
+    clk.now(), clk.steady_now());
+  st.limits.bucket = verdict.bucket;
+  if (verdict.refusal) {
+    reply(std::move(verdict.refusal));
     return false;
   }
-  // A repeat of an idempotency key answers its first event and stores
-  // nothing: it must get that answer even when the quota is full.
-  const auto& key = req.idempotency_key;
-  if (!key.empty()) {
-    auto i = st.data.idempotency.find(key);
-    if (st.publishing.count(key) > 0 ||
-        (i != st.data.idempotency.end() &&
-         st.data.events.at(i->second).created_at +
-             st.delivery->idempotency_window.count() >=
-           now_millis(self)))
-      return true;
-  }
-  auto bytes = static_cast<uint64_t>(req.payload.size());
-  // Stored bytes go down only when a pruning round removes events.
-  if (auto err = check_storage_quota(*limits, st.data.stored_bytes,
-                                     st.limits.incoming_bytes, bytes,
-                                     st.delivery->prune_interval)) {
-    reply(std::move(err));
-    return false;
-  }
+  if (verdict.bytes == 0)
+    return true;
+  auto bytes = verdict.bytes;
   st.limits.incoming_bytes += bytes;
   reply = reply_fn<event_receipt>{
     reply.request_id(),
@@ -889,7 +695,7 @@ tenant_summary inspect(self_ptr self) {
   if (auto limits = limits_of(st); limits && limits->publish_rate > 0)
     result.usage.publish_tokens =
       tokens_at(st.limits.bucket, limits->publish_rate, limits->publish_burst,
-                limit_clock::now());
+                clock_of(self).steady_now());
   return result;
 }
 
@@ -897,8 +703,8 @@ tenant_summary inspect(self_ptr self) {
 caf::result<tenant_summary> change_limits(self_ptr self,
                                           const limits_patch& patch) {
   auto rp = self->make_response_promise<tenant_summary>();
-  tenant_limits_set rec{self->state.data.tenant_id, crypto::now_seconds(),
-                        patch};
+  tenant_limits_set rec{self->state.data.tenant_id,
+                        clock_of(self).now_seconds(), patch};
   commit(
     self, std::move(rec), {}, {},
     [self, rp] {
@@ -1044,7 +850,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       if (!admit_create(self, reply)) // per-tenant limits (issue 13)
         return;
       auto& st = self->state;
-      auto now = crypto::now_seconds();
+      auto now = clock_of(self).now_seconds();
       endpoint ep{st.next_id++,
                   std::move(req.url),
                   std::move(req.secret),
@@ -1084,7 +890,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
         return;
       }
       endpoint_status_changed rec{st.data.tenant_id, id, status,
-                                  crypto::now_seconds()};
+                                  clock_of(self).now_seconds()};
       commit_reply(self, std::move(rec), std::move(reply), [self, id, status] {
         if (status == endpoint_status::active)
           schedule_pending(self, id); // resume what waited while inactive
@@ -1102,7 +908,7 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       reply(list_endpoints(self->state.data, q));
     },
     [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
-      if (!admit_publish(self, req, reply)) // per-tenant limits (issue 13)
+      if (!admit_client_publish(self, req, reply)) // per-tenant limits
         return;
       publish(self, std::move(req), std::nullopt, std::move(reply));
     },

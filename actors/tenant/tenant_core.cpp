@@ -1,11 +1,15 @@
 #include "actors/tenant/tenant_core.hpp"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "actors/common/crypto.hpp"
 #include "actors/common/text.hpp"
 #include "actors/delivery/signing.hpp"
+
+#include "actors/tenant/tenant_state.hpp"
+#include "webhook_ingress/error.hpp"
 
 namespace wi {
 
@@ -143,6 +147,103 @@ secret_info secrets_of(const endpoint& ep, unix_millis now) {
 std::string generate_secret() {
   return std::string{webhook_secret_prefix} +
          base64_encode(crypto::random_bytes(32));
+}
+
+
+// -- publishing ---------------------------------------------------------------
+
+const event_state* idempotent_event(const tenant_state& st,
+                                    const std::string& key, unix_millis now,
+                                    milliseconds window) {
+  if (key.empty())
+    return nullptr;
+  auto i = st.idempotency.find(key);
+  if (i == st.idempotency.end())
+    return nullptr;
+  auto ev = st.events.find(i->second);
+  if (ev == st.events.end() || ev->second.created_at + window.count() < now)
+    return nullptr;
+  return &ev->second;
+}
+
+publish_admission admit_publish(const tenant_state& st,
+                                const limits_runtime& rt, bool key_under_way,
+                                const new_event& req,
+                                const publish_settings& cfg, unix_millis now,
+                                limit_clock::time_point steady) {
+  publish_admission result;
+  const auto& limits = cfg.limits;
+  auto token =
+    take_token(rt.bucket, limits.publish_rate, limits.publish_burst, steady);
+  result.bucket = token.next;
+  if (!token.allowed) {
+    result.refusal = rate_limited(limits, token.wait);
+    return result;
+  }
+  // A repeat of an idempotency key stores nothing.
+  if (key_under_way || idempotent_event(st, req.idempotency_key, now,
+                                        cfg.idempotency_window) != nullptr)
+    return result;
+  auto bytes = static_cast<uint64_t>(req.payload.size());
+  // Stored bytes go down only when a pruning round removes events.
+  result.refusal = check_storage_quota(
+    limits, st.stored_bytes, rt.incoming_bytes, bytes, cfg.prune_interval);
+  if (!result.refusal)
+    result.bytes = bytes;
+  return result;
+}
+
+caf::expected<std::vector<endpoint_id>>
+publish_targets(const tenant_state& st, uint64_t publishing,
+                std::string_view event_type, std::optional<endpoint_id> exclude,
+                uint64_t max_pending) {
+  auto targets = matching_endpoints(st, event_type);
+  if (exclude)
+    targets.erase(std::remove(targets.begin(), targets.end(), *exclude),
+                  targets.end());
+  if (st.pending + publishing + targets.size() > max_pending)
+    return make_error(errc::too_many_pending, "event_type",
+                      "the tenant has " + std::to_string(st.pending) +
+                        " pending deliveries, the most allowed is " +
+                        std::to_string(max_pending));
+  return targets;
+}
+
+event_accepted accept_event(const std::string& tenant_id, std::string event_id,
+                            const new_event& req,
+                            std::vector<endpoint_id> targets, unix_millis now) {
+  event_accepted rec{
+    tenant_id, std::move(event_id), req.event_type, req.idempotency_key,
+    now,       std::move(targets)};
+  rec.payload_bytes = req.payload.size(); // per-tenant limits (issue 13)
+  return rec;
+}
+
+// -- history pruning ----------------------------------------------------------
+
+prune_choice choose_prune(const tenant_state& st,
+                          const std::set<delivery_key>& in_flight,
+                          unix_millis now, const prune_settings& cfg) {
+  prune_choice result;
+  auto max = std::max<size_t>(cfg.max_per_round, 1);
+  auto horizon = now - cfg.retention.count();
+  auto key_horizon = now - cfg.idempotency_window.count();
+  for (const auto& [id, ev] : st.events) {
+    if (result.event_ids.size() >= max)
+      break;
+    if (ev.created_at >= horizon ||
+        (!ev.idempotency_key.empty() && ev.created_at >= key_horizon))
+      continue;
+    auto busy = std::any_of(ev.deliveries.begin(), ev.deliveries.end(),
+                            [&](const delivery_state& d) {
+                              return d.status == delivery_status::pending ||
+                                     in_flight.count({ev.id, d.endpoint}) > 0;
+                            });
+    if (!busy)
+      result.event_ids.push_back(id);
+  }
+  result.full = result.event_ids.size() >= max;
+  return result;
 }
 
 } // namespace wi

@@ -15,8 +15,9 @@
 
 namespace wi {
 
-/// The clock of the publish rate limit: any monotonic clock; the actor uses
-/// `std::chrono::steady_clock`, tests a fake time point.
+/// The clock of the publish rate limit: monotonic time points, which the
+/// tenant actor reads from the program's clock (`clock::steady_now()`, so a
+/// `fake_clock` moves the limit too); tests may pass any time point.
 using limit_clock = std::chrono::steady_clock;
 
 /// A token bucket of publishes, in millionths of a token so that refilling

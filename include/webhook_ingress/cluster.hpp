@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <caf/error.hpp>
+#include <caf/expected.hpp>
 
 namespace wi::cluster {
 
@@ -98,6 +99,21 @@ class control : public view {
   /// placement key is claimed in the background (retried until etcd takes
   /// it). Returns at once.
   virtual void tenant_created(std::string tenant_id) = 0;
+
+  /// Claims the placement key of `tenant_id`, just created here, for this
+  /// node: one attempt, on the membership's own threads, ahead of the
+  /// background claims. `done` is called exactly once, from that thread,
+  /// with the placement etcd holds afterwards (this node's, epoch 1) or the
+  /// error that kept etcd from taking it. Returns at once.
+  virtual void
+  claim_created(std::string tenant_id,
+                std::function<void(caf::expected<placement>)> done) = 0;
+
+  /// Self-fencing: whether this node renewed its lease recently enough to
+  /// acknowledge writes of the tenants it owns (see
+  /// `membership::may_acknowledge`). While false, mutations of its tenants
+  /// answer 503 TENANT_UNAVAILABLE and no move starts.
+  virtual bool may_acknowledge() const = 0;
 };
 
 } // namespace wi::cluster

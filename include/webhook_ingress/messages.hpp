@@ -229,6 +229,10 @@ using tenant_continuation = std::function<void(tenant_actor)>;
 /// the routing table (see `actors/directory/directory_actor.hpp`).
 using directory_actor = caf::typed_actor<
   caf::reacts_to<create_atom, std::string, reply_fn<tenant_info>>,
+  // Cluster mode: create a tenant under an id the receiving node chose
+  // (its rendezvous owner is this node); fails VALIDATION_FAILED if the id
+  // is taken, tombstones included.
+  caf::reacts_to<create_atom, std::string, std::string, reply_fn<tenant_info>>,
   // Admin: one page of tenants by id, filtered on `created_at` like
   // endpoints.
   caf::reacts_to<list_atom, list_query, reply_fn<tenant_page>>,

@@ -1,10 +1,14 @@
 // Cluster mode end to end: a real etcd (tests/cluster/support) and real
 // webhook-ingress binaries on 127.0.0.1, lease TTL 2 s.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,10 +16,12 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "actors/cluster/placement.hpp"
 #include "support/api.hpp"
 #include "support/etcd_process.hpp"
 #include "support/eventually.hpp"
 #include "support/http_client.hpp"
+#include "support/receiver.hpp"
 #include "support/server_process.hpp"
 
 using namespace wi_e2e;
@@ -135,16 +141,20 @@ TEST_F(cluster_test, three_nodes_register_and_appear_on_every_node) {
                 "127.0.0.1:" + std::to_string(nodes[index]->port()));
     }
   }
-  // A tenant created through each node is placed on that node (moves and
-  // forwarding come later) and every node counts it.
+  // A tenant created through each node is placed on its rendezvous owner
+  // and every node counts it.
   std::vector<tenant> tenants;
   for (auto* n : nodes)
     tenants.push_back(
       create_tenant(http_client{n->base_url()}, admin_token_, "t"));
-  for (size_t i = 0; i < nodes.size(); ++i)
-    EXPECT_EQ(tenants[i].data.at("owner").as_string(),
-              "node-" + std::to_string(i));
-  json::object expected{{"node-0", 1}, {"node-1", 1}, {"node-2", 1}};
+  json::object expected;
+  for (const auto& t : tenants) {
+    auto owner =
+      *wi::cluster::rendezvous_owner(t.id, {"node-0", "node-1", "node-2"});
+    EXPECT_EQ(t.data.at("owner").as_string(), owner);
+    expected[owner] =
+      expected.contains(owner) ? expected[owner].as_int64() + 1 : int64_t{1};
+  }
   for (auto* n : nodes)
     EXPECT_TRUE(eventually(
       [&] { return cluster_of(*n).at("tenants_by_node") == expected; }, 3s))
@@ -152,7 +162,7 @@ TEST_F(cluster_test, three_nodes_register_and_appear_on_every_node) {
   auto got = http_client{nodes[1]->base_url()}.get(
     "/admin/v1/tenants/" + tenants[1].id, admin());
   ASSERT_EQ(got.status, 200) << got;
-  EXPECT_EQ(got.data().at("owner").as_string(), "node-1");
+  EXPECT_EQ(got.data().at("owner"), tenants[1].data.at("owner"));
 }
 
 TEST_F(cluster_test, etcd_unreachable_at_start_refuses_naming_the_url) {
@@ -311,15 +321,32 @@ TEST_F(cluster_test,
     nodes.push_back(&start_node({"--node-id", "n" + std::to_string(i)}));
   ASSERT_TRUE(
     eventually([&] { return member_ids(*nodes[0]).size() == 3; }, 5s));
-  std::vector<tenant> tenants;
-  for (auto* n : nodes)
-    tenants.push_back(
-      create_tenant(http_client{n->base_url()}, admin_token_, "t"));
+  // Tenants go to their rendezvous owner: create some (through every node
+  // in turn) until each node owns one; tenants[i] is owned by n<i>.
+  std::vector<tenant> tenants(3);
+  size_t created = 0;
+  for (size_t k = 0; k < 60; ++k) {
+    auto t =
+      create_tenant(http_client{nodes[k % 3]->base_url()}, admin_token_, "t");
+    ++created;
+    auto owner = std::string{t.data.at("owner").as_string()};
+    auto& slot = tenants[static_cast<size_t>(owner.back() - '0')];
+    if (slot.id.empty())
+      slot = std::move(t);
+    if (!tenants[0].id.empty() && !tenants[1].id.empty() &&
+        !tenants[2].id.empty())
+      break;
+  }
+  for (const auto& t : tenants)
+    ASSERT_FALSE(t.id.empty()) << "no tenant landed on some node";
   for (auto* n : nodes) // every node's placement map knows every tenant
     ASSERT_TRUE(eventually(
       [&] {
-        auto by_node = cluster_of(*n).at("tenants_by_node").as_object();
-        return by_node.size() == 3;
+        size_t sum = 0;
+        auto c = cluster_of(*n); // alive through the loop
+        for (const auto& [node, count] : c.at("tenants_by_node").as_object())
+          sum += count.to_number<size_t>();
+        return sum == created;
       },
       3s));
 
@@ -392,4 +419,338 @@ TEST_F(cluster_test,
       return r.status == 200 && r.data().as_array().size() == 3;
     },
     5s));
+}
+
+// -- placement of new tenants, drains (issue 15, items 3 and 5) -------------
+
+namespace {
+
+/// The active members of `node`'s view.
+std::vector<std::string> active_ids(const json::object& cluster) {
+  std::vector<std::string> ids;
+  for (const auto& m : cluster.at("members").as_array())
+    if (m.at("state").as_string() == "active")
+      ids.emplace_back(m.at("id").as_string());
+  return ids;
+}
+
+/// The state of member `id` in `cluster`, or "" if it is not listed.
+std::string state_of(const json::object& cluster, std::string_view id) {
+  for (const auto& m : cluster.at("members").as_array())
+    if (m.at("id").as_string() == id)
+      return std::string{m.at("state").as_string()};
+  return {};
+}
+
+} // namespace
+
+// New tenants land on their rendezvous owner among the active members,
+// whichever node the create went to, and the 201 comes after the placement
+// key is in etcd: the token works at once through any other node.
+TEST_F(cluster_test,
+       new_tenants_go_to_their_rendezvous_owner_and_work_at_once) {
+  std::vector<server_process*> nodes;
+  for (int i = 0; i < 3; ++i)
+    nodes.push_back(&start_node({"--node-id", "r" + std::to_string(i)}));
+  ASSERT_TRUE(eventually(
+    [&] {
+      for (auto* n : nodes)
+        if (active_ids(cluster_of(*n)).size() != 3)
+          return false;
+      return true;
+    },
+    5s));
+  const std::vector<std::string> ids{"r0", "r1", "r2"};
+  std::map<std::string, int> owners;
+  for (size_t i = 0; i < 12; ++i) {
+    auto t = create_tenant(http_client{nodes[i % 3]->base_url()}, admin_token_,
+                           "spread-" + std::to_string(i));
+    auto owner = std::string{t.data.at("owner").as_string()};
+    EXPECT_EQ(owner, *wi::cluster::rendezvous_owner(t.id, ids)) << t.id;
+    ++owners[owner];
+    // At once, through the two other nodes: a read and a write.
+    const header_list auth{{"Authorization", "Bearer " + t.token},
+                           {"Content-Type", "application/json"}};
+    auto list = http_client{nodes[(i + 1) % 3]->base_url()}.get(
+      "/v1/webhook/endpoints/list", auth);
+    EXPECT_EQ(list.status, 204) << list;
+    auto made = http_client{nodes[(i + 2) % 3]->base_url()}.post(
+      std::string{endpoints_path}, json::serialize(endpoint_request()), auth);
+    EXPECT_EQ(made.status, 201) << made;
+  }
+  // Spread: 12 tenants on one or two nodes only is a 1-in-1000 event.
+  EXPECT_EQ(owners.size(), 3u);
+  std::cout << "12 tenants: r0 " << owners["r0"] << ", r1 " << owners["r1"]
+            << ", r2 " << owners["r2"] << "\n";
+  // Counted once per request, on the node the client talked to: the 24
+  // tenant requests above went to 2 nodes each, none is counted twice.
+  uint64_t counted = 0;
+  for (auto* n : nodes) {
+    auto text = http_client{n->base_url()}.get("/metrics", admin()).body;
+    std::istringstream lines{text};
+    for (std::string line; std::getline(lines, line);)
+      if (line.starts_with("webhook_ingress_http_requests_total{") &&
+          (line.find("/v1/webhook/endpoints/list") != std::string::npos ||
+           (line.find("route=\"/v1/webhook/endpoints\"") != std::string::npos &&
+            line.find("method=\"POST\"") != std::string::npos)))
+        counted += std::stoull(line.substr(line.rfind(' ') + 1));
+  }
+  EXPECT_EQ(counted, 24u);
+}
+
+// The drain route: 202 at once on any node, the drained node owns nothing,
+// still answers, and gets no new tenants; unknown ids and the last active
+// member are refused.
+TEST_F(cluster_test, drain_route_drains_a_node_and_placement_skips_it) {
+  std::vector<server_process*> nodes;
+  for (int i = 0; i < 3; ++i)
+    nodes.push_back(&start_node({"--node-id", "d" + std::to_string(i)}));
+  ASSERT_TRUE(eventually(
+    [&] { return active_ids(cluster_of(*nodes[2])).size() == 3; }, 5s));
+  http_client c0{nodes[0]->base_url()};
+  auto unknown = c0.post("/admin/v1/cluster/nodes/nope/drain", "", admin());
+  EXPECT_EQ(unknown.status, 404) << unknown;
+  EXPECT_EQ(unknown.error().at("code").as_string(), "NOT_FOUND");
+  auto tenant_token = create_tenant(c0, admin_token_, "x").token;
+  auto forbidden =
+    c0.post("/admin/v1/cluster/nodes/d2/drain", "", bearer(tenant_token));
+  EXPECT_EQ(forbidden.status, 403) << forbidden;
+
+  // d2 is drained through d0 (forwarded to d2 by the peer layer).
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = c0.post("/admin/v1/cluster/nodes/d2/drain", "", admin());
+  ASSERT_EQ(r.status, 202) << r;
+  EXPECT_EQ(r.data().at("node").as_string(), "d2");
+  EXPECT_EQ(r.data().at("state").as_string(), "draining");
+  ASSERT_TRUE(eventually(
+    [&] {
+      auto c = cluster_of(*nodes[0]);
+      return state_of(c, "d2") == "drained" &&
+             !c.at("tenants_by_node").as_object().contains("d2");
+    },
+    5s))
+    << json::serialize(cluster_of(*nodes[0]));
+  std::cout << "d2 drained "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - t0)
+                 .count()
+            << " ms after the drain request (it owned "
+            << "no tenant here, or they moved)\n";
+  // Again: harmless, it says where it is.
+  auto again = http_client{nodes[1]->base_url()}.post(
+    "/admin/v1/cluster/nodes/d2/drain", "", admin());
+  ASSERT_EQ(again.status, 202) << again;
+  EXPECT_EQ(again.data().at("state").as_string(), "drained");
+
+  // New tenants, even created through d2, go to d0 and d1 only, and d2
+  // still answers for them.
+  http_client c2{nodes[2]->base_url()};
+  for (int i = 0; i < 6; ++i) {
+    auto t = create_tenant(c2, admin_token_, "after-drain");
+    auto owner = std::string{t.data.at("owner").as_string()};
+    EXPECT_EQ(owner, *wi::cluster::rendezvous_owner(t.id, {"d0", "d1"}));
+    auto list = c2.get("/v1/webhook/endpoints/list", bearer(t.token));
+    EXPECT_EQ(list.status, 204) << list;
+  }
+  EXPECT_TRUE(eventually(
+    [&] {
+      return !cluster_of(*nodes[1])
+                .at("tenants_by_node")
+                .as_object()
+                .contains("d2");
+    },
+    2s));
+
+  // d1 drains too; then d0 is the last active member: 422.
+  r = c2.post("/admin/v1/cluster/nodes/d1/drain", "", admin());
+  ASSERT_EQ(r.status, 202) << r;
+  ASSERT_TRUE(eventually(
+    [&] { return state_of(cluster_of(*nodes[0]), "d1") != "active"; }, 3s));
+  r = c2.post("/admin/v1/cluster/nodes/d0/drain", "", admin());
+  EXPECT_EQ(r.status, 422) << r;
+  EXPECT_EQ(r.error().at("code").as_string(), "VALIDATION_FAILED");
+  EXPECT_EQ(state_of(cluster_of(*nodes[0]), "d0"), "active");
+}
+
+// SIGTERM in cluster mode drains first: a node that owns nothing goes
+// `drained` and leaves at once; with `--drain-grace 0s` it skips the drain.
+TEST_F(cluster_test, sigterm_drains_first_within_the_grace) {
+  auto& a = start_node({"--node-id", "sa"});
+  auto& b = start_node({"--node-id", "sb"});
+  ASSERT_TRUE(
+    eventually([&] { return active_ids(cluster_of(a)).size() == 2; }, 5s));
+  auto t0 = std::chrono::steady_clock::now();
+  b.stop();
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 3s);
+  EXPECT_NE(b.stderr_tail(20000).find("drained before stop"), std::string::npos)
+    << b.stderr_tail();
+  EXPECT_TRUE(eventually(
+    [&] { return member_ids(a) == std::set<std::string>{"sa"}; }, 2s));
+  // The last active member has nowhere to send its tenants: it stops.
+  create_tenant(http_client{a.base_url()}, admin_token_, "kept");
+  t0 = std::chrono::steady_clock::now();
+  a.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_NE(a.stderr_tail(20000).find("stopping without a drain"),
+            std::string::npos)
+    << a.stderr_tail();
+}
+
+// -- with planned moves (branches `move` and `transfer`) ----------------------
+
+namespace {
+
+/// Whether this build moves tenants (the move coordinator is wired in).
+/// Until it is, the tests below that need moves skip with the reason.
+constexpr bool moves_built = false;
+
+} // namespace
+
+// Join under a writer: a 4th node starts while a client creates endpoints;
+// after the moves every acknowledged create is readable through every node
+// exactly once, and the new node owns tenants.
+TEST_F(cluster_test, join_under_a_writer_loses_nothing) {
+  if (!moves_built)
+    GTEST_SKIP() << "needs planned moves (branches move + transfer), not "
+                    "merged into main yet";
+  std::vector<server_process*> nodes;
+  for (int i = 0; i < 3; ++i)
+    nodes.push_back(&start_node({"--node-id", "j" + std::to_string(i)}));
+  ASSERT_TRUE(eventually(
+    [&] { return active_ids(cluster_of(*nodes[0])).size() == 3; }, 5s));
+  std::vector<tenant> tenants;
+  for (int i = 0; i < 8; ++i)
+    tenants.push_back(
+      create_tenant(http_client{nodes[0]->base_url()}, admin_token_, "join"));
+  // The writer: endpoints created round-robin through the 3 first nodes;
+  // what was acknowledged (201) is remembered by tenant.
+  std::atomic<bool> stop{false};
+  std::map<std::string, std::set<std::string>> acked; // tenant -> urls
+  std::mutex acked_mtx;
+  std::thread writer{[&] {
+    for (size_t k = 0; !stop; ++k) {
+      const auto& t = tenants[k % tenants.size()];
+      auto url = "https://example.com/join/" + std::to_string(k);
+      auto r = http_client{nodes[k % 3]->base_url(), 15s}.post(
+        std::string{endpoints_path}, json::serialize(endpoint_request(url)),
+        {{"Authorization", "Bearer " + t.token},
+         {"Content-Type", "application/json"}});
+      if (r.status == 201) {
+        std::lock_guard guard{acked_mtx};
+        acked[t.id].insert(url);
+      }
+    }
+  }};
+  std::this_thread::sleep_for(300ms);
+  auto& d = start_node({"--node-id", "j3"});
+  ASSERT_TRUE(eventually(
+    [&] {
+      auto by_node = cluster_of(d).at("tenants_by_node").as_object();
+      size_t expected = 0;
+      for (const auto& t : tenants)
+        expected += *wi::cluster::rendezvous_owner(
+                      t.id, {"j0", "j1", "j2", "j3"}) == "j3";
+      return by_node.contains("j3") &&
+             by_node.at("j3").to_number<size_t>() == expected;
+    },
+    20s));
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  writer.join();
+  nodes.push_back(&d);
+  for (const auto& t : tenants) {
+    for (auto* n : nodes) {
+      auto r = http_client{n->base_url()}.get(
+        "/v1/webhook/endpoints/list?page=1&pageSize=500",
+        {{"Authorization", "Bearer " + t.token}});
+      std::multiset<std::string> seen;
+      if (r.status == 200)
+        for (const auto& e : r.data().as_array())
+          seen.insert(std::string{e.at("url").as_string()});
+      std::lock_guard guard{acked_mtx};
+      for (const auto& url : acked[t.id])
+        EXPECT_EQ(seen.count(url), 1u) << t.id << " " << url;
+    }
+  }
+}
+
+// Drain with deliveries: every event published before and during the drain
+// reaches a loopback receiver at least once (a repeat keeps its
+// webhook-id), the drained node owns nothing, the data is readable
+// elsewhere.
+TEST_F(cluster_test, drain_with_deliveries_loses_no_event) {
+  if (!moves_built)
+    GTEST_SKIP() << "needs planned moves (branches move + transfer), not "
+                    "merged into main yet";
+  receiver rx;
+  rx.set("/hook", behaviour::always(reply{200, 0ms, {}, "ok"}));
+  std::vector<server_process*> nodes;
+  for (int i = 0; i < 3; ++i)
+    nodes.push_back(
+      &start_node({"--node-id", "v" + std::to_string(i),
+                   "--allow-private-targets", "--retry-schedule", "100ms"}));
+  ASSERT_TRUE(eventually(
+    [&] { return active_ids(cluster_of(*nodes[0])).size() == 3; }, 5s));
+  // Tenants until v2 owns two of them.
+  std::vector<tenant> on_v2;
+  for (int i = 0; i < 40 && on_v2.size() < 2; ++i) {
+    auto t =
+      create_tenant(http_client{nodes[0]->base_url()}, admin_token_, "deliver");
+    if (t.data.at("owner").as_string() == "v2")
+      on_v2.push_back(std::move(t));
+  }
+  ASSERT_EQ(on_v2.size(), 2u);
+  for (const auto& t : on_v2)
+    create_endpoint(http_client{nodes[0]->base_url()}, t.token,
+                    endpoint_request(rx.url("/hook"), "s3cr3t-value", {"*"}));
+  std::set<std::string> published; // event ids
+  auto publish = [&](size_t k) {
+    const auto& t = on_v2[k % 2];
+    auto r = http_client{nodes[k % 3]->base_url(), 15s}.post(
+      "/v1/webhook/events",
+      R"({"event_type":"a.b","payload":{"k":)" + std::to_string(k) + "}}",
+      {{"Authorization", "Bearer " + t.token},
+       {"Content-Type", "application/json"}});
+    ASSERT_EQ(r.status, 202) << r;
+    published.insert(std::string{r.data().at("id").as_string()});
+  };
+  for (size_t k = 0; k < 20; ++k)
+    publish(k);
+  auto r = http_client{nodes[1]->base_url()}.post(
+    "/admin/v1/cluster/nodes/v2/drain", "", admin());
+  ASSERT_EQ(r.status, 202) << r;
+  for (size_t k = 20; k < 40; ++k)
+    publish(k);
+  ASSERT_TRUE(eventually(
+    [&] { return state_of(cluster_of(*nodes[0]), "v2") == "drained"; }, 20s));
+  EXPECT_FALSE(
+    cluster_of(*nodes[0]).at("tenants_by_node").as_object().contains("v2"));
+  // Every event arrived at least once; repeats keep their webhook-id.
+  ASSERT_TRUE(rx.wait_until(
+    [&](const std::vector<received_request>& got) {
+      std::set<std::string> ids;
+      for (const auto& q : got)
+        if (auto id = q.header("webhook-id"))
+          ids.insert(*id);
+      return ids.size() >= published.size();
+    },
+    20s));
+  std::map<std::string, std::string> body_of_id;
+  for (const auto& q : rx.requests("/hook")) {
+    auto id = q.header("webhook-id");
+    ASSERT_TRUE(id);
+    auto [it, fresh] = body_of_id.emplace(*id, q.body);
+    if (!fresh) {
+      EXPECT_EQ(it->second, q.body) << "a repeat of " << *id << " differs";
+    }
+  }
+  EXPECT_EQ(body_of_id.size(), published.size());
+  // Readable elsewhere, through the drained node too.
+  for (const auto& t : on_v2)
+    for (auto* n : nodes) {
+      auto got = http_client{n->base_url()}.get(
+        "/v1/webhook/endpoints/list", {{"Authorization", "Bearer " + t.token}});
+      EXPECT_EQ(got.status, 200) << got;
+    }
 }

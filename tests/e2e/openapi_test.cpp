@@ -36,6 +36,7 @@ const std::set<operation_key> routed{
   {"post", "/admin/v1/snapshot"},
   {"get", "/admin/v1/node"},
   {"get", "/admin/v1/cluster"},
+  {"post", "/admin/v1/cluster/nodes/{id}/drain"},
   {"post", "/v1/webhook/endpoints"},
   {"get", "/v1/webhook/endpoints/list"},
   {"get", "/v1/webhook/endpoints/{id}"},

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -179,6 +180,59 @@ TEST_F(membership_test, created_tenants_are_claimed_in_the_background) {
   EXPECT_EQ(a->claims_pending(), 0u);
   EXPECT_EQ(b->placement_of("t3")->owner, "node_a");
   EXPECT_EQ(b->placement_of("t3")->epoch, 1u);
+}
+
+namespace {
+
+/// Runs `claim_created` and waits for its answer (the test thread may
+/// block).
+caf::expected<placement> claim_now(membership& m, const std::string& tenant) {
+  std::promise<caf::expected<placement>> done;
+  auto fut = done.get_future();
+  m.claim_created(tenant, [&done](caf::expected<placement> x) {
+    done.set_value(std::move(x));
+  });
+  if (fut.wait_for(10s) != std::future_status::ready)
+    throw std::runtime_error("claim_created did not answer within 10 s");
+  return fut.get();
+}
+
+} // namespace
+
+TEST_F(membership_test, a_created_tenants_claim_answers_once_ahead_of_others) {
+  auto a = started(config("node_a"));
+  std::atomic<int> member_changes{0};
+  a->on_members_changed([&] { ++member_changes; });
+  ASSERT_FALSE(a->set_state(node_state::active));
+  EXPECT_EQ(a->state(), node_state::active);
+  auto got = claim_now(*a, "c1");
+  ASSERT_TRUE(got) << wi::text_of(got.error());
+  EXPECT_EQ(got->owner, "node_a");
+  EXPECT_EQ(got->epoch, 1u);
+  // In the cache when the answer comes: the 201 can show the owner.
+  EXPECT_EQ(a->placement_of("c1")->owner, "node_a");
+  EXPECT_EQ(a->tenants_of("node_a"), (std::vector<std::string>{"c1"}));
+  EXPECT_TRUE(a->tenants_of("node_bb").empty());
+  // A member joining pokes the hook.
+  auto b = started(config("node_bb"));
+  EXPECT_TRUE(eventually([&] { return member_changes.load() > 0; }, 3s));
+  EXPECT_TRUE(a->in_sync());
+  // etcd away: one attempt, a prompt error, while a background claim keeps
+  // waiting for etcd.
+  etcd_->stop();
+  a->tenant_created("bg");
+  auto t0 = std::chrono::steady_clock::now();
+  auto refused = claim_now(*a, "c2");
+  EXPECT_FALSE(refused);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_FALSE(a->placement_of("c2"));
+  EXPECT_EQ(a->claims_pending(), 1u);
+  // Once the node leaves, a claim is refused at once.
+  b->leave();
+  a->leave();
+  auto after = claim_now(*a, "c3");
+  ASSERT_FALSE(after);
+  EXPECT_EQ(wi::code_of(after.error()), wi::errc::tenant_unavailable);
 }
 
 TEST_F(membership_test, etcd_lost_then_back_fences_then_recovers) {

@@ -4,6 +4,7 @@
 
 #include "actors/cluster/peer.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <map>
@@ -19,8 +20,10 @@
 #include <caf/send.hpp>
 #include <gtest/gtest.h>
 
+#include "actors/cluster/placement.hpp"
 #include "actors/common/crypto.hpp"
 #include "http/server.hpp"
+#include "support/eventually.hpp"
 #include "support/http_client.hpp"
 #include "webhook_ingress/cluster.hpp"
 #include "webhook_ingress/error.hpp"
@@ -68,7 +71,7 @@ class fake_view : public wi::cluster::control {
 
   // The control side: these tests set placements by hand, so the node is
   // always ready and a created tenant claims nothing.
-  bool ready() const override { return true; }
+  bool ready() const override { return ready_.load(); }
 
   std::map<std::string, size_t> tenants_by_node() const override {
     std::lock_guard guard{mtx_};
@@ -82,10 +85,36 @@ class fake_view : public wi::cluster::control {
     // nop: placements are set by the test
   }
 
+  /// Places the tenant here, as etcd would take the claim (unless the test
+  /// makes claims fail).
+  void claim_created(
+    std::string tenant,
+    std::function<void(caf::expected<wi::cluster::placement>)> done) override {
+    if (claims_fail_) {
+      done(wi::make_error(wi::errc::storage_unavailable, "etcd away"));
+      return;
+    }
+    wi::cluster::placement p{self_, 1};
+    place(tenant, self_);
+    done(p);
+  }
+
+  bool may_acknowledge() const override { return acknowledging_.load(); }
+
+  /// Self-fencing, readiness and claims as the test sets them.
+  std::atomic<bool> acknowledging_{true};
+  std::atomic<bool> ready_{true};
+  std::atomic<bool> claims_fail_{false};
+
   void place(const std::string& tenant, const std::string& owner,
              uint64_t epoch = 1) {
     std::lock_guard guard{mtx_};
     placements_[tenant] = wi::cluster::placement{owner, epoch};
+  }
+
+  void set_member(wi::cluster::member m) {
+    std::lock_guard guard{mtx_};
+    members_[m.id] = std::move(m);
   }
 
   void add_member(const std::string& id, const std::string& peer) {
@@ -331,14 +360,43 @@ namespace {
 
 const std::string admin_token = "wia_test_admin_token";
 
-/// Answers `list_atom` only, like the directory would for its own tenants.
+/// What a fake directory was asked to do besides lists.
+struct directory_log {
+  std::mutex mtx;
+  std::vector<std::string> created;
+  std::vector<std::string> purged;
+};
+
+/// Answers `list_atom` like the directory would for its own tenants; records
+/// creates under a given id (answering a tenant with a token) and purges.
 wi::directory_actor fake_directory(caf::actor_system& sys,
-                                   std::vector<std::string> ids) {
+                                   std::vector<std::string> ids,
+                                   std::shared_ptr<directory_log> log) {
   // With an argument: CAF 0.17's init_fun_factory dereferences a null
   // argument tuple for a function without one (UBSan reports it).
   auto impl = sys.spawn(
-    [](std::vector<std::string> known) -> caf::behavior {
+    [log](std::vector<std::string> known) -> caf::behavior {
       return {
+        [log](wi::create_atom, std::string& name, std::string& id,
+              wi::reply_fn<wi::tenant_info>& reply) {
+          {
+            std::lock_guard guard{log->mtx};
+            log->created.push_back(id);
+          }
+          wi::tenant_info info;
+          info.token = wi::crypto::make_tenant_token(id);
+          info.id = std::move(id);
+          info.name = std::move(name);
+          reply(std::move(info));
+        },
+        [log](wi::deactivate_atom, std::string& id, bool purge,
+              wi::reply_fn<wi::tenant_summary>& reply) {
+          if (purge) {
+            std::lock_guard guard{log->mtx};
+            log->purged.push_back(id);
+          }
+          reply(wi::make_error(wi::errc::not_found, "fake"));
+        },
         [ids = std::move(known)](wi::list_atom, const wi::list_query& q,
                                  wi::reply_fn<wi::tenant_page>& reply) {
           wi::tenant_page page;
@@ -368,10 +426,13 @@ struct http_node {
   std::unique_ptr<wi::http::server> http;
   std::unique_ptr<node> peer;
   wi::directory_actor directory;
+  std::shared_ptr<directory_log> log = std::make_shared<directory_log>();
+  std::shared_ptr<wi::tenant_table> tenants =
+    std::make_shared<wi::tenant_table>();
   uint16_t http_port = 0;
 
   http_node(const std::string& id, bool ready,
-            std::vector<std::string> tenants = {}) {
+            std::vector<std::string> known = {}) {
     view = std::make_shared<fake_view>(id);
     wi::http::server_config cfg;
     cfg.port = 0;
@@ -391,9 +452,9 @@ struct http_node {
       2s);
     if (ready) {
       wi::http::backend be;
-      directory = fake_directory(*peer->sys, std::move(tenants));
+      directory = fake_directory(*peer->sys, std::move(known), log);
       be.directory = directory;
-      be.tenants = std::make_shared<wi::tenant_table>();
+      be.tenants = tenants;
       be.cluster = view;
       be.forward = wi::cluster::forward_function(peer->forwarder);
       http->set_ready(std::move(be));
@@ -563,4 +624,187 @@ TEST(peer_http, the_admin_tenant_list_merges_every_member) {
   r = page(a, "?page=0");
   EXPECT_EQ(r.status, 422) << r;
   EXPECT_EQ(r.error().at("field"), "page") << r;
+}
+
+// -- placement of new tenants, self-fencing, the drain route -----------------
+
+namespace {
+
+/// Two ready nodes that list each other as active members.
+struct pair_of_nodes {
+  http_node a{"a", true};
+  http_node b{"b", true};
+
+  pair_of_nodes() {
+    for (auto* n : {&a, &b}) {
+      n->view->add_member("a", a.peer->address());
+      n->view->add_member("b", b.peer->address());
+    }
+  }
+};
+
+wi_e2e::header_list admin_json() {
+  auto h = wi_e2e::bearer(admin_token);
+  h.emplace_back("Content-Type", "application/json");
+  return h;
+}
+
+} // namespace
+
+TEST(peer_http, a_new_tenant_is_created_on_its_rendezvous_owner) {
+  pair_of_nodes n;
+  std::map<std::string, int> owners;
+  for (int i = 0; i < 16; ++i) {
+    auto r = n.a.client().post("/admin/v1/tenants", R"({"name":"acme"})",
+                               admin_json());
+    ASSERT_EQ(r.status, 201) << r;
+    auto id = std::string{r.data().at("id").as_string()};
+    auto owner = *wi::cluster::rendezvous_owner(id, {"a", "b"});
+    EXPECT_EQ(r.data().at("owner").as_string(), owner);
+    ++owners[owner];
+    // The owner's directory created it and its view holds the claim.
+    auto& on = owner == "a" ? n.a : n.b;
+    std::lock_guard guard{on.log->mtx};
+    EXPECT_EQ(std::count(on.log->created.begin(), on.log->created.end(), id),
+              1);
+    EXPECT_EQ(on.view->placement_of(id)->owner, owner);
+  }
+  EXPECT_EQ(n.a.log->created.size() + n.b.log->created.size(), 16u);
+  EXPECT_EQ(owners.size(), 2u); // 16 on one node: 1 in 32768
+}
+
+TEST(peer_http, no_create_without_etcd_and_a_refused_claim_purges_again) {
+  http_node a{"a", true};
+  a.view->add_member("a", a.peer->address());
+  a.view->ready_ = false; // etcd away
+  auto r =
+    a.client().post("/admin/v1/tenants", R"({"name":"acme"})", admin_json());
+  EXPECT_EQ(r.status, 503) << r;
+  EXPECT_EQ(r.error().at("code"), "TENANT_UNAVAILABLE");
+  EXPECT_EQ(r.header("Retry-After"), "1");
+  {
+    std::lock_guard guard{a.log->mtx};
+    EXPECT_TRUE(a.log->created.empty());
+  }
+  a.view->ready_ = true;
+  a.view->claims_fail_ = true; // etcd went away during the create
+  r = a.client().post("/admin/v1/tenants", R"({"name":"acme"})", admin_json());
+  EXPECT_EQ(r.status, 503) << r;
+  EXPECT_EQ(r.error().at("code"), "TENANT_UNAVAILABLE");
+  // The purge was sent before the answer: the directory takes it soon.
+  EXPECT_TRUE(wi_cluster_test::eventually(
+    [&] {
+      std::lock_guard guard{a.log->mtx};
+      return !a.log->purged.empty();
+    },
+    2s));
+  std::lock_guard guard{a.log->mtx};
+  ASSERT_EQ(a.log->created.size(), 1u);
+  EXPECT_EQ(a.log->purged, a.log->created);
+}
+
+TEST(peer_http, an_unplaced_tenant_goes_to_its_rendezvous_owner_not_401) {
+  pair_of_nodes n;
+  // A tenant whose rendezvous owner is b, which a's cache does not place
+  // yet (the watch lags): a forwards to b, which judges the token.
+  std::string tenant;
+  do
+    tenant = wi::crypto::make_tenant_id();
+  while (wi::cluster::rendezvous_owner(tenant, {"a", "b"}) != "b");
+  auto token = wi::crypto::make_tenant_token(tenant);
+  wi::tenant_entry entry;
+  entry.id = tenant;
+  entry.name = "lagging";
+  entry.token_hash = wi::crypto::sha256(token);
+  n.b.tenants->update(entry);
+  n.b.view->place(tenant, "b");
+  // b's fenced: a mutation answers 503 from b (so the request got there,
+  // and was not judged 401 by a).
+  n.b.view->acknowledging_ = false;
+  auto r = n.a.client().post("/v1/webhook/events",
+                             R"({"event_type":"a.b","payload":{}})",
+                             with_id(wi_e2e::bearer(token), "lag-1"));
+  EXPECT_EQ(r.status, 503) << r;
+  EXPECT_EQ(r.error().at("code"), "TENANT_UNAVAILABLE") << r;
+  EXPECT_NE(r.error().at("message").as_string().find("lease"),
+            std::string::npos)
+    << r;
+  // A token of nobody's tenant: b answers 401, once (no loop).
+  auto stranger = wi::crypto::make_tenant_token(tenant);
+  r = n.a.client().post("/v1/webhook/events",
+                        R"({"event_type":"a.b","payload":{}})",
+                        wi_e2e::bearer(stranger));
+  EXPECT_EQ(r.status, 401) << r;
+}
+
+TEST(peer_http, a_fenced_node_refuses_mutations_of_its_tenants_but_reads) {
+  http_node a{"a", true, {"t1"}};
+  a.view->add_member("a", a.peer->address());
+  auto tenant = wi::crypto::make_tenant_id();
+  auto token = wi::crypto::make_tenant_token(tenant);
+  wi::tenant_entry entry;
+  entry.id = tenant;
+  entry.name = "fenced";
+  entry.token_hash = wi::crypto::sha256(token);
+  a.tenants->update(entry);
+  a.view->place(tenant, "a");
+  a.view->acknowledging_ = false;
+  auto headers = wi_e2e::bearer(token);
+  headers.emplace_back("Content-Type", "application/json");
+  for (auto [method, path, body] :
+       {std::tuple{"POST", std::string{"/v1/webhook/events"},
+                   std::string{R"({"event_type":"a.b","payload":{}})"}},
+        std::tuple{"POST", std::string{"/v1/webhook/endpoints"},
+                   std::string{R"({"url":"https://example.com/h"})"}},
+        std::tuple{"PUT", std::string{"/v1/webhook/endpoints/1/disable"},
+                   std::string{}}}) {
+    auto r = std::string{method} == "POST"
+               ? a.client().post(path, body, headers)
+               : a.client().put(path, headers);
+    EXPECT_EQ(r.status, 503) << method << ' ' << path << r;
+    EXPECT_EQ(r.error().at("code"), "TENANT_UNAVAILABLE");
+    EXPECT_EQ(r.header("Retry-After"), "1");
+  }
+  // Admin mutations too; reads go on.
+  auto admin = wi_e2e::bearer(admin_token);
+  auto del = a.client().request("DELETE", "/admin/v1/tenants/" + tenant, admin);
+  EXPECT_EQ(del.status, 503) << del;
+  auto create =
+    a.client().post("/admin/v1/tenants", R"({"name":"x"})", admin_json());
+  EXPECT_EQ(create.status, 503) << create;
+  auto list = a.client().get("/admin/v1/tenants", admin);
+  EXPECT_EQ(list.status, 200) << list;
+  // Renewed again: the same mutation is served (the fake directory's
+  // answer, not the fence's).
+  a.view->acknowledging_ = true;
+  del = a.client().request("DELETE", "/admin/v1/tenants/" + tenant, admin);
+  EXPECT_EQ(del.status, 404) << del;
+}
+
+TEST(peer_http, the_drain_route_answers_at_once_where_the_node_is) {
+  pair_of_nodes n;
+  auto admin = wi_e2e::bearer(admin_token);
+  auto r = n.a.client().post("/admin/v1/cluster/nodes/b/drain", "", admin);
+  ASSERT_EQ(r.status, 202) << r;
+  EXPECT_EQ(r.data().at("node"), "b"); // answered by b, through the peers
+  EXPECT_EQ(r.data().at("state"), "draining");
+  r = n.a.client().post("/admin/v1/cluster/nodes/zz/drain", "", admin);
+  EXPECT_EQ(r.status, 404) << r;
+  EXPECT_EQ(r.error().at("code"), "NOT_FOUND");
+  // b drained in a's view: a is the last active member.
+  n.a.view->add_member("b", n.b.peer->address());
+  {
+    auto m = *n.a.view->member_of("b");
+    m.state = wi::cluster::node_state::drained;
+    n.a.view->set_member(m);
+  }
+  r = n.a.client().post("/admin/v1/cluster/nodes/a/drain", "", admin);
+  EXPECT_EQ(r.status, 422) << r;
+  EXPECT_EQ(r.error().at("code"), "VALIDATION_FAILED");
+  r = n.a.client().post("/admin/v1/cluster/nodes/b/drain", "", admin);
+  EXPECT_EQ(r.status, 202) << r; // b says where it is
+  auto tenant_token = wi::crypto::make_tenant_token("t");
+  r = n.a.client().post("/admin/v1/cluster/nodes/b/drain", "",
+                        wi_e2e::bearer(tenant_token));
+  EXPECT_EQ(r.status, 401) << r;
 }

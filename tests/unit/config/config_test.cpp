@@ -449,6 +449,16 @@ TEST(config, cluster_options) {
   EXPECT_EQ(file.result.cfg.node_id, "x");
   auto wrong_type = load_file("lease-ttl = 4\n");
   EXPECT_FALSE(wrong_type.ok());
+  // The drain before a stop: flag, environment, file.
+  EXPECT_EQ(d.result.cfg.drain_grace, 30s);
+  EXPECT_EQ(load({"--drain-grace", "5s"}).result.cfg.drain_grace, 5s);
+  EXPECT_EQ(
+    load({}, {{"WEBHOOK_INGRESS_DRAIN_GRACE", "0s"}}).result.cfg.drain_grace,
+    0s);
+  EXPECT_EQ(load_file("drain-grace = \"2m\"\n").result.cfg.drain_grace, 2min);
+  auto bad_grace = load({"--drain-grace", "soon"});
+  EXPECT_EQ(bad_grace.code(), 1);
+  EXPECT_NE(bad_grace.err.find("drain-grace"), std::string::npos);
 }
 
 TEST(config, connection_and_body_memory_limits_in_every_layer) {

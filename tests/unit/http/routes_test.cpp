@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 29u);
+  EXPECT_EQ(routes.size(), 30u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -82,6 +82,9 @@ TEST(match_route, admin_routes) {
   constexpr auto patch = http_method::patch;
   EXPECT_EQ(must_match(get, "/admin/v1/node").id, route_id::admin_node);
   EXPECT_EQ(must_match(get, "/admin/v1/cluster").id, route_id::admin_cluster);
+  auto drain = must_match(post, "/admin/v1/cluster/nodes/n-1/drain");
+  EXPECT_EQ(drain.id, route_id::admin_drain_node);
+  EXPECT_EQ(drain.id_param, "n-1");
   EXPECT_EQ(must_match(post, "/admin/v1/snapshot").id,
             route_id::admin_snapshot);
   auto t = must_match(get, "/admin/v1/tenants/abc");

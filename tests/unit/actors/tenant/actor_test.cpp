@@ -1,5 +1,10 @@
-// Tenant and directory actors over a real actor system and the in-memory
-// storage double (blocking waits are fine here: this is a test thread).
+// Tenant and directory actors over a real actor system, the real (detached)
+// WAL writer and the in-memory storage double: what these tests check
+// depends on the writer's own thread (group commit, sequence numbers in the
+// store, replay of what it wrote, messages arriving while a handler runs), so
+// they stay on real threads and wait for answers (blocking is fine on a test
+// thread; nothing sleeps). Tenant behaviour that depends on time runs on
+// CAF's deterministic coordinator with a fake clock: deterministic_test.cpp.
 
 #include <gtest/gtest.h>
 
@@ -16,11 +21,9 @@
 #include <caf/send.hpp>
 
 #include "actors/common/crypto.hpp"
-#include "actors/delivery/delivery_engine.hpp"
 #include "actors/directory/directory_actor.hpp"
 #include "actors/directory/recovery.hpp"
 #include "actors/tenant/tenant_actor.hpp"
-#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/storage.hpp"
 #include "persistence/wal_writer.hpp"
@@ -305,109 +308,6 @@ TEST(crypto_test, tokens_round_trip_and_reject_malformed_input) {
   EXPECT_TRUE(crypto::constant_time_equal("abc", "abc"));
   EXPECT_FALSE(crypto::constant_time_equal("abc", "abd"));
   EXPECT_FALSE(crypto::constant_time_equal("abc", "ab"));
-}
-
-TEST(tenant_deliveries, an_overloaded_engine_is_not_an_attempt) {
-  // An engine whose queue holds no job refuses every one as `overloaded`,
-  // as a full engine does. Nothing is sent, so nothing may count against
-  // the endpoint: with one failure enough to trip its breaker, it must stay
-  // active with no attempt recorded, its delivery pending and retried.
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto store = std::make_shared<persistence::memory_storage>();
-  delivery_engine_config engine_cfg;
-  engine_cfg.max_queued = 0;
-  auto engine = std::make_shared<delivery_engine>(engine_cfg);
-  {
-    auto wal = persistence::spawn_wal_writer(sys, store);
-    auto delivery = std::make_shared<delivery_settings>();
-    delivery->engine = engine;
-    delivery->payloads = persistence::spawn_payload_reader(sys, store);
-    delivery->breaker_failures = 1;
-    auto payloads = delivery->payloads;
-    auto tenant = sys.spawn(tenant_actor_impl, empty_tenant("t1"), owner_log{},
-                            wal, uint64_t{10'000}, std::move(delivery));
-    waiter<endpoint> created;
-    caf::anon_send(tenant, create_atom::value, sample(1), created.fn());
-    auto ep = created.get();
-    ASSERT_TRUE(ep) << text_of(ep.error());
-    waiter<event_receipt> published;
-    caf::anon_send(tenant, publish_atom::value,
-                   new_event{"user.created", "{}", ""}, published.fn());
-    auto receipt = published.get();
-    ASSERT_TRUE(receipt) << text_of(receipt.error());
-    EXPECT_EQ(receipt->endpoints, 1u);
-    // The first refusal is immediate, the next ones 1 s apart.
-    std::this_thread::sleep_for(2500ms);
-    waiter<endpoint_stats> stats;
-    caf::anon_send(tenant, stats_atom::value, ep->id, stats.fn());
-    auto st = stats.get();
-    ASSERT_TRUE(st) << text_of(st.error());
-    EXPECT_EQ(st->total_attempts, 0u);
-    EXPECT_EQ(st->failed_attempts, 0u);
-    EXPECT_EQ(st->pending_events, 1u);
-    EXPECT_EQ(st->ep.status, endpoint_status::active);
-    EXPECT_EQ(st->breaker.consecutive_failures, 0u);
-    waiter<event_state> event;
-    caf::anon_send(tenant, get_atom::value, receipt->id, event.fn());
-    auto ev = event.get();
-    ASSERT_TRUE(ev) << text_of(ev.error());
-    ASSERT_EQ(ev->deliveries.size(), 1u);
-    EXPECT_EQ(ev->deliveries[0].status, delivery_status::pending);
-    EXPECT_EQ(ev->deliveries[0].attempts, 0u);
-    caf::anon_send_exit(tenant, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(payloads, caf::exit_reason::user_shutdown);
-  }
-  engine->stop();
-}
-
-TEST(tenant_deliveries, an_idempotency_key_is_usable_again_after_its_window) {
-  // Within the window the key answers its first event as a duplicate; once
-  // the window has passed, the same key publishes a new event (and that one
-  // is then the key's event). The window is the only clock here: 300 ms.
-  caf::actor_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto store = std::make_shared<persistence::memory_storage>();
-  auto engine = std::make_shared<delivery_engine>(delivery_engine_config{});
-  {
-    auto wal = persistence::spawn_wal_writer(sys, store);
-    auto delivery = std::make_shared<delivery_settings>();
-    delivery->engine = engine;
-    delivery->payloads = persistence::spawn_payload_reader(sys, store);
-    delivery->idempotency_window = 300ms;
-    auto payloads = delivery->payloads;
-    auto tenant = sys.spawn(tenant_actor_impl, empty_tenant("t1"), owner_log{},
-                            wal, uint64_t{10'000}, std::move(delivery));
-    auto publish = [&](std::string payload) {
-      waiter<event_receipt> published;
-      caf::anon_send(tenant, publish_atom::value,
-                     new_event{"user.created", std::move(payload), "key-1"},
-                     published.fn());
-      auto receipt = published.get();
-      EXPECT_TRUE(receipt) << text_of(receipt.error());
-      return receipt ? *receipt : event_receipt{};
-    };
-    auto started = std::chrono::steady_clock::now();
-    auto first = publish(R"({"n":1})");
-    auto again = publish(R"({"n":2})");
-    ASSERT_LT(std::chrono::steady_clock::now() - started, 300ms)
-      << "too slow to publish twice within the window";
-    EXPECT_FALSE(first.duplicate);
-    EXPECT_TRUE(again.duplicate);
-    EXPECT_EQ(again.id, first.id);
-    std::this_thread::sleep_for(400ms); // past the window
-    auto later = publish(R"({"n":3})");
-    EXPECT_FALSE(later.duplicate) << "the key outlived its window";
-    EXPECT_NE(later.id, first.id);
-    auto repeat = publish(R"({"n":4})");
-    EXPECT_TRUE(repeat.duplicate);
-    EXPECT_EQ(repeat.id, later.id) << "the key now names the newer event";
-    caf::anon_send_exit(tenant, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(wal, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(payloads, caf::exit_reason::user_shutdown);
-  }
-  engine->stop();
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 // The tenant's pure decisions (actors/tenant/tenant_core.hpp): outcome
 // classes, attempt records with retries, breaker transitions, probe and
-// expiry choice. Time comes from a fake clock; nothing sleeps.
+// expiry choice, publish admission (rate, quota, pending cap, idempotency
+// window) and prune selection. Time comes from a fake clock; nothing sleeps.
 
 #include "actors/tenant/tenant_core.hpp"
 
@@ -8,6 +9,7 @@
 
 #include "actors/common/clock.hpp"
 #include "actors/tenant/tenant_state.hpp"
+#include "webhook_ingress/error.hpp"
 
 using namespace wi;
 using namespace std::chrono_literals;
@@ -182,4 +184,180 @@ TEST(tenant_core, a_probe_uses_the_oldest_live_delivery_and_expires_older) {
   auto later = choose_probe(st, 1, clock.now(), 8'000ms);
   EXPECT_TRUE(later.event_id.empty());
   EXPECT_EQ(later.expired.size(), 3u);
+}
+
+namespace {
+
+/// A tenant built by applying records, as the actor would: endpoints 1 and
+/// 2 subscribed to `user.created`.
+struct publish_fixture : ::testing::Test {
+  fake_clock clock;
+  tenant_state st = empty_tenant("t1");
+  limits_runtime rt;
+  publish_settings cfg;
+
+  publish_fixture() {
+    for (endpoint_id id : {1, 2}) {
+      endpoint ep;
+      ep.id = id;
+      ep.url = "https://example.com/" + std::to_string(id);
+      ep.secret = "secret-secret";
+      ep.event_types = {"user.created"};
+      EXPECT_FALSE(apply(st, record{endpoint_created{"t1", ep}}));
+    }
+    cfg.limits = tenant_limits{10, 1000, 1, 1};
+    cfg.max_pending = 5;
+    cfg.idempotency_window = 60'000ms;
+    cfg.prune_interval = 30'000ms;
+  }
+
+  /// Stores event `id` with `key`, created at `at`, delivered to nothing.
+  void store(const std::string& id, const std::string& key, unix_millis at,
+             uint64_t bytes = 10) {
+    new_event req{"other.type", std::string(bytes, 'x'), key};
+    EXPECT_FALSE(apply(st, record{accept_event("t1", id, req, {}, at)}));
+  }
+
+  publish_admission admit(const new_event& req, bool under_way = false) {
+    auto x = admit_publish(st, rt, under_way, req, cfg, clock.now(),
+                           clock.steady_now());
+    rt.bucket = x.bucket;
+    return x;
+  }
+};
+
+} // namespace
+
+TEST_F(publish_fixture, an_idempotency_key_answers_within_its_window_only) {
+  store("evt_1", "key-1", clock.now());
+  const auto* ev = idempotent_event(st, "key-1", clock.now(), 60'000ms);
+  ASSERT_NE(ev, nullptr);
+  EXPECT_EQ(ev->id, "evt_1");
+  clock.advance(60'000); // the window's last millisecond still counts
+  EXPECT_NE(idempotent_event(st, "key-1", clock.now(), 60'000ms), nullptr);
+  clock.advance(1);
+  EXPECT_EQ(idempotent_event(st, "key-1", clock.now(), 60'000ms), nullptr);
+  EXPECT_EQ(idempotent_event(st, "key-2", clock.now(), 60'000ms), nullptr);
+  EXPECT_EQ(idempotent_event(st, "", clock.now(), 60'000ms), nullptr);
+}
+
+TEST_F(publish_fixture, the_rate_limit_follows_the_fake_clock) {
+  // One publish per second, a bucket of one.
+  new_event req{"user.created", "{}", ""};
+  auto first = admit(req);
+  EXPECT_FALSE(first.refusal);
+  EXPECT_EQ(first.bytes, 2u);
+  auto second = admit(req);
+  ASSERT_TRUE(second.refusal);
+  EXPECT_EQ(code_of(second.refusal), errc::rate_limited);
+  EXPECT_EQ(field_of(second.refusal), "publish_rate");
+  EXPECT_EQ(retry_after_of(second.refusal), std::optional<uint64_t>{1});
+  clock.advance(999);
+  EXPECT_TRUE(admit(req).refusal);
+  clock.advance(1); // a whole token again, and not a real millisecond passed
+  EXPECT_FALSE(admit(req).refusal);
+}
+
+TEST_F(publish_fixture, the_quota_counts_stored_and_incoming_bytes) {
+  cfg.limits.publish_rate = 0; // no rate limit
+  store("evt_1", "", clock.now(), 600);
+  rt.incoming_bytes = 300;
+  auto fits = admit(new_event{"user.created", std::string(100, 'x'), ""});
+  EXPECT_FALSE(fits.refusal);
+  EXPECT_EQ(fits.bytes, 100u);
+  auto over = admit(new_event{"user.created", std::string(101, 'x'), ""});
+  ASSERT_TRUE(over.refusal);
+  EXPECT_EQ(code_of(over.refusal), errc::quota_exceeded);
+  EXPECT_EQ(field_of(over.refusal), "max_stored_bytes");
+  EXPECT_EQ(retry_after_of(over.refusal), std::optional<uint64_t>{30});
+  EXPECT_EQ(over.bytes, 0u);
+}
+
+TEST_F(publish_fixture, a_repeated_key_is_admitted_with_the_quota_full) {
+  cfg.limits.publish_rate = 0;
+  store("evt_1", "key-1", clock.now(), 1000); // the quota is full
+  new_event repeat{"user.created", std::string(50, 'x'), "key-1"};
+  auto x = admit(repeat);
+  EXPECT_FALSE(x.refusal);
+  EXPECT_EQ(x.bytes, 0u); // stores nothing: counts nothing
+  auto racing = admit(new_event{"user.created", "{}", "key-2"}, true);
+  EXPECT_FALSE(racing.refusal);
+  EXPECT_EQ(racing.bytes, 0u);
+  clock.advance(60'001); // past the window: a new event, and no room
+  EXPECT_EQ(code_of(admit(repeat).refusal), errc::quota_exceeded);
+}
+
+TEST_F(publish_fixture, a_repeated_key_still_takes_a_token) {
+  store("evt_1", "key-1", clock.now());
+  new_event repeat{"user.created", "{}", "key-1"};
+  EXPECT_FALSE(admit(repeat).refusal);
+  EXPECT_EQ(code_of(admit(repeat).refusal), errc::rate_limited);
+}
+
+TEST_F(publish_fixture, targets_skip_the_excluded_endpoint_within_the_cap) {
+  auto all = publish_targets(st, 0, "user.created", std::nullopt, 5);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(*all, (std::vector<endpoint_id>{1, 2}));
+  auto notice = publish_targets(st, 0, "user.created", endpoint_id{1}, 5);
+  ASSERT_TRUE(notice);
+  EXPECT_EQ(*notice, std::vector<endpoint_id>{2});
+  EXPECT_TRUE(publish_targets(st, 3, "user.created", std::nullopt, 5));
+  auto over = publish_targets(st, 4, "user.created", std::nullopt, 5);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(code_of(over.error()), errc::too_many_pending);
+  EXPECT_EQ(field_of(over.error()), "event_type");
+  auto none = publish_targets(st, 5, "nobody.listens", std::nullopt, 5);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_F(publish_fixture, an_accepted_event_records_what_was_published) {
+  new_event req{"user.created", R"({"a":1})", "key-1"};
+  auto rec = accept_event("t1", "evt_9", req, {1, 2}, clock.now());
+  EXPECT_EQ(rec,
+            (event_accepted{
+              "t1", "evt_9", "user.created", "key-1", clock.now(), {1, 2}, 7}));
+}
+
+TEST_F(publish_fixture, pruning_takes_old_settled_events_up_to_the_limit) {
+  auto now = clock.now();
+  prune_settings prune{10'000ms, 20'000ms, 2};
+  store("evt_a", "", now - 30'000);
+  store("evt_b", "", now - 15'000);
+  store("evt_keyed", "key-1", now - 15'000); // within the key's window
+  store("evt_new", "", now - 5'000);         // within the retention
+  auto first = choose_prune(st, {}, now, prune);
+  EXPECT_EQ(first.event_ids, (std::vector<std::string>{"evt_a", "evt_b"}));
+  EXPECT_TRUE(first.full);
+  prune.max_per_round = 10;
+  clock.advance(6'000); // evt_keyed is past its window now
+  auto second = choose_prune(st, {}, clock.now(), prune);
+  EXPECT_EQ(second.event_ids, (std::vector<std::string>{
+                                "evt_a", "evt_b", "evt_keyed", "evt_new"}));
+  EXPECT_FALSE(second.full);
+}
+
+TEST_F(publish_fixture, pruning_keeps_pending_and_attempted_deliveries) {
+  auto now = clock.now();
+  new_event req{"user.created", "{}", ""};
+  ASSERT_FALSE(
+    apply(st, record{accept_event("t1", "evt_p", req, {1, 2}, now - 30'000)}));
+  store("evt_done", "", now - 30'000);
+  prune_settings prune{10'000ms, 20'000ms, 10};
+  EXPECT_EQ(choose_prune(st, {}, now, prune).event_ids,
+            std::vector<std::string>{"evt_done"});
+  // Both deliveries end; one of them still has an attempt under way.
+  for (endpoint_id ep : {1, 2}) {
+    attempt_recorded rec;
+    rec.tenant_id = "t1";
+    rec.endpoint = ep;
+    rec.attempt.event_id = "evt_p";
+    rec.attempt.attempt = 1;
+    rec.outcome = delivery_status::delivered;
+    ASSERT_FALSE(apply(st, record{rec}));
+  }
+  EXPECT_EQ(choose_prune(st, {{"evt_p", 2}}, now, prune).event_ids,
+            std::vector<std::string>{"evt_done"});
+  EXPECT_EQ(choose_prune(st, {}, now, prune).event_ids,
+            (std::vector<std::string>{"evt_done", "evt_p"}));
 }
