@@ -37,6 +37,9 @@ constexpr std::string_view env_prefix = "WEBHOOK_INGRESS_";
 
 /// The variable that names the config file when `--config` is absent.
 constexpr std::string_view config_env = "WEBHOOK_INGRESS_CONFIG";
+/// Test-only fault hooks (e.g. `WEBHOOK_INGRESS_TEST_CRASH_AT`, read by the
+/// move coordinator): not options, never rejected as unknown.
+constexpr std::string_view test_env_prefix = "WEBHOOK_INGRESS_TEST_";
 
 /// Why a value was refused, e.g. "must be an integer from 1 to 64, got 0";
 /// nullopt when it was accepted.
@@ -595,7 +598,8 @@ void apply_file(const std::string& path, config& cfg, config_sources& sources,
 void apply_env(const environment& env, config& cfg, config_sources& sources,
                std::vector<std::string>& errors) {
   for (const auto& [name, value] : env) {
-    if (!name.starts_with(env_prefix) || name == config_env)
+    if (!name.starts_with(env_prefix) || name == config_env ||
+        name.starts_with(test_env_prefix))
       continue;
     const key_spec* k = nullptr;
     for (const auto& spec : specs())

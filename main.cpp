@@ -87,6 +87,8 @@ std::string start(wi::node& n) {
     return "refusing to start: " + wi::text_of(err);
   if (auto err = n.recover())
     return wi::text_of(err);
+  if (auto err = n.start_moves())
+    return "refusing to start: " + wi::text_of(err);
   n.serve();
   return {};
 }

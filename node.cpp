@@ -1,9 +1,11 @@
 #include "node.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -17,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/membership.hpp"
+#include "actors/cluster/mover.hpp"
 #include "actors/cluster/peer.hpp"
 #include "actors/cluster/rebalancer.hpp"
 #include "actors/common/crypto.hpp"
@@ -25,6 +28,7 @@
 #include "actors/delivery/retry_policy.hpp"
 #include "actors/directory/directory_actor.hpp"
 #include "actors/directory/recovery.hpp"
+#include "actors/directory/transfer.hpp"
 #include "actors/tenant/tenant_actor.hpp"
 #include "config.hpp"
 #include "http/server.hpp"
@@ -95,18 +99,103 @@ struct peer_layer {
   uint16_t port = 0;
 };
 
+/// Cluster mode: the move coordinator once `start_moves` made it; the peer
+/// layer takes offers before, and refuses them until then.
+class mover_slot {
+ public:
+  void set(std::shared_ptr<cluster::move_coordinator> m) {
+    std::lock_guard guard{mtx_};
+    mover_ = std::move(m);
+  }
+
+  std::shared_ptr<cluster::move_coordinator> get() const {
+    std::lock_guard guard{mtx_};
+    return mover_;
+  }
+
+  /// The peer layer's move handlers, through the slot `self`.
+  static cluster::move_handlers handlers(std::shared_ptr<mover_slot> self) {
+    cluster::move_handlers h;
+    h.offer = [self](cluster::move_offer offer,
+                     std::function<void(cluster::move_reply)> reply) {
+      if (auto m = self->get())
+        m->accept(std::move(offer), std::move(reply));
+      else
+        reply({false, "the node is still starting"});
+    };
+    h.discard = [self](std::string tenant, uint64_t epoch) {
+      if (auto m = self->get())
+        m->discard_copy(std::move(tenant), epoch);
+    };
+    return h;
+  }
+
+ private:
+  mutable std::mutex mtx_;
+  std::shared_ptr<cluster::move_coordinator> mover_;
+};
+
+/// Cluster mode: the move coordinator over the directory, etcd (the
+/// membership) and the forwarder, with its journal in the data directory
+/// and the test-only fault hook from the environment.
+std::shared_ptr<cluster::move_coordinator>
+make_mover(const std::shared_ptr<cluster::membership>& members,
+           const directory_actor& directory,
+           const cluster::forwarder_actor& forwarder,
+           std::shared_ptr<cluster::thread_runner> runner,
+           const std::filesystem::path& data_dir) {
+  cluster::mover_config mc;
+  mc.journal_path = (data_dir / "cluster-moves").string();
+  mc.crash_at = cluster::crash_hook_from_environment();
+  if (!mc.crash_at.empty())
+    spdlog::warn("test fault hook WEBHOOK_INGRESS_TEST_CRASH_AT={} is set: "
+                 "this process exits at that step of a move",
+                 mc.crash_at);
+  cluster::mover_deps d;
+  d.local = local_tenants_of(directory);
+  d.store.read = [members](const std::string& t) {
+    return members->read_placement(t);
+  };
+  d.store.swap = [members](const std::string& t, int64_t rev,
+                           const std::string& owner, uint64_t epoch) {
+    return members->move(t, rev, owner, epoch);
+  };
+  d.cluster = members;
+  d.note_placement = [members](const std::string& t,
+                               const cluster::placement& x) {
+    members->note_placement(t, x);
+  };
+  d.ship = [forwarder](std::string peer, cluster::move_offer offer,
+                       cluster::move_done done) {
+    caf::anon_send(forwarder, cluster::peer_move_atom::value, std::move(peer),
+                   std::move(offer), std::move(done));
+  };
+  d.tell_discard = [forwarder](std::string peer, std::string tenant,
+                               uint64_t epoch) {
+    caf::anon_send(forwarder, cluster::peer_discard_atom::value,
+                   std::move(peer), std::move(tenant), epoch);
+  };
+  d.runner = std::move(runner);
+  return std::make_shared<cluster::move_coordinator>(std::move(mc),
+                                                     std::move(d));
+}
+
 /// Cluster mode: publishes the actor that answers requests other nodes
 /// forward here (through `http.serve_forwarded`, which answers NOT_READY
-/// until `set_ready`) and spawns the forwarder.
+/// until `set_ready`) and move offers (through `moves`), and spawns the
+/// forwarder.
 caf::expected<peer_layer> start_peer_layer(caf::actor_system& sys,
                                            http::server& http,
-                                           const peer_settings& settings) {
+                                           const peer_settings& settings,
+                                           cluster::move_handlers moves) {
   peer_layer layer;
   layer.peer = cluster::spawn_peer(
-    sys, [&http](cluster::forwarded_request req,
-                 std::function<void(cluster::forwarded_response)> reply) {
+    sys,
+    [&http](cluster::forwarded_request req,
+            std::function<void(cluster::forwarded_response)> reply) {
       http.serve_forwarded(std::move(req), std::move(reply));
-    });
+    },
+    std::move(moves));
   auto port =
     cluster::publish_peer(sys, layer.peer, settings.host, settings.port);
   if (!port) {
@@ -208,6 +297,10 @@ struct node::parts {
   directory_actor directory;
   /// Cluster mode: the tenants recovered here, to reconcile with placement.
   std::vector<std::string> held;
+  /// Cluster mode: planned moves (`start_moves`).
+  std::shared_ptr<mover_slot> movers = std::make_shared<mover_slot>();
+  std::shared_ptr<cluster::thread_runner> move_runner;
+  std::shared_ptr<cluster::move_coordinator> mover;
 
   parts(const config& c, std::string b) : cfg(c), build(std::move(b)) {
     if (auto x = parse_listen(cfg.listen))
@@ -220,6 +313,7 @@ node::node(const config& cfg, std::string build)
 
 node::~node() {
   stop_http();
+  stop_moves();
   if (parts_->engine)
     parts_->engine->stop();
   stop_peers();
@@ -300,7 +394,8 @@ caf::error node::start_actor_system() {
   auto peer_listen = parse_listen(p.cfg.peer_listen); // checked on load
   peer_cfg.host = peer_listen->first;
   peer_cfg.port = peer_listen->second;
-  auto started = start_peer_layer(*p.sys, *p.http, peer_cfg);
+  auto started =
+    start_peer_layer(*p.sys, *p.http, peer_cfg, mover_slot::handlers(p.movers));
   if (!started)
     return started.error();
   p.peers = std::move(*started);
@@ -364,24 +459,53 @@ caf::error node::recover() {
   return {};
 }
 
+caf::error node::start_moves() {
+  auto& p = *parts_;
+  if (!p.cluster)
+    return {};
+  p.move_runner = std::make_shared<cluster::thread_runner>(2);
+  p.mover = make_mover(p.cluster, p.directory, p.peers.forwarder, p.move_runner,
+                       std::filesystem::path{p.cfg.data_dir});
+  auto discarded = p.mover->reconcile_at_start(p.held);
+  if (!discarded)
+    return discarded.error();
+  if (*discarded > 0) {
+    spdlog::info("discarded {} tenants placed on other nodes", *discarded);
+    std::erase_if(p.held, [&p](const std::string& t) {
+      auto place = p.cluster->placement_of(t);
+      return place && place->owner != p.node_id;
+    });
+  }
+  p.movers->set(p.mover);
+  return {};
+}
+
 void node::serve() {
   auto& p = *parts_;
   http::backend be;
   be.directory = p.directory;
   be.tenants = p.table;
-  be.metrics_text = [engine = p.engine, members = p.cluster] {
+  be.metrics_text = [engine = p.engine, members = p.cluster, mover = p.mover] {
     auto text = node_metrics().serialize(engine->in_flight(), engine->queued());
     if (members)
       text += members->metrics_text();
+    if (mover)
+      text += mover->metrics_text();
     return text;
   };
   if (p.cluster) {
     be.cluster = p.cluster;
     be.forward = cluster::forward_function(p.peers.forwarder);
-    // No mover yet (moves are another branch): nothing moves, drains of
-    // nodes that own tenants wait.
-    p.rebalance = cluster::start_rebalancer(p.cluster, nullptr);
-    be.drain = p.rebalance->drainer();
+    be.mover = p.mover;
+    // Test-only: WEBHOOK_INGRESS_TEST_NO_REBALANCE leaves placement to the
+    // move route (tests that move tenants by hand); no drains then.
+    if (std::getenv("WEBHOOK_INGRESS_TEST_NO_REBALANCE") == nullptr) {
+      p.rebalance = cluster::start_rebalancer(p.cluster, p.mover);
+      be.drain = p.rebalance->drainer();
+    } else {
+      spdlog::warn("test hook WEBHOOK_INGRESS_TEST_NO_REBALANCE is set: no "
+                   "rebalancing, no drains");
+    }
   }
   p.http->set_ready(std::move(be));
   if (p.cluster) {
@@ -401,6 +525,7 @@ void node::serve() {
 void node::stop(steady_time deadline) {
   drain_http(deadline);
   stop_http();
+  stop_moves();
   leave_cluster();
   drain_deliveries(deadline);
   write_snapshots(deadline);
@@ -424,6 +549,13 @@ void node::stop_http() {
     return;
   parts_->http->stop();
   parts_->http_running = false;
+}
+
+void node::stop_moves() {
+  auto& p = *parts_;
+  if (p.move_runner)
+    p.move_runner->stop(); // moves under way end with the process
+  p.movers->set(nullptr);
 }
 
 void node::leave_cluster() {

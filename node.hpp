@@ -13,6 +13,7 @@
 //   join_cluster                 leave_cluster
 //   recover                      drain_deliveries, write_snapshots,
 //                                stop_actors
+//   start_moves                  stop_moves
 //   serve                        (drain_http)
 
 #include <chrono>
@@ -67,6 +68,12 @@ class node {
   /// the WAL writer, the delivery engine and the directory.
   [[nodiscard]] caf::error recover();
 
+  /// Cluster mode: starts the move coordinator (docs/cluster.md, "Moves"):
+  /// discards the tenants held here that the placement map gives to other
+  /// nodes and fences the moves from here that a stop left unfinished, then
+  /// takes offers. Refuses the start when etcd fails meanwhile.
+  [[nodiscard]] caf::error start_moves();
+
   /// Hands the actors to the HTTP server (requests are served from now on),
   /// marks a cluster node active and starts warming tenants.
   void serve();
@@ -87,6 +94,11 @@ class node {
 
   /// Closes the HTTP listener and its threads.
   void stop_http();
+
+  /// Cluster mode: stops the move coordinator's threads (moves under way
+  /// end here; their journal fences them at the next start) and refuses
+  /// offers.
+  void stop_moves();
 
   /// Cluster mode: revokes the lease; the member key goes at once.
   void leave_cluster();

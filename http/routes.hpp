@@ -34,6 +34,7 @@ enum class route_id {
   admin_get_endpoint,
   admin_snapshot,
   admin_patch_tenant,
+  admin_move_tenant,
   create_endpoint,
   list_endpoints,
   get_endpoint,

@@ -263,7 +263,14 @@ struct exchange {
 
   /// Cluster mode: writes the owner node's answer to a forwarded request
   /// unchanged (status, body, and the headers a client reads).
+  /// A forwarded request relayed on (a move its sender had not seen)
+  /// hands the answer back to its sender as is.
   void write_relayed(const cluster::forwarded_response& answer) const {
+    if (fwd) {
+      log_access(answer.status);
+      fwd->reply(answer);
+      return;
+    }
     auto resp = req->create_response(status_line(answer.status));
     for (const auto& name : cluster::answer_header_names())
       if (auto* value = cluster::find_header(answer.headers, name))
@@ -358,6 +365,7 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_snapshot:
   case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
   case route_id::admin_drain_node:
+  case route_id::admin_move_tenant: // planned moves (issue 15)
     return true;
   default:
     return false;
@@ -777,19 +785,40 @@ struct server::impl {
   }
 
   /// Cluster mode: when the tenant's placement names another node, hands a
-  /// direct request to that node (its answer is written unchanged) and
-  /// refuses a forwarded one (503 TENANT_UNAVAILABLE: a request is forwarded
-  /// at most once, so placements that disagree never make a loop). Returns
+  /// direct request to that node (its answer is written unchanged). A
+  /// forwarded one goes on only if this node knows a newer epoch than the
+  /// sender did (a move the sender has not seen yet), else 503
+  /// TENANT_UNAVAILABLE: epochs grow with each hop, so placements that
+  /// disagree never make a loop. A forwarded request whose sender knew a
+  /// newer epoch than this node does while this node is the owner here
+  /// also gets 503 (this node may have lost the tenant: fencing). Returns
   /// whether it answered; false: serve the request here. A tenant without a
   /// placement is served here (the local look-up answers, 401 if unknown).
   bool forward_if_elsewhere(const exchange& ex, std::string_view tenant) {
     if (!be.cluster)
       return false;
+    auto place = be.cluster->placement_of(tenant);
+    if (ex.fwd && place && place->owner == be.cluster->self() &&
+        ex.fwd->req.epoch > place->epoch) {
+      // Fencing: the sender knows a newer placement than this node; this
+      // node may have lost the tenant and must not answer for it.
+      node_metrics().on_forward("newer_epoch", 0);
+      ex.write_error(tenant_unavailable(
+        "the tenant moved; this node's placement map is behind, retry later"));
+      return true;
+    }
     if (ex.fwd) {
-      // Judged here; only a placement naming another node refuses it.
-      auto place = be.cluster->placement_of(tenant);
+      // Judged here unless a placement names another node.
       if (!place || place->owner == be.cluster->self())
         return false;
+      // A forwarded request goes on only to a strictly newer placement than
+      // its sender knew (the sender's map lagged a move): each hop raises
+      // the epoch, so placements that disagree never make a loop.
+      if (place->epoch > ex.fwd->req.epoch) {
+        forward_to_node(ex, place->owner,
+                        make_forwarded(ex, tenant, place->epoch));
+        return true;
+      }
       node_metrics().on_forward("not_owner", 0);
       ex.write_error(
         tenant_unavailable("the tenant is moving between nodes; retry later"));
@@ -808,7 +837,7 @@ struct server::impl {
   /// does not answer.
   void forward_to_node(const exchange& ex, const std::string& node_id,
                        cluster::forwarded_request fr) {
-    auto owner = be.cluster->member_of(node_id);
+    auto owner = be.cluster ? be.cluster->member_of(node_id) : std::nullopt;
     if (!owner || owner->peer.empty() || !be.forward) {
       node_metrics().on_forward("no_owner", 0);
       ex.write_error(tenant_unavailable(
@@ -834,6 +863,46 @@ struct server::impl {
     ex.write_error(tenant_unavailable(
       "this node could not renew its cluster lease in time and acknowledges "
       "no writes until it has; retry later"));
+    return true;
+  }
+
+  /// Hands `ex` to the node `node` (the new owner of a tenant that moved
+  /// away) and writes its answer unchanged; see `forward_to_node`.
+  void relay(const exchange& ex, const std::string& node,
+             std::string_view tenant, uint64_t epoch) {
+    forward_to_node(ex, node, make_forwarded(ex, tenant, epoch));
+  }
+
+  /// Planned moves: a request for a tenant frozen here (`moving`) waits,
+  /// parked in the routing table (at most `tenant_table::max_parked` per
+  /// tenant, at most its park timeout, then 503 TENANT_UNAVAILABLE with
+  /// Retry-After), on no thread; when the move ends it is dispatched again:
+  /// served here after a thaw, sent to the new owner after a release. A
+  /// request for a tenant that just moved away (`moved`, before this node's
+  /// placement cache knows) goes to the new owner, which judges the token.
+  /// Direct and forwarded requests alike. Returns whether it took `ex`.
+  bool follow_move(const exchange& ex, const tenant_table::lookup_result& found,
+                   std::string_view tenant) {
+    using verdict = tenant_table::verdict;
+    if (found.outcome == verdict::moved) {
+      auto place = be.cluster ? be.cluster->placement_of(tenant) : std::nullopt;
+      relay(ex, found.node, tenant, place ? place->epoch : 0);
+      return true;
+    }
+    if (found.outcome != verdict::moving)
+      return false;
+    auto parked = be.tenants->park(tenant, [this, ex](bool expired) {
+      if (expired)
+        ex.write_error(tenant_unavailable(
+          "the tenant is moving between nodes; retry later"));
+      else
+        run(ex);
+    });
+    if (parked == tenant_table::park_result::full)
+      ex.write_error(tenant_unavailable(
+        "too many requests wait for the tenant's move; retry later"));
+    else if (parked == tenant_table::park_result::not_moving)
+      run(ex); // the move ended meanwhile
     return true;
   }
 
@@ -975,12 +1044,54 @@ struct server::impl {
         {"peer", ""},
         {"state", "active"}});
     }
+    boost::json::array under_way;
+    uint64_t done = 0;
+    if (be.mover) {
+      for (const auto& m : be.mover->under_way())
+        under_way.push_back(move_json(m));
+      done = be.mover->moves_done();
+    }
     return {{"node", self},
             {"cluster_mode", be.cluster != nullptr},
             {"members", std::move(members)},
             {"tenants_by_node", std::move(by_node)},
-            {"moves", boost::json::object{{"under_way", boost::json::array{}},
-                                          {"done", 0}}}};
+            {"moves", boost::json::object{{"under_way", std::move(under_way)},
+                                          {"done", done}}}};
+  }
+
+  static boost::json::object move_json(const cluster::move_info& m) {
+    return {{"tenant", m.tenant},
+            {"from", m.from},
+            {"to", m.to},
+            {"state", cluster::to_string(m.state)}};
+  }
+
+  /// `POST /admin/v1/tenants/{id}/move` on the tenant's owner, once the
+  /// tenant is known here: 202 once the mover took the move (it runs on),
+  /// else the mover's refusal (422 naming `to` or `tenant`).
+  void start_move(const exchange& ex, const std::string& tenant,
+                  const std::string& to) {
+    if (!be.mover) {
+      ex.write_error(make_error(errc::validation_failed, "to",
+                                "to names no member: this node is not in "
+                                "cluster mode"));
+      return;
+    }
+    // `done` may run before `move` returns (a refusal): whoever comes
+    // first answers.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    be.mover->move(tenant, to, [ex, answered](caf::error err) {
+      if (err && !answered->exchange(true))
+        ex.write_error(err);
+    });
+    if (answered->exchange(true))
+      return;
+    cluster::move_info info{tenant, be.cluster->self(), to,
+                            cluster::move_state::freezing};
+    for (const auto& m : be.mover->under_way())
+      if (m.tenant == tenant && m.from == info.from)
+        info = m;
+    ex.write_data(202, move_json(info));
   }
 
   static caf::error not_ready() {
@@ -1157,6 +1268,20 @@ struct server::impl {
                      reply_with<issued_token>(
                        ex, [](const exchange& e, const issued_token& t) {
                          e.write_data(201, to_json(t));
+                       }));
+      return;
+    }
+    case route_id::admin_move_tenant: { // planned moves (issue 15)
+      auto to = parse_move_tenant(ex.body());
+      if (!to) {
+        ex.write_error(to.error());
+        return;
+      }
+      caf::anon_send(dir, get_atom::value, std::move(*tenant_id),
+                     reply_with<tenant_summary>(
+                       ex, [this, to = std::move(*to)](
+                             const exchange& e, const tenant_summary& t) {
+                         start_move(e, t.info.id, to);
                        }));
       return;
     }
@@ -1454,6 +1579,8 @@ struct server::impl {
     if (forward_if_elsewhere(ex, *tenant_id))
       return;
     auto found = be.tenants->lookup(*tenant_id, crypto::sha256(*token));
+    if (follow_move(ex, found, *tenant_id))
+      return;
     if (found.outcome == tenant_table::verdict::unauthorized) {
       ex.write_error(unauthorized());
       return;

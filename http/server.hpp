@@ -67,6 +67,10 @@ struct backend {
   /// /admin/v1/cluster/nodes/{id}/drain` for this node's id); returns at
   /// once, the state changes and moves run elsewhere. Null: nothing to do.
   std::function<void()> drain;
+  /// Cluster mode: the move coordinator behind `POST
+  /// /admin/v1/tenants/{id}/move` and `data.moves` of `GET
+  /// /admin/v1/cluster`; null on a single node.
+  std::shared_ptr<cluster::mover> mover;
 };
 
 /// The RESTinio front end: matches routes, authenticates, validates input,
@@ -104,10 +108,13 @@ class server {
 
   /// Cluster mode: answers a request another node forwarded here, through
   /// exactly the path a direct request takes (readiness, limits,
-  /// authentication, validation, the same answers), except that it is never
-  /// forwarded again: if this node's view places the tenant elsewhere the
-  /// answer is 503 TENANT_UNAVAILABLE. Calls `reply` exactly once, from any
-  /// thread. Never blocks; safe from any thread (the peer actor calls it).
+  /// authentication, validation, the same answers), except that it is
+  /// forwarded again only to a placement with a newer epoch than the sender
+  /// knew (a move the sender has not seen yet); otherwise, if this node's
+  /// view places the tenant elsewhere, or the sender knew a newer epoch than
+  /// this node, the answer is 503 TENANT_UNAVAILABLE. Calls `reply` exactly
+  /// once, from any thread. Never blocks; safe from any thread (the peer actor
+  /// calls it).
   void serve_forwarded(cluster::forwarded_request req,
                        std::function<void(cluster::forwarded_response)> reply);
 

@@ -759,6 +759,27 @@ caf::expected<std::string> parse_create_tenant(std::string_view body) {
   return std::string{result};
 }
 
+caf::expected<std::string> parse_move_tenant(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* to = obj->if_contains("to");
+  if (to == nullptr)
+    return fail(errc::validation_failed, "to", "to (a node id) is required");
+  if (!to->is_string())
+    return fail(errc::invalid_parameter, "to", "to must be a string");
+  auto id = view(to->get_string());
+  auto node_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+  };
+  if (id.empty() || id.size() > 64 ||
+      !std::all_of(id.begin(), id.end(), node_char))
+    return fail(errc::validation_failed, "to",
+                "to must be a node id: 1-64 letters, digits, '_', '-', '.'");
+  return std::string{id};
+}
+
 } // namespace wi::http
 
 namespace wi::http {

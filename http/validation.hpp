@@ -121,6 +121,14 @@ parse_endpoint_id(std::string_view x, std::string_view field = "id");
 [[nodiscard]] caf::expected<std::string>
 parse_create_tenant(std::string_view body);
 
+/// Validates the body of `POST /admin/v1/tenants/{id}/move` and returns the
+/// target node id: a JSON object whose `to` is a string of 1-64 letters,
+/// digits, `_`, `-`, `.` (a node id). Bad JSON -> `invalid_json`; wrong type
+/// -> `invalid_parameter`; missing or malformed -> `validation_failed`
+/// (field `to`). Whether `to` names an active member is the mover's check.
+[[nodiscard]] caf::expected<std::string>
+parse_move_tenant(std::string_view body);
+
 /// Returns the number of Unicode code points in valid UTF-8 `x` (bytes that
 /// are not continuation bytes).
 [[nodiscard]] size_t count_code_points(std::string_view x) noexcept;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/state.hpp"
 
 namespace wi::persistence::detail {
 
@@ -75,6 +76,24 @@ class writer {
       str(name);
       str(value);
     }
+  }
+
+  /// A registry entry (directory snapshots, `tenant_imported`):
+  /// str id, str name, str token_hash, i64 created_at, u8 active,
+  /// str previous_token_hash, i64 previous_valid_until, i64 deactivated_at,
+  /// u8 purged, then u64 epoch when `with_epoch`.
+  void entry(const tenant_entry& t, bool with_epoch) {
+    str(t.id);
+    str(t.name);
+    str(t.token_hash);
+    i64(t.created_at);
+    u8(t.active ? 1 : 0);
+    str(t.previous_token_hash);
+    i64(t.previous_valid_until);
+    i64(t.deactivated_at);
+    u8(t.purged ? 1 : 0);
+    if (with_epoch)
+      u64(t.epoch);
   }
 
   std::string take() && { return std::move(out_); }
@@ -196,6 +215,26 @@ class reader {
       return false;
     x.status_code = static_cast<uint16_t>(code);
     return true;
+  }
+
+  /// A flag byte: 0 or 1, anything else fails.
+  [[nodiscard]] bool flag(bool& x) {
+    uint8_t byte = 0;
+    if (!u8(byte) || byte > 1)
+      return false;
+    x = byte == 1;
+    return true;
+  }
+
+  /// A registry entry as `writer::entry` wrote it.
+  [[nodiscard]] bool entry(tenant_entry& t, bool with_epoch) {
+    if (!str(t.id) || !str(t.name) || !str(t.token_hash) ||
+        !i64(t.created_at) || !flag(t.active) || !str(t.previous_token_hash) ||
+        !i64(t.previous_valid_until) || !i64(t.deactivated_at) ||
+        !flag(t.purged))
+      return false;
+    t.epoch = 0;
+    return !with_epoch || u64(t.epoch);
   }
 
   /// Reads a list's element count, failing unless `n` elements of at least

@@ -49,21 +49,27 @@
 //   tag 14  := event_accepted with a payload size: as tag 4, then
 //                                       u64 payload_bytes (> 0; 0 is tag 4,
 //                                       so each record has one encoding)
-//   tag 15  := endpoint_created with extras (issue 17): as tag 2, then
+//   tag 15  := tenant_imported:         str tenant_id, entry, u64 epoch
+//   tag 16  := tenant_state_imported:   str tenant_id, str snapshot
+//   tag 17  := tenant_moved_out:        str tenant_id, i64 at
+//   tag 18  := endpoint_created with extras (issue 17): as tag 2, then
 //                                       str description, str previous_secret,
 //                                       i64 previous_expires_at (written only
 //                                       when one of them is set: otherwise
 //                                       tag 2, so each record has one
 //                                       encoding)
-//   tag 16  := endpoint_updated:        str tenant_id, u64 id, i64 at,
+//   tag 19  := endpoint_updated:        str tenant_id, u64 id, i64 at,
 //                                       u8 fields (bit 0 url, 1 event_types,
 //                                       2 headers, 3 description; no other
 //                                       bit), then the set ones in that
 //                                       order: str url, vec<str>
 //                                       event_types, headers, str description
-//   tag 17  := endpoint_deleted:        str tenant_id, u64 id, i64 at
-//   tag 18  := endpoint_secret_rotated: str tenant_id, u64 id, str secret,
+//   tag 20  := endpoint_deleted:        str tenant_id, u64 id, i64 at
+//   tag 21  := endpoint_secret_rotated: str tenant_id, u64 id, str secret,
 //                                       i64 at, i64 previous_expires_at
+//   entry   := as a tenant of the directory snapshot of kind 3
+//              (`persistence/snapshot_codec.cpp`); its epoch is the u64
+//              that follows
 //   attempt := str event_id, u32 attempt, i64 at, u32 status_code (< 1000),
 //              u32 latency_ms, str error, str response_excerpt
 //   str     := len:u32 bytes[len]
@@ -93,10 +99,13 @@ constexpr uint8_t tag_tenant_purged = 11;
 constexpr uint8_t tag_history_pruned = 12;
 constexpr uint8_t tag_tenant_limits_set = 13;
 constexpr uint8_t tag_event_accepted_sized = 14;
-constexpr uint8_t tag_endpoint_created_extra = 15;
-constexpr uint8_t tag_endpoint_updated = 16;
-constexpr uint8_t tag_endpoint_deleted = 17;
-constexpr uint8_t tag_endpoint_secret_rotated = 18;
+constexpr uint8_t tag_tenant_imported = 15;
+constexpr uint8_t tag_tenant_state_imported = 16;
+constexpr uint8_t tag_tenant_moved_out = 17;
+constexpr uint8_t tag_endpoint_created_extra = 18;
+constexpr uint8_t tag_endpoint_updated = 19;
+constexpr uint8_t tag_endpoint_deleted = 20;
+constexpr uint8_t tag_endpoint_secret_rotated = 21;
 
 /// Bits of `endpoint_updated`'s field mask.
 constexpr uint8_t patch_url = 1;
@@ -230,6 +239,25 @@ void encode_body(writer& w, const tenant_limits_set& x) {
   }
 }
 
+void encode_body(writer& w, const tenant_imported& x) {
+  w.u8(tag_tenant_imported);
+  w.str(x.tenant_id);
+  w.entry(x.entry, false);
+  w.u64(x.epoch);
+}
+
+void encode_body(writer& w, const tenant_state_imported& x) {
+  w.u8(tag_tenant_state_imported);
+  w.str(x.tenant_id);
+  w.str(x.snapshot);
+}
+
+void encode_body(writer& w, const tenant_moved_out& x) {
+  w.u8(tag_tenant_moved_out);
+  w.str(x.tenant_id);
+  w.i64(x.at);
+}
+
 void encode_body(writer& w, const endpoint_updated& x) {
   w.u8(tag_endpoint_updated);
   w.str(x.tenant_id);
@@ -270,6 +298,18 @@ void encode_body(writer& w, const endpoint_secret_rotated& x) {
 
 // -- decoding -----------------------------------------------------------------
 
+bool decode_body(reader& r, tenant_imported& x) {
+  return r.str(x.tenant_id) && r.entry(x.entry, false) && r.u64(x.epoch);
+}
+
+bool decode_body(reader& r, tenant_state_imported& x) {
+  return r.str(x.tenant_id) && r.str(x.snapshot);
+}
+
+bool decode_body(reader& r, tenant_moved_out& x) {
+  return r.str(x.tenant_id) && r.i64(x.at);
+}
+
 bool decode_body(reader& r, tenant_created& x) {
   return r.str(x.tenant_id) && r.str(x.name) && r.str(x.token_hash) &&
          r.i64(x.at);
@@ -285,7 +325,7 @@ bool decode_body(reader& r, endpoint_created& x) {
          r.i64(x.ep.created_at) && r.i64(x.ep.last_modified);
 }
 
-/// Tag 15: tag 2 followed by the fields of issue 17, at least one set.
+/// Tag 18: tag 2 followed by the fields of issue 17, at least one set.
 bool decode_extra(reader& r, endpoint_created& x) {
   return decode_body(r, x) && r.str(x.ep.description) &&
          r.str(x.ep.previous_secret) && r.i64(x.ep.previous_expires_at) &&
@@ -474,6 +514,12 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<tenant_limits_set>(r, out);
   case tag_event_accepted_sized:
     return decode_as<event_accepted, true>(r, out);
+  case tag_tenant_imported:
+    return decode_as<tenant_imported>(r, out);
+  case tag_tenant_state_imported:
+    return decode_as<tenant_state_imported>(r, out);
+  case tag_tenant_moved_out:
+    return decode_as<tenant_moved_out>(r, out);
   case tag_endpoint_created_extra:
     return decode_as<endpoint_created, true>(r, out);
   case tag_endpoint_updated:

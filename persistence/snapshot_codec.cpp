@@ -9,7 +9,7 @@
 
 // Snapshot format (version 1):
 //
-//   tenant    := version:u8 (= 1) kind:u8 (= 5) str tenant_id, u64 last_id,
+//   tenant    := version:u8 (= 1) kind:u8 (= 7) str tenant_id, u64 last_id,
 //                count:u32 endpoint[count]      (ascending identifiers)
 //                count:u32 event[count], count:u32 (str key, str event)[count],
 //                count:u32 activity[count], u64 pending,
@@ -28,15 +28,21 @@
 //                count:u32 attempt[count] (as in the WAL record codec),
 //                u32 consecutive_failures, str reason, i64 disabled_at,
 //                i64 next_probe_at, u64 cooldown_ms
-//   directory := version:u8 (= 1) kind:u8 (= 3) count:u32 tenant[count]
+//   directory := version:u8 (= 1) kind:u8 (= 5) count:u32 tenant[count]
 //   tenant    := str id, str name, str token_hash, i64 created_at,
 //                u8 active (0 or 1), str previous_token_hash,
 //                i64 previous_valid_until, i64 deactivated_at,
-//                u8 purged (0 or 1)
+//                u8 purged (0 or 1), u64 epoch
+//   registry entry (`encode_entry`, a move's `tenant_export::registry`) :=
+//                version:u8 (= 1) kind:u8 (= 6) tenant
+//   Kind 3 (read, no longer written) is the directory before planned
+//   moves: each tenant ends after `purged` (epoch 0).
 //   Kind 2 (read, no longer written) is the directory before token
 //   rotation and purges: each tenant ends after `active`.
 //   Kind 4 (read, no longer written) is the tenant before issue 17: no
-//   description or previous secret in endpoints (empty, 0).
+//   description or previous secret in endpoints (empty, 0). The tenant
+//   with them is kind 7 (5 and 6 were taken by the directory and the
+//   registry entry of planned moves).
 //   Kind 1 (read, no longer written) is the tenant before per-tenant
 //   limits: no `payload_bytes` in events (0), no overrides at the end.
 //   A tenant's `stored_bytes` is not stored: decoding sums its events'
@@ -52,9 +58,11 @@ using detail::writer;
 constexpr uint8_t format_version = 1;
 constexpr uint8_t kind_tenant_v1 = 1;
 constexpr uint8_t kind_tenant_v4 = 4;
-constexpr uint8_t kind_tenant = 5;
+constexpr uint8_t kind_tenant = 7;
 constexpr uint8_t kind_directory_v1 = 2;
-constexpr uint8_t kind_directory = 3;
+constexpr uint8_t kind_directory_v2 = 3;
+constexpr uint8_t kind_directory = 5;
+constexpr uint8_t kind_entry = 6;
 
 caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "snapshot", std::move(text));
@@ -302,18 +310,27 @@ std::string encode_snapshot(const directory_state& x) {
   w.u8(format_version);
   w.u8(kind_directory);
   w.count(x.tenants.size());
-  for (const auto& [id, t] : x.tenants) {
-    w.str(t.id);
-    w.str(t.name);
-    w.str(t.token_hash);
-    w.i64(t.created_at);
-    w.u8(t.active ? 1 : 0);
-    w.str(t.previous_token_hash);
-    w.i64(t.previous_valid_until);
-    w.i64(t.deactivated_at);
-    w.u8(t.purged ? 1 : 0);
-  }
+  for (const auto& [id, t] : x.tenants)
+    w.entry(t, true);
   return std::move(w).take();
+}
+
+std::string encode_entry(const tenant_entry& x) {
+  writer w;
+  w.u8(format_version);
+  w.u8(kind_entry);
+  w.entry(x, true);
+  return std::move(w).take();
+}
+
+caf::expected<tenant_entry> decode_entry(std::string_view bytes) {
+  reader r{bytes};
+  tenant_entry t;
+  if (!read_header(r, kind_entry) || !r.entry(t, true))
+    return corrupt("malformed registry entry");
+  if (!r.at_end())
+    return corrupt("trailing bytes after registry entry");
+  return t;
 }
 
 caf::expected<tenant_state> decode_tenant_snapshot(std::string_view bytes) {
@@ -341,17 +358,16 @@ decode_directory_snapshot(std::string_view bytes) {
   // Either kind: peek at the header before choosing the layout.
   reader peek{bytes};
   bool v1 = read_header(peek, kind_directory_v1);
-  if (!read_header(r, v1 ? kind_directory_v1 : kind_directory) ||
-      !r.count(count, 8))
+  reader peek2{bytes};
+  bool v2 = !v1 && read_header(peek2, kind_directory_v2);
+  auto kind = v1 ? kind_directory_v1 : v2 ? kind_directory_v2 : kind_directory;
+  if (!read_header(r, kind) || !r.count(count, 8))
     return corrupt("malformed directory snapshot header");
   for (uint32_t i = 0; i < count; ++i) {
     tenant_entry t;
-    if (!r.str(t.id) || !r.str(t.name) || !r.str(t.token_hash) ||
-        !r.i64(t.created_at) || !read_flag(r, t.active))
-      return corrupt("truncated tenant in directory snapshot");
-    if (!v1 &&
-        (!r.str(t.previous_token_hash) || !r.i64(t.previous_valid_until) ||
-         !r.i64(t.deactivated_at) || !read_flag(r, t.purged)))
+    if (v1 ? (!r.str(t.id) || !r.str(t.name) || !r.str(t.token_hash) ||
+              !r.i64(t.created_at) || !read_flag(r, t.active))
+           : !r.entry(t, !v2))
       return corrupt("truncated tenant in directory snapshot");
     auto id = t.id;
     if (!st.tenants.emplace(std::move(id), std::move(t)).second)

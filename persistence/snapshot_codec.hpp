@@ -38,6 +38,14 @@ struct tenant_snapshot_summary {
 [[nodiscard]] caf::expected<tenant_snapshot_summary>
 check_tenant_snapshot(std::string_view bytes);
 
+/// Encodes one registry entry (its epoch included): what a planned move
+/// carries as `tenant_export::registry`.
+[[nodiscard]] std::string encode_entry(const tenant_entry& x);
+
+/// Decodes what `encode_entry` produced; anything else is
+/// `errc::corrupt_data`.
+[[nodiscard]] caf::expected<tenant_entry> decode_entry(std::string_view bytes);
+
 /// Decodes what `encode_snapshot(directory_state)` produced.
 [[nodiscard]] caf::expected<directory_state>
 decode_directory_snapshot(std::string_view bytes);

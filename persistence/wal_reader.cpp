@@ -63,6 +63,19 @@ wal_reader(wal_reader_actor::stateful_pointer<wal_reader_state> self,
         return out.error();
       return std::move(*out);
     },
+    [self](read_atom, get_atom, const std::vector<std::string>& keys)
+      -> caf::result<std::vector<std::pair<std::string, std::string>>> {
+      std::vector<std::pair<std::string, std::string>> out;
+      out.reserve(keys.size());
+      for (const auto& key : keys) {
+        auto value = self->state.store->get_payload(key);
+        if (!value)
+          return value.error();
+        if (*value)
+          out.emplace_back(key, std::move(**value));
+      }
+      return out;
+    },
   };
 }
 

@@ -95,6 +95,8 @@ void schedule_flush(wal_writer_pointer self);
 /// Queues one append for the next batch, or refuses it when full.
 caf::result<uint64_t> enqueue(wal_writer_pointer self, pending_append entry) {
   auto& st = self->state;
+  if (entry.revives)
+    st.purged.erase(entry.owner);
   if (st.purged.count(entry.owner) > 0)
     return make_error(errc::not_found, "tenant",
                       "tenant " + entry.owner + " was purged");
@@ -136,6 +138,8 @@ void flush(wal_writer_pointer self) {
       payloads.push_back({std::move(p.payload_key), std::move(p.payload)});
     for (auto& key : p.erased_payloads)
       payloads.push_back({std::move(key), {}, true});
+    for (auto& [key, value] : p.payloads)
+      payloads.push_back({std::move(key), std::move(value)});
   }
   auto started = std::chrono::steady_clock::now();
   auto first = st.store->append_with_payloads(records, payloads);
@@ -153,7 +157,8 @@ void flush(wal_writer_pointer self) {
       bool retained = st.purged.count(front.owner) == 0;
       for (size_t k = 0; k < size; ++k, ++seq)
         if (retained)
-          st.retention.on_append(front.owner, seq);
+          st.retention.on_append(
+            k < front.owners.size() ? front.owners[k] : front.owner, seq);
     } else {
       front.promise.deliver(first.error());
     }

@@ -249,7 +249,10 @@ void membership::apply_events(const std::vector<watch_event>& events) {
       if (!ev.is_put) {
         placements_.erase(id);
       } else if (auto p = decode_placement(ev.kv.value)) {
-        placements_[id] = std::move(*p);
+        // `note_placement` may have put a newer epoch already.
+        auto& known = placements_[id];
+        if (known.owner.empty() || p->epoch >= known.epoch)
+          known = std::move(*p);
       }
     }
   }
@@ -488,6 +491,31 @@ caf::expected<bool> membership::move(const std::string& tenant_id,
   if (!res)
     return res.error();
   return res->succeeded;
+}
+
+caf::expected<std::optional<placement_record>>
+membership::read_placement(const std::string& tenant_id) {
+  auto key = tenant_key(tenant_id);
+  auto res = client_.range(key);
+  if (!res) {
+    count_error(res.error(), "placement read");
+    return res.error();
+  }
+  if (res->kvs.empty())
+    return std::optional<placement_record>{};
+  auto value = decode_placement(res->kvs.front().value);
+  if (!value)
+    return make_error(errc::corrupt_data, "etcd",
+                      "placement key " + key + " is not {owner, epoch}");
+  return std::optional<placement_record>{
+    placement_record{std::move(*value), res->kvs.front().mod_revision}};
+}
+
+void membership::note_placement(const std::string& tenant_id, placement value) {
+  std::lock_guard guard{mtx_};
+  auto& known = placements_[tenant_id];
+  if (known.owner.empty() || value.epoch >= known.epoch)
+    known = std::move(value);
 }
 
 std::string membership::self() const {

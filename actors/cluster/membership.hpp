@@ -28,6 +28,7 @@
 #include <caf/expected.hpp>
 
 #include "actors/cluster/etcd_client.hpp"
+#include "actors/cluster/move_machine.hpp"
 #include "webhook_ingress/cluster.hpp"
 
 namespace wi::cluster {
@@ -171,6 +172,17 @@ class membership final : public control {
                                          int64_t expected_mod_revision,
                                          const std::string& new_owner,
                                          uint64_t new_epoch);
+
+  /// Reads `tenant_id`'s placement key from etcd (a linearizable read):
+  /// its value and `mod_revision`, nothing when the key is missing.
+  [[nodiscard]] caf::expected<std::optional<placement_record>>
+  read_placement(const std::string& tenant_id);
+
+  /// Records in the cached map that `value` places `tenant_id`, at once,
+  /// without waiting for the watch (a move's outcome, known to this node
+  /// from its own transaction). The watch never takes the cache back to an
+  /// older epoch of the key.
+  void note_placement(const std::string& tenant_id, placement value);
 
   /// The client (for tests and the placement transactions).
   etcd_client& client() noexcept { return client_; }

@@ -37,6 +37,8 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "webhook_ingress/transfer.hpp"
+
 namespace wi::cluster {
 
 /// A header of a forwarded request or answer: (name, value).
@@ -93,12 +95,55 @@ typename Inspector::result_type inspect(Inspector& f, forwarded_response& x) {
 [[nodiscard]] const std::string* find_header(const header_list& headers,
                                              std::string_view name) noexcept;
 
+/// A planned move's offer from a tenant's old owner to the new one: the
+/// frozen tenant and the guard of the owner change (docs/cluster.md,
+/// "Moves"). Crosses the wire.
+struct move_offer {
+  /// The old owner's node id.
+  std::string from;
+  /// The tenant as frozen on the old owner.
+  tenant_export state;
+  /// The placement epoch read by the old owner; the new owner commits
+  /// `epoch + 1`.
+  uint64_t epoch = 0;
+  /// The placement key's `mod_revision` read by the old owner: the guard of
+  /// the new owner's commit.
+  int64_t mod_revision = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, move_offer& x) {
+  return f(caf::meta::type_name("wi_move_offer"), x.from, x.state, x.epoch,
+           x.mod_revision);
+}
+
+/// The new owner's answer to a `move_offer`. Crosses the wire.
+struct move_reply {
+  /// Whether this node committed the owner change in etcd and serves the
+  /// tenant now. False: it holds no copy (or will discard it once it knows
+  /// the outcome); the old owner resolves through etcd.
+  bool committed = false;
+  /// Why not, for the old owner's log and the move's error.
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, move_reply& x) {
+  return f(caf::meta::type_name("wi_move_reply"), x.committed, x.reason);
+}
+
 using peer_fwd_atom = caf::atom_constant<caf::atom("peerfwd")>;
 using peer_done_atom = caf::atom_constant<caf::atom("peerdone")>;
+using peer_move_atom = caf::atom_constant<caf::atom("peermove")>;
+using peer_discard_atom = caf::atom_constant<caf::atom("peerdisc")>;
 
-/// What a node publishes on its peer address.
+/// What a node publishes on its peer address: forwarded requests, move
+/// offers, and "discard your copy of this tenant" after an aborted move
+/// (tenant, epoch of the abort; no answer).
 using peer_actor = caf::typed_actor<
-  caf::replies_to<peer_fwd_atom, forwarded_request>::with<forwarded_response>>;
+  caf::replies_to<peer_fwd_atom, forwarded_request>::with<forwarded_response>,
+  caf::replies_to<peer_move_atom, move_offer>::with<move_reply>,
+  caf::reacts_to<peer_discard_atom, std::string, uint64_t>>;
 
 /// Registers the types that cross the wire; call on the config of every node
 /// of a cluster (both sides need them), before the actor system starts.
@@ -111,9 +156,20 @@ void configure_peer_layer(caf::actor_system_config& cfg);
 using local_handler = std::function<void(
   forwarded_request, std::function<void(forwarded_response)>)>;
 
-/// Spawns the actor that answers forwarded requests with `handler`.
+/// What a node does with incoming moves (the move coordinator's side of
+/// the new owner). Both must not block; `offer` calls its continuation
+/// exactly once, from any thread. Unset: offers are answered "not
+/// committed" and discards ignored.
+struct move_handlers {
+  std::function<void(move_offer, std::function<void(move_reply)>)> offer;
+  std::function<void(std::string tenant, uint64_t epoch)> discard;
+};
+
+/// Spawns the actor that answers forwarded requests with `handler` and
+/// move offers with `moves`.
 [[nodiscard]] peer_actor spawn_peer(caf::actor_system& sys,
-                                    local_handler handler);
+                                    local_handler handler,
+                                    move_handlers moves = {});
 
 /// Publishes `peer` on `host:port` (port 0 picks a free one) through the
 /// middleman; returns the bound port, or `errc::internal` naming the address.
@@ -141,10 +197,24 @@ struct forwarder_config {
   std::chrono::milliseconds timeout{10'000};
 };
 
+/// The continuation of a move offer: the new owner's answer, or
+/// `errc::tenant_unavailable` (unreachable, down, or no answer within the
+/// offer's timeout). Called exactly once, from the forwarder's thread; must
+/// not block.
+struct move_done {
+  std::function<void(caf::expected<move_reply>)> fn;
+  /// Longest wait for the answer, connecting included.
+  std::chrono::milliseconds timeout{10'000};
+};
+
 /// Forwards requests to peers: `(peer_fwd_atom, peer address, request,
-/// continuation)`.
+/// continuation)`; ships move offers `(peer_move_atom, peer address, offer,
+/// continuation)` and discards `(peer_discard_atom, peer address, tenant,
+/// epoch)` (best effort) over the same connections.
 using forwarder_actor = caf::typed_actor<
-  caf::reacts_to<peer_fwd_atom, std::string, forwarded_request, forward_done>>;
+  caf::reacts_to<peer_fwd_atom, std::string, forwarded_request, forward_done>,
+  caf::reacts_to<peer_move_atom, std::string, move_offer, move_done>,
+  caf::reacts_to<peer_discard_atom, std::string, std::string, uint64_t>>;
 
 /// Spawns the node's forwarder. Needs the middleman (`configure_peer_layer`).
 [[nodiscard]] forwarder_actor spawn_forwarder(caf::actor_system& sys,
@@ -158,3 +228,4 @@ forward_function(forwarder_actor forwarder);
 } // namespace wi::cluster
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::cluster::forward_done)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::cluster::move_done)

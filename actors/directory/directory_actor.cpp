@@ -16,6 +16,7 @@
 #include "actors/tenant/admin_views.hpp"
 #include "actors/tenant/stored_tenant_actor.hpp"
 #include "actors/tenant/tenant_actor.hpp"
+#include "persistence/payload_reader.hpp"
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
@@ -63,13 +64,19 @@ T* slot_as(directory_actor_state& s, std::string_view tenant_id) {
 bool snapshot_dormant(self_ptr self, const std::string& tenant_id,
                       snapshot_done done) {
   auto& st = self->state;
-  auto* d = slot_as<dormant_tenant>(st, tenant_id);
-  if (d == nullptr || d->log.uncovered.empty())
-    return false;
-  d->log.uncovered.clear();
-  write_snapshot(self, tenant_id, d->log.last_seq,
-                 persistence::encode_snapshot(d->data), std::move(done));
-  return true;
+  auto write = [&](tenant_state& data, owner_log& log) {
+    if (log.uncovered.empty())
+      return false;
+    log.uncovered.clear();
+    write_snapshot(self, tenant_id, log.last_seq,
+                   persistence::encode_snapshot(data), std::move(done));
+    return true;
+  };
+  if (auto* d = slot_as<dormant_tenant>(st, tenant_id))
+    return write(d->data, d->log);
+  if (auto* in = slot_as<incoming_tenant>(st, tenant_id))
+    return write(in->data, in->log); // its import record holds the WAL back
+  return false;
 }
 
 /// Sets the tenant gauges from the registry.
@@ -106,12 +113,18 @@ void commit(self_ptr self, record rec, const std::string& request_id,
       }
       if (s.log.applied(seq))
         snapshot_directory(self, [](bool) {});
-      const auto& entry = s.data.tenants.at(tenant_of(rec));
-      s.table->update(entry);
       report_tenants(s.data);
       spdlog::info("registry record={} tenant={} seq={} request_id=\"{}\"",
-                   kind_of(rec), entry.id, seq, request_id);
-      on_applied(entry);
+                   kind_of(rec), tenant_of(rec), seq, request_id);
+      auto i = s.data.tenants.find(tenant_of(rec));
+      if (i == s.data.tenants.end()) { // moved out: the caller updates
+        tenant_entry gone;
+        gone.id = tenant_of(rec);
+        on_applied(gone);
+        return;
+      }
+      s.table->update(i->second);
+      on_applied(i->second);
     },
     [request_id, on_error](caf::error err) {
       spdlog::warn("registry change failed error=\"{}\" request_id=\"{}\"",
@@ -148,10 +161,13 @@ void register_tenant(self_ptr self, std::string& name, std::string id,
 }
 
 /// Returns the registry entry of a tenant that was not purged, or null.
+/// An imported tenant not activated yet (`incoming_tenant`) is not
+/// served here: it counts as unknown.
 const tenant_entry* live_entry(self_ptr self, const std::string& tenant_id) {
   const auto& tenants = self->state.data.tenants;
   auto i = tenants.find(tenant_id);
-  if (i == tenants.end() || i->second.purged)
+  if (i == tenants.end() || i->second.purged ||
+      slot_as<incoming_tenant>(self->state, tenant_id) != nullptr)
     return nullptr;
   return &i->second;
 }
@@ -185,6 +201,12 @@ void spawn_tenant(self_ptr self, const std::string& tenant_id,
   if (slot != s.tenants.end()) {
     if (auto* r = std::get_if<running_tenant>(&slot->second)) {
       cont(r->actor);
+      return;
+    }
+    // Frozen for a move: it answers reads, refuses mutations (a request
+    // that raced with the freeze).
+    if (auto* m = std::get_if<moving_tenant>(&slot->second)) {
+      cont(m->actor);
       return;
     }
   }
@@ -297,8 +319,12 @@ void snapshot_started(self_ptr self, std::function<void(uint64_t)> finished) {
   auto& s = self->state;
   for (const auto& [id, slot] : s.tenants) {
     ++t->outstanding;
-    if (auto* r = std::get_if<running_tenant>(&slot))
-      self->request(r->actor, caf::infinite, checkpoint_atom::value)
+    auto* r = std::get_if<running_tenant>(&slot);
+    auto* m = std::get_if<moving_tenant>(&slot);
+    if (r != nullptr || m != nullptr)
+      self
+        ->request(r != nullptr ? r->actor : m->actor, caf::infinite,
+                  checkpoint_atom::value)
         .then([done](uint64_t covered) { done(covered != 0); },
               [done](caf::error&) { done(false); });
     else if (!snapshot_dormant(self, id, done))
@@ -383,7 +409,10 @@ void summarize_tenants(
       continue;
     }
     auto* d = slot_as<dormant_tenant>(s, ids[k]);
-    t->items[k] = d != nullptr ? summarize(d->data) : tenant_summary{};
+    auto* m = slot_as<moving_tenant>(s, ids[k]);
+    t->items[k] = d != nullptr                ? summarize(d->data)
+                  : m != nullptr && m->frozen ? summarize(m->frozen->data)
+                                              : tenant_summary{};
     add_registry_fields(t->items[k], entry);
     add_limits(t->items[k], node_limits(self));
   }
@@ -400,7 +429,8 @@ void list_tenants(self_ptr self, const list_query& q,
   for (const auto& [id, entry] : self->state.data.tenants) {
     auto created_ms = entry.created_at * 1000;
     if (entry.purged || (q.created_from && created_ms < *q.created_from) ||
-        (q.created_to && created_ms > *q.created_to))
+        (q.created_to && created_ms > *q.created_to) ||
+        slot_as<incoming_tenant>(self->state, id) != nullptr)
       continue;
     if (result.total_items >= first && ids.size() < q.page_size)
       ids.push_back(id);
@@ -454,6 +484,18 @@ void inspect_endpoint(self_ptr self, const std::string& tenant_id,
     reply(internal_view_of(d->data, id));
 }
 
+/// A registry change of a tenant frozen for a move would miss the state
+/// that left: refused (503 TENANT_UNAVAILABLE, retried after the move).
+template <class T>
+bool refuse_moving(self_ptr self, const std::string& tenant_id,
+                   const reply_fn<T>& reply) {
+  if (slot_as<moving_tenant>(self->state, tenant_id) == nullptr)
+    return false;
+  reply(make_error(errc::tenant_unavailable,
+                   "the tenant is moving between nodes; retry later"));
+  return true;
+}
+
 void rotate_token(self_ptr self, const std::string& tenant_id,
                   int64_t grace_seconds, reply_fn<issued_token>& reply) {
   const auto* entry = live_entry(self, tenant_id);
@@ -461,6 +503,8 @@ void rotate_token(self_ptr self, const std::string& tenant_id,
     reply(tenant_not_found(tenant_id));
     return;
   }
+  if (refuse_moving(self, tenant_id, reply))
+    return;
   if (!entry->active) {
     reply(make_error(errc::validation_failed, "id",
                      "the tenant with id " + tenant_id +
@@ -515,6 +559,9 @@ void forget_tenant(self_ptr self, const std::string& tenant_id,
     // Unlinked first: its exit must not end the directory.
     self->unlink_from(r->actor);
     self->send_exit(r->actor, caf::exit_reason::user_shutdown);
+  } else if (auto* m = slot_as<moving_tenant>(s, tenant_id)) {
+    self->unlink_from(m->actor);
+    self->send_exit(m->actor, caf::exit_reason::user_shutdown);
   } else if (auto* d = slot_as<dormant_tenant>(s, tenant_id)) {
     node_metrics().count_tenant(d->data, -1);
   }
@@ -531,6 +578,8 @@ void deactivate_tenant(self_ptr self, const std::string& tenant_id, bool purge,
     reply(tenant_not_found(tenant_id));
     return;
   }
+  if (refuse_moving(self, tenant_id, reply))
+    return;
   auto on_error = [reply](caf::error err) { reply(std::move(err)); };
   if (purge) {
     commit(
@@ -584,6 +633,355 @@ void node_of(self_ptr self, reply_fn<node_status>& reply) {
         reply(std::move(result));
       },
       [reply](caf::error& err) { reply(std::move(err)); });
+}
+
+// -- planned moves (`local_tenants`) ------------------------------------------
+
+caf::error not_held(const std::string& tenant_id) {
+  return make_error(errc::not_found, "tenant",
+                    "no tenant with id " + tenant_id + " is held here");
+}
+
+/// Ends a tenant actor the directory no longer wants (unlinked first: its
+/// exit must not end the directory).
+void end_actor(self_ptr self, const tenant_actor& actor) {
+  self->unlink_from(actor);
+  self->send_exit(actor, caf::exit_reason::user_shutdown);
+}
+
+/// Calls each parked request (false: dispatch again; true: expired).
+void resume_parked(std::vector<tenant_table::parked_request> parked,
+                   bool expired) {
+  for (auto& req : parked)
+    req(expired);
+}
+
+/// Answers parked requests that waited too long; runs about ten times per
+/// park timeout while any tenant is moving.
+void schedule_expiry(self_ptr self) {
+  auto& s = self->state;
+  if (s.expiry_scheduled)
+    return;
+  s.expiry_scheduled = true;
+  auto every = std::chrono::duration_cast<std::chrono::milliseconds>(
+    s.table->park_timeout() / 10);
+  self->delayed_send(self, std::max(every, std::chrono::milliseconds{1}),
+                     expire_atom::value);
+}
+
+void on_expire(self_ptr self) {
+  auto& s = self->state;
+  s.expiry_scheduled = false;
+  resume_parked(
+    s.table->expire(std::chrono::steady_clock::now(), s.table->park_timeout()),
+    true);
+  bool moving = std::any_of(s.tenants.begin(), s.tenants.end(), [](auto& x) {
+    return std::holds_alternative<moving_tenant>(x.second);
+  });
+  if (moving || s.table->parked() > 0)
+    schedule_expiry(self);
+}
+
+/// Reads the payloads of every event of `data` through the WAL reader and
+/// calls `done` with the export.
+void export_frozen(self_ptr self, const tenant_entry& entry,
+                   const tenant_state& data, export_done done) {
+  tenant_export x;
+  x.tenant_id = entry.id;
+  x.registry = persistence::encode_entry(entry);
+  x.snapshot = persistence::encode_snapshot(data);
+  std::vector<std::string> keys;
+  keys.reserve(data.events.size());
+  for (const auto& [id, ev] : data.events)
+    keys.push_back(persistence::payload_key(entry.id, id));
+  if (keys.empty()) {
+    done.fn(std::move(x));
+    return;
+  }
+  if (!self->state.reader) {
+    done.fn(make_error(errc::internal, "no WAL reader to read payloads"));
+    return;
+  }
+  self
+    ->request(self->state.reader, caf::infinite, read_atom::value,
+              get_atom::value, std::move(keys))
+    .then(
+      [x = std::move(x), done](
+        std::vector<std::pair<std::string, std::string>>& payloads) mutable {
+        x.payloads = std::move(payloads);
+        done.fn(std::move(x));
+      },
+      [done](caf::error& err) { done.fn(std::move(err)); });
+}
+
+/// Freezes a tenant's actor (spawning it if need be) and calls `then` with
+/// its frozen state, or with the error.
+void freeze_actor(self_ptr self, const std::string& tenant_id,
+                  std::function<void(caf::expected<frozen_tenant>)> then) {
+  auto& s = self->state;
+  if (auto* m = slot_as<moving_tenant>(s, tenant_id)) {
+    if (m->frozen)
+      then(*m->frozen);
+    else
+      then(make_error(errc::validation_failed, "tenant",
+                      "a freeze of tenant " + tenant_id + " is under way"));
+    return;
+  }
+  s.table->set_moving(tenant_id);
+  schedule_expiry(self);
+  tenant_continuation cont = [self, tenant_id, then](tenant_actor actor) {
+    if (!actor) {
+      resume_parked(self->state.table->thaw(tenant_id), false);
+      then(not_held(tenant_id));
+      return;
+    }
+    self->state.tenants.insert_or_assign(tenant_id,
+                                         moving_tenant{actor, std::nullopt});
+    self->request(actor, caf::infinite, freeze_atom::value)
+      .then(
+        [self, tenant_id, then](frozen_tenant& f) {
+          auto* m = slot_as<moving_tenant>(self->state, tenant_id);
+          if (m == nullptr) {
+            then(not_held(tenant_id)); // discarded meanwhile
+            return;
+          }
+          m->frozen = std::move(f);
+          then(*m->frozen);
+        },
+        [then](caf::error& err) { then(std::move(err)); });
+  };
+  spawn_tenant(self, tenant_id, cont, spawn_for::node);
+}
+
+void freeze_tenant(self_ptr self, const std::string& tenant_id,
+                   export_done done) {
+  if (live_entry(self, tenant_id) == nullptr) {
+    done.fn(not_held(tenant_id));
+    return;
+  }
+  freeze_actor(self, tenant_id,
+               [self, tenant_id, done](caf::expected<frozen_tenant> f) {
+                 if (!f) {
+                   done.fn(std::move(f.error()));
+                   return;
+                 }
+                 const auto* entry = live_entry(self, tenant_id);
+                 if (entry == nullptr) {
+                   done.fn(not_held(tenant_id));
+                   return;
+                 }
+                 export_frozen(self, *entry, f->data, done);
+               });
+}
+
+/// The WAL position of a frozen tenant as a dormant one keeps it (only the
+/// count of uncovered records matters for a dormant tenant).
+owner_log log_of(const frozen_tenant& f) {
+  owner_log log;
+  log.last_seq = f.last_seq;
+  log.uncovered.assign(f.uncovered, f.last_seq);
+  return log;
+}
+
+/// A dormant tenant with pending deliveries starts at once (they resume).
+void resume_if_pending(self_ptr self, const std::string& tenant_id) {
+  auto& s = self->state;
+  auto* d = slot_as<dormant_tenant>(s, tenant_id);
+  const auto* entry = live_entry(self, tenant_id);
+  if (s.delivery && d != nullptr && d->data.pending > 0 && entry != nullptr &&
+      entry->active) {
+    tenant_continuation ignore = [](tenant_actor) {};
+    spawn_tenant(self, tenant_id, ignore);
+  }
+}
+
+void thaw_tenant(self_ptr self, const std::string& tenant_id,
+                 transfer_done done) {
+  auto& s = self->state;
+  auto* m = slot_as<moving_tenant>(s, tenant_id);
+  if (m == nullptr) {
+    // Nothing frozen: fine if the tenant serves here anyway.
+    done.fn(live_entry(self, tenant_id) != nullptr ? caf::error{}
+                                                   : not_held(tenant_id));
+    return;
+  }
+  if (!m->frozen) {
+    done.fn(make_error(errc::validation_failed, "tenant",
+                       "a freeze of tenant " + tenant_id + " is under way"));
+    return;
+  }
+  // A fresh actor starts from the frozen state: the frozen one's timers and
+  // dropped outcomes end with it.
+  end_actor(self, m->actor);
+  dormant_tenant back{std::move(m->frozen->data), log_of(*m->frozen)};
+  node_metrics().count_tenant(back.data, +1);
+  s.tenants.insert_or_assign(tenant_id, std::move(back));
+  resume_parked(s.table->thaw(tenant_id), false);
+  resume_if_pending(self, tenant_id);
+  spdlog::info("move: tenant={} thawed", tenant_id);
+  done.fn({});
+}
+
+/// Deletes this node's copy of a tenant whose actor is not running (frozen
+/// or none): a durable `tenant_moved_out`, then its snapshot and payloads.
+void drop_copy(self_ptr self, const std::string& tenant_id,
+               transfer_done done) {
+  commit(
+    self, tenant_moved_out{tenant_id, crypto::now_seconds()}, {},
+    [self, done](const tenant_entry& gone) {
+      auto& s = self->state;
+      if (auto* m = slot_as<moving_tenant>(s, gone.id))
+        end_actor(self, m->actor);
+      else if (auto* d = slot_as<dormant_tenant>(s, gone.id))
+        node_metrics().count_tenant(d->data, -1);
+      s.tenants.erase(gone.id);
+      resume_parked(s.table->remove(gone.id), false);
+      self->request(s.wal, caf::infinite, purge_atom::value, gone.id)
+        .then([done](bool) { done.fn({}); },
+              [done](caf::error&) { done.fn({}); }); // recovery ignores it
+    },
+    [done](caf::error err) { done.fn(std::move(err)); });
+}
+
+void discard_tenant(self_ptr self, const std::string& tenant_id,
+                    transfer_done done) {
+  auto& s = self->state;
+  auto i = s.data.tenants.find(tenant_id);
+  if (i == s.data.tenants.end() || i->second.purged) {
+    done.fn({}); // nothing held: nothing to delete
+    return;
+  }
+  if (slot_as<running_tenant>(s, tenant_id) != nullptr ||
+      slot_as<stored_slot>(s, tenant_id) != nullptr) {
+    // Its actor's commits under way land before the record that forgets
+    // the tenant: freeze first.
+    freeze_actor(self, tenant_id,
+                 [self, tenant_id, done](caf::expected<frozen_tenant> f) {
+                   if (!f)
+                     done.fn(std::move(f.error()));
+                   else
+                     drop_copy(self, tenant_id, done);
+                 });
+    return;
+  }
+  drop_copy(self, tenant_id, done);
+}
+
+void release_tenant(self_ptr self, const std::string& tenant_id, std::string to,
+                    transfer_done done) {
+  auto& s = self->state;
+  auto* m = slot_as<moving_tenant>(s, tenant_id);
+  if (m == nullptr || !m->frozen) {
+    done.fn(make_error(errc::validation_failed, "tenant",
+                       "tenant " + tenant_id + " is not frozen here"));
+    return;
+  }
+  spdlog::info("move: tenant={} released to node={}", tenant_id, to);
+  // The parked requests go to the new owner (the table answers `moved`).
+  resume_parked(s.table->release(tenant_id, std::move(to)), false);
+  drop_copy(self, tenant_id, done);
+}
+
+void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
+                   transfer_done done) {
+  auto& s = self->state;
+  const auto& id = x.tenant_id;
+  auto invalid = [&](std::string text) {
+    done.fn(make_error(errc::validation_failed, "tenant", std::move(text)));
+  };
+  if (auto i = s.data.tenants.find(id); i != s.data.tenants.end()) {
+    if (i->second.purged)
+      return invalid("tenant " + id + " was purged on this node");
+    if (slot_as<incoming_tenant>(s, id) == nullptr)
+      return invalid("tenant " + id + " is held and served here");
+  }
+  auto entry = persistence::decode_entry(x.registry);
+  if (!entry) {
+    done.fn(std::move(entry.error()));
+    return;
+  }
+  auto data = persistence::decode_tenant_snapshot(x.snapshot);
+  if (!data) {
+    done.fn(std::move(data.error()));
+    return;
+  }
+  if (entry->id != id || data->tenant_id != id || entry->purged)
+    return invalid("the export of tenant " + id +
+                   " holds another tenant's data");
+  auto prefix = id + '/';
+  for (const auto& [key, value] : x.payloads)
+    if (key.compare(0, prefix.size(), prefix) != 0)
+      return invalid("payload key " + key + " is not tenant " + id + "'s");
+  auto started = std::chrono::steady_clock::now();
+  auto bytes = x.size_bytes();
+  record head = tenant_imported{id, std::move(*entry), epoch};
+  wal_append req;
+  req.owner = id;
+  req.records.push_back(persistence::encode(head));
+  req.records.push_back(
+    persistence::encode(tenant_state_imported{id, std::move(x.snapshot)}));
+  req.owners = {directory_owner, id};
+  req.payloads = std::move(x.payloads);
+  req.revives = true;
+  if (slot_as<incoming_tenant>(s, id) != nullptr) {
+    // An earlier import's payloads and snapshot go first (same mailbox
+    // order at the writer).
+    s.tenants.erase(id);
+    self->request(s.wal, caf::infinite, purge_atom::value, id)
+      .then([](bool) {}, [](caf::error&) {});
+  }
+  wal_commit(
+    self, s.wal, std::move(req),
+    [self, head = std::move(head), data = std::move(*data), epoch, started,
+     bytes, done](uint64_t seq) mutable {
+      auto& st = self->state;
+      if (auto err = wi::apply(st.data, head)) {
+        done.fn(make_error(errc::internal,
+                           "durable record did not apply: " + text_of(err)));
+        return;
+      }
+      if (st.log.applied(seq))
+        snapshot_directory(self, [](bool) {});
+      const auto& tenant = tenant_of(head);
+      incoming_tenant in{std::move(data), {}, epoch};
+      in.log.last_seq = seq + 1;
+      in.log.uncovered.push_back(seq + 1);
+      st.tenants.insert_or_assign(tenant, std::move(in));
+      spdlog::info("move: tenant={} imported epoch={} seq={} bytes={} ms={}",
+                   tenant, epoch, seq, bytes,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+      done.fn({});
+    },
+    [done](caf::error err) { done.fn(std::move(err)); });
+}
+
+void activate_tenant(self_ptr self, const std::string& tenant_id,
+                     uint64_t epoch, transfer_done done) {
+  auto& s = self->state;
+  auto* in = slot_as<incoming_tenant>(s, tenant_id);
+  if (in == nullptr) {
+    const auto* entry = live_entry(self, tenant_id);
+    done.fn(entry != nullptr && entry->epoch == epoch ? caf::error{}
+                                                      : not_held(tenant_id));
+    return;
+  }
+  if (in->epoch != epoch) {
+    done.fn(make_error(errc::validation_failed, "epoch",
+                       "tenant " + tenant_id + " was imported with epoch " +
+                         std::to_string(in->epoch) + ", not " +
+                         std::to_string(epoch)));
+    return;
+  }
+  dormant_tenant d{std::move(in->data), std::move(in->log)};
+  node_metrics().count_tenant(d.data, +1);
+  s.tenants.insert_or_assign(tenant_id, std::move(d));
+  s.table->update(s.data.tenants.at(tenant_id));
+  report_tenants(s.data);
+  resume_if_pending(self, tenant_id);
+  spdlog::info("move: tenant={} active here epoch={}", tenant_id, epoch);
+  done.fn({});
 }
 
 /// One slot per recovered tenant of `node` (its decoded or stored state
@@ -706,6 +1104,8 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
         snapshot_directory(self, [](bool) {});
       else if (auto* r = slot_as<running_tenant>(s, owner))
         caf::anon_send(r->actor, checkpoint_atom::value);
+      else if (auto* m = slot_as<moving_tenant>(s, owner))
+        caf::anon_send(m->actor, checkpoint_atom::value);
       else if (slot_as<stored_slot>(s, owner) != nullptr) {
         tenant_continuation checkpoint = [](tenant_actor actor) {
           if (actor)
@@ -715,6 +1115,27 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
       } else
         snapshot_dormant(self, owner, [](bool) {});
     },
+    [self](freeze_atom, const std::string& tenant_id, export_done& done) {
+      freeze_tenant(self, tenant_id, std::move(done));
+    },
+    [self](thaw_atom, const std::string& tenant_id, transfer_done& done) {
+      thaw_tenant(self, tenant_id, std::move(done));
+    },
+    [self](release_atom, const std::string& tenant_id, std::string& to,
+           transfer_done& done) {
+      release_tenant(self, tenant_id, std::move(to), std::move(done));
+    },
+    [self](import_atom, tenant_export& x, uint64_t epoch, transfer_done& done) {
+      import_tenant(self, x, epoch, std::move(done));
+    },
+    [self](activate_atom, const std::string& tenant_id, uint64_t epoch,
+           transfer_done& done) {
+      activate_tenant(self, tenant_id, epoch, std::move(done));
+    },
+    [self](discard_atom, const std::string& tenant_id, transfer_done& done) {
+      discard_tenant(self, tenant_id, std::move(done));
+    },
+    [self](expire_atom) { on_expire(self); },
     [self](shutdown_atom) {
       auto rp = self->make_response_promise<uint64_t>();
       snapshot_all(self, [rp](uint64_t n) mutable { rp.deliver(n); });

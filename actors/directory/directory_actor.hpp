@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -37,11 +38,32 @@ struct running_tenant {
   tenant_actor actor;
 };
 
+/// A tenant frozen for a planned move (this node is the old owner): its
+/// actor, frozen (it refuses mutations), and the state it froze with once
+/// it answered. Its requests park in the routing table. Ends by `thaw`
+/// (-> dormant) or `release_to` / `discard` (gone).
+struct moving_tenant {
+  tenant_actor actor;
+  std::optional<frozen_tenant> frozen;
+};
+
+/// A tenant a planned move imported here (this node is the new owner):
+/// durable, not served (not in the routing table, not in admin views) until
+/// `activate` (-> dormant) or `discard` (gone).
+struct incoming_tenant {
+  tenant_state data;
+  owner_log log;
+  /// The placement epoch the import recorded.
+  uint64_t epoch = 0;
+};
+
 /// Everything the directory holds of one tenant: exactly one of its forms,
 /// so "in at most one place" holds by construction. A tenant moves
-/// stored -> running or dormant -> running when its actor is spawned; the
-/// cluster adds `remote` and `moving` here.
-using tenant_slot = std::variant<stored_slot, dormant_tenant, running_tenant>;
+/// stored -> running or dormant -> running when its actor is spawned;
+/// planned moves add running -> moving -> dormant (thaw) or gone (release),
+/// and incoming -> dormant (activate) or gone (discard).
+using tenant_slot = std::variant<stored_slot, dormant_tenant, running_tenant,
+                                 moving_tenant, incoming_tenant>;
 
 /// The directory's tenant slots, by tenant id.
 using tenant_slots = std::unordered_map<std::string, tenant_slot,
@@ -65,6 +87,8 @@ struct directory_actor_state {
   wal_reader_actor reader;
   /// The routing view this actor publishes for the HTTP handlers.
   std::shared_ptr<tenant_table> table;
+  /// True while an `expire_atom` timer is on its way (parked requests).
+  bool expiry_scheduled = false;
 
   static inline const char* name = "wi.directory";
 };

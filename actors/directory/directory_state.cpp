@@ -68,6 +68,28 @@ caf::error apply_purged(directory_state& st, const tenant_purged& rec) {
   return {};
 }
 
+/// A planned move brought the tenant here: its entry as the old owner had
+/// it, with the new epoch; replaces an earlier (uncommitted) import.
+caf::error apply_imported(directory_state& st, const tenant_imported& rec) {
+  if (rec.entry.id != rec.tenant_id || rec.entry.purged)
+    return corrupt("import of tenant " + rec.tenant_id +
+                   " with a foreign or purged entry");
+  if (is_purged(st, rec.tenant_id))
+    return corrupt("import of purged tenant " + rec.tenant_id);
+  auto entry = rec.entry;
+  entry.epoch = rec.epoch;
+  st.tenants.insert_or_assign(rec.tenant_id, std::move(entry));
+  return {};
+}
+
+/// The node's copy left: no tombstone, the tenant may come back.
+caf::error apply_moved_out(directory_state& st, const tenant_moved_out& rec) {
+  if (live_entry(st, rec.tenant_id) == nullptr)
+    return corrupt("move-out of unknown tenant " + rec.tenant_id);
+  st.tenants.erase(rec.tenant_id);
+  return {};
+}
+
 } // namespace
 
 caf::error apply(directory_state& st, const record& rec) {
@@ -82,6 +104,10 @@ caf::error apply(directory_state& st, const record& rec) {
         return apply_deactivated(st, x);
       else if constexpr (std::is_same_v<type, tenant_purged>)
         return apply_purged(st, x);
+      else if constexpr (std::is_same_v<type, tenant_imported>)
+        return apply_imported(st, x);
+      else if constexpr (std::is_same_v<type, tenant_moved_out>)
+        return apply_moved_out(st, x);
       else
         return corrupt("not a directory-level record");
     },
@@ -106,7 +132,10 @@ caf::error apply_node(node_state& st, Record&& rec) {
       return err;
     if (std::holds_alternative<tenant_created>(rec))
       st.tenants[tenant_of(rec)].tenant_id = tenant_of(rec);
-    else if (std::holds_alternative<tenant_purged>(rec))
+    else if (std::holds_alternative<tenant_imported>(rec))
+      st.tenants[tenant_of(rec)] = empty_tenant(tenant_of(rec));
+    else if (std::holds_alternative<tenant_purged>(rec) ||
+             std::holds_alternative<tenant_moved_out>(rec))
       st.tenants.erase(tenant_of(rec));
     return {};
   }

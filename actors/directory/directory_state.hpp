@@ -20,9 +20,12 @@
 namespace wi {
 
 /// Applies a registry record (`is_directory_record`): `tenant_created`,
-/// `token_issued`, `tenant_deactivated` or `tenant_purged`. Pure and
-/// deterministic like the tenant `apply`. A duplicate tenant id, a record for
-/// an unknown or purged tenant, and any tenant-level record are
+/// `token_issued`, `tenant_deactivated`, `tenant_purged`, and for planned
+/// moves `tenant_imported` (takes the entry with its epoch, replacing an
+/// earlier import) and `tenant_moved_out` (removes the entry, no
+/// tombstone). Pure and deterministic like the tenant `apply`. A duplicate
+/// tenant id, a record for an unknown or purged tenant, an import of a
+/// purged or foreign entry, and any tenant-level record are
 /// `errc::corrupt_data`.
 [[nodiscard]] caf::error apply(directory_state& st, const record& rec);
 
@@ -63,8 +66,9 @@ struct node_state {
 /// the owning tenant's `apply` (the same functions the actors use live). A
 /// tenant record for an unknown tenant is `errc::corrupt_data`; one for a
 /// purged tenant is skipped (its records stay in the WAL until truncation),
-/// and `tenant_purged` drops the tenant's state. The rvalue overload moves the
-/// record's strings into the state (recovery).
+/// and `tenant_purged` and `tenant_moved_out` drop the tenant's state;
+/// `tenant_imported` starts it over (its `tenant_state_imported` follows). The
+/// rvalue overload moves the record's strings into the state (recovery).
 [[nodiscard]] caf::error apply(node_state& st, const record& rec);
 [[nodiscard]] caf::error apply(node_state& st, record&& rec);
 

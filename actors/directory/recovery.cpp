@@ -68,10 +68,17 @@ caf::expected<node_state> load_node(persistence::storage& store) {
     owner_log* log = nullptr;
     stored_tenant* stored = nullptr; // null for the directory
     uint64_t covered = 0;            // by the owner's snapshot
+    /// Records of a tenant that moved out before the registry snapshot
+    /// (so unregistered, without a stored state): skipped.
+    bool ignored = false;
   };
   std::unordered_map<std::string_view, cursor, transparent_hash> cursors;
-  auto cursor_of =
-    [&st, &cursors](std::string_view owner) -> caf::expected<cursor*> {
+  uint64_t directory_covered = 0;
+  if (auto i = st.logs.find(directory_owner); i != st.logs.end())
+    directory_covered = i->second.last_seq;
+  auto cursor_of = [&st, &cursors,
+                    directory_covered](std::string_view owner,
+                                       uint64_t seq) -> caf::expected<cursor*> {
     if (auto i = cursors.find(owner); i != cursors.end())
       return &i->second;
     auto log = st.logs.find(owner);
@@ -82,9 +89,15 @@ caf::expected<node_state> load_node(persistence::storage& store) {
       auto t = st.stored.find(owner);
       if (t == st.stored.end()) {
         // A tenant without a snapshot must have been registered first.
-        if (st.directory.tenants.count(log->first) == 0)
-          return make_error(errc::corrupt_data, "wal",
-                            "record of unknown tenant " + log->first);
+        if (st.directory.tenants.count(log->first) == 0) {
+          // A move-out the registry snapshot covers leaves no entry; the
+          // tenant's older records may still be in the WAL.
+          if (seq > directory_covered)
+            return make_error(errc::corrupt_data, "wal",
+                              "record of unknown tenant " + log->first);
+          cursor ignored{&log->second, nullptr, 0, true};
+          return &cursors.emplace(log->first, ignored).first->second;
+        }
         t = st.stored.emplace(log->first, stored_tenant{}).first;
       }
       c.stored = &t->second;
@@ -97,22 +110,46 @@ caf::expected<node_state> load_node(persistence::storage& store) {
   // bytes (and faulting in the memory for them) cost more than reading them
   // (docs/benchmarks.md, restart).
   record scratch;
-  auto on_record = [&st, &scratch, &cursor_of](
+  auto on_record = [&st, &scratch, &cursor_of, &cursors](
                      uint64_t seq, std::string_view bytes) -> caf::error {
     auto where = [seq] { return "WAL record " + std::to_string(seq); };
     if (auto err = persistence::decode_into(bytes, scratch))
       return at(where(), err);
     st.last_sequence = seq;
-    auto found = cursor_of(wal_owner(scratch));
+    auto found = cursor_of(wal_owner(scratch), seq);
     if (!found)
       return at(where(), found.error());
     auto& c = **found;
-    if (seq <= c.covered)
+    if (c.ignored || seq <= c.covered)
       return {}; // covered by the owner's snapshot
     if (c.stored != nullptr) {
-      c.stored->may_have_pending |= may_leave_pending(scratch);
+      if (auto* imported = std::get_if<tenant_state_imported>(&scratch)) {
+        // The tenant's state starts over here: what came before it (an
+        // earlier life on this node, an uncommitted import) no longer
+        // counts; the record itself is the state (it stays uncovered until
+        // the tenant's next snapshot).
+        auto summary = persistence::check_tenant_snapshot(imported->snapshot);
+        if (!summary)
+          return at(where(), summary.error());
+        if (summary->tenant_id != imported->tenant_id)
+          return make_error(errc::corrupt_data, "wal",
+                            where() + ": imported state holds tenant " +
+                              summary->tenant_id);
+        *c.stored = stored_tenant{};
+        c.stored->may_have_pending = summary->pending > 0;
+        c.log->uncovered.clear();
+      } else {
+        c.stored->may_have_pending |= may_leave_pending(scratch);
+      }
     } else if (auto err = wi::apply(st.directory, scratch)) {
       return at(where(), err);
+    } else if (auto* gone = std::get_if<tenant_moved_out>(&scratch)) {
+      // Nothing of the tenant's earlier records or snapshot counts any more.
+      cursors.erase(std::string_view{gone->tenant_id});
+      st.stored.erase(gone->tenant_id);
+      st.logs.erase(gone->tenant_id);
+    } else if (std::holds_alternative<tenant_imported>(scratch)) {
+      cursors.erase(std::string_view{tenant_of(scratch)}); // registered now
     }
     c.log->last_seq = seq;
     c.log->uncovered.push_back(seq);
@@ -129,6 +166,16 @@ caf::expected<node_state> load_node(persistence::storage& store) {
       st.logs.erase(id);
     }
   }
+  // Nor of a tenant that moved out (no registry entry): a snapshot its
+  // deletion left behind (not synced either), or records older than the
+  // registry snapshot that recorded the move-out.
+  for (auto i = st.stored.begin(); i != st.stored.end();)
+    i = st.directory.tenants.count(i->first) == 0 ? st.stored.erase(i)
+                                                  : std::next(i);
+  for (auto i = st.logs.begin(); i != st.logs.end();)
+    i = i->first != directory_owner && st.directory.tenants.count(i->first) == 0
+          ? st.logs.erase(i)
+          : std::next(i);
   return st;
 }
 

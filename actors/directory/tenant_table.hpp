@@ -1,9 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <deque>
+#include <functional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "webhook_ingress/messages.hpp"
 #include "webhook_ingress/state.hpp"
@@ -27,12 +31,42 @@ class tenant_table {
     dormant,
     /// Valid token; `actor` is the tenant's actor.
     running,
+    /// Valid token; the tenant is frozen for a planned move: the request
+    /// waits (`park`).
+    moving,
+    /// The tenant just moved from here to the node `node` (this node's
+    /// placement cache may not know yet): the request goes there, whose
+    /// owner judges the token.
+    moved,
   };
 
   struct lookup_result {
     verdict outcome = verdict::unauthorized;
     tenant_actor actor;
+    /// For `moved`: the node id of the new owner.
+    std::string node;
   };
+
+  /// A request parked while its tenant moves. Called exactly once, from the
+  /// directory's thread: with `false` when it may go on (dispatch it again:
+  /// the tenant serves here again, or moved), with `true` when it waited
+  /// longer than the park timeout. Must not block.
+  using parked_request = std::function<void(bool expired)>;
+
+  /// What `park` did.
+  enum class park_result {
+    parked,
+    /// The tenant is not (or no longer) moving: dispatch again.
+    not_moving,
+    /// `max_parked` requests already wait for the tenant.
+    full,
+  };
+
+  /// Requests one moving tenant may have parked at once.
+  static constexpr size_t max_parked = 1000;
+
+  /// Tenants the table remembers as moved away (oldest forgotten first).
+  static constexpr size_t max_moved = 4096;
 
   /// Checks `token_hash` (SHA-256 of the presented token) against the
   /// tenant's current token, and against the token a rotation replaced
@@ -57,17 +91,80 @@ class tenant_table {
   /// Sets the actor of an existing entry (null: the tenant is dormant).
   void set_actor(const std::string& tenant_id, tenant_actor actor);
 
+  /// Removes a tenant (its copy left this node; see `release`). Returns
+  /// its parked requests, for the caller to call with `false`.
+  [[nodiscard]] std::vector<parked_request>
+  remove(const std::string& tenant_id);
+
+  // -- planned moves (written by the directory; `park` by HTTP threads) ----
+
+  /// The tenant is frozen for a move: its look-ups answer `moving` (after
+  /// the token check) and its requests park.
+  void set_moving(const std::string& tenant_id);
+
+  /// Parks a request of a moving tenant until `thaw`, `release` or
+  /// `expire`. Never blocks beyond the table's lock.
+  [[nodiscard]] park_result park(std::string_view tenant_id,
+                                 parked_request req);
+
+  /// The move was aborted: the tenant serves here again (with the actor
+  /// `actor`, null: dormant). Returns the parked requests, in arrival order,
+  /// for the caller to call with `false`.
+  [[nodiscard]] std::vector<parked_request> thaw(const std::string& tenant_id,
+                                                 tenant_actor actor = {});
+
+  /// The move committed: the tenant is removed and remembered as moved to
+  /// `node` (look-ups answer `moved`) until this node learns otherwise
+  /// (`update` of the tenant brings it back) or `max_moved` later moves
+  /// push it out. Returns the parked requests, in arrival order.
+  [[nodiscard]] std::vector<parked_request>
+  release(const std::string& tenant_id, std::string node);
+
+  /// Takes out the parked requests that waited at least `timeout` by `now`
+  /// (steady clock), for the caller to call with `true`.
+  [[nodiscard]] std::vector<parked_request>
+  expire(std::chrono::steady_clock::time_point now,
+         std::chrono::steady_clock::duration timeout);
+
+  /// How many requests are parked over all tenants.
+  [[nodiscard]] size_t parked() const;
+
+  /// How long a request may stay parked before it is answered 503
+  /// `TENANT_UNAVAILABLE` (default 10 s; the directory checks about ten
+  /// times per timeout).
+  [[nodiscard]] std::chrono::steady_clock::duration park_timeout() const;
+  void set_park_timeout(std::chrono::steady_clock::duration timeout);
+
  private:
+  struct waiting {
+    std::chrono::steady_clock::time_point since;
+    parked_request req;
+  };
+
   struct entry {
     std::string token_hash;
     std::string previous_token_hash;
     unix_seconds previous_valid_until = 0;
     bool active = true;
     tenant_actor actor;
+    /// Frozen for a planned move; `parked` waits for its end.
+    bool moving = false;
+    std::deque<waiting> parked;
   };
+
+  /// Drops `tenant_id` from the moved memory (lock held).
+  void forget_moved(const std::string& tenant_id);
+
+  /// Removes a tenant, returning its parked requests (lock held).
+  std::vector<parked_request> erase_locked(const std::string& tenant_id);
 
   mutable std::shared_mutex mtx_;
   std::unordered_map<std::string, entry> entries_;
+  /// Tenants that moved away, by id: the new owner's node id.
+  std::unordered_map<std::string, std::string> moved_;
+  std::deque<std::string> moved_order_;
+  size_t parked_ = 0;
+  std::chrono::steady_clock::duration park_timeout_ = std::chrono::seconds{10};
 };
 
 } // namespace wi

@@ -584,8 +584,8 @@ void on_prune(self_ptr self) {
   record rec = history_pruned{st.data.tenant_id, now, std::move(ids)};
   auto req = wal_append::one(st.data.tenant_id, persistence::encode(rec));
   req.erased_payloads = std::move(keys);
-  wal_commit(
-    self, st.wal, std::move(req),
+  tenant_commit(
+    self, std::move(req),
     [self, rec = std::move(rec), full, count](uint64_t seq) {
       auto& s = self->state;
       s.pruning.clear();
@@ -844,10 +844,37 @@ void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
         schedule_probe(self, id);
 }
 
+/// While frozen (a planned move), a mutation is refused: answers `reply`
+/// and returns true. Only requests that raced with the freeze (sent to the
+/// actor before the routing table parked the tenant's requests) get here.
+template <class T>
+bool refuse_frozen(self_ptr self, const reply_fn<T>& reply) {
+  if (!self->state.frozen)
+    return false;
+  reply(make_error(errc::tenant_unavailable,
+                   "the tenant is moving between nodes; retry later"));
+  return true;
+}
+
+/// A planned move: stop, and answer the state once nothing is under way.
+caf::result<frozen_tenant> freeze(self_ptr self) {
+  auto& st = self->state;
+  st.frozen = true;
+  st.paused = true;
+  st.waiting.clear();
+  flush_batch(self); // outcomes handled before the freeze are kept
+  if (st.commits_under_way == 0)
+    return frozen_state(self);
+  if (!st.freezing)
+    st.freezing = self->make_response_promise<frozen_tenant>();
+  return *st.freezing;
+}
+
 tenant_actor::behavior_type tenant_behavior(self_ptr self) {
   return {
     [self](create_atom, new_endpoint& req, reply_fn<endpoint>& reply) {
-      if (!admit_create(self, reply)) // per-tenant limits (issue 13)
+      if (refuse_frozen(self, reply) ||
+          !admit_create(self, reply)) // per-tenant limits (issue 13)
         return;
       auto& st = self->state;
       auto now = clock_of(self).now_seconds();
@@ -874,8 +901,14 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       else
         reply(endpoint_not_found(id));
     },
-    [self](probe_atom, endpoint_id id) { on_probe(self, id); },
-    [self](prune_atom) { on_prune(self); },
+    [self](probe_atom, endpoint_id id) {
+      if (!self->state.frozen)
+        on_probe(self, id);
+    },
+    [self](prune_atom) {
+      if (!self->state.frozen)
+        on_prune(self);
+    },
     [self](inspect_atom) { return inspect(self); },
     [self](inspect_atom, endpoint_id id) {
       return internal_view_of(self->state.data, id);
@@ -885,6 +918,8 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     [self](status_atom, endpoint_id id, endpoint_status status,
            reply_fn<no_content>& reply) {
       auto& st = self->state;
+      if (refuse_frozen(self, reply))
+        return;
       if (st.data.endpoints.count(id) == 0) {
         reply(endpoint_not_found(id));
         return;
@@ -908,7 +943,8 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
       reply(list_endpoints(self->state.data, q));
     },
     [self](publish_atom, new_event& req, reply_fn<event_receipt>& reply) {
-      if (!admit_client_publish(self, req, reply)) // per-tenant limits
+      if (refuse_frozen(self, reply) ||
+          !admit_client_publish(self, req, reply)) // per-tenant limits
         return;
       publish(self, std::move(req), std::nullopt, std::move(reply));
     },
@@ -928,36 +964,51 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     },
     [self](resend_atom, endpoint_id id, const std::string& event_id,
            reply_fn<delivery_state>& reply) {
-      on_resend(self, id, event_id, reply);
+      if (!refuse_frozen(self, reply))
+        on_resend(self, id, event_id, reply);
     },
     [self](due_atom, const std::string& event_id, endpoint_id id) {
-      on_due(self, event_id, id);
+      if (!self->state.frozen)
+        on_due(self, event_id, id);
     },
     [self](attempted_atom, const std::string& event_id, endpoint_id id,
            uint32_t attempt, unix_millis started, delivery_outcome& outcome) {
-      on_attempted(self, event_id, id, attempt, started, outcome);
+      // Frozen: the outcome is dropped; the delivery is still pending in the
+      // state that moves, and its new owner attempts it again.
+      if (!self->state.frozen)
+        on_attempted(self, event_id, id, attempt, started, outcome);
     },
     [self](checkpoint_atom) -> caf::result<uint64_t> {
       if (self->state.log.uncovered == 0)
         return uint64_t{0}; // the latest snapshot covers everything
       return delegate_snapshot(self);
     },
-    [self](limits_atom, const limits_patch& patch) {
+    [self](limits_atom,
+           const limits_patch& patch) -> caf::result<tenant_summary> {
+      if (self->state.frozen)
+        return make_error(errc::tenant_unavailable,
+                          "the tenant is moving between nodes; retry later");
       return change_limits(self, patch); // per-tenant limits (issue 13)
     },
     // Endpoint lifecycle (issue 17).
     [self](update_atom, endpoint_id id, endpoint_patch& patch,
            reply_fn<endpoint_view>& reply) {
-      on_update(self, id, patch, reply);
+      if (!refuse_frozen(self, reply))
+        on_update(self, id, patch, reply);
     },
     [self](delete_atom, endpoint_id id, reply_fn<no_content>& reply) {
-      on_delete(self, id, reply);
+      if (!refuse_frozen(self, reply))
+        on_delete(self, id, reply);
     },
     [self](rotate_atom, endpoint_id id, secret_rotation& req,
-           reply_fn<secret_info>& reply) { on_rotate(self, id, req, reply); },
+           reply_fn<secret_info>& reply) {
+      if (!refuse_frozen(self, reply))
+        on_rotate(self, id, req, reply);
+    },
     [self](secret_atom, endpoint_id id, reply_fn<secret_info>& reply) {
       on_secret(self, id, reply);
     },
+    [self](freeze_atom) { return freeze(self); },
   };
 }
 

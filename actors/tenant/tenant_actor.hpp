@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -145,6 +146,13 @@ struct tenant_actor_state {
   /// Per-tenant limits: the publish token bucket and what is under way
   /// (runtime only; see `actors/tenant_limits.hpp`).
   limits_runtime limits;
+  /// WAL appends sent and not answered yet (a freeze waits for them).
+  size_t commits_under_way = 0;
+  /// Set by `freeze_atom` (a planned move): nothing starts any more,
+  /// outcomes and timers are dropped, mutations are refused.
+  bool frozen = false;
+  /// The freeze's answer, delivered once no commit is under way.
+  std::optional<caf::typed_response_promise<frozen_tenant>> freezing;
 
   tenant_actor_state() = default;
   tenant_actor_state(const tenant_actor_state&) = delete;

@@ -74,6 +74,19 @@ void commit_batched(self_ptr self, record rec, std::function<void()> on_applied,
     {std::move(rec), std::move(on_applied), std::move(on_error)});
 }
 
+frozen_tenant frozen_state(self_ptr self) {
+  const auto& st = self->state;
+  return frozen_tenant{st.data, st.log.last_seq, st.log.uncovered};
+}
+
+void settle_freeze(self_ptr self) {
+  auto& st = self->state;
+  if (st.freezing && st.commits_under_way == 0 && st.batch.empty()) {
+    st.freezing->deliver(frozen_state(self));
+    st.freezing.reset();
+  }
+}
+
 void flush_batch(self_ptr self) {
   auto& st = self->state;
   if (st.batch.empty())
@@ -85,8 +98,8 @@ void flush_batch(self_ptr self) {
   req.records.reserve(batch->size());
   for (const auto& x : *batch)
     req.records.push_back(persistence::encode(x.rec));
-  wal_commit(
-    self, st.wal, std::move(req),
+  tenant_commit(
+    self, std::move(req),
     [self, batch](uint64_t first) {
       for (auto& x : *batch) {
         if (auto err = apply_durable(self, x.rec, first++))

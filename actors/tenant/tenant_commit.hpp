@@ -44,6 +44,34 @@ void start_snapshot(self_ptr self);
 [[nodiscard]] caf::error apply_durable(self_ptr self, const record& rec,
                                        uint64_t seq);
 
+/// The frozen state, as a freeze answers it (a planned move).
+frozen_tenant frozen_state(self_ptr self);
+
+/// Answers a waiting freeze once no WAL commit is under way any more.
+void settle_freeze(self_ptr self);
+
+/// `wal_commit` for the tenant actor: counts the append as under way until
+/// its answer was handled (what a freeze waits for). Every record of the
+/// tenant goes through it.
+template <class OnDurable, class OnError>
+void tenant_commit(self_ptr self, wal_append req, OnDurable on_durable,
+                   OnError on_error) {
+  auto& st = self->state;
+  ++st.commits_under_way;
+  wal_commit(
+    self, st.wal, std::move(req),
+    [self, f = std::move(on_durable)](uint64_t seq) mutable {
+      f(seq);
+      --self->state.commits_under_way;
+      settle_freeze(self);
+    },
+    [self, g = std::move(on_error)](caf::error err) mutable {
+      g(std::move(err));
+      --self->state.commits_under_way;
+      settle_freeze(self);
+    });
+}
+
 /// Makes `rec` (and an optional payload stored with it) durable, then
 /// applies it and calls `on_applied()` on the new state; calls `on_error`
 /// with the reason if the write failed (nothing was applied).
@@ -62,8 +90,7 @@ void commit(self_ptr self, record rec, std::string payload_key,
   auto req = wal_append::one(st.data.tenant_id, std::move(bytes));
   req.payload_key = std::move(payload_key);
   req.payload = std::move(payload);
-  wal_commit(self, st.wal, std::move(req), std::move(handle),
-             std::move(on_error));
+  tenant_commit(self, std::move(req), std::move(handle), std::move(on_error));
 }
 
 /// Logs what became of a request's record, naming the request like the

@@ -6,6 +6,7 @@
 
 #include "actors/tenant/latency_histogram.hpp"
 #include "actors/tenant/tenant_limits.hpp"
+#include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
 
 namespace wi {
@@ -272,6 +273,20 @@ caf::error apply_rotated(tenant_state& st, const endpoint_secret_rotated& rec) {
   return {};
 }
 
+/// A planned move: the state arrives whole and replaces whatever the
+/// tenant held (see `tenant_state_imported`).
+caf::error apply_imported(tenant_state& st, const tenant_state_imported& rec) {
+  auto decoded = persistence::decode_tenant_snapshot(rec.snapshot);
+  if (!decoded)
+    return corrupt("imported state of tenant " + rec.tenant_id + ": " +
+                   text_of(decoded.error()));
+  if (decoded->tenant_id != rec.tenant_id)
+    return corrupt("imported state of tenant " + rec.tenant_id +
+                   " holds tenant " + decoded->tenant_id);
+  st = std::move(*decoded);
+  return {};
+}
+
 bool in_range(const endpoint& ep, const list_query& q) {
   auto created_ms = ep.created_at * 1000;
   return (!q.created_from || created_ms >= *q.created_from) &&
@@ -311,6 +326,8 @@ caf::error apply(tenant_state& st, const record& rec) {
         return apply_deleted(st, x);
       else if constexpr (std::is_same_v<type, endpoint_secret_rotated>)
         return apply_rotated(st, x);
+      else if constexpr (std::is_same_v<type, tenant_state_imported>)
+        return apply_imported(st, x);
       else
         return corrupt("not a tenant-level record");
     },

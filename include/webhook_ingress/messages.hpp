@@ -18,6 +18,8 @@
 #include "webhook_ingress/delivery.hpp"
 #include "webhook_ingress/domain.hpp"
 #include "webhook_ingress/limits.hpp"
+#include "webhook_ingress/state.hpp"
+#include "webhook_ingress/transfer.hpp"
 
 namespace wi {
 
@@ -53,6 +55,13 @@ using limits_atom = caf::atom_constant<caf::atom("limits")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using secret_atom = caf::atom_constant<caf::atom("secret")>;
+using freeze_atom = caf::atom_constant<caf::atom("freeze")>;
+using thaw_atom = caf::atom_constant<caf::atom("thaw")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
+using import_atom = caf::atom_constant<caf::atom("import")>;
+using activate_atom = caf::atom_constant<caf::atom("activate")>;
+using discard_atom = caf::atom_constant<caf::atom("discard")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -114,9 +123,15 @@ using payload_reader_actor =
 /// `persistence/wal_reader.hpp`): given lists of sequence numbers, each
 /// ascending, replies with one packed string of records per list, or
 /// `errc::corrupt_data` / `errc::storage_unavailable`.
+///
+/// Also, given payload keys, replies with (key, bytes) of each stored one,
+/// in the order asked (absent keys are left out): a planned move reads a
+/// tenant's payloads through it.
 using wal_reader_actor = caf::typed_actor<
   caf::replies_to<read_atom, std::vector<std::vector<uint64_t>>>::with<
-    std::vector<std::string>>>;
+    std::vector<std::string>>,
+  caf::replies_to<read_atom, get_atom, std::vector<std::string>>::with<
+    std::vector<std::pair<std::string, std::string>>>>;
 
 /// Takes a snapshot of a WAL owner when the WAL writer asks (the directory
 /// actor implements it).
@@ -137,6 +152,16 @@ struct wal_append {
   std::string payload;
   /// Payload keys deleted in the same batch (history pruning).
   std::vector<std::string> erased_payloads;
+  /// More payloads stored in the same batch: (key, bytes) (a planned move's
+  /// import).
+  std::vector<std::pair<std::string, std::string>> payloads;
+  /// The WAL owner of each record when they differ (an import: the
+  /// directory's `tenant_imported`, then the tenant's
+  /// `tenant_state_imported`); empty: every record is `owner`'s.
+  std::vector<std::string> owners;
+  /// Set by an import: a purged (discarded) `owner` comes back, its appends
+  /// are taken again.
+  bool revives = false;
 
   /// One record of `owner`, nothing else.
   [[nodiscard]] static wal_append one(std::string owner, std::string bytes) {
@@ -159,7 +184,9 @@ struct wal_append {
 ///   holds back truncation for too long.
 /// - `(stats)`: where the log stands.
 /// - `(purge, owner)`: forgets a purged tenant: its records no longer hold
-///   back truncation, later appends for it are refused (`errc::not_found`),
+///   back truncation, later appends for it are refused (`errc::not_found`;
+///   an append with `revives` set takes it back: a discarded tenant
+///   imported again),
 ///   and its snapshot and payloads are deleted; replies whether the
 ///   deletion succeeded.
 using wal_writer_actor =
@@ -169,6 +196,24 @@ using wal_writer_actor =
                    caf::reacts_to<listen_atom, checkpoint_actor>,
                    caf::replies_to<stats_atom>::with<wal_status>,
                    caf::replies_to<purge_atom, std::string>::with<bool>>;
+
+/// A tenant actor's answer to `freeze`: its state as durably applied once
+/// every WAL commit it had under way completed, and where it stands in the
+/// WAL (`commit_log`: last applied sequence, records since its snapshot).
+struct frozen_tenant {
+  tenant_state data;
+  uint64_t last_seq = 0;
+  uint64_t uncovered = 0;
+};
+
+/// Continuations of the planned-move steps (see `local_tenants`), wrapped
+/// so that their message types are this project's own.
+struct export_done {
+  std::function<void(caf::expected<tenant_export>)> fn;
+};
+struct transfer_done {
+  std::function<void(caf::error)> fn;
+};
 
 /// One per tenant: owns the tenant's endpoints and serializes every mutation
 /// and status transition (see `actors/tenant/tenant_actor.hpp`).
@@ -220,7 +265,13 @@ using tenant_actor = caf::typed_actor<
   caf::reacts_to<delete_atom, endpoint_id, reply_fn<no_content>>,
   caf::reacts_to<rotate_atom, endpoint_id, secret_rotation,
                  reply_fn<secret_info>>,
-  caf::reacts_to<secret_atom, endpoint_id, reply_fn<secret_info>>>;
+  caf::reacts_to<secret_atom, endpoint_id, reply_fn<secret_info>>,
+  // A planned move (from the directory): finish what is in the mailbox
+  // before this and every WAL commit under way, then stop: no further
+  // attempt, probe or prune; outcomes arriving later are dropped; mutations
+  // answer `errc::tenant_unavailable`, reads answer from the frozen state.
+  // Replies with the state. The directory ends the actor afterwards.
+  caf::replies_to<freeze_atom>::with<frozen_tenant>>;
 
 /// Called with the tenant's actor once it runs.
 using tenant_continuation = std::function<void(tenant_actor)>;
@@ -259,7 +310,19 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<checkpoint_atom, std::string>,
   // Graceful shutdown: snapshot every tenant and the registry; replies with
   // the number of snapshots written once all are durable.
-  caf::replies_to<shutdown_atom>::with<uint64_t>>;
+  caf::replies_to<shutdown_atom>::with<uint64_t>,
+  // Planned moves (`local_tenants`, actors/directory/transfer.hpp): freeze,
+  // thaw, release_to (tenant, node), import (export, epoch), activate
+  // (tenant, epoch), discard.
+  caf::reacts_to<freeze_atom, std::string, export_done>,
+  caf::reacts_to<thaw_atom, std::string, transfer_done>,
+  caf::reacts_to<release_atom, std::string, std::string, transfer_done>,
+  caf::reacts_to<import_atom, tenant_export, uint64_t, transfer_done>,
+  caf::reacts_to<activate_atom, std::string, uint64_t, transfer_done>,
+  caf::reacts_to<discard_atom, std::string, transfer_done>,
+  // Internal: answer parked requests that waited too long (timer, while
+  // any is parked).
+  caf::reacts_to<expire_atom>>;
 
 } // namespace wi
 
@@ -294,3 +357,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_patch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::secret_rotation)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::secret_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::frozen_tenant)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::export_done)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::transfer_done)

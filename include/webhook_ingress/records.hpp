@@ -175,6 +175,50 @@ struct tenant_limits_set {
                          const tenant_limits_set&) = default;
 };
 
+/// WAL record (cluster mode, a planned move): this node received the tenant
+/// from its old owner. The registry takes `entry` as it is (replacing an
+/// earlier, uncommitted import of the same tenant) with the placement
+/// `epoch`. Always written in one synced batch with the tenant's
+/// `tenant_state_imported` (next sequence number) and its payloads. A
+/// directory record.
+struct tenant_imported {
+  std::string tenant_id;
+  /// The registry entry as the old owner had it (`epoch` set from below).
+  tenant_entry entry;
+  uint64_t epoch = 0;
+
+  friend bool operator==(const tenant_imported&,
+                         const tenant_imported&) = default;
+};
+
+/// WAL record (a planned move): the tenant's whole state as it arrived,
+/// `encode_snapshot(tenant_state)`. Applying it replaces the state: every
+/// earlier record of the tenant (an earlier life on this node, before it
+/// moved out and back, or an earlier uncommitted import) no longer counts.
+/// A tenant record, so a snapshot of the tenant taken before it (a stale
+/// one a move-out left behind) covers less and loses.
+struct tenant_state_imported {
+  std::string tenant_id;
+  std::string snapshot;
+
+  friend bool operator==(const tenant_state_imported&,
+                         const tenant_state_imported&) = default;
+};
+
+/// WAL record (a planned move): this node's copy of the tenant was deleted
+/// (it lives on another node). Unlike `tenant_purged` the registry entry
+/// goes without a tombstone: the tenant may come back by a later
+/// `tenant_imported`. Its records before this one are ignored by recovery;
+/// its snapshot and payloads are deleted after it (not synced). A directory
+/// record.
+struct tenant_moved_out {
+  std::string tenant_id;
+  unix_seconds at = 0;
+
+  friend bool operator==(const tenant_moved_out&,
+                         const tenant_moved_out&) = default;
+};
+
 /// WAL record: an endpoint's settings changed (`PATCH`, issue 17). Each
 /// set field replaces the endpoint's; `at` becomes its `last_modified`. A
 /// record about an endpoint deleted meanwhile changes nothing.
@@ -219,22 +263,22 @@ struct endpoint_secret_rotated {
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
 /// (`persistence/record_codec.hpp`) tags each with a stable number.
-using record =
-  std::variant<tenant_created, endpoint_created, endpoint_status_changed,
-               event_accepted, attempt_recorded, delivery_rescheduled,
-               breaker_changed, delivery_expired, token_issued,
-               tenant_deactivated, tenant_purged, history_pruned,
-               tenant_limits_set, endpoint_updated, endpoint_deleted,
-               endpoint_secret_rotated>;
+using record = std::variant<
+  tenant_created, endpoint_created, endpoint_status_changed, event_accepted,
+  attempt_recorded, delivery_rescheduled, breaker_changed, delivery_expired,
+  token_issued, tenant_deactivated, tenant_purged, history_pruned,
+  tenant_limits_set, tenant_imported, tenant_state_imported, tenant_moved_out,
+  endpoint_updated, endpoint_deleted, endpoint_secret_rotated>;
 
 /// Returns the record's kind, e.g. `"endpoint_created"` (for log lines).
 [[nodiscard]] inline std::string_view kind_of(const record& x) {
-  static constexpr std::array<std::string_view, 16> names{
+  static constexpr std::array<std::string_view, 19> names{
     "tenant_created",         "endpoint_created", "endpoint_status_changed",
     "event_accepted",         "attempt_recorded", "delivery_rescheduled",
     "breaker_changed",        "delivery_expired", "token_issued",
     "tenant_deactivated",     "tenant_purged",    "history_pruned",
-    "tenant_limits_set",      "endpoint_updated", "endpoint_deleted",
+    "tenant_limits_set",      "tenant_imported",  "tenant_state_imported",
+    "tenant_moved_out",       "endpoint_updated", "endpoint_deleted",
     "endpoint_secret_rotated"};
   static_assert(std::variant_size_v<record> == names.size());
   return names[x.index()];
@@ -252,7 +296,9 @@ using record =
   return std::holds_alternative<tenant_created>(x) ||
          std::holds_alternative<token_issued>(x) ||
          std::holds_alternative<tenant_deactivated>(x) ||
-         std::holds_alternative<tenant_purged>(x);
+         std::holds_alternative<tenant_purged>(x) ||
+         std::holds_alternative<tenant_imported>(x) ||
+         std::holds_alternative<tenant_moved_out>(x);
 }
 
 /// Returns the WAL owner of a record: the snapshot that covers it. Registry

@@ -89,6 +89,10 @@ struct tenant_entry {
   unix_seconds deactivated_at = 0;
   /// A tombstone: the tenant's data was purged; only the id is kept.
   bool purged = false;
+  /// Cluster mode: the placement epoch under which this node received the
+  /// tenant by a planned move (`tenant_imported`); 0 for a tenant created
+  /// here.
+  uint64_t epoch = 0;
 
   friend bool operator==(const tenant_entry&, const tenant_entry&) = default;
 };

@@ -32,6 +32,7 @@ const std::set<operation_key> routed{
   {"delete", "/admin/v1/tenants/{id}"},
   {"patch", "/admin/v1/tenants/{id}"},
   {"post", "/admin/v1/tenants/{id}/tokens"},
+  {"post", "/admin/v1/tenants/{id}/move"},
   {"get", "/admin/v1/tenants/{id}/endpoints/{eid}"},
   {"post", "/admin/v1/snapshot"},
   {"get", "/admin/v1/node"},

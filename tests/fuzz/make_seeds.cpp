@@ -42,6 +42,17 @@ endpoint described_endpoint(endpoint_id id) {
   return ep;
 }
 
+tenant_state sample_tenant();
+
+tenant_entry imported_entry(const std::string& hash) {
+  tenant_entry x;
+  x.id = "tA";
+  x.name = "acme";
+  x.token_hash = hash;
+  x.created_at = 1704067200;
+  return x;
+}
+
 std::vector<record> records() {
   auto hash = std::string(32, 'h');
   return {
@@ -63,7 +74,10 @@ std::vector<record> records() {
     token_issued{"tA", hash, 1704067400, 1704153800},
     tenant_deactivated{"tA", 1704067500}, tenant_purged{"tA", 1704067600},
     history_pruned{"tA", 1704067700000, {"evt_1", "evt_2"}},
-    // Endpoint lifecycle (issue 17): tags 15-18.
+    tenant_imported{"tA", imported_entry(hash), 3},
+    tenant_state_imported{"tA", persistence::encode_snapshot(sample_tenant())},
+    tenant_moved_out{"tA", 1704067800},
+    // Endpoint lifecycle (issue 17): tags 18-21.
     endpoint_created{"tA", described_endpoint(2)},
     endpoint_updated{
       "tA", 2, 1704067800,

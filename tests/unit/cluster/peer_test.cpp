@@ -10,7 +10,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -22,7 +24,12 @@
 
 #include "actors/cluster/placement.hpp"
 #include "actors/common/crypto.hpp"
+#include "actors/directory/directory_actor.hpp"
+#include "actors/directory/transfer.hpp"
 #include "http/server.hpp"
+#include "persistence/storage.hpp"
+#include "persistence/wal_reader.hpp"
+#include "persistence/wal_writer.hpp"
 #include "support/eventually.hpp"
 #include "support/http_client.hpp"
 #include "webhook_ingress/cluster.hpp"
@@ -148,9 +155,10 @@ struct node {
   uint16_t port = 0;
 
   node(wi::cluster::local_handler handler,
-       std::chrono::milliseconds timeout = 10s, uint16_t at_port = 0) {
+       std::chrono::milliseconds timeout = 10s, uint16_t at_port = 0,
+       wi::cluster::move_handlers moves = {}) {
     sys = std::make_unique<caf::actor_system>(configured(cfg));
-    peer = wi::cluster::spawn_peer(*sys, std::move(handler));
+    peer = wi::cluster::spawn_peer(*sys, std::move(handler), std::move(moves));
     auto bound = wi::cluster::publish_peer(*sys, peer, "127.0.0.1", at_port);
     if (!bound)
       throw std::runtime_error(wi::text_of(bound.error()));
@@ -807,4 +815,275 @@ TEST(peer_http, the_drain_route_answers_at_once_where_the_node_is) {
   r = n.a.client().post("/admin/v1/cluster/nodes/b/drain", "",
                         wi_e2e::bearer(tenant_token));
   EXPECT_EQ(r.status, 401) << r;
+}
+
+// -- move offers
+// ---------------------------------------------------------------
+
+namespace {
+
+/// Offers through `from` to `peer` and waits.
+caf::expected<wi::cluster::move_reply>
+offer(node& from, const std::string& peer, wi::cluster::move_offer x,
+      std::chrono::milliseconds timeout = 10s) {
+  auto done =
+    std::make_shared<std::promise<caf::expected<wi::cluster::move_reply>>>();
+  auto fut = done->get_future();
+  caf::anon_send(
+    from.forwarder, wi::cluster::peer_move_atom::value, peer, std::move(x),
+    wi::cluster::move_done{[done](caf::expected<wi::cluster::move_reply> r) {
+                             done->set_value(std::move(r));
+                           },
+                           timeout});
+  if (fut.wait_for(60s) != std::future_status::ready)
+    throw std::runtime_error("no answer to the offer within 60 s");
+  return fut.get();
+}
+
+wi::cluster::local_handler no_forwards() {
+  return [](forwarded_request, std::function<void(forwarded_response)> r) {
+    r(forwarded_response{500, {}, "unexpected"});
+  };
+}
+
+} // namespace
+
+TEST(peer_move,
+     an_offer_of_100k_endpoints_worth_of_state_crosses_and_is_answered) {
+  std::mutex mtx;
+  std::optional<wi::cluster::move_offer> got;
+  std::vector<std::pair<std::string, uint64_t>> discards;
+  wi::cluster::move_handlers moves;
+  moves.offer = [&](wi::cluster::move_offer x,
+                    std::function<void(wi::cluster::move_reply)> reply) {
+    {
+      std::lock_guard guard{mtx};
+      got = std::move(x);
+    }
+    reply({true, {}});
+  };
+  moves.discard = [&](std::string t, uint64_t epoch) {
+    std::lock_guard guard{mtx};
+    discards.emplace_back(std::move(t), epoch);
+  };
+  node b{no_forwards(), 10s, 0, std::move(moves)};
+  node a{no_forwards()};
+  wi::cluster::move_offer x;
+  x.from = "a";
+  x.epoch = 7;
+  x.mod_revision = 1234;
+  x.state.tenant_id = "t1";
+  x.state.registry = "registry";
+  // ~40 MB: well above a 100k-endpoint tenant's snapshot (docs/benchmarks.md).
+  x.state.snapshot = std::string(40u << 20, 'x');
+  x.state.payloads = {{"p1", std::string(1000, '\0')}, {"p2", "two"}};
+  auto expected_size = x.state.size_bytes();
+  auto started = clock_type::now();
+  auto reply = offer(a, b.address(), x);
+  ASSERT_TRUE(reply) << wi::text_of(reply.error());
+  EXPECT_TRUE(reply->committed);
+  EXPECT_LT(clock_type::now() - started, 5s);
+  {
+    std::lock_guard guard{mtx};
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->from, "a");
+    EXPECT_EQ(got->epoch, 7u);
+    EXPECT_EQ(got->mod_revision, 1234);
+    EXPECT_EQ(got->state.tenant_id, "t1");
+    EXPECT_EQ(got->state.size_bytes(), expected_size);
+    EXPECT_EQ(got->state.payloads, x.state.payloads);
+  }
+  caf::anon_send(a.forwarder, wi::cluster::peer_discard_atom::value,
+                 b.address(), std::string{"t1"}, uint64_t{8});
+  auto deadline = clock_type::now() + 5s;
+  for (;;) {
+    {
+      std::lock_guard guard{mtx};
+      if (!discards.empty())
+        break;
+    }
+    ASSERT_LT(clock_type::now(), deadline) << "the discard never arrived";
+    std::this_thread::sleep_for(5ms);
+  }
+  std::lock_guard guard{mtx};
+  EXPECT_EQ(discards,
+            (std::vector<std::pair<std::string, uint64_t>>{{"t1", 8}}));
+}
+
+TEST(peer_move, an_unanswered_offer_fails_after_its_own_timeout) {
+  std::vector<std::function<void(wi::cluster::move_reply)>> held;
+  std::mutex mtx;
+  wi::cluster::move_handlers moves;
+  moves.offer = [&](wi::cluster::move_offer,
+                    std::function<void(wi::cluster::move_reply)> reply) {
+    std::lock_guard guard{mtx};
+    held.push_back(std::move(reply)); // never answered
+  };
+  node b{no_forwards(), 10s, 0, std::move(moves)};
+  node a{no_forwards()};
+  wi::cluster::move_offer x;
+  x.state.tenant_id = "t1";
+  auto started = clock_type::now();
+  auto reply = offer(a, b.address(), x, 300ms);
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(wi::code_of(reply.error()), wi::errc::tenant_unavailable);
+  auto took = clock_type::now() - started;
+  EXPECT_GE(took, 250ms); // CAF's timers round to milliseconds
+  EXPECT_LT(took, 3s);
+}
+
+TEST(peer_move, a_node_without_move_handlers_refuses_offers) {
+  node b{no_forwards()};
+  node a{no_forwards()};
+  wi::cluster::move_offer x;
+  x.state.tenant_id = "t1";
+  auto reply = offer(a, b.address(), x);
+  ASSERT_TRUE(reply) << wi::text_of(reply.error());
+  EXPECT_FALSE(reply->committed);
+  EXPECT_EQ(reply->reason, "this node takes no moves");
+}
+
+// -- planned moves: requests wait for a frozen tenant
+// --------------------------
+
+namespace {
+
+/// A real directory over an in-memory store, behind an HTTP server whose
+/// forwards go to a fake that answers for node "b".
+struct moving_node {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  std::shared_ptr<wi::persistence::memory_storage> store =
+    std::make_shared<wi::persistence::memory_storage>();
+  wi::wal_writer_actor wal = wi::persistence::spawn_wal_writer(sys, store);
+  wi::wal_reader_actor reader = wi::persistence::spawn_wal_reader(sys, store);
+  std::shared_ptr<wi::tenant_table> table =
+    std::make_shared<wi::tenant_table>();
+  wi::directory_actor dir = wi::spawn_directory(sys, wi::node_state{}, wal,
+                                                table, 10'000, nullptr, reader);
+  std::shared_ptr<fake_view> view = std::make_shared<fake_view>("a");
+  std::unique_ptr<wi::http::server> http;
+  uint16_t port = 0;
+  std::mutex mtx;
+  std::vector<std::string> forwarded_to; // peer address of each forward
+
+  moving_node() {
+    view->add_member("b", "peer-b:7");
+    wi::http::server_config hcfg;
+    hcfg.port = 0;
+    hcfg.threads = 1;
+    hcfg.admin_token_hash = wi::crypto::sha256(admin_token);
+    http = std::make_unique<wi::http::server>(hcfg);
+    auto started = http->start();
+    if (!started)
+      throw std::runtime_error(wi::text_of(started.error()));
+    port = *started;
+    wi::http::backend be;
+    be.directory = dir;
+    be.tenants = table;
+    be.cluster = view;
+    be.forward = [this](std::string peer, forwarded_request, forward_done d) {
+      {
+        std::lock_guard guard{mtx};
+        forwarded_to.push_back(peer);
+      }
+      d.fn(forwarded_response{
+        200, {{"Content-Type", "application/json"}}, R"({"data":"from b"})"});
+    };
+    http->set_ready(std::move(be));
+  }
+
+  ~moving_node() {
+    http->stop();
+    for (auto a :
+         {caf::actor_cast<caf::actor>(dir), caf::actor_cast<caf::actor>(wal),
+          caf::actor_cast<caf::actor>(reader)})
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    dir = nullptr;
+    wal = nullptr;
+    reader = nullptr;
+  }
+
+  wi_e2e::http_client client() const {
+    return wi_e2e::http_client{"http://127.0.0.1:" + std::to_string(port)};
+  }
+
+  /// Runs a step of `local_tenants` and waits for its answer.
+  template <class F>
+  caf::error step(F f) {
+    auto p = std::make_shared<std::promise<caf::error>>();
+    auto fut = p->get_future();
+    f([p](caf::error err) { p->set_value(std::move(err)); });
+    if (fut.wait_for(10s) != std::future_status::ready)
+      return wi::make_error(wi::errc::internal, "no answer within 10 s");
+    return fut.get();
+  }
+
+  bool freeze(const std::string& tenant) {
+    auto p = std::make_shared<std::promise<bool>>();
+    auto f = p->get_future();
+    wi::local_tenants_of(dir).freeze(tenant,
+                                     [p](caf::expected<wi::tenant_export> x) {
+                                       p->set_value(static_cast<bool>(x));
+                                     });
+    return f.wait_for(10s) == std::future_status::ready && f.get();
+  }
+};
+
+} // namespace
+
+TEST(peer_http_moves, requests_wait_for_a_move_then_run_here_or_go_to_b) {
+  moving_node a;
+  auto created =
+    std::make_shared<std::promise<caf::expected<wi::tenant_info>>>();
+  caf::anon_send(
+    a.dir, wi::create_atom::value, std::string{"acme"},
+    wi::reply_fn<wi::tenant_info>{[created](caf::expected<wi::tenant_info> x) {
+      created->set_value(std::move(x));
+    }});
+  auto info = created->get_future().get();
+  ASSERT_TRUE(info) << wi::text_of(info.error());
+  auto headers = wi_e2e::bearer(info->token);
+  auto ep = a.client().post(
+    "/v1/webhook/endpoints",
+    R"({"url":"https://example.com/hook","secret":"secret-secret","event_types":["a.b"]})",
+    headers);
+  ASSERT_EQ(ep.status, 201) << ep;
+
+  // Frozen: a request waits, then runs here after the thaw.
+  ASSERT_TRUE(a.freeze(info->id));
+  auto waiting = std::async(std::launch::async, [&] {
+    return a.client().get("/v1/webhook/endpoints/list", headers);
+  });
+  EXPECT_EQ(waiting.wait_for(300ms), std::future_status::timeout)
+    << "answered while the tenant was frozen";
+  ASSERT_FALSE(a.step(
+    [&](auto done) { wi::local_tenants_of(a.dir).thaw(info->id, done); }));
+  ASSERT_EQ(waiting.wait_for(10s), std::future_status::ready);
+  auto here = waiting.get();
+  EXPECT_EQ(here.status, 200) << here;
+  EXPECT_EQ(here.data().as_array().size(), 1u) << here;
+
+  // Frozen again: a waiting create goes to the new owner on release, and so
+  // does a later request (this node's placement cache is not told).
+  ASSERT_TRUE(a.freeze(info->id));
+  auto moving = std::async(std::launch::async, [&] {
+    return a.client().post(
+      "/v1/webhook/endpoints",
+      R"({"url":"https://example.com/2","secret":"secret-secret","event_types":["a.b"]})",
+      headers);
+  });
+  EXPECT_EQ(moving.wait_for(300ms), std::future_status::timeout);
+  ASSERT_FALSE(a.step([&](auto done) {
+    wi::local_tenants_of(a.dir).release_to(info->id, "b", done);
+  }));
+  ASSERT_EQ(moving.wait_for(10s), std::future_status::ready);
+  auto relayed = moving.get();
+  EXPECT_EQ(relayed.status, 200) << relayed;
+  EXPECT_EQ(relayed.data(), "from b") << relayed;
+  auto later = a.client().get("/v1/webhook/endpoints/list", headers);
+  EXPECT_EQ(later.status, 200) << later;
+  EXPECT_EQ(later.data(), "from b") << later;
+  std::lock_guard guard{a.mtx};
+  EXPECT_EQ(a.forwarded_to, (std::vector<std::string>{"peer-b:7", "peer-b:7"}));
 }

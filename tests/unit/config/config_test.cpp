@@ -223,6 +223,12 @@ TEST(config, unknown_environment_variable_is_an_error_naming_it) {
                "WEBHOOK_INGRESS_NO_SUCH_OPTION");
 }
 
+TEST(config, test_only_fault_hooks_are_not_options) {
+  auto r = load({}, {{"WEBHOOK_INGRESS_TEST_CRASH_AT", "move:frozen:old"}});
+  EXPECT_TRUE(r.ok()) << r.err;
+  EXPECT_EQ(r.err, "");
+}
+
 TEST(config, bad_values_in_the_file_are_errors_naming_the_key) {
   struct bad_case {
     std::string toml;

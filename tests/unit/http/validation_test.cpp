@@ -751,3 +751,30 @@ TEST(raw_member, finds_the_member_json_parse_keeps) {
   auto obj = boost::json::parse(R"({"payload":1,"payload":2.0})").as_object();
   EXPECT_EQ(obj.at("payload"), boost::json::value(2.0));
 }
+
+TEST(parse_move_tenant, valid) {
+  EXPECT_EQ(parse_move_tenant(R"({"to":"node-2","x":1})"), "node-2");
+  EXPECT_EQ(parse_move_tenant(R"({"to":"a.b_C-9"})"), "a.b_C-9");
+  EXPECT_EQ(parse_move_tenant(
+              json::serialize(json::object{{"to", std::string(64, 'n')}})),
+            std::string(64, 'n'));
+}
+
+TEST(parse_move_tenant, invalid) {
+  EXPECT_TRUE(fails_with(parse_move_tenant(""), errc::invalid_json, "body"));
+  EXPECT_TRUE(fails_with(parse_move_tenant("[1]"), errc::invalid_json, "body"));
+  EXPECT_TRUE(
+    fails_with(parse_move_tenant("{}"), errc::validation_failed, "to"));
+  EXPECT_TRUE(fails_with(parse_move_tenant(R"({"to":7})"),
+                         errc::invalid_parameter, "to"));
+  EXPECT_TRUE(fails_with(parse_move_tenant(R"({"to":null})"),
+                         errc::invalid_parameter, "to"));
+  for (const auto* bad : {R"({"to":""})", R"({"to":"a/b"})", R"({"to":"a b"})",
+                          R"({"to":"\u00e9"})"})
+    EXPECT_TRUE(
+      fails_with(parse_move_tenant(bad), errc::validation_failed, "to"))
+      << bad;
+  EXPECT_TRUE(fails_with(parse_move_tenant(json::serialize(
+                           json::object{{"to", std::string(65, 'n')}})),
+                         errc::validation_failed, "to"));
+}

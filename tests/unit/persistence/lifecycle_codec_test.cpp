@@ -98,11 +98,11 @@ TEST(lifecycle_codec, writes_stable_tags) {
   EXPECT_EQ(tag(plain), std::string("\x01\x02", 2)); // unchanged without extras
   auto described = plain;
   described.ep.description = "d";
-  EXPECT_EQ(tag(described), std::string("\x01\x0F", 2));
-  EXPECT_EQ(tag(endpoint_updated{"t", 1, 0, {}}), std::string("\x01\x10", 2));
-  EXPECT_EQ(tag(endpoint_deleted{"t", 1, 0}), std::string("\x01\x11", 2));
+  EXPECT_EQ(tag(described), std::string("\x01\x12", 2));
+  EXPECT_EQ(tag(endpoint_updated{"t", 1, 0, {}}), std::string("\x01\x13", 2));
+  EXPECT_EQ(tag(endpoint_deleted{"t", 1, 0}), std::string("\x01\x14", 2));
   EXPECT_EQ(tag(endpoint_secret_rotated{"t", 1, "s", 0, 0}),
-            std::string("\x01\x12", 2));
+            std::string("\x01\x15", 2));
 }
 
 TEST(lifecycle_codec, refuses_unknown_patch_bits_and_extras_that_are_empty) {
@@ -112,13 +112,13 @@ TEST(lifecycle_codec, refuses_unknown_patch_bits_and_extras_that_are_empty) {
   ASSERT_EQ(bytes.size(), mask + 1);
   bytes[mask] = '\x10';
   expect_corrupt(bytes, "field bit 4");
-  // Tag 15 with no extra set would be a second encoding of tag 2.
+  // Tag 18 with no extra set would be a second encoding of tag 2.
   endpoint_created plain;
   plain.tenant_id = "t";
   auto extra = encode(plain);
-  extra[1] = '\x0F';
+  extra[1] = '\x12';
   extra += std::string(4 + 4 + 8, '\0');
-  expect_corrupt(extra, "tag 15 without extras");
+  expect_corrupt(extra, "tag 18 without extras");
 }
 
 TEST(lifecycle_codec, snapshots_keep_description_and_previous_secret) {
@@ -139,7 +139,7 @@ TEST(lifecycle_codec, snapshots_keep_description_and_previous_secret) {
   ep.previous_expires_at = 0;
   st.endpoints.emplace(3, ep);
   auto bytes = persistence::encode_snapshot(st);
-  EXPECT_EQ(bytes[1], '\x05');
+  EXPECT_EQ(bytes[1], '\x07');
   auto back = persistence::decode_tenant_snapshot(bytes);
   ASSERT_TRUE(back) << text_of(back.error());
   EXPECT_EQ(*back, st);

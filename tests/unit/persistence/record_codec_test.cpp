@@ -55,6 +55,19 @@ endpoint_status_changed sample_status(endpoint_status s) {
   return {"tenant-1", 7, s, 1704067260};
 }
 
+tenant_entry imported_entry() {
+  tenant_entry x;
+  x.id = "tenant-1";
+  x.name = "Müller \xF0\x9F\x9A\x80";
+  x.token_hash = std::string(32, 'h');
+  x.created_at = 1704067200;
+  x.active = false;
+  x.previous_token_hash = std::string(32, 'p');
+  x.previous_valid_until = 1704153600;
+  x.deactivated_at = 1704067300;
+  return x; // epoch travels in the record, not the entry
+}
+
 std::vector<record> samples() {
   return {
     sample_tenant(),
@@ -89,7 +102,13 @@ std::vector<record> samples() {
                       {{{{limit_op::set, 5},
                          {limit_op::reset, 0},
                          {limit_op::keep, 0},
-                         {limit_op::set, UINT64_MAX}}}}}};
+                         {limit_op::set, UINT64_MAX}}}}},
+    tenant_imported{"tenant-1", imported_entry(), 7},
+    tenant_imported{"tenant-1", tenant_entry{}, UINT64_MAX},
+    tenant_state_imported{"tenant-1", std::string("\x01\x04\x00snap", 7)},
+    tenant_state_imported{"tenant-1", ""},
+    tenant_moved_out{"tenant-1", 1704067200},
+    tenant_moved_out{"", -1}};
 }
 
 void expect_corrupt(std::string_view bytes, const std::string& what) {

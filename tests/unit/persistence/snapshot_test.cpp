@@ -82,6 +82,12 @@ directory_state sample_directory() {
   c.deactivated_at = 2;
   c.purged = true;
   st.tenants.emplace("tC", c);
+  tenant_entry d; // imported by a planned move
+  d.id = "tD";
+  d.name = "moved";
+  d.token_hash = std::string(32, 'd');
+  d.epoch = UINT64_MAX;
+  st.tenants.emplace("tD", d);
   return st;
 }
 
@@ -120,9 +126,9 @@ TEST(snapshot_codec, reads_tenant_snapshots_written_before_limits) {
   EXPECT_EQ(back->events.at("evt_old").payload_bytes, 0u);
   EXPECT_EQ(back->stored_bytes, 0u);
   EXPECT_EQ(back->limits, limit_overrides{});
-  // Written again, it takes the current kind (5) and reads back the same.
+  // Written again, it takes the current kind (7) and reads back the same.
   auto again = encode_snapshot(*back);
-  EXPECT_EQ(again[1], '\x05');
+  EXPECT_EQ(again[1], '\x07');
   EXPECT_EQ(*decode_tenant_snapshot(again), *back);
 }
 
@@ -153,6 +159,40 @@ TEST(snapshot_codec, reads_directory_snapshots_written_before_rotation) {
   expected.created_at = 10;
   ASSERT_EQ(back->tenants.size(), 1u);
   EXPECT_EQ(back->tenants.at("tA"), expected);
+}
+
+TEST(snapshot_codec, reads_directory_snapshots_written_before_moves) {
+  // Kind 3: each tenant ends after `purged`; its epoch reads as 0.
+  persistence::detail::writer w;
+  w.u8(1);
+  w.u8(3);
+  w.count(1);
+  tenant_entry expected;
+  expected.id = "tA";
+  expected.name = "acme";
+  expected.token_hash = std::string(32, 'h');
+  expected.created_at = 10;
+  expected.previous_token_hash = std::string(32, 'p');
+  expected.previous_valid_until = 99;
+  w.entry(expected, false);
+  auto back = decode_directory_snapshot(std::move(w).take());
+  ASSERT_TRUE(back) << text_of(back.error());
+  ASSERT_EQ(back->tenants.size(), 1u);
+  EXPECT_EQ(back->tenants.at("tA"), expected);
+}
+
+TEST(snapshot_codec, registry_entry_round_trip_and_truncations_fail) {
+  for (const auto& [id, entry] : sample_directory().tenants) {
+    auto bytes = encode_entry(entry);
+    auto back = decode_entry(bytes);
+    ASSERT_TRUE(back) << text_of(back.error());
+    EXPECT_EQ(*back, entry);
+    for (size_t n = 0; n < bytes.size(); ++n)
+      EXPECT_FALSE(decode_entry(bytes.substr(0, n))) << id << " cut at " << n;
+    EXPECT_FALSE(decode_entry(bytes + 'x')) << id << " with a trailing byte";
+  }
+  // Not interchangeable with a directory snapshot.
+  EXPECT_FALSE(decode_entry(encode_snapshot(sample_directory())));
 }
 
 TEST(snapshot_codec, every_truncation_and_trailing_byte_fails) {

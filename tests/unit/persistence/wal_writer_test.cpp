@@ -331,8 +331,9 @@ TEST_F(wal_writer_test, appends_of_several_records_are_never_split) {
   std::vector<decltype(first)> handles;
   for (const auto& xs : {strings{"b", "c"}, strings{"d", "e", "f", "g"},
                          strings{"h"}, strings{"i", "j"}})
-    handles.push_back(self_->request(writer_, reply_timeout, append_atom::value,
-                                     wal_append{"t1", xs, {}, {}, {}}));
+    handles.push_back(
+      self_->request(writer_, reply_timeout, append_atom::value,
+                     wal_append{"t1", xs, {}, {}, {}, {}, {}, false}));
   store->open_gate();
   std::vector<uint64_t> firsts;
   for (auto* h : {&first, &handles[0], &handles[1], &handles[2], &handles[3]})
@@ -392,7 +393,7 @@ TEST_F(wal_writer_test, refuses_an_append_without_records) {
   answer out;
   self_
     ->request(writer_, reply_timeout, append_atom::value,
-              wal_append{"t1", {}, {}, {}, {}})
+              wal_append{"t1", {}, {}, {}, {}, {}, {}, false})
     .receive([&](uint64_t seq) { out.seq = seq; },
              [&](caf::error& err) { out.code = code_of(err); });
   EXPECT_EQ(out.code, errc::internal);
