@@ -385,6 +385,9 @@ bool is_mutation(route_id id) noexcept {
   case route_id::enable_endpoint:
   case route_id::resend_event:
   case route_id::publish_event:
+  case route_id::update_endpoint: // endpoint lifecycle (issue 17)
+  case route_id::delete_endpoint:
+  case route_id::rotate_secret:
     return true;
   default:
     return false;
