@@ -30,6 +30,14 @@ caf::error fail(errc code, std::string field, std::string text) {
   return wi::make_error(code, std::move(field), std::move(text));
 }
 
+/// 422 for the field `key` that a body of `what` does not have, naming it
+/// as sent; the key `""` is named `""` (an error's field is never empty).
+caf::error unknown_field(std::string_view key, std::string_view what) {
+  auto name = key.empty() ? std::string{"\"\""} : std::string{key};
+  auto text = name + " is not a field of " + std::string{what};
+  return fail(errc::validation_failed, std::move(name), std::move(text));
+}
+
 bool is_alpha(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
@@ -567,10 +575,8 @@ caf::expected<wi::endpoint_patch> parse_patch_endpoint(std::string_view body) {
                   "/v1/webhook/endpoints/{id}/secret/rotate");
     if (key != "url" && key != "event_types" && key != "headers" &&
         key != "description")
-      return fail(errc::validation_failed, std::string{key},
-                  std::string{key} +
-                    " is not a field of an endpoint that can be changed "
-                    "(url, event_types, headers, description)");
+      return unknown_field(key, "an endpoint that can be changed (url, "
+                                "event_types, headers, description)");
   }
   // 3. Rules (422), as for create.
   wi::endpoint_patch result;
@@ -603,9 +609,7 @@ caf::expected<wi::secret_rotation> parse_rotate_secret(std::string_view body) {
   for (const auto& kv : *obj) {
     std::string_view key{kv.key().data(), kv.key().size()};
     if (key != "secret" && key != "grace")
-      return fail(errc::validation_failed, std::string{key},
-                  std::string{key} +
-                    " is not a field of a secret rotation (secret, grace)");
+      return unknown_field(key, "a secret rotation (secret, grace)");
   }
   if (secret != nullptr) {
     result.secret = view(secret->get_string());

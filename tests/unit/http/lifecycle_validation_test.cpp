@@ -63,6 +63,9 @@ TEST(patch_endpoint, refuses_what_create_refuses_and_unknown_fields) {
     {R"({"ordering": "fifo"})", errc::validation_failed, "ordering"},
     {R"({"url": "https://a/", "Url": "https://a/"})", errc::validation_failed,
      "Url"},
+    // A key that is the empty string is named `""` (found by the fuzzer:
+    // the error had no field).
+    {R"({"": 1})", errc::validation_failed, R"("")"},
     {R"({"url": "mailto:x"})", errc::validation_failed, "url"},
     {R"({"event_types": []})", errc::validation_failed, "event_types"},
     {R"({"event_types": ["a b"]})", errc::validation_failed, "event_types[0]"},
@@ -143,6 +146,7 @@ TEST(rotate_secret, refuses_bad_bodies) {
     {R"({"grace": 3600})", errc::invalid_parameter, "grace"},
     {R"({"grace": null})", errc::invalid_parameter, "grace"},
     {R"({"other": 1})", errc::validation_failed, "other"},
+    {R"({"": "24h"})", errc::validation_failed, R"("")"},
     {R"({"secret": "1234567"})", errc::validation_failed, "secret"},
     {R"({"secret": "whsec_a-b_"})", errc::validation_failed, "secret"},
     {R"({"grace": "999ms"})", errc::validation_failed, "grace"},
