@@ -149,7 +149,6 @@ std::string generate_secret() {
          base64_encode(crypto::random_bytes(32));
 }
 
-
 // -- publishing ---------------------------------------------------------------
 
 const event_state* idempotent_event(const tenant_state& st,
