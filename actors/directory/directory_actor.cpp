@@ -947,6 +947,12 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
       in.log.last_seq = seq + 1;
       in.log.uncovered.push_back(seq + 1);
       st.tenants.insert_or_assign(tenant, std::move(in));
+      // Requests that find it here before `activate` (this node's placement
+      // map may name it the owner as soon as the commit is in etcd) wait
+      // instead of getting 401 for a tenant the table does not know.
+      st.table->update(st.data.tenants.at(tenant));
+      st.table->set_moving(tenant);
+      schedule_expiry(self);
       spdlog::info("move: tenant={} imported epoch={} seq={} bytes={} ms={}",
                    tenant, epoch, seq, bytes,
                    std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -978,6 +984,7 @@ void activate_tenant(self_ptr self, const std::string& tenant_id,
   node_metrics().count_tenant(d.data, +1);
   s.tenants.insert_or_assign(tenant_id, std::move(d));
   s.table->update(s.data.tenants.at(tenant_id));
+  resume_parked(s.table->thaw(tenant_id), false); // dormant: spawned on use
   report_tenants(s.data);
   resume_if_pending(self, tenant_id);
   spdlog::info("move: tenant={} active here epoch={}", tenant_id, epoch);

@@ -458,11 +458,15 @@ TEST_F(transfer_test, freeze_exports_the_state_and_the_import_serves_alike) {
   }
   EXPECT_GT(x->size_bytes(), x->snapshot.size());
 
-  // New owner: durable but hidden until activated.
+  // New owner: durable but not served until activated; its requests wait
+  // (`moving`: parked) rather than get 401, since this node's placement map
+  // may name it the owner as soon as the commit is in etcd.
   ASSERT_FALSE(b.step([&](auto done) { b.steps().import(*x, 5, done); }));
   EXPECT_EQ(code_of(b.ask<tenant_summary>(get_atom::value, tenant.id).error()),
             errc::not_found);
   EXPECT_EQ(b.table->lookup(tenant.id, crypto::sha256(token)).outcome,
+            tenant_table::verdict::moving);
+  EXPECT_EQ(b.table->lookup(tenant.id, crypto::sha256("wrong")).outcome,
             tenant_table::verdict::unauthorized);
   EXPECT_EQ(
     code_of(b.step([&](auto done) { b.steps().activate(tenant.id, 6, done); })),
