@@ -45,6 +45,25 @@ json::object to_json(const wi::endpoint& x) {
   result["status"] = wi::to_string(x.status);
   result["create_timestamp"] = format_rfc3339(x.created_at);
   result["last_modified"] = format_rfc3339(x.last_modified);
+  if (!x.description.empty())
+    result["description"] = x.description;
+  return result;
+}
+
+json::object to_json(const wi::secret_info& x) {
+  json::object result;
+  result["secret"] = x.secret;
+  if (!x.previous.empty())
+    result["previous"] = json::object{
+      {"secret", x.previous},
+      {"expires_at", format_rfc3339(x.previous_expires_at / 1000)}};
+  return result;
+}
+
+json::object rotation_json(const wi::secret_info& x) {
+  json::object result;
+  result["secret"] = x.secret;
+  result["previous_expires_at"] = format_rfc3339(x.previous_expires_at / 1000);
   return result;
 }
 

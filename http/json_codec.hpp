@@ -9,8 +9,19 @@ namespace wi::http {
 /// Renders an endpoint as the spec's `WebhookEndpoint`: `identifier`
 /// (integer), `url`, `secret`, `event_types` (array), `headers` (object in
 /// the tenant's order), `status` (`active` / `disabled` / `inactive`),
-/// `create_timestamp` and `last_modified` (RFC 3339 UTC).
+/// `create_timestamp` and `last_modified` (RFC 3339 UTC), and `description`
+/// only when set (issue 17). The previous secret of a rotation is not shown
+/// (`GET .../secret` shows it).
 [[nodiscard]] boost::json::object to_json(const wi::endpoint& x);
+
+/// `GET /v1/webhook/endpoints/{id}/secret`: `secret`, and during a
+/// rotation's grace `previous` = `{"secret", "expires_at"}` (RFC 3339 UTC).
+[[nodiscard]] boost::json::object to_json(const wi::secret_info& x);
+
+/// The answer to a rotation: `secret` (the new one) and
+/// `previous_expires_at` (RFC 3339 UTC, when the replaced secret stops
+/// signing).
+[[nodiscard]] boost::json::object rotation_json(const wi::secret_info& x);
 
 /// Renders statistics as the spec's `WebhookStatistics`: `id` (the endpoint
 /// id), `endpoint` (as above), `total_attempts`, `successful_attempts`,

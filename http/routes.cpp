@@ -92,6 +92,10 @@ const std::vector<route_info>& routes_table() {
     {m::get, "/v1/webhook/events/{id}", r::get_event},
     {m::get, "/openapi.json", r::openapi},
     {m::get, "/metrics", r::metrics},
+    {m::patch, "/v1/webhook/endpoints/{id}", r::update_endpoint},
+    {m::del, "/v1/webhook/endpoints/{id}", r::delete_endpoint},
+    {m::post, "/v1/webhook/endpoints/{id}/secret/rotate", r::rotate_secret},
+    {m::get, "/v1/webhook/endpoints/{id}/secret", r::get_secret},
   };
   return table;
 }

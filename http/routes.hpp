@@ -47,6 +47,11 @@ enum class route_id {
   get_event,
   openapi,
   metrics,
+  // Endpoint lifecycle (issue 17).
+  update_endpoint,
+  delete_endpoint,
+  rotate_secret,
+  get_secret,
 };
 
 /// One entry of the routing table.

@@ -385,6 +385,9 @@ bool is_mutation(route_id id) noexcept {
   case route_id::enable_endpoint:
   case route_id::resend_event:
   case route_id::publish_event:
+  case route_id::update_endpoint: // endpoint lifecycle (issue 17)
+  case route_id::delete_endpoint:
+  case route_id::rotate_secret:
     return true;
   default:
     return false;
@@ -1743,9 +1746,74 @@ struct server::impl {
         });
       return;
     }
+    case route_id::update_endpoint:
+    case route_id::delete_endpoint:
+    case route_id::rotate_secret:
+    case route_id::get_secret:
+      dispatch_lifecycle(ex, route.id, found, std::move(tid), *id);
+      return;
     default:
       ex.write_error(make_error(errc::internal, "unhandled route"));
       return;
+    }
+  }
+
+  /// The endpoint lifecycle routes (issue 17) of endpoint `id` of tenant
+  /// `tid`, authorized (`found`).
+  void dispatch_lifecycle(const exchange& ex, route_id route,
+                          const tenant_table::lookup_result& found,
+                          std::string tid, endpoint_id id) {
+    switch (route) {
+    case route_id::update_endpoint: {
+      auto patch = parse_patch_endpoint(ex.body());
+      if (!patch) {
+        ex.write_error(patch.error());
+        return;
+      }
+      auto reply = reply_with<endpoint_view>(
+        ex, [](const exchange& e, const endpoint_view& ep) {
+          e.write_data(200, to_json(ep));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [id, patch = std::move(*patch), reply](tenant_actor a) {
+                    caf::anon_send(a, update_atom::value, id, patch, reply);
+                  });
+      return;
+    }
+    case route_id::delete_endpoint: {
+      auto reply = reply_with<no_content>(
+        ex, [](const exchange& e, no_content) { e.write_no_content(); });
+      with_tenant(found, std::move(tid), ex, [id, reply](tenant_actor a) {
+        caf::anon_send(a, delete_atom::value, id, reply);
+      });
+      return;
+    }
+    case route_id::rotate_secret: {
+      auto req = parse_rotate_secret(ex.body());
+      if (!req) {
+        ex.write_error(req.error());
+        return;
+      }
+      auto reply = reply_with<secret_info>(
+        ex, [](const exchange& e, const secret_info& x) {
+          e.write_data(200, rotation_json(x));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [id, req = std::move(*req), reply](tenant_actor a) {
+                    caf::anon_send(a, rotate_atom::value, id, req, reply);
+                  });
+      return;
+    }
+    default: { // get_secret
+      auto reply = reply_with<secret_info>(
+        ex, [](const exchange& e, const secret_info& x) {
+          e.write_data(200, to_json(x));
+        });
+      with_tenant(found, std::move(tid), ex, [id, reply](tenant_actor a) {
+        caf::anon_send(a, secret_atom::value, id, reply);
+      });
+      return;
+    }
     }
   }
 

@@ -13,6 +13,7 @@
 #include <boost/json/value.hpp>
 
 #include "actors/common/text.hpp"
+#include "actors/delivery/retry_policy.hpp"
 #include "actors/delivery/signing.hpp"
 #include "http/time_format.hpp"
 #include "webhook_ingress/delivery.hpp"
@@ -27,6 +28,14 @@ using limits = endpoint_limits;
 
 caf::error fail(errc code, std::string field, std::string text) {
   return wi::make_error(code, std::move(field), std::move(text));
+}
+
+/// 422 for the field `key` that a body of `what` does not have, naming it
+/// as sent; the key `""` is named `""` (an error's field is never empty).
+caf::error unknown_field(std::string_view key, std::string_view what) {
+  auto name = key.empty() ? std::string{"\"\""} : std::string{key};
+  auto text = name + " is not a field of " + std::string{what};
+  return fail(errc::validation_failed, std::move(name), std::move(text));
 }
 
 bool is_alpha(char c) noexcept {
@@ -302,26 +311,37 @@ bool is_reserved_header(std::string_view name) noexcept {
   return false;
 }
 
-// -- create endpoint ----------------------------------------------------------
+// -- create and update endpoint ----------------------------------------------
 
-caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
-  auto obj = parse_object(body);
-  if (!obj)
-    return std::move(obj.error());
-  const json::value* url = obj->if_contains("url");
-  const json::value* secret = obj->if_contains("secret");
-  const json::value* event_types = obj->if_contains("event_types");
-  const json::value* headers = obj->if_contains("headers");
-  // 1. Types of present fields (400).
-  if (url != nullptr && !url->is_string())
+namespace {
+
+/// The members of an endpoint body (create or update); null when absent.
+struct endpoint_fields {
+  const json::value* url = nullptr;
+  const json::value* secret = nullptr;
+  const json::value* event_types = nullptr;
+  const json::value* headers = nullptr;
+  const json::value* description = nullptr;
+};
+
+endpoint_fields fields_of(const json::object& obj) {
+  return {obj.if_contains("url"), obj.if_contains("secret"),
+          obj.if_contains("event_types"), obj.if_contains("headers"),
+          obj.if_contains("description")};
+}
+
+/// The type checks (400) of the present fields, in field order. `null` is a
+/// wrong type for every field but `description`, where it means "none".
+caf::error check_field_types(const endpoint_fields& f) {
+  if (f.url != nullptr && !f.url->is_string())
     return fail(errc::invalid_parameter, "url", "url must be a string");
-  if (secret != nullptr && !secret->is_string())
+  if (f.secret != nullptr && !f.secret->is_string())
     return fail(errc::invalid_parameter, "secret", "secret must be a string");
-  if (event_types != nullptr) {
-    if (!event_types->is_array())
+  if (f.event_types != nullptr) {
+    if (!f.event_types->is_array())
       return fail(errc::invalid_parameter, "event_types",
                   "event_types must be an array of strings");
-    const auto& arr = event_types->get_array();
+    const auto& arr = f.event_types->get_array();
     for (size_t i = 0; i < arr.size(); ++i) {
       if (!arr[i].is_string()) {
         auto field = element_name("event_types", i);
@@ -330,11 +350,11 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
       }
     }
   }
-  if (headers != nullptr) {
-    if (!headers->is_object())
+  if (f.headers != nullptr) {
+    if (!f.headers->is_object())
       return fail(errc::invalid_parameter, "headers",
                   "headers must be an object of strings");
-    for (const auto& kv : headers->get_object()) {
+    for (const auto& kv : f.headers->get_object()) {
       if (!kv.value().is_string()) {
         auto field = header_field(view(kv.key()));
         auto text = field + " must be a string";
@@ -342,21 +362,21 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
       }
     }
   }
-  // 2. Required fields (422).
-  if (url == nullptr)
-    return fail(errc::validation_failed, "url", "url is required");
-  if (secret == nullptr)
-    return fail(errc::validation_failed, "secret", "secret is required");
-  if (event_types == nullptr)
-    return fail(errc::validation_failed, "event_types",
-                "event_types is required");
-  // 3. Rules (422).
-  wi::new_endpoint result;
-  result.url = view(url->get_string());
-  if (auto problem = url_problem(result.url))
+  if (f.description != nullptr && !f.description->is_string() &&
+      !f.description->is_null())
+    return fail(errc::invalid_parameter, "description",
+                "description must be a string or null");
+  return {};
+}
+
+caf::error check_url(std::string_view url) {
+  if (auto problem = url_problem(url))
     return fail(errc::validation_failed, "url", std::move(*problem));
-  result.secret = view(secret->get_string());
-  auto secret_len = count_code_points(result.secret);
+  return {};
+}
+
+caf::error check_secret(std::string_view secret) {
+  auto secret_len = count_code_points(secret);
   if (secret_len < limits::min_secret)
     return fail(errc::validation_failed, "secret",
                 "secret must be at least " +
@@ -365,18 +385,22 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
     return fail(errc::validation_failed, "secret",
                 "secret must be at most " + std::to_string(limits::max_secret) +
                   " characters");
-  if (has_control_chars(result.secret))
+  if (has_control_chars(secret))
     return fail(errc::validation_failed, "secret",
                 "secret must not contain control characters");
-  if (result.secret.starts_with(wi::webhook_secret_prefix) &&
-      !wi::decode_webhook_secret(std::string_view{result.secret}.substr(
-        wi::webhook_secret_prefix.size())))
+  if (secret.starts_with(wi::webhook_secret_prefix) &&
+      !wi::decode_webhook_secret(
+        secret.substr(wi::webhook_secret_prefix.size())))
     return fail(errc::validation_failed, "secret",
                 "secret starting with whsec_ must continue with standard "
                 "base64 (A-Z, a-z, 0-9, '+', '/', '=' padding only where it "
                 "completes the last group) of at least 1 byte, as the "
                 "Standard Webhooks libraries decode it");
-  const auto& types = event_types->get_array();
+  return {};
+}
+
+caf::expected<std::vector<std::string>>
+parse_event_types(const json::array& types) {
   if (types.empty())
     return fail(errc::validation_failed, "event_types",
                 "event_types must contain at least 1 element");
@@ -384,7 +408,8 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
     return fail(errc::validation_failed, "event_types",
                 "event_types must contain at most " +
                   std::to_string(limits::max_event_types) + " elements");
-  result.event_types.reserve(types.size());
+  std::vector<std::string> result;
+  result.reserve(types.size());
   for (size_t i = 0; i < types.size(); ++i) {
     auto type = view(types[i].get_string());
     std::string problem;
@@ -405,51 +430,207 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
       auto text = field + problem;
       return fail(errc::validation_failed, std::move(field), std::move(text));
     }
-    bool duplicate = false;
-    for (const auto& seen : result.event_types)
-      if (seen == type) {
-        duplicate = true;
-        break;
-      }
-    if (!duplicate)
-      result.event_types.emplace_back(type);
+    if (std::find(result.begin(), result.end(), type) == result.end())
+      result.emplace_back(type);
   }
-  if (headers != nullptr && !headers->get_object().empty()) {
-    const auto& hdrs = headers->get_object();
-    // json::object merged exact duplicates: check the names as written.
-    auto names = raw_header_keys(body);
-    if (names.size() > limits::max_headers)
-      return fail(errc::validation_failed, "headers",
-                  "headers must contain at most " +
-                    std::to_string(limits::max_headers) + " entries");
-    result.headers.reserve(names.size());
-    for (auto& name : names) {
-      auto field = header_field(name);
-      auto reject = [&](std::string_view problem) {
-        auto text = field;
-        text += problem;
-        return fail(errc::validation_failed, field, std::move(text));
-      };
-      if (!is_http_token(name))
-        return reject(" must have a name that is a valid HTTP token");
-      if (name.size() > limits::max_header_name)
-        return reject(" must have a name of at most " +
-                      std::to_string(limits::max_header_name) + " characters");
-      if (is_reserved_header(name))
-        return reject(" is set by the service and must not be overridden");
-      for (const auto& prev : result.headers)
-        if (iequals(prev.first, name))
-          return reject(" duplicates another header (names are "
-                        "case-insensitive)");
-      auto value = view(hdrs.at(name).get_string());
-      if (count_code_points(value) > limits::max_header_value)
-        return reject(" must have a value of at most " +
-                      std::to_string(limits::max_header_value) + " characters");
-      if (bad_header_value(value))
-        return reject(" must have a value without CR, LF, NUL or other "
-                      "control characters");
-      result.headers.emplace_back(std::move(name), std::string{value});
-    }
+  return result;
+}
+
+/// The rules of `headers` (an object of strings, as in `body`, whose raw
+/// text is needed to see exact duplicate names).
+caf::expected<wi::header_list> parse_headers(const json::object& hdrs,
+                                             std::string_view body) {
+  wi::header_list result;
+  if (hdrs.empty())
+    return result;
+  // json::object merged exact duplicates: check the names as written.
+  auto names = raw_header_keys(body);
+  if (names.size() > limits::max_headers)
+    return fail(errc::validation_failed, "headers",
+                "headers must contain at most " +
+                  std::to_string(limits::max_headers) + " entries");
+  result.reserve(names.size());
+  for (auto& name : names) {
+    auto field = header_field(name);
+    auto reject = [&](std::string_view problem) {
+      auto text = field;
+      text += problem;
+      return fail(errc::validation_failed, field, std::move(text));
+    };
+    if (!is_http_token(name))
+      return reject(" must have a name that is a valid HTTP token");
+    if (name.size() > limits::max_header_name)
+      return reject(" must have a name of at most " +
+                    std::to_string(limits::max_header_name) + " characters");
+    if (is_reserved_header(name))
+      return reject(" is set by the service and must not be overridden");
+    for (const auto& prev : result)
+      if (iequals(prev.first, name))
+        return reject(" duplicates another header (names are "
+                      "case-insensitive)");
+    auto value = view(hdrs.at(name).get_string());
+    if (count_code_points(value) > limits::max_header_value)
+      return reject(" must have a value of at most " +
+                    std::to_string(limits::max_header_value) + " characters");
+    if (bad_header_value(value))
+      return reject(" must have a value without CR, LF, NUL or other "
+                    "control characters");
+    result.emplace_back(std::move(name), std::string{value});
+  }
+  return result;
+}
+
+/// The rules of `description` (a string or null; null and "" are none).
+caf::expected<std::string> parse_description(const json::value& x) {
+  if (x.is_null())
+    return std::string{};
+  auto text = view(x.get_string());
+  if (count_code_points(text) > limits::max_description)
+    return fail(errc::validation_failed, "description",
+                "description must be at most " +
+                  std::to_string(limits::max_description) + " characters");
+  if (has_control_chars(text))
+    return fail(errc::validation_failed, "description",
+                "description must not contain control characters");
+  return std::string{text};
+}
+
+/// The rules of `event_types`, `headers` and `description` (in that order,
+/// each when present; types already checked) into `out`.
+caf::error parse_optional_fields(const endpoint_fields& f,
+                                 std::string_view body,
+                                 wi::endpoint_patch& out) {
+  if (f.event_types != nullptr) {
+    auto types = parse_event_types(f.event_types->get_array());
+    if (!types)
+      return std::move(types.error());
+    out.event_types = std::move(*types);
+  }
+  if (f.headers != nullptr) {
+    auto headers = parse_headers(f.headers->get_object(), body);
+    if (!headers)
+      return std::move(headers.error());
+    out.headers = std::move(*headers);
+  }
+  if (f.description != nullptr) {
+    auto description = parse_description(*f.description);
+    if (!description)
+      return std::move(description.error());
+    out.description = std::move(*description);
+  }
+  return {};
+}
+
+} // namespace
+
+caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  auto f = fields_of(*obj);
+  // 1. Types of present fields (400).
+  if (auto err = check_field_types(f))
+    return err;
+  // 2. Required fields (422).
+  if (f.url == nullptr)
+    return fail(errc::validation_failed, "url", "url is required");
+  if (f.secret == nullptr)
+    return fail(errc::validation_failed, "secret", "secret is required");
+  if (f.event_types == nullptr)
+    return fail(errc::validation_failed, "event_types",
+                "event_types is required");
+  // 3. Rules (422).
+  wi::new_endpoint result;
+  result.url = view(f.url->get_string());
+  if (auto err = check_url(result.url))
+    return err;
+  result.secret = view(f.secret->get_string());
+  if (auto err = check_secret(result.secret))
+    return err;
+  wi::endpoint_patch rest;
+  if (auto err = parse_optional_fields(f, body, rest))
+    return err;
+  result.event_types = std::move(*rest.event_types); // required, so present
+  if (rest.headers)
+    result.headers = std::move(*rest.headers);
+  if (rest.description)
+    result.description = std::move(*rest.description);
+  return result;
+}
+
+caf::expected<wi::endpoint_patch> parse_patch_endpoint(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  auto f = fields_of(*obj);
+  // 1. Types of present fields (400).
+  if (auto err = check_field_types(f))
+    return err;
+  // 2. Fields that cannot be patched (422): a typo must not pass silently.
+  for (const auto& kv : *obj) {
+    std::string_view key{kv.key().data(), kv.key().size()};
+    if (key == "secret")
+      return fail(errc::validation_failed, "secret",
+                  "secret cannot be changed with PATCH: rotate it with POST "
+                  "/v1/webhook/endpoints/{id}/secret/rotate");
+    if (key != "url" && key != "event_types" && key != "headers" &&
+        key != "description")
+      return unknown_field(key, "an endpoint that can be changed (url, "
+                                "event_types, headers, description)");
+  }
+  // 3. Rules (422), as for create.
+  wi::endpoint_patch result;
+  if (f.url != nullptr) {
+    result.url = std::string{view(f.url->get_string())};
+    if (auto err = check_url(*result.url))
+      return err;
+  }
+  if (auto err = parse_optional_fields(f, body, result))
+    return err;
+  return result;
+}
+
+caf::expected<wi::secret_rotation> parse_rotate_secret(std::string_view body) {
+  wi::secret_rotation result;
+  result.grace_ms = default_secret_grace_ms;
+  if (body.empty())
+    return result;
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* secret = obj->if_contains("secret");
+  const json::value* grace = obj->if_contains("grace");
+  // 1. Types (400), 2. unknown fields (422), 3. rules (422).
+  if (secret != nullptr && !secret->is_string())
+    return fail(errc::invalid_parameter, "secret", "secret must be a string");
+  if (grace != nullptr && !grace->is_string())
+    return fail(errc::invalid_parameter, "grace",
+                "grace must be a string such as \"30s\", \"15m\" or \"24h\"");
+  for (const auto& kv : *obj) {
+    std::string_view key{kv.key().data(), kv.key().size()};
+    if (key != "secret" && key != "grace")
+      return unknown_field(key, "a secret rotation (secret, grace)");
+  }
+  if (secret != nullptr) {
+    result.secret = view(secret->get_string());
+    if (auto err = check_secret(result.secret))
+      return err;
+  }
+  if (grace != nullptr) {
+    auto text = view(grace->get_string());
+    auto plain = !text.empty() &&
+                 std::all_of(text.begin(), text.end(),
+                             [](char c) { return is_digit(c) || is_alpha(c); });
+    std::optional<int64_t> ms;
+    if (plain)
+      if (auto parsed = wi::parse_retry_schedule(text);
+          parsed && parsed->size() == 1)
+        ms = parsed->front().count();
+    if (!ms || *ms < min_secret_grace_ms || *ms > max_secret_grace_ms)
+      return fail(errc::validation_failed, "grace",
+                  "grace must be one duration such as 30s, 15m or 24h "
+                  "(units ms, s, m, h) from 1s to 168h (7 days)");
+    result.grace_ms = *ms;
   }
   return result;
 }

@@ -28,6 +28,7 @@ struct endpoint_limits {
   static constexpr size_t max_header_value = 1024;
   static constexpr size_t max_tenant_name = 100;
   static constexpr size_t max_page_size = 100;
+  static constexpr size_t max_description = 1024;
 };
 
 /// Parses `body` as a JSON object: `invalid_json` on field `body` when it is
@@ -58,9 +59,37 @@ parse_object(std::string_view body);
 ///    case-insensitively (exact duplicates in the JSON text included), not a
 ///    header the service sets itself, values at most 1024 characters
 ///    without CR, LF, NUL or other control characters except HTAB.
+/// `description` (optional, issue 17): a string of at most 1024 characters
+/// without control characters, or `null`; `null` and `""` mean none.
 /// Unknown top-level fields are ignored; header order is kept.
 [[nodiscard]] caf::expected<wi::new_endpoint>
 parse_create_endpoint(std::string_view body);
+
+/// Validates the body of `PATCH /v1/webhook/endpoints/{id}` (issue 17) and
+/// returns the change: any of `url`, `event_types`, `headers` (replaces the
+/// whole set; `{}` removes every header) and `description` (`null` or `""`
+/// clears it), each checked exactly as for create. Order, first failure
+/// wins: 1. bad JSON body -> `invalid_json`; 2. wrong types ->
+/// `invalid_parameter`, as for create; 3. `secret` -> `validation_failed`
+/// naming `secret` and pointing at the rotate route; any other field ->
+/// `validation_failed` naming it (a typo must not pass silently); 4. the
+/// rules of create -> `validation_failed`. `{}` is a valid empty patch.
+[[nodiscard]] caf::expected<wi::endpoint_patch>
+parse_patch_endpoint(std::string_view body);
+
+/// Default, shortest and longest grace of a rotated endpoint secret.
+inline constexpr int64_t default_secret_grace_ms = 24 * 3600 * 1000;
+inline constexpr int64_t min_secret_grace_ms = 1000;
+inline constexpr int64_t max_secret_grace_ms = 7 * 24 * 3600 * 1000;
+
+/// Validates the body of `POST /v1/webhook/endpoints/{id}/secret/rotate`
+/// (issue 17): empty, or an object with optional `secret` (the rules of
+/// create; absent: the tenant actor generates a `whsec_` secret) and
+/// optional `grace` (one duration in the config's format, `ms`, `s`, `m` or
+/// `h`, from 1 s to 7 days; default 24h). Wrong types -> `invalid_parameter`;
+/// other fields and broken rules -> `validation_failed` naming the field.
+[[nodiscard]] caf::expected<wi::secret_rotation>
+parse_rotate_secret(std::string_view body);
 
 /// Validates the query of `GET /v1/webhook/endpoints/list`. `params` are
 /// percent-decoded key/value pairs; unknown keys are ignored and the first

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <utility>
 
@@ -51,6 +52,21 @@
 //   tag 15  := tenant_imported:         str tenant_id, entry, u64 epoch
 //   tag 16  := tenant_state_imported:   str tenant_id, str snapshot
 //   tag 17  := tenant_moved_out:        str tenant_id, i64 at
+//   tag 18  := endpoint_created with extras (issue 17): as tag 2, then
+//                                       str description, str previous_secret,
+//                                       i64 previous_expires_at (written only
+//                                       when one of them is set: otherwise
+//                                       tag 2, so each record has one
+//                                       encoding)
+//   tag 19  := endpoint_updated:        str tenant_id, u64 id, i64 at,
+//                                       u8 fields (bit 0 url, 1 event_types,
+//                                       2 headers, 3 description; no other
+//                                       bit), then the set ones in that
+//                                       order: str url, vec<str>
+//                                       event_types, headers, str description
+//   tag 20  := endpoint_deleted:        str tenant_id, u64 id, i64 at
+//   tag 21  := endpoint_secret_rotated: str tenant_id, u64 id, str secret,
+//                                       i64 at, i64 previous_expires_at
 //   entry   := as a tenant of the directory snapshot of kind 3
 //              (`persistence/snapshot_codec.cpp`); its epoch is the u64
 //              that follows
@@ -86,6 +102,16 @@ constexpr uint8_t tag_event_accepted_sized = 14;
 constexpr uint8_t tag_tenant_imported = 15;
 constexpr uint8_t tag_tenant_state_imported = 16;
 constexpr uint8_t tag_tenant_moved_out = 17;
+constexpr uint8_t tag_endpoint_created_extra = 18;
+constexpr uint8_t tag_endpoint_updated = 19;
+constexpr uint8_t tag_endpoint_deleted = 20;
+constexpr uint8_t tag_endpoint_secret_rotated = 21;
+
+/// Bits of `endpoint_updated`'s field mask.
+constexpr uint8_t patch_url = 1;
+constexpr uint8_t patch_event_types = 2;
+constexpr uint8_t patch_headers = 4;
+constexpr uint8_t patch_description = 8;
 
 using detail::reader;
 using detail::writer;
@@ -99,7 +125,9 @@ void encode_body(writer& w, const tenant_created& x) {
 }
 
 void encode_body(writer& w, const endpoint_created& x) {
-  w.u8(tag_endpoint_created);
+  auto extra = !x.ep.description.empty() || !x.ep.previous_secret.empty() ||
+               x.ep.previous_expires_at != 0;
+  w.u8(extra ? tag_endpoint_created_extra : tag_endpoint_created);
   w.str(x.tenant_id);
   w.u64(x.ep.id);
   w.str(x.ep.url);
@@ -109,6 +137,11 @@ void encode_body(writer& w, const endpoint_created& x) {
   w.status(x.ep.status);
   w.i64(x.ep.created_at);
   w.i64(x.ep.last_modified);
+  if (extra) {
+    w.str(x.ep.description);
+    w.str(x.ep.previous_secret);
+    w.i64(x.ep.previous_expires_at);
+  }
 }
 
 void encode_body(writer& w, const endpoint_status_changed& x) {
@@ -225,6 +258,44 @@ void encode_body(writer& w, const tenant_moved_out& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const endpoint_updated& x) {
+  w.u8(tag_endpoint_updated);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.i64(x.at);
+  const auto& c = x.change;
+  unsigned fields = 0;
+  fields |= c.url ? patch_url : 0u;
+  fields |= c.event_types ? patch_event_types : 0u;
+  fields |= c.headers ? patch_headers : 0u;
+  fields |= c.description ? patch_description : 0u;
+  w.u8(static_cast<uint8_t>(fields));
+  if (c.url)
+    w.str(*c.url);
+  if (c.event_types)
+    w.strings(*c.event_types);
+  if (c.headers)
+    w.headers(*c.headers);
+  if (c.description)
+    w.str(*c.description);
+}
+
+void encode_body(writer& w, const endpoint_deleted& x) {
+  w.u8(tag_endpoint_deleted);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.i64(x.at);
+}
+
+void encode_body(writer& w, const endpoint_secret_rotated& x) {
+  w.u8(tag_endpoint_secret_rotated);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.str(x.secret);
+  w.i64(x.at);
+  w.i64(x.previous_expires_at);
+}
+
 // -- decoding -----------------------------------------------------------------
 
 bool decode_body(reader& r, tenant_imported& x) {
@@ -245,10 +316,57 @@ bool decode_body(reader& r, tenant_created& x) {
 }
 
 bool decode_body(reader& r, endpoint_created& x) {
+  x.ep.description.clear();
+  x.ep.previous_secret.clear();
+  x.ep.previous_expires_at = 0;
   return r.str(x.tenant_id) && r.u64(x.ep.id) && r.str(x.ep.url) &&
          r.str(x.ep.secret) && r.strings(x.ep.event_types) &&
          r.headers(x.ep.headers) && r.status(x.ep.status) &&
          r.i64(x.ep.created_at) && r.i64(x.ep.last_modified);
+}
+
+/// Tag 18: tag 2 followed by the fields of issue 17, at least one set.
+bool decode_extra(reader& r, endpoint_created& x) {
+  return decode_body(r, x) && r.str(x.ep.description) &&
+         r.str(x.ep.previous_secret) && r.i64(x.ep.previous_expires_at) &&
+         (!x.ep.description.empty() || !x.ep.previous_secret.empty() ||
+          x.ep.previous_expires_at != 0);
+}
+
+/// Reads an optional field that is present when `bit` is set in `fields`.
+template <class T, class Read>
+bool read_if(uint8_t fields, uint8_t bit, std::optional<T>& x, Read read) {
+  if ((fields & bit) == 0) {
+    x.reset();
+    return true;
+  }
+  return read(x.emplace());
+}
+
+bool decode_body(reader& r, endpoint_updated& x) {
+  uint8_t fields = 0;
+  if (!r.str(x.tenant_id) || !r.u64(x.id) || !r.i64(x.at) || !r.u8(fields) ||
+      fields >
+        (patch_url | patch_event_types | patch_headers | patch_description))
+    return false;
+  auto& c = x.change;
+  return read_if(fields, patch_url, c.url,
+                 [&r](std::string& v) { return r.str(v); }) &&
+         read_if(fields, patch_event_types, c.event_types,
+                 [&r](std::vector<std::string>& v) { return r.strings(v); }) &&
+         read_if(fields, patch_headers, c.headers,
+                 [&r](header_list& v) { return r.headers(v); }) &&
+         read_if(fields, patch_description, c.description,
+                 [&r](std::string& v) { return r.str(v); });
+}
+
+bool decode_body(reader& r, endpoint_deleted& x) {
+  return r.str(x.tenant_id) && r.u64(x.id) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, endpoint_secret_rotated& x) {
+  return r.str(x.tenant_id) && r.u64(x.id) && r.str(x.secret) && r.i64(x.at) &&
+         r.i64(x.previous_expires_at);
 }
 
 bool decode_body(reader& r, endpoint_status_changed& x) {
@@ -327,7 +445,9 @@ caf::error decode_as(reader& r, record& out) {
   if (x == nullptr)
     x = &out.emplace<T>();
   bool ok = false;
-  if constexpr (Sized)
+  if constexpr (Sized && std::is_same_v<T, endpoint_created>)
+    ok = decode_extra(r, *x);
+  else if constexpr (Sized)
     ok = decode_sized(r, *x);
   else
     ok = decode_body(r, *x);
@@ -400,6 +520,14 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<tenant_state_imported>(r, out);
   case tag_tenant_moved_out:
     return decode_as<tenant_moved_out>(r, out);
+  case tag_endpoint_created_extra:
+    return decode_as<endpoint_created, true>(r, out);
+  case tag_endpoint_updated:
+    return decode_as<endpoint_updated>(r, out);
+  case tag_endpoint_deleted:
+    return decode_as<endpoint_deleted>(r, out);
+  case tag_endpoint_secret_rotated:
+    return decode_as<endpoint_secret_rotated>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

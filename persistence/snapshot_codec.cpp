@@ -9,14 +9,15 @@
 
 // Snapshot format (version 1):
 //
-//   tenant    := version:u8 (= 1) kind:u8 (= 4) str tenant_id, u64 last_id,
+//   tenant    := version:u8 (= 1) kind:u8 (= 7) str tenant_id, u64 last_id,
 //                count:u32 endpoint[count]      (ascending identifiers)
 //                count:u32 event[count], count:u32 (str key, str event)[count],
 //                count:u32 activity[count], u64 pending,
 //                (u8 set (0 or 1), u64 value)[4] (limit overrides in
 //                `limit_kind` order)
 //   endpoint  := u64 id, str url, str secret, vec<str> event_types, headers,
-//                status, i64 created_at, i64 last_modified
+//                status, i64 created_at, i64 last_modified, str description,
+//                str previous_secret, i64 previous_expires_at
 //   event     := str id, str type, str idempotency_key, i64 created_at,
 //                u64 payload_bytes,
 //                count:u32 (u64 endpoint, u8 status, u32 attempts,
@@ -38,6 +39,10 @@
 //   moves: each tenant ends after `purged` (epoch 0).
 //   Kind 2 (read, no longer written) is the directory before token
 //   rotation and purges: each tenant ends after `active`.
+//   Kind 4 (read, no longer written) is the tenant before issue 17: no
+//   description or previous secret in endpoints (empty, 0). The tenant
+//   with them is kind 7 (5 and 6 were taken by the directory and the
+//   registry entry of planned moves).
 //   Kind 1 (read, no longer written) is the tenant before per-tenant
 //   limits: no `payload_bytes` in events (0), no overrides at the end.
 //   A tenant's `stored_bytes` is not stored: decoding sums its events'
@@ -52,7 +57,8 @@ using detail::writer;
 
 constexpr uint8_t format_version = 1;
 constexpr uint8_t kind_tenant_v1 = 1;
-constexpr uint8_t kind_tenant = 4;
+constexpr uint8_t kind_tenant_v4 = 4;
+constexpr uint8_t kind_tenant = 7;
 constexpr uint8_t kind_directory_v1 = 2;
 constexpr uint8_t kind_directory_v2 = 3;
 constexpr uint8_t kind_directory = 5;
@@ -87,6 +93,8 @@ struct tenant_sink {
   bool keep;
   /// Kind 1: events without `payload_bytes`, no limit overrides.
   bool v1 = false;
+  /// Kind 1 or 4: endpoints without the fields of issue 17.
+  bool v4 = false;
   endpoint ep{};
   event_state ev{};
   endpoint_activity activity{};
@@ -104,6 +112,12 @@ bool decode_endpoints(reader& r, tenant_sink& out) {
         !r.strings(ep.event_types) || !r.headers(ep.headers) ||
         !r.status(ep.status) || !r.i64(ep.created_at) ||
         !r.i64(ep.last_modified))
+      return false;
+    ep.description.clear();
+    ep.previous_secret.clear();
+    ep.previous_expires_at = 0;
+    if (!out.v4 && (!r.str(ep.description) || !r.str(ep.previous_secret) ||
+                    !r.i64(ep.previous_expires_at)))
       return false;
     if (ep.id <= previous || ep.id > st.last_id)
       return false;
@@ -202,8 +216,10 @@ caf::error decode_tenant(std::string_view bytes, tenant_sink& out) {
   auto& st = out.st;
   reader peek{bytes};
   out.v1 = read_header(peek, kind_tenant_v1);
-  if (!read_header(r, out.v1 ? kind_tenant_v1 : kind_tenant) ||
-      !r.str(st.tenant_id) || !r.u64(st.last_id))
+  reader peek4{bytes};
+  out.v4 = out.v1 || read_header(peek4, kind_tenant_v4);
+  auto kind = out.v1 ? kind_tenant_v1 : out.v4 ? kind_tenant_v4 : kind_tenant;
+  if (!read_header(r, kind) || !r.str(st.tenant_id) || !r.u64(st.last_id))
     return corrupt("malformed tenant snapshot header");
   if (!decode_endpoints(r, out))
     return corrupt("truncated or unordered endpoints in tenant snapshot");
@@ -234,6 +250,9 @@ std::string encode_snapshot(const tenant_state& x) {
     w.status(ep.status);
     w.i64(ep.created_at);
     w.i64(ep.last_modified);
+    w.str(ep.description);
+    w.str(ep.previous_secret);
+    w.i64(ep.previous_expires_at);
   }
   w.count(x.events.size());
   for (const auto& [id, ev] : x.events) {

@@ -45,6 +45,15 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
          CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+std::string random_bytes(size_t n) {
+  std::string out(n, '\0');
+  // As in `random_base62`: no safe fallback when the CSPRNG fails.
+  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()),
+                          static_cast<int>(n)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  return out;
+}
+
 std::string random_base62(size_t n) {
   std::string out;
   out.reserve(n);

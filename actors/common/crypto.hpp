@@ -19,6 +19,9 @@ namespace wi::crypto {
 [[nodiscard]] bool constant_time_equal(std::string_view a,
                                        std::string_view b) noexcept;
 
+/// Returns `n` bytes from a CSPRNG.
+[[nodiscard]] std::string random_bytes(size_t n);
+
 /// Returns `n` characters drawn uniformly from `[A-Za-z0-9]` by a CSPRNG.
 [[nodiscard]] std::string random_base62(size_t n);
 

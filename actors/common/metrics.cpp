@@ -254,12 +254,15 @@ void metrics::on_applied(const record& rec, const tenant_state& after,
                          int64_t pending_delta) {
   auto& m = *impl_;
   if (auto id = status_endpoint_of(rec)) {
-    if (auto i = after.endpoints.find(*id); i != after.endpoints.end()) {
-      if (before != i->second.status) {
-        if (before)
-          m.endpoints[index_of(*before)]->Decrement();
-        m.endpoints[index_of(i->second.status)]->Increment();
-      }
+    // No status after: the endpoint was deleted (issue 17).
+    std::optional<endpoint_status> now;
+    if (auto i = after.endpoints.find(*id); i != after.endpoints.end())
+      now = i->second.status;
+    if (before != now) {
+      if (before)
+        m.endpoints[index_of(*before)]->Decrement();
+      if (now)
+        m.endpoints[index_of(*now)]->Increment();
     }
   }
   if (pending_delta != 0)
@@ -295,6 +298,8 @@ std::optional<endpoint_id> status_endpoint_of(const record& rec) {
     return x->id;
   if (const auto* x = std::get_if<breaker_changed>(&rec))
     return x->endpoint;
+  if (const auto* x = std::get_if<endpoint_deleted>(&rec))
+    return x->id;
   return std::nullopt;
 }
 

@@ -91,7 +91,7 @@ class metrics {
 [[nodiscard]] metrics& node_metrics();
 
 /// Returns the endpoint a record changes the status of (endpoint created,
-/// status changed, breaker changed), or nullopt.
+/// status changed, breaker changed, deleted), or nullopt.
 [[nodiscard]] std::optional<endpoint_id> status_endpoint_of(const record& rec);
 
 } // namespace wi

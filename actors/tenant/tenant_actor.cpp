@@ -103,7 +103,8 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
     {std::string{delivery_header::webhook_timestamp},
      std::to_string(timestamp)},
     {std::string{delivery_header::webhook_signature},
-     sign(ep.secret, ev.id, timestamp, job.body)},
+     // Both signatures during a secret rotation's grace (issue 17).
+     signature_header(ep, ev.id, timestamp, job.body, now_millis(self))},
   };
   for (const auto& h : ep.headers)
     job.headers.push_back(h);
@@ -372,6 +373,14 @@ void on_attempted(self_ptr self, const std::string& event_id, endpoint_id ep_id,
                   uint32_t attempt, unix_millis started,
                   delivery_outcome& outcome) {
   auto& st = self->state;
+  if (st.data.endpoints.count(ep_id) == 0) {
+    // The endpoint was deleted while the attempt was under way: its
+    // statistics and attempt log went with it, nothing is recorded.
+    st.probing.erase(ep_id);
+    release(self, event_id, ep_id);
+    forget_body_if_done(self, event_id);
+    return;
+  }
   auto kind = classify(outcome);
   if (kind == outcome_kind::shutdown) {
     // Not an attempt: the delivery stays pending for the next start.
@@ -711,6 +720,101 @@ caf::result<tenant_summary> change_limits(self_ptr self,
   return rp;
 }
 
+// -- endpoint lifecycle (issue 17) --------------------------------------------
+// Each handler commits one record whose `apply` (actors/tenant/tenant_state)
+// does the change; attempts already handed to the engine carry the settings
+// they were built with, every later one reads the endpoint again.
+
+/// The endpoint's current view, or not found when it was deleted while the
+/// request's record was on its way to the WAL.
+caf::expected<endpoint_view> current_view(self_ptr self, endpoint_id id) {
+  const auto& data = self->state.data;
+  auto i = data.endpoints.find(id);
+  if (i == data.endpoints.end())
+    return endpoint_not_found(id);
+  return view_of(data, i->second);
+}
+
+/// `PATCH /v1/webhook/endpoints/{id}`: answers the updated endpoint as GET
+/// does. A patch without fields changes nothing and writes nothing.
+void on_update(self_ptr self, endpoint_id id, endpoint_patch& patch,
+               reply_fn<endpoint_view>& reply) {
+  auto& st = self->state;
+  if (st.data.endpoints.count(id) == 0) {
+    reply(endpoint_not_found(id));
+    return;
+  }
+  if (patch.empty()) {
+    reply(current_view(self, id));
+    return;
+  }
+  endpoint_updated rec{st.data.tenant_id, id, crypto::now_seconds(),
+                       std::move(patch)};
+  commit_reply(self, std::move(rec), std::move(reply),
+               [self, id] { return current_view(self, id); });
+}
+
+/// `DELETE /v1/webhook/endpoints/{id}`: its pending deliveries end as
+/// `cancelled`; answers once durable.
+void on_delete(self_ptr self, endpoint_id id, reply_fn<no_content>& reply) {
+  auto& st = self->state;
+  if (st.data.endpoints.count(id) == 0) {
+    reply(endpoint_not_found(id));
+    return;
+  }
+  std::vector<std::string> cancelled;
+  for (const auto& [event_id, ev] : st.data.events)
+    for (const auto& d : ev.deliveries)
+      if (d.endpoint == id && d.status == delivery_status::pending)
+        cancelled.push_back(event_id);
+  endpoint_deleted rec{st.data.tenant_id, id, crypto::now_seconds()};
+  commit_reply(self, std::move(rec), std::move(reply),
+               [self, cancelled = std::move(cancelled)] {
+                 for (const auto& event_id : cancelled)
+                   forget_body_if_done(self, event_id);
+                 return no_content{};
+               });
+}
+
+/// `POST /v1/webhook/endpoints/{id}/secret/rotate`: the current secret keeps
+/// signing for the grace; answers the new secrets.
+void on_rotate(self_ptr self, endpoint_id id, secret_rotation& req,
+               reply_fn<secret_info>& reply) {
+  auto& st = self->state;
+  auto i = st.data.endpoints.find(id);
+  if (i == st.data.endpoints.end()) {
+    reply(endpoint_not_found(id));
+    return;
+  }
+  auto secret = req.secret.empty() ? generate_secret() : std::move(req.secret);
+  if (secret == i->second.secret) {
+    reply(make_error(errc::validation_failed, "secret",
+                     "secret must differ from the endpoint's current secret"));
+    return;
+  }
+  auto now = now_millis(self);
+  endpoint_secret_rotated rec{st.data.tenant_id, id, std::move(secret), now,
+                              now + req.grace_ms};
+  commit_reply(self, std::move(rec), std::move(reply),
+               [self, id, now]() -> caf::expected<secret_info> {
+                 const auto& eps = self->state.data.endpoints;
+                 auto j = eps.find(id);
+                 if (j == eps.end())
+                   return endpoint_not_found(id);
+                 return secrets_of(j->second, now);
+               });
+}
+
+/// `GET /v1/webhook/endpoints/{id}/secret`.
+void on_secret(self_ptr self, endpoint_id id, reply_fn<secret_info>& reply) {
+  const auto& eps = self->state.data.endpoints;
+  auto i = eps.find(id);
+  if (i == eps.end())
+    reply(endpoint_not_found(id));
+  else
+    reply(secrets_of(i->second, now_millis(self)));
+}
+
 } // namespace
 
 tenant_actor_state::~tenant_actor_state() {
@@ -781,7 +885,10 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
                   std::move(req.headers),
                   endpoint_status::active,
                   now,
-                  now};
+                  now,
+                  std::move(req.description),
+                  {},
+                  0};
       auto id = ep.id;
       commit_reply(self, endpoint_created{st.data.tenant_id, std::move(ep)},
                    std::move(reply),
@@ -882,6 +989,24 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
         return make_error(errc::tenant_unavailable,
                           "the tenant is moving between nodes; retry later");
       return change_limits(self, patch); // per-tenant limits (issue 13)
+    },
+    // Endpoint lifecycle (issue 17).
+    [self](update_atom, endpoint_id id, endpoint_patch& patch,
+           reply_fn<endpoint_view>& reply) {
+      if (!refuse_frozen(self, reply))
+        on_update(self, id, patch, reply);
+    },
+    [self](delete_atom, endpoint_id id, reply_fn<no_content>& reply) {
+      if (!refuse_frozen(self, reply))
+        on_delete(self, id, reply);
+    },
+    [self](rotate_atom, endpoint_id id, secret_rotation& req,
+           reply_fn<secret_info>& reply) {
+      if (!refuse_frozen(self, reply))
+        on_rotate(self, id, req, reply);
+    },
+    [self](secret_atom, endpoint_id id, reply_fn<secret_info>& reply) {
+      on_secret(self, id, reply);
     },
     [self](freeze_atom) { return freeze(self); },
   };

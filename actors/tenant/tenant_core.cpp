@@ -4,7 +4,10 @@
 #include <string>
 #include <utility>
 
+#include "actors/common/crypto.hpp"
 #include "actors/common/text.hpp"
+#include "actors/delivery/signing.hpp"
+
 #include "actors/tenant/tenant_state.hpp"
 #include "webhook_ingress/error.hpp"
 
@@ -113,6 +116,37 @@ probe_choice choose_probe(const tenant_state& st, endpoint_id ep,
     result.attempt = delivery->attempts + 1;
   }
   return result;
+}
+
+// -- endpoint lifecycle (issue 17) --------------------------------------------
+
+bool previous_secret_valid(const endpoint& ep, unix_millis now) noexcept {
+  return !ep.previous_secret.empty() && now < ep.previous_expires_at;
+}
+
+std::string signature_header(const endpoint& ep, std::string_view msg_id,
+                             int64_t timestamp, std::string_view body,
+                             unix_millis now) {
+  auto result = sign(ep.secret, msg_id, timestamp, body);
+  if (previous_secret_valid(ep, now)) {
+    result += ' ';
+    result += sign(ep.previous_secret, msg_id, timestamp, body);
+  }
+  return result;
+}
+
+secret_info secrets_of(const endpoint& ep, unix_millis now) {
+  secret_info result{ep.secret, {}, 0};
+  if (previous_secret_valid(ep, now)) {
+    result.previous = ep.previous_secret;
+    result.previous_expires_at = ep.previous_expires_at;
+  }
+  return result;
+}
+
+std::string generate_secret() {
+  return std::string{webhook_secret_prefix} +
+         base64_encode(crypto::random_bytes(32));
 }
 
 // -- publishing ---------------------------------------------------------------

@@ -133,6 +133,28 @@ struct probe_choice {
   return next_probe_at <= now + 5;
 }
 
+// -- endpoint lifecycle (issue 17) --------------------------------------------
+
+/// Returns whether `ep`'s replaced secret still signs at `now` (a rotation's
+/// grace, `previous_expires_at` exclusive).
+[[nodiscard]] bool previous_secret_valid(const endpoint& ep,
+                                         unix_millis now) noexcept;
+
+/// Returns the `webhook-signature` header of one delivery to `ep` at `now`:
+/// `v1,<signature with the secret>`, followed during a rotation's grace by
+/// ` v1,<signature with the previous secret>` (Standard Webhooks lists
+/// signatures space-separated; receivers accept any that verifies).
+[[nodiscard]] std::string
+signature_header(const endpoint& ep, std::string_view msg_id, int64_t timestamp,
+                 std::string_view body, unix_millis now);
+
+/// Returns `ep`'s secrets at `now`: the previous one only while it signs.
+[[nodiscard]] secret_info secrets_of(const endpoint& ep, unix_millis now);
+
+/// Returns a fresh signing secret: `whsec_` and the base64 of 32 random
+/// bytes (what the Standard Webhooks libraries generate and decode).
+[[nodiscard]] std::string generate_secret();
+
 // -- publishing ---------------------------------------------------------------
 
 /// What publish admission needs besides the tenant's state (taken from the

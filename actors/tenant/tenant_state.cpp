@@ -17,6 +17,13 @@ caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "wal", std::move(text));
 }
 
+/// Whether `id` names an endpoint that existed and was deleted: ids are
+/// never reused, so a record about it that was written after its
+/// `endpoint_deleted` (it raced with the delete) changes nothing.
+bool was_deleted(const tenant_state& st, endpoint_id id) {
+  return id != 0 && id <= st.last_id && st.endpoints.count(id) == 0;
+}
+
 template <class Endpoint>
 caf::error apply_created(tenant_state& st, Endpoint&& ep) {
   if (ep.id <= st.last_id)
@@ -29,6 +36,8 @@ caf::error apply_created(tenant_state& st, Endpoint&& ep) {
 }
 
 caf::error apply_status(tenant_state& st, const endpoint_status_changed& rec) {
+  if (was_deleted(st, rec.id))
+    return {};
   auto i = st.endpoints.find(rec.id);
   if (i == st.endpoints.end())
     return corrupt("status change of unknown endpoint " +
@@ -53,15 +62,17 @@ caf::error apply_accepted(tenant_state& st, const event_accepted& rec) {
                  {},           rec.payload_bytes};
   ev.deliveries.reserve(rec.endpoints.size());
   for (auto id : rec.endpoints) {
+    if (was_deleted(st, id))
+      continue; // deleted while the event was on its way to the WAL
     if (st.endpoints.count(id) == 0)
       return corrupt("event " + rec.event_id + " for unknown endpoint " +
                      std::to_string(id));
     ev.deliveries.push_back(
       delivery_state{id, delivery_status::pending, 0, rec.at, {}});
   }
-  for (auto id : rec.endpoints)
-    ++st.activity[id].pending;
-  st.pending += rec.endpoints.size();
+  for (const auto& d : ev.deliveries)
+    ++st.activity[d.endpoint].pending;
+  st.pending += ev.deliveries.size();
   if (!rec.idempotency_key.empty())
     st.idempotency[rec.idempotency_key] = rec.event_id;
   st.stored_bytes += rec.payload_bytes; // per-tenant limits (issue 13)
@@ -85,6 +96,10 @@ caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
   if (d == nullptr)
     return corrupt("attempt for no delivery of event " + rec.attempt.event_id +
                    " to endpoint " + std::to_string(rec.endpoint));
+  // An attempt that ended after its endpoint was deleted: its statistics
+  // went with the endpoint, and the delivery stays cancelled.
+  if (was_deleted(st, rec.endpoint))
+    return {};
   // An attempt that was under way when its delivery ended (expired, or
   // ended by another attempt) still counts in the statistics, but the
   // delivery keeps its final state.
@@ -121,6 +136,8 @@ caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
 
 caf::error apply_rescheduled(tenant_state& st,
                              const delivery_rescheduled& rec) {
+  if (was_deleted(st, rec.endpoint))
+    return {};
   auto i = st.events.find(rec.event_id);
   if (i == st.events.end() || st.endpoints.count(rec.endpoint) == 0)
     return corrupt("resend of unknown event " + rec.event_id + " or endpoint " +
@@ -138,6 +155,8 @@ caf::error apply_rescheduled(tenant_state& st,
 }
 
 caf::error apply_breaker(tenant_state& st, const breaker_changed& rec) {
+  if (was_deleted(st, rec.endpoint))
+    return {};
   auto i = st.endpoints.find(rec.endpoint);
   if (i == st.endpoints.end() || rec.status == endpoint_status::inactive)
     return corrupt("breaker change of unknown endpoint " +
@@ -158,6 +177,8 @@ caf::error apply_breaker(tenant_state& st, const breaker_changed& rec) {
 }
 
 caf::error apply_expired(tenant_state& st, const delivery_expired& rec) {
+  if (was_deleted(st, rec.endpoint))
+    return {};
   auto* d = find_delivery(st, rec.event_id, rec.endpoint);
   if (d == nullptr)
     return corrupt("expiry of no delivery of event " + rec.event_id);
@@ -196,6 +217,59 @@ caf::error apply_pruned(tenant_state& st, const history_pruned& rec) {
 
 caf::error apply_limits(tenant_state& st, const tenant_limits_set& rec) {
   st.limits = merge(std::move(st.limits), rec.change);
+  return {};
+}
+
+caf::error apply_updated(tenant_state& st, const endpoint_updated& rec) {
+  if (was_deleted(st, rec.id))
+    return {};
+  auto i = st.endpoints.find(rec.id);
+  if (i == st.endpoints.end())
+    return corrupt("update of unknown endpoint " + std::to_string(rec.id));
+  auto& ep = i->second;
+  const auto& c = rec.change;
+  if (c.url)
+    ep.url = *c.url;
+  if (c.event_types)
+    ep.event_types = *c.event_types;
+  if (c.headers)
+    ep.headers = *c.headers;
+  if (c.description)
+    ep.description = *c.description;
+  ep.last_modified = rec.at;
+  return {};
+}
+
+caf::error apply_deleted(tenant_state& st, const endpoint_deleted& rec) {
+  if (was_deleted(st, rec.id))
+    return {}; // deleted twice (two requests raced): nothing left to do
+  if (st.endpoints.erase(rec.id) == 0)
+    return corrupt("deletion of unknown endpoint " + std::to_string(rec.id));
+  // Its pending deliveries end; every delivery stays listed on its event.
+  for (auto& [id, ev] : st.events)
+    for (auto& d : ev.deliveries)
+      if (d.endpoint == rec.id && d.status == delivery_status::pending) {
+        d.status = delivery_status::failed;
+        d.reason = "cancelled";
+        --st.pending;
+      }
+  st.activity.erase(rec.id); // statistics, attempt log and breaker
+  return {};
+}
+
+caf::error apply_rotated(tenant_state& st, const endpoint_secret_rotated& rec) {
+  if (was_deleted(st, rec.id))
+    return {};
+  auto i = st.endpoints.find(rec.id);
+  if (i == st.endpoints.end())
+    return corrupt("secret rotation of unknown endpoint " +
+                   std::to_string(rec.id));
+  auto& ep = i->second;
+  // Never more than two secrets: the one replaced now is the only previous.
+  ep.previous_secret = std::move(ep.secret);
+  ep.previous_expires_at = rec.previous_expires_at;
+  ep.secret = rec.secret;
+  ep.last_modified = rec.at / 1000;
   return {};
 }
 
@@ -246,6 +320,12 @@ caf::error apply(tenant_state& st, const record& rec) {
         return apply_pruned(st, x);
       else if constexpr (std::is_same_v<type, tenant_limits_set>)
         return apply_limits(st, x);
+      else if constexpr (std::is_same_v<type, endpoint_updated>)
+        return apply_updated(st, x);
+      else if constexpr (std::is_same_v<type, endpoint_deleted>)
+        return apply_deleted(st, x);
+      else if constexpr (std::is_same_v<type, endpoint_secret_rotated>)
+        return apply_rotated(st, x);
       else if constexpr (std::is_same_v<type, tenant_state_imported>)
         return apply_imported(st, x);
       else

@@ -18,7 +18,9 @@ namespace wi {
 /// same state. Returns `errc::corrupt_data` (and leaves `st` unchanged) for
 /// a record that cannot follow the current state: another tenant's record,
 /// a tenant-level record, an identifier not above `last_id`, or a status
-/// change of an unknown endpoint.
+/// change of an unknown endpoint. A record about a deleted endpoint (one
+/// whose id is at most `last_id` but that is gone: it raced with the
+/// delete) changes nothing and succeeds; an event accepted for it skips it.
 [[nodiscard]] caf::error apply(tenant_state& st, const record& rec);
 
 /// Like `apply(tenant_state&, const record&)`, moving the record's endpoint

@@ -61,6 +61,47 @@ struct new_endpoint {
   std::string secret;
   std::vector<std::string> event_types;
   header_list headers;
+  /// Free text for the tenant's own use; empty when none.
+  std::string description{};
+};
+
+/// A validated update (`PATCH /v1/webhook/endpoints/{id}`): each field that
+/// is set replaces the endpoint's; unset fields stay as they are. Producing
+/// one is the HTTP layer's job (`http/validation.hpp`).
+struct endpoint_patch {
+  std::optional<std::string> url;
+  std::optional<std::vector<std::string>> event_types;
+  /// Replaces the whole header list (an empty list removes every header).
+  std::optional<header_list> headers;
+  /// An empty string clears the description (`null` in the request).
+  std::optional<std::string> description;
+
+  /// Returns whether the patch changes nothing.
+  [[nodiscard]] bool empty() const noexcept {
+    return !url && !event_types && !headers && !description;
+  }
+
+  friend bool operator==(const endpoint_patch&,
+                         const endpoint_patch&) = default;
+};
+
+/// A validated secret rotation
+/// (`POST /v1/webhook/endpoints/{id}/secret/rotate`).
+struct secret_rotation {
+  /// The new secret; empty to have the tenant actor generate a `whsec_` one.
+  std::string secret;
+  /// How long the replaced secret keeps signing, in milliseconds
+  /// (1 s to 7 days).
+  int64_t grace_ms = 24 * 3600 * 1000;
+};
+
+/// An endpoint's signing secrets (`GET /v1/webhook/endpoints/{id}/secret`).
+struct secret_info {
+  std::string secret;
+  /// The replaced secret while its grace lasts; empty otherwise.
+  std::string previous;
+  /// When the replaced secret stops signing; 0 when there is none.
+  unix_millis previous_expires_at = 0;
 };
 
 /// A webhook endpoint as the tenant actor owns it.
@@ -73,6 +114,13 @@ struct endpoint {
   endpoint_status status = endpoint_status::active;
   unix_seconds created_at = 0;
   unix_seconds last_modified = 0;
+  /// Free text for the tenant's own use; empty when none.
+  std::string description{};
+  /// The secret the last rotation replaced: deliveries carry its signature
+  /// too until `previous_expires_at` (exclusive). Empty and 0 when the
+  /// endpoint was never rotated.
+  std::string previous_secret{};
+  unix_millis previous_expires_at = 0;
 
   friend bool operator==(const endpoint&, const endpoint&) = default;
 };

@@ -52,6 +52,9 @@ using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using prune_atom = caf::atom_constant<caf::atom("prune")>;
 using read_atom = caf::atom_constant<caf::atom("read")>;
 using limits_atom = caf::atom_constant<caf::atom("limits")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using secret_atom = caf::atom_constant<caf::atom("secret")>;
 using freeze_atom = caf::atom_constant<caf::atom("freeze")>;
 using thaw_atom = caf::atom_constant<caf::atom("thaw")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
@@ -254,6 +257,15 @@ using tenant_actor = caf::typed_actor<
   // Admin (from the directory): change the tenant's limits durably
   // (`tenant_limits_set`); replies with its summary once applied.
   caf::replies_to<limits_atom, limits_patch>::with<tenant_summary>,
+  // Endpoint lifecycle (issue 17): update answers the endpoint as GET does,
+  // delete answers once durable, rotate answers the new secret and the
+  // previous one's expiry, (secret) answers the secrets.
+  caf::reacts_to<update_atom, endpoint_id, endpoint_patch,
+                 reply_fn<endpoint_view>>,
+  caf::reacts_to<delete_atom, endpoint_id, reply_fn<no_content>>,
+  caf::reacts_to<rotate_atom, endpoint_id, secret_rotation,
+                 reply_fn<secret_info>>,
+  caf::reacts_to<secret_atom, endpoint_id, reply_fn<secret_info>>,
   // A planned move (from the directory): finish what is in the mailbox
   // before this and every WAL commit under way, then stop: no further
   // attempt, probe or prune; outcomes arriving later are dropped; mutations
@@ -342,6 +354,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::attempt_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::delivery_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_view>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_patch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::secret_rotation)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::secret_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::frozen_tenant)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::export_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::transfer_done)

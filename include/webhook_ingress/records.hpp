@@ -219,6 +219,46 @@ struct tenant_moved_out {
                          const tenant_moved_out&) = default;
 };
 
+/// WAL record: an endpoint's settings changed (`PATCH`, issue 17). Each
+/// set field replaces the endpoint's; `at` becomes its `last_modified`. A
+/// record about an endpoint deleted meanwhile changes nothing.
+struct endpoint_updated {
+  std::string tenant_id;
+  endpoint_id id = 0;
+  unix_seconds at = 0;
+  endpoint_patch change;
+
+  friend bool operator==(const endpoint_updated&,
+                         const endpoint_updated&) = default;
+};
+
+/// WAL record: an endpoint was deleted (issue 17). Its pending deliveries
+/// end `failed` with reason `cancelled` (they stay on their events), its
+/// statistics and attempt log go; its id is never handed out again.
+struct endpoint_deleted {
+  std::string tenant_id;
+  endpoint_id id = 0;
+  unix_seconds at = 0;
+
+  friend bool operator==(const endpoint_deleted&,
+                         const endpoint_deleted&) = default;
+};
+
+/// WAL record: an endpoint's signing secret was rotated (issue 17). The
+/// current secret becomes the previous one, signing too until
+/// `previous_expires_at`; an older previous secret is dropped.
+struct endpoint_secret_rotated {
+  std::string tenant_id;
+  endpoint_id id = 0;
+  /// The new secret.
+  std::string secret;
+  unix_millis at = 0;
+  unix_millis previous_expires_at = 0;
+
+  friend bool operator==(const endpoint_secret_rotated&,
+                         const endpoint_secret_rotated&) = default;
+};
+
 /// One durable mutation. Records carry every value they set (ids, times), so
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
@@ -227,17 +267,19 @@ using record = std::variant<
   tenant_created, endpoint_created, endpoint_status_changed, event_accepted,
   attempt_recorded, delivery_rescheduled, breaker_changed, delivery_expired,
   token_issued, tenant_deactivated, tenant_purged, history_pruned,
-  tenant_limits_set, tenant_imported, tenant_state_imported, tenant_moved_out>;
+  tenant_limits_set, tenant_imported, tenant_state_imported, tenant_moved_out,
+  endpoint_updated, endpoint_deleted, endpoint_secret_rotated>;
 
 /// Returns the record's kind, e.g. `"endpoint_created"` (for log lines).
 [[nodiscard]] inline std::string_view kind_of(const record& x) {
-  static constexpr std::array<std::string_view, 16> names{
-    "tenant_created",     "endpoint_created", "endpoint_status_changed",
-    "event_accepted",     "attempt_recorded", "delivery_rescheduled",
-    "breaker_changed",    "delivery_expired", "token_issued",
-    "tenant_deactivated", "tenant_purged",    "history_pruned",
-    "tenant_limits_set",  "tenant_imported",  "tenant_state_imported",
-    "tenant_moved_out"};
+  static constexpr std::array<std::string_view, 19> names{
+    "tenant_created",         "endpoint_created", "endpoint_status_changed",
+    "event_accepted",         "attempt_recorded", "delivery_rescheduled",
+    "breaker_changed",        "delivery_expired", "token_issued",
+    "tenant_deactivated",     "tenant_purged",    "history_pruned",
+    "tenant_limits_set",      "tenant_imported",  "tenant_state_imported",
+    "tenant_moved_out",       "endpoint_updated", "endpoint_deleted",
+    "endpoint_secret_rotated"};
   static_assert(std::variant_size_v<record> == names.size());
   return names[x.index()];
 }

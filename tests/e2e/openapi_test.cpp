@@ -51,6 +51,11 @@ const std::set<operation_key> routed{
   {"get", "/v1/webhook/events/{id}"},
   {"get", "/openapi.json"},
   {"get", "/metrics"},
+  // Endpoint lifecycle (issue 17).
+  {"patch", "/v1/webhook/endpoints/{id}"},
+  {"delete", "/v1/webhook/endpoints/{id}"},
+  {"post", "/v1/webhook/endpoints/{id}/secret/rotate"},
+  {"get", "/v1/webhook/endpoints/{id}/secret"},
 };
 
 /// docs/openapi.json in the source tree.

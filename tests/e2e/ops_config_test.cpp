@@ -276,7 +276,7 @@ TEST(ops_logs, json_logs_carry_route_templates_and_no_secrets) {
   auto missing =
     client.get("/no/such/route/" + std::to_string(ep_id), bearer(t.token));
   EXPECT_EQ(missing.status, 404) << missing;
-  auto not_allowed = client.request("DELETE", endpoint_path(ep_id));
+  auto not_allowed = client.request("POST", endpoint_path(ep_id), {}, "");
   EXPECT_EQ(not_allowed.status, 405) << not_allowed;
   // A rotated token, and the admin views of the endpoint and the metrics.
   auto rotated = client.post("/admin/v1/tenants/" + t.id + "/tokens",

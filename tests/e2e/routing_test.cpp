@@ -76,9 +76,10 @@ TEST_F(routing, wrong_method_is_405_with_allow_header) {
     std::set<std::string> must_allow;
   };
   std::vector<wrong_method> cases = {
-    {"DELETE", "/v1/webhook/endpoints/1", {"GET"}},
-    {"PATCH", "/v1/webhook/endpoints/1", {"GET"}},
-    {"POST", "/v1/webhook/endpoints/1", {"GET"}},
+    {"PUT", "/v1/webhook/endpoints/1", {"GET", "DELETE", "PATCH"}},
+    {"POST", "/v1/webhook/endpoints/1", {"GET", "DELETE", "PATCH"}},
+    {"DELETE", "/v1/webhook/endpoints/1/secret", {"GET"}},
+    {"GET", "/v1/webhook/endpoints/1/secret/rotate", {"POST"}},
     {"POST", "/v1/webhook/endpoints/list", {"GET"}},
     {"DELETE", "/v1/webhook/endpoints/list", {"GET"}},
     {"GET", "/v1/webhook/endpoints", {"POST"}},
@@ -132,7 +133,7 @@ TEST_F(routing, valid_request_id_is_echoed) {
     auto no_route = client().get("/nope", headers);
     EXPECT_TRUE(is_error(no_route, 404, "ROUTE_NOT_FOUND"));
     EXPECT_EQ(request_id_of(no_route), id);
-    auto no_method = client().request("DELETE", endpoint_path(1), headers);
+    auto no_method = client().request("POST", endpoint_path(1), headers);
     EXPECT_TRUE(is_error(no_method, 405, "METHOD_NOT_ALLOWED"));
     EXPECT_EQ(request_id_of(no_method), id);
     auto invalid = client().post(endpoints_path, R"({"url":"x"})", headers);
@@ -193,7 +194,7 @@ TEST_F(routing, one_keep_alive_connection_serves_a_mixed_sequence) {
     EXPECT_TRUE(is_error(rs.back(), 400, "INVALID_JSON"));
     rs.push_back(session.request("GET", endpoint_path(id), {}));
     EXPECT_TRUE(is_error(rs.back(), 401, "UNAUTHORIZED"));
-    rs.push_back(session.request("DELETE", endpoint_path(id), auth()));
+    rs.push_back(session.request("POST", endpoint_path(id), auth(), ""));
     EXPECT_TRUE(is_error(rs.back(), 405, "METHOD_NOT_ALLOWED"));
     rs.push_back(session.request("GET", "/nope", auth()));
     EXPECT_TRUE(is_error(rs.back(), 404, "ROUTE_NOT_FOUND"));

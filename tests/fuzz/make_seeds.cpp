@@ -33,6 +33,15 @@ endpoint sample_endpoint(endpoint_id id) {
                   1704067260};
 }
 
+/// An endpoint with the fields of issue 17 set.
+endpoint described_endpoint(endpoint_id id) {
+  auto ep = sample_endpoint(id);
+  ep.description = "billing team";
+  ep.previous_secret = "older-secret";
+  ep.previous_expires_at = 1704153600000;
+  return ep;
+}
+
 tenant_state sample_tenant();
 
 tenant_entry imported_entry(const std::string& hash) {
@@ -63,19 +72,27 @@ std::vector<record> records() {
                     1704067300000, 1704067360000, 60000},
     delivery_expired{"tA", "evt_1", 1, 1704671999000},
     token_issued{"tA", hash, 1704067400, 1704153800},
-    tenant_deactivated{"tA", 1704067500},
-    tenant_purged{"tA", 1704067600},
+    tenant_deactivated{"tA", 1704067500}, tenant_purged{"tA", 1704067600},
     history_pruned{"tA", 1704067700000, {"evt_1", "evt_2"}},
     tenant_imported{"tA", imported_entry(hash), 3},
     tenant_state_imported{"tA", persistence::encode_snapshot(sample_tenant())},
-    tenant_moved_out{"tA", 1704067800}};
+    tenant_moved_out{"tA", 1704067800},
+    // Endpoint lifecycle (issue 17): tags 18-21.
+    endpoint_created{"tA", described_endpoint(2)},
+    endpoint_updated{
+      "tA", 2, 1704067800,
+      endpoint_patch{"https://example.com/v2", std::vector<std::string>{"a.b"},
+                     header_list{{"X-V", "2"}}, std::string{"billing"}}},
+    endpoint_deleted{"tA", 2, 1704067900},
+    endpoint_secret_rotated{
+      "tA", 1, "whsec_AAAAAAAAAAAAAAAAAAAAAQ==", 1704068000000, 1704154400000}};
 }
 
 tenant_state sample_tenant() {
   auto st = empty_tenant("tA");
   st.last_id = 3;
   st.endpoints.emplace(1, sample_endpoint(1));
-  st.endpoints.emplace(3, sample_endpoint(3));
+  st.endpoints.emplace(3, described_endpoint(3));
   event_state ev{"evt_1", "order.created", "key-1", 1704067200123, {}};
   ev.deliveries.push_back({1, delivery_status::pending, 1, 1704067205000, ""});
   ev.deliveries.push_back({3, delivery_status::failed, 7, 0, "exhausted"});

@@ -197,6 +197,28 @@ void fuzz_admin_bodies(std::string_view input) {
                                 errc::validation_failed});
   if (auto purge = parse_purge_flag(split_query(input)); !purge)
     check_error(purge.error(), {errc::invalid_parameter});
+  // Endpoint lifecycle (issue 17).
+  if (auto rot = parse_rotate_secret(input)) {
+    check(rot->grace_ms >= min_secret_grace_ms &&
+            rot->grace_ms <= max_secret_grace_ms,
+          "secret grace");
+    check(rot->secret.empty() || !has_control_chars(rot->secret),
+          "rotated secret control character");
+  } else {
+    check_error(rot.error(), {errc::invalid_json, errc::invalid_parameter,
+                              errc::validation_failed});
+  }
+  if (auto patch = parse_patch_endpoint(input)) {
+    if (patch->event_types)
+      check(!patch->event_types->empty(), "patched event types empty");
+    if (patch->description)
+      check(count_code_points(*patch->description) <=
+              endpoint_limits::max_description,
+            "description length");
+  } else {
+    check_error(patch.error(), {errc::invalid_json, errc::invalid_parameter,
+                                errc::validation_failed});
+  }
 }
 
 constexpr int64_t min_formatted = -62'167'219'200; // 0000-01-01T00:00:00Z

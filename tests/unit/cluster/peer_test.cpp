@@ -765,10 +765,15 @@ TEST(peer_http, a_fenced_node_refuses_mutations_of_its_tenants_but_reads) {
         std::tuple{"POST", std::string{"/v1/webhook/endpoints"},
                    std::string{R"({"url":"https://example.com/h"})"}},
         std::tuple{"PUT", std::string{"/v1/webhook/endpoints/1/disable"},
+                   std::string{}},
+        // The endpoint lifecycle (issue 17).
+        std::tuple{"PATCH", std::string{"/v1/webhook/endpoints/1"},
+                   std::string{R"({"description":"x"})"}},
+        std::tuple{"DELETE", std::string{"/v1/webhook/endpoints/1"},
+                   std::string{}},
+        std::tuple{"POST", std::string{"/v1/webhook/endpoints/1/secret/rotate"},
                    std::string{}}}) {
-    auto r = std::string{method} == "POST"
-               ? a.client().post(path, body, headers)
-               : a.client().put(path, headers);
+    auto r = a.client().request(method, path, headers, body);
     EXPECT_EQ(r.status, 503) << method << ' ' << path << r;
     EXPECT_EQ(r.error().at("code"), "TENANT_UNAVAILABLE");
     EXPECT_EQ(r.header("Retry-After"), "1");

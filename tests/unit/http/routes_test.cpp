@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 27u);
+  EXPECT_EQ(routes.size(), 31u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -185,7 +185,7 @@ TEST(match_route, method_not_allowed) {
   EXPECT_EQ(error_of(http_method::other, "/readyz"), errc::method_not_allowed);
   EXPECT_EQ(error_of(get, "/v1/webhook/endpoints"), errc::method_not_allowed);
   EXPECT_EQ(error_of(put, "/v1/webhook/endpoints/1"), errc::method_not_allowed);
-  EXPECT_EQ(error_of(http_method::del, "/v1/webhook/endpoints/1"),
+  EXPECT_EQ(error_of(post, "/v1/webhook/endpoints/1"),
             errc::method_not_allowed);
   EXPECT_EQ(error_of(get, "/v1/webhook/endpoints/1/disable"),
             errc::method_not_allowed);
@@ -206,7 +206,7 @@ TEST(allowed_methods, lists_methods_in_fixed_order) {
   EXPECT_EQ(allowed_methods("/readyz"), "GET");
   EXPECT_EQ(allowed_methods("/admin/v1/tenants"), "GET, POST");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints"), "POST");
-  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5"), "GET");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5"), "GET, DELETE, PATCH");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/disable"), "PUT");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/enable"), "PUT");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/statistics"), "GET, PUT");

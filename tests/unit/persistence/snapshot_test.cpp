@@ -126,9 +126,9 @@ TEST(snapshot_codec, reads_tenant_snapshots_written_before_limits) {
   EXPECT_EQ(back->events.at("evt_old").payload_bytes, 0u);
   EXPECT_EQ(back->stored_bytes, 0u);
   EXPECT_EQ(back->limits, limit_overrides{});
-  // Written again, it takes the current kind (4) and reads back the same.
+  // Written again, it takes the current kind (7) and reads back the same.
   auto again = encode_snapshot(*back);
-  EXPECT_EQ(again[1], '\x04');
+  EXPECT_EQ(again[1], '\x07');
   EXPECT_EQ(*decode_tenant_snapshot(again), *back);
 }
 

@@ -408,6 +408,21 @@ void expect_same_summary(const tenant_summary& x, const tenant_summary& y) {
 
 TEST_F(transfer_test, freeze_exports_the_state_and_the_import_serves_alike) {
   populate();
+  // The endpoint lifecycle's fields (issue 17) move along: a description, a
+  // rotated secret in its grace, a deleted id (never handed out again).
+  {
+    auto actor = a.actor_of(tenant.id);
+    endpoint_patch described;
+    described.description = "billing team";
+    ASSERT_TRUE(ask_actor<endpoint_view>(actor, update_atom::value,
+                                         endpoint_id{1}, described));
+    ASSERT_TRUE(
+      ask_actor<secret_info>(actor, rotate_atom::value, endpoint_id{1},
+                             secret_rotation{"rotated-secret", 60000}));
+    ASSERT_TRUE(ask_actor<endpoint>(actor, create_atom::value, sample(4)));
+    ASSERT_TRUE(
+      ask_actor<no_content>(actor, delete_atom::value, endpoint_id{4}));
+  }
   auto before = a.ask<tenant_summary>(get_atom::value, tenant.id);
   ASSERT_TRUE(before) << text_of(before.error());
   auto page = ask_actor<endpoint_page>(a.actor_of(tenant.id), list_atom::value,
@@ -429,6 +444,9 @@ TEST_F(transfer_test, freeze_exports_the_state_and_the_import_serves_alike) {
   auto data = persistence::decode_tenant_snapshot(x->snapshot);
   ASSERT_TRUE(data) << text_of(data.error());
   EXPECT_EQ(data->endpoints.size(), 3u);
+  EXPECT_EQ(data->last_id, 4u); // endpoint 4 was deleted
+  EXPECT_EQ(data->endpoints.at(1).description, "billing team");
+  EXPECT_EQ(data->endpoints.at(1).previous_secret, "secret-secret");
   EXPECT_EQ(data->events.size(), 2u);
   EXPECT_EQ(data->pending, 6u);
   EXPECT_EQ(data->limits.values[0], std::optional<uint64_t>{50});
@@ -468,6 +486,15 @@ TEST_F(transfer_test, freeze_exports_the_state_and_the_import_serves_alike) {
                                          list_atom::value, list_query{});
   ASSERT_TRUE(page_b);
   EXPECT_EQ(page_b->items, page->items);
+  auto secrets = ask_actor<secret_info>(b.actor_of(tenant.id),
+                                        secret_atom::value, endpoint_id{1});
+  ASSERT_TRUE(secrets) << text_of(secrets.error());
+  EXPECT_EQ(secrets->secret, "rotated-secret");
+  EXPECT_EQ(secrets->previous, "secret-secret");
+  auto fifth =
+    ask_actor<endpoint>(b.actor_of(tenant.id), create_atom::value, sample(5));
+  ASSERT_TRUE(fifth) << text_of(fifth.error());
+  EXPECT_EQ(fifth->id, 5u) << "the deleted id 4 stays used on the new owner";
   for (const auto& [key, value] : x->payloads) {
     auto stored = b.store->get_payload(key);
     ASSERT_TRUE(stored && *stored);
