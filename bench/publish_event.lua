@@ -22,10 +22,6 @@ end
 -- Globals, so that done() can read them with thread:get().
 accepted, throttled, other = 0, 0, 0
 
--- With WI_BENCH_SHARE set (bench/rate_limit_bench.sh), each thread stops
--- after that many answers: a fixed number of events instead of a duration.
-local share = tonumber(os.getenv("WI_BENCH_SHARE") or "")
-
 function response(status, headers, body)
   if status == 202 then
     accepted = accepted + 1
@@ -33,9 +29,6 @@ function response(status, headers, body)
     throttled = throttled + 1
   else
     other = other + 1
-  end
-  if share and accepted + throttled + other >= share then
-    wrk.thread:stop()
   end
 end
 
