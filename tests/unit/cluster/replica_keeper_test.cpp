@@ -10,6 +10,8 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/binary_deserializer.hpp>
+#include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <gtest/gtest.h>
@@ -143,4 +145,34 @@ TEST_F(replica_keeper_test, refuses_a_tenant_this_node_owns_and_stores_bases) {
   ASSERT_TRUE(info);
   EXPECT_TRUE(info->complete);
   EXPECT_EQ(info->last_seq, 3u);
+}
+
+TEST_F(replica_keeper_test, batches_and_acks_cross_the_wire_unchanged) {
+  replica_batch b{"owner", {slice("t1", 4, 7), slice("t2", 0, 8)}};
+  b.slices[0].payloads.emplace_back("t1/e1", std::string{"\0body", 5});
+  b.slices[0].erased_payloads.push_back("t1/e0");
+  auto ack = replica_ack::of(
+    {slice_result::stored, slice_result::gap, slice_result::stale_epoch});
+  std::vector<char> buf;
+  caf::binary_serializer sink{sys_, buf};
+  ASSERT_FALSE(sink(b, ack));
+  replica_batch b2;
+  replica_ack ack2;
+  caf::binary_deserializer source{sys_, buf};
+  ASSERT_FALSE(source(b2, ack2));
+  EXPECT_EQ(b2.from, "owner");
+  ASSERT_EQ(b2.slices.size(), 2u);
+  EXPECT_EQ(b2.slices[0].tenant, "t1");
+  EXPECT_EQ(b2.slices[0].epoch, 1u);
+  EXPECT_EQ(b2.slices[0].prev_seq, 4u);
+  EXPECT_EQ(b2.slices[0].records, b.slices[0].records);
+  EXPECT_EQ(b2.slices[0].payloads, b.slices[0].payloads);
+  EXPECT_EQ(b2.slices[0].erased_payloads, b.slices[0].erased_payloads);
+  EXPECT_EQ(b2.slices[1].records, b.slices[1].records);
+  EXPECT_EQ(ack2.decoded(),
+            (std::vector{slice_result::stored, slice_result::gap,
+                         slice_result::stale_epoch}));
+  // A result this build does not know is not trusted.
+  ack2.results.push_back(77);
+  EXPECT_EQ(ack2.decoded().back(), slice_result::gap);
 }
