@@ -82,7 +82,10 @@
     } catch (e) {
       throw new ApiError(0, 'NETWORK', 'The node did not answer');
     }
-    if (resp.status === 204) return {data: null, pagination: null};
+    if (resp.status === 204) {
+      await resp.text().catch(() => ''); // read to its end: nothing, but complete
+      return {data: null, pagination: null};
+    }
     let doc = null;
     try { doc = await resp.json(); } catch (e) { doc = null; }
     if (resp.ok && doc && doc.success === true) return doc;
@@ -262,9 +265,9 @@
       `${(offset + i * step).toFixed(1)},${(bottom - (bottom - top) * v / max).toFixed(1)}`);
     el.replaceChildren(
       svg('line', {class: 'axis', x1: 0, y1: bottom, x2: w, y2: bottom}),
-      Object.assign(svg('text', {x: 2, y: 10}), {textContent: `max ${fmt(max, 1)}/s`}),
       svg('polyline', {class: bad ? 'line bad' : 'line', points: points.join(' ')}));
     el.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+    el.parentNode.querySelector('.scale').textContent = ` (scale: 0 to ${fmt(max, 1)}/s)`;
   }
 
   /// A bar chart of attempt latencies (oldest first); failures in red.
@@ -281,15 +284,15 @@
       return bar;
     });
     el.replaceChildren(
-      svg('line', {class: 'axis', x1: 0, y1: bottom, x2: w, y2: bottom}),
-      Object.assign(svg('text', {x: 2, y: 10}), {textContent: `max ${fmt(max)} ms`}), ...bars);
+      svg('line', {class: 'axis', x1: 0, y1: bottom, x2: w, y2: bottom}), ...bars);
     el.setAttribute('viewBox', `0 0 ${w} 90`);
+    el.parentNode.querySelector('.scale').textContent = ` (scale: 0 to ${fmt(max)} ms)`;
   }
 
   function chartFigure(id, caption) {
     const chart = svg('svg', {class: 'chart', id, role: 'img', 'aria-label': caption,
                               viewBox: '0 0 300 90', preserveAspectRatio: 'none'});
-    return {figure: h('figure', {}, h('figcaption', {}, caption), chart), chart};
+    return {figure: h('figure', {}, h('figcaption', {}, caption, h('span', {class: 'scale'})), chart), chart};
   }
 
   function card(label, value, sub, id) {
@@ -377,7 +380,7 @@
           table('Members', [['Node'], ['HTTP'], ['Peer'], ['State'], ['Tenants', 'num']],
             c.members.map((m) => h('tr', {}, h('td', {}, m.id), h('td', {}, m.http),
               h('td', {}, m.peer || '—'), h('td', {}, m.state),
-              h('td', {class: 'num'}, fmt((c.tenants_by_node || {})[m.id] || 0))))),
+              h('td', {class: 'num'}, c.cluster_mode ? fmt((c.tenants_by_node || {})[m.id] || 0) : 'all')))),
           owners.length ? null : h('p', {class: 'muted'}, 'Tenants live on this node.')]);
         build.textContent = `Version ${n.version}, build ${n.build}, node ${n.node_id}`;
       },
