@@ -203,8 +203,7 @@
       $('nav-tenants').setAttribute('aria-current', 'page');
       heading = tenantsView();
     }
-    if (document.activeElement === document.body || document.activeElement === $('token'))
-      heading.focus();
+    heading.focus({preventScroll: false});
   }
 
   /// Asks for a confirmation in a modal dialog; resolves to true or false.
