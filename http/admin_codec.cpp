@@ -21,6 +21,8 @@ json::object to_json(const wi::tenant_summary& x, unix_seconds now) {
   };
   result["events"] = x.events;
   result["pending_deliveries"] = x.pending_deliveries;
+  result["attempts"] = json::object{{"total", x.attempts_total},
+                                    {"successful", x.attempts_successful}};
   result["mailbox_depth"] = x.mailbox_depth;
   if (x.deactivated_at != 0)
     result["deactivated_at"] = format_rfc3339(x.deactivated_at);

@@ -11,7 +11,8 @@ inline constexpr const char* redacted = "[redacted]";
 
 /// A tenant for the admin API: the `tenant_info` fields plus `loaded`,
 /// `endpoints` (`{"active", "disabled", "inactive", "total"}`), `events`,
-/// `pending_deliveries`, `mailbox_depth`, and when set `deactivated_at`,
+/// `pending_deliveries`, `attempts` (`{"total", "successful"}`),
+/// `mailbox_depth`, and when set `deactivated_at`,
 /// `last_mutation_at` and `previous_token_valid_until` (only while that
 /// token still works at `now`, unix seconds), and the per-tenant limits
 /// (`limits`, `limit_overrides`, `usage`: see `add_limits_json`).

@@ -96,6 +96,14 @@ const std::vector<route_info>& routes_table() {
     {m::del, "/v1/webhook/endpoints/{id}", r::delete_endpoint},
     {m::post, "/v1/webhook/endpoints/{id}/secret/rotate", r::rotate_secret},
     {m::get, "/v1/webhook/endpoints/{id}/secret", r::get_secret},
+    // The admin dashboard's routes (issue 18).
+    {m::get, "/admin/v1/tenants/{id}/endpoints", r::admin_list_endpoints},
+    {m::put, "/admin/v1/tenants/{id}/endpoints/{eid}/disable",
+     r::admin_disable_endpoint},
+    {m::put, "/admin/v1/tenants/{id}/endpoints/{eid}/enable",
+     r::admin_enable_endpoint},
+    {m::post, "/admin/v1/tenants/{id}/endpoints/{eid}/resend",
+     r::admin_resend_event},
   };
   return table;
 }

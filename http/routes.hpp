@@ -52,6 +52,11 @@ enum class route_id {
   delete_endpoint,
   rotate_secret,
   get_secret,
+  // The admin dashboard's routes (issue 18).
+  admin_list_endpoints,
+  admin_disable_endpoint,
+  admin_enable_endpoint,
+  admin_resend_event,
 };
 
 /// One entry of the routing table.

@@ -28,6 +28,7 @@
 #include "http/limits_codec.hpp"
 #include "http/routes.hpp"
 #include "http/time_format.hpp"
+#include "http/ui_assets.hpp"
 #include "http/validation.hpp"
 #include "webhook_ingress/error.hpp"
 
@@ -56,6 +57,10 @@ std::string_view reason_phrase(int status) noexcept {
     return "Created";
   case 204:
     return "No Content";
+  case 304:
+    return "Not Modified";
+  case 308:
+    return "Permanent Redirect";
   case 400:
     return "Bad Request";
   case 401:
@@ -93,6 +98,8 @@ restinio::http_status_line_t status_line(int status) {
 /// so ids stay out of the access log. Static storage.
 std::string_view route_template_of(std::string_view method_name,
                                    std::string_view path) {
+  if (is_ui_path(path)) // the admin dashboard (issue 18)
+    return "/admin/ui/";
   auto method = parse_method(method_name);
   if (auto route = match_route(method, path))
     return route->path_template;
@@ -365,7 +372,11 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_snapshot:
   case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
   case route_id::admin_drain_node:
-  case route_id::admin_move_tenant: // planned moves (issue 15)
+  case route_id::admin_move_tenant:    // planned moves (issue 15)
+  case route_id::admin_list_endpoints: // the dashboard's (issue 18)
+  case route_id::admin_disable_endpoint:
+  case route_id::admin_enable_endpoint:
+  case route_id::admin_resend_event:
     return true;
   default:
     return false;
@@ -388,6 +399,9 @@ bool is_mutation(route_id id) noexcept {
   case route_id::update_endpoint: // endpoint lifecycle (issue 17)
   case route_id::delete_endpoint:
   case route_id::rotate_secret:
+  case route_id::admin_disable_endpoint: // the dashboard's (issue 18)
+  case route_id::admin_enable_endpoint:
+  case route_id::admin_resend_event:
     return true;
   default:
     return false;
@@ -955,6 +969,10 @@ struct server::impl {
       return;
     }
     auto path = ex.path();
+    if (is_ui_path(path)) { // the admin dashboard (issue 18)
+      serve_ui(ex);
+      return;
+    }
     auto method = parse_method(ex.method());
     auto route = match_route(method, path);
     if (!route) {
@@ -1179,7 +1197,7 @@ struct server::impl {
       drain_node(ex, route.id_param);
       return;
     case route_id::admin_list_tenants: {
-      auto query = parse_query(ex);
+      auto query = parse_tenant_query(ex); // `search`: issue 18
       if (!query) {
         ex.write_error(query.error());
         return;
@@ -1215,11 +1233,12 @@ struct server::impl {
     }
     case route_id::admin_node:
       caf::anon_send(dir, node_atom::value,
-                     reply_with<node_status>(ex, [this](const exchange& e,
-                                                        const node_status& x) {
-                       e.write_data(200,
-                                    node_json(cfg.node, x, now_unix_millis()));
-                     }));
+                     reply_with<node_status>(
+                       ex, [this](const exchange& e, const node_status& x) {
+                         auto body = node_json(cfg.node, x, now_unix_millis());
+                         add_dashboard_figures(body); // issue 18
+                         e.write_data(200, std::move(body));
+                       }));
       return;
     case route_id::admin_cluster:
       ex.write_data(200, cluster_json());
@@ -1298,6 +1317,12 @@ struct server::impl {
                      reply_with<tenant_summary>(ex, write_summary));
       return;
     }
+    case route_id::admin_list_endpoints: // the dashboard's (issue 18)
+    case route_id::admin_disable_endpoint:
+    case route_id::admin_enable_endpoint:
+    case route_id::admin_resend_event:
+      dispatch_dashboard(ex, route, std::move(*tenant_id));
+      return;
     case route_id::admin_get_endpoint: {
       auto id = parse_endpoint_id(route.sub_param, "eid");
       if (!id) {
@@ -1614,13 +1639,7 @@ struct server::impl {
         ex.write_error(query.error());
         return;
       }
-      auto reply = reply_with<endpoint_page>(
-        ex, [](const exchange& e, const endpoint_page& page) {
-          if (page.items.empty())
-            e.write_no_content();
-          else
-            e.write(200, page_body(page, e.meta()));
-        });
+      auto reply = reply_with<endpoint_page>(ex, write_endpoint_page);
       with_tenant(found, std::move(tid), ex,
                   [q = *query, reply](tenant_actor a) {
                     caf::anon_send(a, list_atom::value, q, reply);
@@ -1684,8 +1703,7 @@ struct server::impl {
       auto status = route.id == route_id::disable_endpoint
                       ? endpoint_status::inactive
                       : endpoint_status::active;
-      auto reply = reply_with<no_content>(
-        ex, [](const exchange& e, no_content) { e.write_no_content(); });
+      auto reply = reply_with<no_content>(ex, write_nothing);
       with_tenant(found, std::move(tid), ex,
                   [id = *id, status, reply](tenant_actor a) {
                     caf::anon_send(a, status_atom::value, id, status, reply);
@@ -1735,10 +1753,7 @@ struct server::impl {
         ex.write_error(event_id.error());
         return;
       }
-      auto reply = reply_with<delivery_state>(
-        ex, [](const exchange& e, const delivery_state& d) {
-          e.write_data(202, to_json(d));
-        });
+      auto reply = reply_with<delivery_state>(ex, write_delivery);
       with_tenant(
         found, std::move(tid), ex,
         [id = *id, event_id = std::move(*event_id), reply](tenant_actor a) {
@@ -1756,6 +1771,160 @@ struct server::impl {
       ex.write_error(make_error(errc::internal, "unhandled route"));
       return;
     }
+  }
+
+  static void write_endpoint_page(const exchange& e,
+                                  const endpoint_page& page) {
+    if (page.items.empty())
+      e.write_no_content();
+    else
+      e.write(200, page_body(page, e.meta()));
+  }
+
+  static void write_delivery(const exchange& e, const delivery_state& d) {
+    e.write_data(202, to_json(d));
+  }
+
+  static void write_nothing(const exchange& e, no_content) {
+    e.write_no_content();
+  }
+
+  // -- the admin dashboard (issue 18) -----------------------------------------
+
+  /// `GET /admin/ui[/...]`: a file of the dashboard, compiled in (see
+  /// http/ui_assets.hpp), with its security and caching headers. No
+  /// credentials: the files hold no data; the page asks the admin routes
+  /// with the token the user types.
+  void serve_ui(const exchange& ex) {
+    auto answer = ex.fwd ? caf::expected<ui_answer>{make_error(
+                             errc::route_not_found, "path", "not forwarded")}
+                         : answer_ui(parse_method(ex.method()), ex.path(),
+                                     ex.header("If-None-Match"));
+    if (!answer) {
+      auto allow = code_of(answer.error()) == errc::method_not_allowed
+                     ? std::string_view{"GET"}
+                     : std::string_view{};
+      ex.write_error(answer.error(), allow);
+      return;
+    }
+    auto resp = ex.req->create_response(status_line(answer->status));
+    resp.append_header("X-Request-Id", ex.request_id);
+    if (answer->status == 308) {
+      resp.append_header(restinio::http_field::location,
+                         std::string{answer->location});
+    } else {
+      const auto& asset = *answer->asset;
+      // Revalidated on every load (a new binary may serve new files); the
+      // ETag makes that a 304 without a body.
+      resp.append_header(restinio::http_field::cache_control, "no-cache");
+      resp.append_header(restinio::http_field::etag, std::string{asset.etag});
+      resp.append_header("Content-Security-Policy",
+                         std::string{ui_content_security_policy});
+      resp.append_header("X-Content-Type-Options", "nosniff");
+      resp.append_header("Referrer-Policy", "no-referrer");
+      resp.append_header("X-Frame-Options", "DENY");
+      if (answer->status == 200) {
+        resp.append_header(restinio::http_field::content_type,
+                           std::string{asset.content_type});
+        resp.set_body(std::string{asset.body});
+      }
+    }
+    ex.log_access(answer->status);
+    resp.done();
+  }
+
+  /// Adds to `GET /admin/v1/node` what the dashboard charts: attempts by
+  /// outcome since start (the page derives the rates), pending deliveries
+  /// and endpoints by status.
+  static void add_dashboard_figures(boost::json::object& body) {
+    auto f = node_metrics().figures();
+    body["attempts"] = boost::json::object{{"success", f.attempts_success},
+                                           {"failure", f.attempts_failure}};
+    if (auto* d = body.if_contains("deliveries"); d && d->is_object())
+      d->get_object()["pending"] = f.pending;
+    body["endpoints"] =
+      boost::json::object{{"active", f.endpoints_active},
+                          {"disabled", f.endpoints_disabled},
+                          {"inactive", f.endpoints_inactive},
+                          {"total", f.endpoints_active + f.endpoints_disabled +
+                                      f.endpoints_inactive}};
+  }
+
+  /// The dashboard's endpoint routes of tenant `tenant_id` with the admin
+  /// token: the endpoint list, `disable`, `enable` and `resend` (the
+  /// tenant routes' answers). Cluster forwarding and fencing happened in
+  /// `dispatch_admin`.
+  void dispatch_dashboard(const exchange& ex, const route_match& route,
+                          std::string tenant_id) {
+    if (route.id == route_id::admin_list_endpoints) {
+      auto query = parse_query(ex);
+      if (!query) {
+        ex.write_error(query.error());
+        return;
+      }
+      // As the tenant's list, with every secret redacted (admin views never
+      // show one).
+      auto reply = reply_with<endpoint_page>(
+        ex, [](const exchange& e, endpoint_page page) {
+          for (auto& ep : page.items)
+            ep.secret = redacted;
+          write_endpoint_page(e, page);
+        });
+      with_admin_tenant(std::move(tenant_id), reply,
+                        [q = *query, reply](tenant_actor a) {
+                          caf::anon_send(a, list_atom::value, q, reply);
+                        });
+      return;
+    }
+    auto id = parse_endpoint_id(route.sub_param, "eid");
+    if (!id) {
+      ex.write_error(id.error());
+      return;
+    }
+    if (route.id == route_id::admin_resend_event) {
+      auto event_id = parse_resend_request(ex.body());
+      if (!event_id) {
+        ex.write_error(event_id.error());
+        return;
+      }
+      auto reply = reply_with<delivery_state>(ex, write_delivery);
+      with_admin_tenant(
+        std::move(tenant_id), reply,
+        [id = *id, event_id = std::move(*event_id), reply](tenant_actor a) {
+          caf::anon_send(a, resend_atom::value, id, event_id, reply);
+        });
+      return;
+    }
+    auto status = route.id == route_id::admin_disable_endpoint
+                    ? endpoint_status::inactive
+                    : endpoint_status::active;
+    auto reply = reply_with<no_content>(ex, write_nothing);
+    with_admin_tenant(
+      std::move(tenant_id), reply, [id = *id, status, reply](tenant_actor a) {
+        caf::anon_send(a, status_atom::value, id, status, reply);
+      });
+  }
+
+  /// Runs `f` with the actor of tenant `tenant_id` (the directory starts
+  /// it if needed), else answers `reply` with 404 on `id` for a tenant this
+  /// node does not have, 422 on `id` for a deactivated one.
+  template <class T, class F>
+  void with_admin_tenant(std::string tenant_id, const reply_fn<T>& reply, F f) {
+    if (!be.tenants->holds(tenant_id)) {
+      reply(
+        make_error(errc::not_found, "id", "no tenant with id " + tenant_id));
+      return;
+    }
+    tenant_continuation cont = [tenant_id, reply,
+                                f = std::move(f)](tenant_actor actor) {
+      if (actor)
+        f(std::move(actor));
+      else
+        reply(make_error(errc::validation_failed, "id",
+                         "tenant with id " + tenant_id + " is deactivated"));
+    };
+    caf::anon_send(be.directory, spawn_atom::value, std::move(tenant_id),
+                   std::move(cont));
   }
 
   /// The endpoint lifecycle routes (issue 17) of endpoint `id` of tenant
@@ -1832,6 +2001,27 @@ struct server::impl {
       params.emplace_back(std::string(key.data(), key.size()),
                           std::string(value.data(), value.size()));
     return params;
+  }
+
+  /// The query of `GET /admin/v1/tenants`: the list query and `search` (at
+  /// most 100 bytes, else 422).
+  static caf::expected<list_query> parse_tenant_query(const exchange& ex) {
+    auto params = parse_query_params(ex);
+    if (!params)
+      return std::move(params.error());
+    auto q = parse_list_query(*params);
+    if (!q)
+      return q;
+    for (const auto& [key, value] : *params) {
+      if (key != "search")
+        continue;
+      if (value.size() > 100)
+        return make_error(errc::validation_failed, "search",
+                          "search must be at most 100 bytes");
+      q->search = value;
+      break;
+    }
+    return q;
   }
 
   static caf::expected<list_query> parse_query(const exchange& ex) {

@@ -1014,6 +1014,19 @@ namespace wi::http {
 
 // -- admin --------------------------------------------------------------------
 
+caf::expected<std::string> parse_resend_request(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* id = obj->if_contains("event_id");
+  if (id == nullptr)
+    return fail(errc::validation_failed, "event_id", "event_id is required");
+  if (!id->is_string())
+    return fail(errc::invalid_parameter, "event_id",
+                "event_id must be a string");
+  return parse_event_id(view(id->get_string()));
+}
+
 caf::expected<std::string> parse_tenant_id(std::string_view x) {
   bool ok = !x.empty() && x.size() <= 64;
   for (char c : x)

@@ -190,6 +190,13 @@ inline constexpr int64_t max_grace_seconds = 7 * 24 * 3600;
 /// else 400 INVALID_PARAMETER on `id`. (Unknown ids are the directory's 404.)
 [[nodiscard]] caf::expected<std::string> parse_tenant_id(std::string_view x);
 
+/// Parses the body of `POST /admin/v1/tenants/{id}/endpoints/{eid}/resend`
+/// (the dashboard's resend, issue 18) and returns the event id: a JSON
+/// object whose `event_id` is required (422), a string (400) and an event
+/// id as `parse_event_id` accepts (400).
+[[nodiscard]] caf::expected<std::string>
+parse_resend_request(std::string_view body);
+
 /// Parses the body of `POST /admin/v1/tenants/{id}/tokens` and returns the
 /// grace period of the replaced token: an empty body or a missing
 /// `grace_seconds` -> `default_grace_seconds`; bad JSON -> `invalid_json`;

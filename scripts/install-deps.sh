@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages webhook-ingress builds and tests with, and the
-# npm packages of the e2e reference verifier (tests/e2e/verifier).
+# npm packages of the e2e reference verifier (tests/e2e/verifier) and of the
+# dashboard's browser test (tests/browser: puppeteer-core, which drives the
+# Debian chromium and downloads no browser).
 # Skips apt entirely when every package is already present, so repeated
 # runs cost a few dpkg look-ups.
 set -euo pipefail
@@ -12,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev prometheus-cpp-dev libspdlog-dev libcli11-dev
   libtomlplusplus-dev wrk etcd-server etcd-client
   clang libclang-rt-14-dev
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -41,4 +44,10 @@ verifier="$(dirname "$0")/../tests/e2e/verifier"
 if [ ! -d "$verifier/node_modules" ]; then
   echo "install-deps: npm ci in tests/e2e/verifier"
   (cd "$verifier" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+browser="$(dirname "$0")/../tests/browser"
+if [ ! -d "$browser/node_modules" ]; then
+  echo "install-deps: npm ci in tests/browser"
+  (cd "$browser" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -233,6 +233,14 @@ void metrics::on_wal_batch(size_t records, double seconds) {
   impl_->wal_sync_seconds.Observe(seconds);
 }
 
+metrics::delivery_figures metrics::figures() const {
+  auto count = [](double x) { return x > 0 ? static_cast<uint64_t>(x) : 0u; };
+  const auto& m = *impl_;
+  return {count(m.attempts_success.Value()), count(m.attempts_failure.Value()),
+          count(m.pending.Value()),          count(m.endpoints[0]->Value()),
+          count(m.endpoints[1]->Value()),    count(m.endpoints[2]->Value())};
+}
+
 void metrics::set_tenants(uint64_t active, uint64_t inactive) {
   impl_->tenants_active.Set(static_cast<double>(active));
   impl_->tenants_inactive.Set(static_cast<double>(inactive));

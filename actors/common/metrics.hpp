@@ -82,6 +82,22 @@ class metrics {
   void on_applied(const record& rec, const tenant_state& after,
                   std::optional<endpoint_status> before, int64_t pending_delta);
 
+  /// The node's delivery figures for the admin dashboard (issue 18).
+  struct delivery_figures {
+    /// Attempts since the process started, by outcome (2xx or not).
+    uint64_t attempts_success = 0;
+    uint64_t attempts_failure = 0;
+    /// Deliveries neither delivered nor given up.
+    uint64_t pending = 0;
+    /// Endpoints by status.
+    uint64_t endpoints_active = 0;
+    uint64_t endpoints_disabled = 0;
+    uint64_t endpoints_inactive = 0;
+  };
+
+  /// Reads the counters and gauges behind `delivery_figures`.
+  [[nodiscard]] delivery_figures figures() const;
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

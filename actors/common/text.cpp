@@ -88,4 +88,11 @@ bool istarts_with(std::string_view x, std::string_view prefix) noexcept {
          iequals(x.substr(0, prefix.size()), prefix);
 }
 
+bool icontains(std::string_view x, std::string_view needle) noexcept {
+  for (size_t i = 0; i + needle.size() <= x.size(); ++i)
+    if (iequals(x.substr(i, needle.size()), needle))
+      return true;
+  return false;
+}
+
 } // namespace wi

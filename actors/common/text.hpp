@@ -35,4 +35,9 @@ namespace wi {
 [[nodiscard]] bool istarts_with(std::string_view x,
                                 std::string_view prefix) noexcept;
 
+/// Returns whether `x` contains `needle`, ignoring ASCII case; true for an
+/// empty `needle`.
+[[nodiscard]] bool icontains(std::string_view x,
+                             std::string_view needle) noexcept;
+
 } // namespace wi

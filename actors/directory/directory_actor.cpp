@@ -13,6 +13,7 @@
 
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
+#include "actors/common/text.hpp"
 #include "actors/tenant/admin_views.hpp"
 #include "actors/tenant/stored_tenant_actor.hpp"
 #include "actors/tenant/tenant_actor.hpp"
@@ -430,6 +431,7 @@ void list_tenants(self_ptr self, const list_query& q,
     auto created_ms = entry.created_at * 1000;
     if (entry.purged || (q.created_from && created_ms < *q.created_from) ||
         (q.created_to && created_ms > *q.created_to) ||
+        (!icontains(id, q.search) && !icontains(entry.name, q.search)) ||
         slot_as<incoming_tenant>(self->state, id) != nullptr)
       continue;
     if (result.total_items >= first && ids.size() < q.page_size)

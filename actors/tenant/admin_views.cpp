@@ -30,6 +30,8 @@ tenant_summary summarize(const tenant_state& st) {
   for (const auto& [id, act] : st.activity) {
     newest = std::max({newest, act.last_success_at, act.last_failure_at,
                        act.breaker.disabled_at});
+    result.attempts_total += act.total;
+    result.attempts_successful += act.successful;
   }
   result.events = st.events.size();
   result.pending_deliveries = st.pending;

@@ -36,6 +36,10 @@ struct tenant_summary {
   /// Events held and deliveries not yet delivered nor given up.
   uint64_t events = 0;
   uint64_t pending_deliveries = 0;
+  /// Delivery attempts to its endpoints (deleted ones included) and how
+  /// many got a 2xx (the dashboard's success rate, issue 18).
+  uint64_t attempts_total = 0;
+  uint64_t attempts_successful = 0;
   /// Messages waiting in the tenant actor's mailbox; 0 when not loaded.
   uint64_t mailbox_depth = 0;
   /// The newest time any of its records carries (endpoint change, event,

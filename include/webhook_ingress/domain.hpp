@@ -328,6 +328,9 @@ struct list_query {
   std::optional<unix_millis> created_from;
   /// Inclusive upper bound on `created_at`, if any.
   std::optional<unix_millis> created_to;
+  /// The admin tenant list only (`search`, issue 18): keeps the tenants
+  /// whose id or name contains it, ignoring ASCII case; empty: all.
+  std::string search;
 };
 
 /// One page of endpoints ordered by identifier.

@@ -56,6 +56,11 @@ const std::set<operation_key> routed{
   {"delete", "/v1/webhook/endpoints/{id}"},
   {"post", "/v1/webhook/endpoints/{id}/secret/rotate"},
   {"get", "/v1/webhook/endpoints/{id}/secret"},
+  // The admin dashboard's (issue 18).
+  {"get", "/admin/v1/tenants/{id}/endpoints"},
+  {"put", "/admin/v1/tenants/{id}/endpoints/{eid}/disable"},
+  {"put", "/admin/v1/tenants/{id}/endpoints/{eid}/enable"},
+  {"post", "/admin/v1/tenants/{id}/endpoints/{eid}/resend"},
 };
 
 /// docs/openapi.json in the source tree.

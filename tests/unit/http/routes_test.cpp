@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 31u);
+  EXPECT_EQ(routes.size(), 35u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -168,7 +168,8 @@ TEST(match_route, route_not_found) {
                     "/a/b/c/d/e/f/g/h/i/j/k",
                     "/admin/v1/tenants/",
                     "/admin/v1/tenants/x/unknown",
-                    "/admin/v1/tenants/x/endpoints",
+                    "/admin/v1/tenants/x/endpoints/1/unknown",
+                    "/admin/v1/tenants/x/endpoints/1/disable/x",
                     "/v2/webhook/endpoints"}) {
     EXPECT_EQ(error_of(get, path), errc::route_not_found) << path;
     EXPECT_EQ(error_of(post, path), errc::route_not_found) << path;
@@ -210,4 +211,27 @@ TEST(allowed_methods, lists_methods_in_fixed_order) {
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/disable"), "PUT");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/enable"), "PUT");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/statistics"), "GET, PUT");
+}
+
+TEST(match_route, dashboard_admin_routes) { // issue 18
+  auto list = match_route(http_method::get, "/admin/v1/tenants/t1/endpoints");
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->id, route_id::admin_list_endpoints);
+  EXPECT_EQ(list->id_param, "t1");
+  auto off =
+    match_route(http_method::put, "/admin/v1/tenants/t1/endpoints/7/disable");
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->id, route_id::admin_disable_endpoint);
+  EXPECT_EQ(off->id_param, "t1");
+  EXPECT_EQ(off->sub_param, "7");
+  auto on =
+    match_route(http_method::put, "/admin/v1/tenants/t1/endpoints/7/enable");
+  ASSERT_TRUE(on);
+  EXPECT_EQ(on->id, route_id::admin_enable_endpoint);
+  auto resend =
+    match_route(http_method::post, "/admin/v1/tenants/t1/endpoints/7/resend");
+  ASSERT_TRUE(resend);
+  EXPECT_EQ(resend->id, route_id::admin_resend_event);
+  EXPECT_EQ(allowed_methods("/admin/v1/tenants/t1/endpoints"), "GET");
+  EXPECT_EQ(allowed_methods("/admin/v1/tenants/t1/endpoints/7/resend"), "POST");
 }
