@@ -68,7 +68,10 @@ void thread_runner::loop() {
     }
     auto first = due_.begin();
     if (first->first > clock::now()) {
-      cv_.wait_until(guard, first->first);
+      // A copy: wait_until reads its time point again after waking, when
+      // another thread may have run and erased this entry.
+      auto when = first->first;
+      cv_.wait_until(guard, when);
       continue;
     }
     auto fn = std::move(first->second);

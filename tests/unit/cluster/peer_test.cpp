@@ -156,14 +156,24 @@ struct node {
 
   node(wi::cluster::local_handler handler,
        std::chrono::milliseconds timeout = 10s, uint16_t at_port = 0,
-       wi::cluster::move_handlers moves = {}) {
+       wi::cluster::move_handlers moves = {},
+       wi::cluster::batch_limits limits = {})
+    : node(std::move(handler), wi::cluster::forwarder_config{timeout}, at_port,
+           std::move(moves), limits) {
+    // nop
+  }
+
+  node(wi::cluster::local_handler handler, wi::cluster::forwarder_config fc,
+       uint16_t at_port = 0, wi::cluster::move_handlers moves = {},
+       wi::cluster::batch_limits limits = {}) {
     sys = std::make_unique<caf::actor_system>(configured(cfg));
-    peer = wi::cluster::spawn_peer(*sys, std::move(handler), std::move(moves));
+    peer = wi::cluster::spawn_peer(*sys, std::move(handler), std::move(moves),
+                                   limits);
     auto bound = wi::cluster::publish_peer(*sys, peer, "127.0.0.1", at_port);
     if (!bound)
       throw std::runtime_error(wi::text_of(bound.error()));
     port = *bound;
-    forwarder = wi::cluster::spawn_forwarder(*sys, {timeout});
+    forwarder = wi::cluster::spawn_forwarder(*sys, fc);
   }
 
   ~node() { stop(); }
@@ -294,9 +304,72 @@ TEST(peer_layer,
   auto out = forward(sender, owner.address(), sample_request());
   ASSERT_FALSE(out.result);
   EXPECT_EQ(wi::code_of(out.result.error()), wi::errc::tenant_unavailable);
-  EXPECT_GE(out.took, 250ms); // CAF's timer, not ours
+  // The sweep (every 100 ms) ends it between its timeout and timeout + one
+  // period.
+  EXPECT_GE(out.took, 300ms);
   EXPECT_LT(out.took, 5s);
-  silent.release();
+  // The owner answers late: the answer finds nothing to end (the
+  // continuation was called once, by the timeout), and the next forward
+  // gets its own answer.
+  {
+    std::lock_guard guard{silent.mtx};
+    for (auto& reply : silent.held)
+      reply(forwarded_response{200, {}, "late"});
+    silent.held.clear();
+  }
+  std::this_thread::sleep_for(100ms); // the late answer crosses (if at all)
+  node other{[](forwarded_request, std::function<void(forwarded_response)> r) {
+    r(forwarded_response{200, {}, "on time"});
+  }};
+  auto again = forward(sender, other.address(), sample_request());
+  ASSERT_TRUE(again.result) << wi::text_of(again.result.error());
+  EXPECT_EQ(again.result->body, "on time");
+}
+
+TEST(peer_layer, concurrent_forwards_in_small_batches_each_get_their_answer) {
+  // The owner answers in the reverse order of arrival, once all are there;
+  // batches of at most 3 requests and 2 answers (or 40 body bytes).
+  constexpr int n = 40;
+  std::mutex mtx;
+  std::vector<std::pair<std::string, std::function<void(forwarded_response)>>>
+    held;
+  std::promise<void> all_there;
+  node owner{
+    [&](forwarded_request req, std::function<void(forwarded_response)> reply) {
+      std::lock_guard guard{mtx};
+      held.emplace_back(req.target + "|" + req.body, std::move(reply));
+      if (held.size() == n)
+        all_there.set_value();
+    },
+    10s,
+    0,
+    {},
+    wi::cluster::batch_limits{2, 40}};
+  wi::cluster::forwarder_config fc{10s};
+  fc.batches = wi::cluster::batch_limits{3, 40};
+  node sender{[](auto, auto) {}, fc};
+  std::vector<std::future<outcome>> pending;
+  for (int i = 0; i < n; ++i)
+    pending.push_back(std::async(std::launch::async, [&, i] {
+      auto req = sample_request();
+      req.target = "/v1/webhook/endpoints/" + std::to_string(i);
+      req.body = std::string(static_cast<size_t>(i), 'b');
+      return forward(sender, owner.address(), std::move(req));
+    }));
+  ASSERT_EQ(all_there.get_future().wait_for(30s), std::future_status::ready);
+  {
+    std::lock_guard guard{mtx};
+    for (auto i = held.rbegin(); i != held.rend(); ++i)
+      i->second(forwarded_response{200, {}, i->first});
+    held.clear();
+  }
+  for (int i = 0; i < n; ++i) {
+    auto out = pending[static_cast<size_t>(i)].get();
+    ASSERT_TRUE(out.result) << wi::text_of(out.result.error());
+    EXPECT_EQ(out.result->body, "/v1/webhook/endpoints/" + std::to_string(i) +
+                                  "|" +
+                                  std::string(static_cast<size_t>(i), 'b'));
+  }
 }
 
 TEST(peer_layer,
@@ -935,6 +1008,30 @@ TEST(peer_move, an_unanswered_offer_fails_after_its_own_timeout) {
   auto took = clock_type::now() - started;
   EXPECT_GE(took, 250ms); // CAF's timers round to milliseconds
   EXPECT_LT(took, 3s);
+}
+
+TEST(peer_move, an_offer_longer_than_the_forward_timeout_waits_its_own) {
+  // The sweep ends each entry at its own deadline: an offer of 5 s through
+  // a forwarder whose forwards time out after 200 ms gets its answer at
+  // 700 ms.
+  wi::cluster::move_handlers moves;
+  std::vector<std::thread> late;
+  moves.offer = [&](wi::cluster::move_offer,
+                    std::function<void(wi::cluster::move_reply)> reply) {
+    late.emplace_back([reply = std::move(reply)] {
+      std::this_thread::sleep_for(700ms);
+      reply({true, {}});
+    });
+  };
+  node b{no_forwards(), 10s, 0, std::move(moves)};
+  node a{no_forwards(), 200ms};
+  wi::cluster::move_offer x;
+  x.state.tenant_id = "t1";
+  auto reply = offer(a, b.address(), x, 5s);
+  for (auto& t : late)
+    t.join();
+  ASSERT_TRUE(reply) << wi::text_of(reply.error());
+  EXPECT_TRUE(reply->committed);
 }
 
 TEST(peer_move, a_node_without_move_handlers_refuses_offers) {
