@@ -67,6 +67,7 @@
 //   tag 20  := endpoint_deleted:        str tenant_id, u64 id, i64 at
 //   tag 21  := endpoint_secret_rotated: str tenant_id, u64 id, str secret,
 //                                       i64 at, i64 previous_expires_at
+//   tag 44  := tenant_activated:        str tenant_id, u64 epoch
 //   entry   := as a tenant of the directory snapshot of kind 3
 //              (`persistence/snapshot_codec.cpp`); its epoch is the u64
 //              that follows
@@ -106,6 +107,7 @@ constexpr uint8_t tag_endpoint_created_extra = 18;
 constexpr uint8_t tag_endpoint_updated = 19;
 constexpr uint8_t tag_endpoint_deleted = 20;
 constexpr uint8_t tag_endpoint_secret_rotated = 21;
+constexpr uint8_t tag_tenant_activated = 44;
 
 /// Bits of `endpoint_updated`'s field mask.
 constexpr uint8_t patch_url = 1;
@@ -258,6 +260,12 @@ void encode_body(writer& w, const tenant_moved_out& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const tenant_activated& x) {
+  w.u8(tag_tenant_activated);
+  w.str(x.tenant_id);
+  w.u64(x.epoch);
+}
+
 void encode_body(writer& w, const endpoint_updated& x) {
   w.u8(tag_endpoint_updated);
   w.str(x.tenant_id);
@@ -308,6 +316,10 @@ bool decode_body(reader& r, tenant_state_imported& x) {
 
 bool decode_body(reader& r, tenant_moved_out& x) {
   return r.str(x.tenant_id) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, tenant_activated& x) {
+  return r.str(x.tenant_id) && r.u64(x.epoch);
 }
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -528,6 +540,8 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<endpoint_deleted>(r, out);
   case tag_endpoint_secret_rotated:
     return decode_as<endpoint_secret_rotated>(r, out);
+  case tag_tenant_activated:
+    return decode_as<tenant_activated>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }
