@@ -8,11 +8,13 @@
 #include <vector>
 
 #include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
+#include "actors/directory/transfer.hpp"
 #include "actors/tenant/admin_views.hpp"
 #include "actors/tenant/stored_tenant_actor.hpp"
 #include "actors/tenant/tenant_actor.hpp"
@@ -20,6 +22,8 @@
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::prepared_import)
 
 namespace wi {
 
@@ -891,46 +895,59 @@ void release_tenant(self_ptr self, const std::string& tenant_id, std::string to,
   drop_copy(self, tenant_id, done);
 }
 
-void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
-                   transfer_done done) {
+/// Why this node refuses an import of `id`: purged here, or held and
+/// served here (an earlier import not activated is replaced).
+caf::error import_refused(self_ptr self, const std::string& id) {
   auto& s = self->state;
-  const auto& id = x.tenant_id;
-  auto invalid = [&](std::string text) {
-    done.fn(make_error(errc::validation_failed, "tenant", std::move(text)));
+  auto i = s.data.tenants.find(id);
+  if (i == s.data.tenants.end())
+    return {};
+  if (i->second.purged)
+    return make_error(errc::validation_failed, "tenant",
+                      "tenant " + id + " was purged on this node");
+  if (slot_as<incoming_tenant>(s, id) == nullptr)
+    return make_error(errc::validation_failed, "tenant",
+                      "tenant " + id + " is held and served here");
+  return {};
+}
+
+/// Decodes one import (`prepare_import`) on a thread of its own, answers
+/// and ends: a large tenant's decode holds up neither the directory (which
+/// routes every other tenant of the node) nor a scheduler thread.
+caf::behavior import_worker(caf::event_based_actor* self) {
+  return {
+    [self](import_atom, tenant_export& x,
+           uint64_t epoch) -> caf::result<prepared_import> {
+      self->quit();
+      auto prepared = prepare_import(std::move(x), epoch);
+      if (!prepared)
+        return std::move(prepared.error());
+      return std::move(*prepared);
+    },
   };
-  if (auto i = s.data.tenants.find(id); i != s.data.tenants.end()) {
-    if (i->second.purged)
-      return invalid("tenant " + id + " was purged on this node");
-    if (slot_as<incoming_tenant>(s, id) == nullptr)
-      return invalid("tenant " + id + " is held and served here");
-  }
-  auto entry = persistence::decode_entry(x.registry);
-  if (!entry) {
-    done.fn(std::move(entry.error()));
+}
+
+/// Writes a prepared import durably in one synced batch, then holds the
+/// tenant as incoming.
+void write_import(self_ptr self, prepared_import& p,
+                  std::chrono::steady_clock::time_point started,
+                  transfer_done done) {
+  auto& s = self->state;
+  const auto id = p.head.tenant_id;
+  // The node may have changed while the worker decoded.
+  if (auto err = import_refused(self, id)) {
+    done.fn(std::move(err));
     return;
   }
-  auto data = persistence::decode_tenant_snapshot(x.snapshot);
-  if (!data) {
-    done.fn(std::move(data.error()));
-    return;
-  }
-  if (entry->id != id || data->tenant_id != id || entry->purged)
-    return invalid("the export of tenant " + id +
-                   " holds another tenant's data");
-  auto prefix = id + '/';
-  for (const auto& [key, value] : x.payloads)
-    if (key.compare(0, prefix.size(), prefix) != 0)
-      return invalid("payload key " + key + " is not tenant " + id + "'s");
-  auto started = std::chrono::steady_clock::now();
-  auto bytes = x.size_bytes();
-  record head = tenant_imported{id, std::move(*entry), epoch};
+  auto epoch = p.head.epoch;
+  auto bytes = p.bytes;
+  record head = std::move(p.head);
   wal_append req;
   req.owner = id;
-  req.records.push_back(persistence::encode(head));
-  req.records.push_back(
-    persistence::encode(tenant_state_imported{id, std::move(x.snapshot)}));
+  req.records.push_back(std::move(p.head_bytes));
+  req.records.push_back(std::move(p.state_bytes));
   req.owners = {directory_owner, id};
-  req.payloads = std::move(x.payloads);
+  req.payloads = std::move(p.payloads);
   req.revives = true;
   if (slot_as<incoming_tenant>(s, id) != nullptr) {
     // An earlier import's payloads and snapshot go first (same mailbox
@@ -939,10 +956,11 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
     self->request(s.wal, caf::infinite, purge_atom::value, id)
       .then([](bool) {}, [](caf::error&) {});
   }
+  auto data = std::make_shared<tenant_state>(std::move(p.data));
   wal_commit(
     self, s.wal, std::move(req),
-    [self, head = std::move(head), data = std::move(*data), epoch, started,
-     bytes, done](uint64_t seq) mutable {
+    [self, head = std::move(head), data, epoch, started, bytes,
+     done](uint64_t seq) mutable {
       auto& st = self->state;
       if (auto err = wi::apply(st.data, head)) {
         done.fn(make_error(errc::internal,
@@ -952,7 +970,7 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
       if (st.log.applied(seq))
         snapshot_directory(self, [](bool) {});
       const auto& tenant = tenant_of(head);
-      dormant_tenant held{std::move(data), {}};
+      dormant_tenant held{std::move(*data), {}};
       held.log.last_seq = seq + 1;
       held.log.uncovered.push_back(seq + 1);
       st.tenants.insert_or_assign(tenant,
@@ -971,6 +989,20 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
       done.fn({});
     },
     [done](caf::error err) { done.fn(std::move(err)); });
+}
+
+void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
+                   transfer_done done) {
+  if (auto err = import_refused(self, x.tenant_id)) {
+    done.fn(std::move(err));
+    return;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto worker = self->spawn<caf::detached>(import_worker);
+  self->request(worker, caf::infinite, import_atom::value, std::move(x), epoch)
+    .then([self, started,
+           done](prepared_import& p) { write_import(self, p, started, done); },
+          [done](caf::error& err) { done.fn(std::move(err)); });
 }
 
 void activate_tenant(self_ptr self, const std::string& tenant_id,
