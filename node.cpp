@@ -297,6 +297,9 @@ struct node::parts {
   directory_actor directory;
   /// Cluster mode: the tenants recovered here, to reconcile with placement.
   std::vector<std::string> held;
+  /// The tenants a move imported here and that were not activated (with
+  /// their import's epoch): not served until `start_moves` decides.
+  std::vector<std::pair<std::string, uint64_t>> incoming;
   /// Cluster mode: planned moves (`start_moves`).
   std::shared_ptr<mover_slot> movers = std::make_shared<mover_slot>();
   std::shared_ptr<cluster::thread_runner> move_runner;
@@ -448,10 +451,14 @@ caf::error node::recover() {
   p.engine = std::make_shared<delivery_engine>(engine_cfg);
   p.delivery = delivery_config(cfg, p.engine,
                                persistence::spawn_payload_reader(sys, p.store));
-  if (p.cluster)
-    for (const auto& [id, entry] : recovered->directory.tenants)
-      if (!entry.token_hash.empty()) // not a purge tombstone
-        p.held.push_back(id);
+  for (const auto& [id, entry] : recovered->directory.tenants) {
+    if (entry.token_hash.empty()) // a purge tombstone
+      continue;
+    if (p.cluster)
+      p.held.push_back(id);
+    if (entry.incoming)
+      p.incoming.emplace_back(id, entry.epoch);
+  }
   p.table = std::make_shared<tenant_table>();
   p.directory = spawn_directory(sys, std::move(*recovered), p.wal, p.table,
                                 cfg.snapshot_every, p.delivery,
@@ -461,21 +468,38 @@ caf::error node::recover() {
 
 caf::error node::start_moves() {
   auto& p = *parts_;
-  if (!p.cluster)
+  if (!p.cluster) {
+    // Single-node mode over a data dir that cluster mode left with imports
+    // not activated: nobody else can own them here, so they serve (logged).
+    // Blocks until the directory answered: main thread only.
+    auto steps = local_tenants_of(p.directory);
+    for (const auto& [tenant, epoch] : p.incoming) {
+      if (auto err = wait_for_step(
+            [&](auto done) { steps.activate(tenant, epoch, std::move(done)); }))
+        return err;
+      spdlog::warn("tenant={} was imported by a move that did not end "
+                   "(epoch {}); not in cluster mode: activated",
+                   tenant, epoch);
+    }
+    p.incoming.clear();
     return {};
+  }
   p.move_runner = std::make_shared<cluster::thread_runner>(2);
   p.mover = make_mover(p.cluster, p.directory, p.peers.forwarder, p.move_runner,
                        std::filesystem::path{p.cfg.data_dir});
-  auto discarded = p.mover->reconcile_at_start(p.held);
+  auto discarded = p.mover->reconcile_at_start(p.held, p.incoming);
   if (!discarded)
     return discarded.error();
   if (*discarded > 0) {
     spdlog::info("discarded {} tenants placed on other nodes", *discarded);
     std::erase_if(p.held, [&p](const std::string& t) {
       auto place = p.cluster->placement_of(t);
-      return place && place->owner != p.node_id;
+      bool incoming = std::any_of(p.incoming.begin(), p.incoming.end(),
+                                  [&t](const auto& x) { return x.first == t; });
+      return place ? place->owner != p.node_id : incoming;
     });
   }
+  p.incoming.clear();
   p.movers->set(p.mover);
   return {};
 }

@@ -70,8 +70,10 @@ class node {
 
   /// Cluster mode: starts the move coordinator (docs/cluster.md, "Moves"):
   /// discards the tenants held here that the placement map gives to other
-  /// nodes and fences the moves from here that a stop left unfinished, then
-  /// takes offers. Refuses the start when etcd fails meanwhile.
+  /// nodes, activates the imports not activated yet whose move committed
+  /// (discards the others), and fences the moves from here that a stop
+  /// left unfinished, then takes offers. Refuses the start when etcd fails
+  /// meanwhile. Single-node mode: activates any import not activated yet.
   [[nodiscard]] caf::error start_moves();
 
   /// Hands the actors to the HTTP server (requests are served from now on),

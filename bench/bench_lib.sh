@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2034,SC2154
-# Helpers shared by bench/durability_bench.sh, bench/restart_bench.sh and
-# bench/wal_bound.sh (sourced, not run). The same habits as
+# Helpers shared by the benches in bench/ and by scripts/cluster.sh (sourced,
+# not run). The same habits as
 # bench/api_bench.sh: servers on 127.0.0.1 port 0 with their output in a temp
 # dir, bounded waits, a trap that kills what was started and removes the
 # temp dir, medians over rounds, ratios measured in the same run.
@@ -41,6 +41,41 @@ bench_cleanup() {
     wait "$pid" 2> /dev/null || true
   done
   rm -rf "$tmp"
+}
+
+# free_ports N: prints N free TCP ports of 127.0.0.1, space-separated (held
+# open together while chosen, so they differ).
+free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])' "$1"
+}
+
+# start_etcd NAME DIR CLIENT PEER METRICS: starts a single-member etcd named
+# NAME on 127.0.0.1 (those ports; data in DIR/etcd, log in DIR/etcd.log),
+# appends its pid to `pids`, sets `etcd_url`, and waits up to 15 s for it to
+# report healthy; returns 1 with the log's tail on stderr if it does not.
+# The one copy: scripts/cluster.sh and the cluster benches use it.
+start_etcd() {
+  local name=$1 dir=$2 client=$3 peer=$4 metrics=$5 _
+  etcd_url=http://127.0.0.1:$client
+  etcd --name "$name" --data-dir "$dir/etcd" \
+    --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$name=http://127.0.0.1:$peer" \
+    --listen-metrics-urls "http://127.0.0.1:$metrics" \
+    --log-level warn > "$dir/etcd.log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 150); do
+    curl -sf "$etcd_url/health" 2> /dev/null | grep -q '"health":"true"' &&
+      return 0
+    sleep 0.1
+  done
+  tail -n 20 "$dir/etcd.log" >&2
+  return 1
 }
 
 # forget_pid PID: drops PID from `pids` (after it was reaped).

@@ -106,28 +106,8 @@ admin=bench-admin-token
 
 # -- etcd ---------------------------------------------------------------------
 
-read -r etcd_client etcd_peer etcd_metrics < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(3)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
-etcd_url="http://127.0.0.1:$etcd_client"
-etcd --name wi-bench --data-dir "$tmp/etcd" \
-  --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
-  --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-  --initial-cluster "wi-bench=http://127.0.0.1:$etcd_peer" \
-  --listen-metrics-urls "http://127.0.0.1:$etcd_metrics" \
-  --log-level warn > "$tmp/etcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  curl -sf "$etcd_url/health" 2> /dev/null | grep -q '"health":"true"' && break
-  sleep 0.1
-done
-curl -sf "$etcd_url/health" > /dev/null || {
-  tail -n 20 "$tmp/etcd.log" >&2
-  die "etcd did not become healthy"
-}
+# shellcheck disable=SC2046 # three ports, split on purpose
+start_etcd wi-bench "$tmp" $(free_ports 3) || die "etcd did not become healthy"
 
 # -- nodes --------------------------------------------------------------------
 

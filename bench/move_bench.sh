@@ -48,26 +48,10 @@ ensure_build "$build_dir" webhook-ingress
 bin="$build_dir/webhook-ingress"
 bench_setup
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # -- etcd and two nodes --------------------------------------------------------
 
-pc=$(free_port) pp=$(free_port) pm=$(free_port)
-etcd_url=http://127.0.0.1:$pc
-etcd --name bench --data-dir "$tmp/etcd" \
-  --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
-  --listen-peer-urls "http://127.0.0.1:$pp" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$pp" \
-  --initial-cluster "bench=http://127.0.0.1:$pp" \
-  --listen-metrics-urls "http://127.0.0.1:$pm" > "$tmp/etcd.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 150); do
-  curl -sf "$etcd_url/health" > /dev/null && break
-  sleep 0.1
-done
-curl -sf "$etcd_url/health" > /dev/null || die "etcd did not become healthy"
+# shellcheck disable=SC2046 # three ports, split on purpose
+start_etcd bench "$tmp" $(free_ports 3) || die "etcd did not become healthy"
 
 admin=bench-admin-$RANDOM$RANDOM
 declare -A base

@@ -86,6 +86,7 @@
 //                                       ordering_key (not empty: otherwise
 //                                       tag 4 or 14)
 //   ordering := u8 in 0..1 (`delivery_ordering`)
+//   tag 44  := tenant_activated:        str tenant_id, u64 epoch
 //   entry   := as a tenant of the directory snapshot of kind 3
 //              (`persistence/snapshot_codec.cpp`); its epoch is the u64
 //              that follows
@@ -131,6 +132,7 @@ constexpr uint8_t tag_event_accepted_keyed = 24;
 
 using detail::reader;
 using detail::writer;
+constexpr uint8_t tag_tenant_activated = 44;
 
 /// Bits of `endpoint_updated`'s field mask.
 constexpr uint8_t patch_url = 1;
@@ -311,6 +313,12 @@ void encode_body(writer& w, const tenant_moved_out& x) {
   w.i64(x.at);
 }
 
+void encode_body(writer& w, const tenant_activated& x) {
+  w.u8(tag_tenant_activated);
+  w.str(x.tenant_id);
+  w.u64(x.epoch);
+}
+
 void encode_body(writer& w, const endpoint_updated& x) {
   const auto& c = x.change;
   unsigned fields = 0;
@@ -368,6 +376,10 @@ bool decode_body(reader& r, tenant_state_imported& x) {
 
 bool decode_body(reader& r, tenant_moved_out& x) {
   return r.str(x.tenant_id) && r.i64(x.at);
+}
+
+bool decode_body(reader& r, tenant_activated& x) {
+  return r.str(x.tenant_id) && r.u64(x.epoch);
 }
 
 bool decode_body(reader& r, tenant_created& x) {
@@ -648,6 +660,8 @@ caf::error decode_into(std::string_view bytes, record& out) {
     return decode_as<endpoint_updated, layout::options>(r, out);
   case tag_event_accepted_keyed:
     return decode_as<event_accepted, layout::options>(r, out);
+  case tag_tenant_activated:
+    return decode_as<tenant_activated>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

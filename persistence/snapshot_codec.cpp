@@ -32,13 +32,17 @@
 //                count:u32 attempt[count] (as in the WAL record codec),
 //                u32 consecutive_failures, str reason, i64 disabled_at,
 //                i64 next_probe_at, u64 cooldown_ms
-//   directory := version:u8 (= 1) kind:u8 (= 5) count:u32 tenant[count]
+//   directory := version:u8 (= 1) kind:u8 (= 13) count:u32
+//                (tenant, u8 incoming (0 or 1))[count]
 //   tenant    := str id, str name, str token_hash, i64 created_at,
 //                u8 active (0 or 1), str previous_token_hash,
 //                i64 previous_valid_until, i64 deactivated_at,
 //                u8 purged (0 or 1), u64 epoch
 //   registry entry (`encode_entry`, a move's `tenant_export::registry`) :=
-//                version:u8 (= 1) kind:u8 (= 6) tenant
+//                version:u8 (= 1) kind:u8 (= 6) tenant (never `incoming`:
+//                the importer sets that)
+//   Kind 5 (read, no longer written) is the directory before durable
+//   activation of imports: no `incoming` (0: every tenant is served).
 //   Kind 3 (read, no longer written) is the directory before planned
 //   moves: each tenant ends after `purged` (epoch 0).
 //   Kind 2 (read, no longer written) is the directory before token
@@ -72,7 +76,8 @@ constexpr uint8_t kind_tenant_v7 = 7;
 constexpr uint8_t kind_tenant = 8;
 constexpr uint8_t kind_directory_v1 = 2;
 constexpr uint8_t kind_directory_v2 = 3;
-constexpr uint8_t kind_directory = 5;
+constexpr uint8_t kind_directory_v3 = 5;
+constexpr uint8_t kind_directory = 13;
 constexpr uint8_t kind_entry = 6;
 
 caf::error corrupt(std::string text) {
@@ -378,8 +383,10 @@ std::string encode_snapshot(const directory_state& x) {
   w.u8(format_version);
   w.u8(kind_directory);
   w.count(x.tenants.size());
-  for (const auto& [id, t] : x.tenants)
+  for (const auto& [id, t] : x.tenants) {
     w.entry(t, true);
+    w.u8(t.incoming ? 1 : 0);
+  }
   return std::move(w).take();
 }
 
@@ -428,14 +435,19 @@ decode_directory_snapshot(std::string_view bytes) {
   bool v1 = read_header(peek, kind_directory_v1);
   reader peek2{bytes};
   bool v2 = !v1 && read_header(peek2, kind_directory_v2);
-  auto kind = v1 ? kind_directory_v1 : v2 ? kind_directory_v2 : kind_directory;
+  reader peek3{bytes};
+  bool v3 = !v1 && !v2 && read_header(peek3, kind_directory_v3);
+  auto kind = v1   ? kind_directory_v1
+              : v2 ? kind_directory_v2
+              : v3 ? kind_directory_v3
+                   : kind_directory;
   if (!read_header(r, kind) || !r.count(count, 8))
     return corrupt("malformed directory snapshot header");
   for (uint32_t i = 0; i < count; ++i) {
     tenant_entry t;
     if (v1 ? (!r.str(t.id) || !r.str(t.name) || !r.str(t.token_hash) ||
               !r.i64(t.created_at) || !read_flag(r, t.active))
-           : !r.entry(t, !v2))
+           : !r.entry(t, !v2) || (!v2 && !v3 && !read_flag(r, t.incoming)))
       return corrupt("truncated tenant in directory snapshot");
     auto id = t.id;
     if (!st.tenants.emplace(std::move(id), std::move(t)).second)

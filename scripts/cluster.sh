@@ -50,21 +50,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 0' INT TERM
 
-client=$((base + 200)) peer=$((base + 201)) metrics=$((base + 202))
-etcd_url=http://127.0.0.1:$client
-etcd --name wi-etcd --data-dir "$dir/etcd" \
-  --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
-  --listen-peer-urls "http://127.0.0.1:$peer" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-  --initial-cluster "wi-etcd=http://127.0.0.1:$peer" \
-  --listen-metrics-urls "http://127.0.0.1:$metrics" \
-  --log-level warn >"$dir/etcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  curl -sf "$etcd_url/health" | grep -q '"health":"true"' && break
-  sleep 0.1
-done
-curl -sf "$etcd_url/health" >/dev/null || { echo "etcd did not start; see $dir/etcd.log" >&2; exit 1; }
+# shellcheck source=bench/bench_lib.sh
+source bench/bench_lib.sh
+start_etcd wi-etcd "$dir" $((base + 200)) $((base + 201)) $((base + 202)) ||
+  { echo "etcd did not start; see $dir/etcd.log" >&2; exit 1; }
 
 for i in $(seq 1 "$n"); do
   "$binary" --listen "127.0.0.1:$((base + i))" --data-dir "$dir/node-$i" \

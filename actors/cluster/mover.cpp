@@ -689,8 +689,9 @@ void move_coordinator::discard_copy(std::string tenant, uint64_t epoch) {
   impl_->discard_copy(std::move(tenant), epoch);
 }
 
-caf::expected<size_t>
-move_coordinator::reconcile_at_start(const std::vector<std::string>& held) {
+caf::expected<size_t> move_coordinator::reconcile_at_start(
+  const std::vector<std::string>& held,
+  const std::vector<std::pair<std::string, uint64_t>>& incoming) {
   auto& s = *impl_;
   auto self = s.self();
   std::set<std::string> fence;
@@ -732,15 +733,29 @@ move_coordinator::reconcile_at_start(const std::vector<std::string>& held) {
       }
     }
   }
+  std::vector<std::pair<std::string, uint64_t>> activate;
+  for (const auto& [t, epoch] : incoming) {
+    auto place = s.deps.cluster->placement_of(t);
+    if (place && place->owner == self)
+      activate.emplace_back(t, epoch);
+    else
+      stale.insert(t);
+  }
   for (const auto& t : stale) {
-    std::promise<caf::error> done;
-    auto fut = done.get_future();
-    s.deps.local.discard(t, [&done](caf::error err) { done.set_value(err); });
-    if (auto err = fut.get())
+    if (auto err = wait_for_step(
+          [&](auto done) { s.deps.local.discard(t, std::move(done)); }))
       return err;
     spdlog::info("tenant={} is placed on another node: discarded the stale "
                  "copy held here",
                  t);
+  }
+  for (const auto& [t, epoch] : activate) {
+    if (auto err = wait_for_step(
+          [&](auto done) { s.deps.local.activate(t, epoch, std::move(done)); }))
+      return err;
+    spdlog::info("tenant={} was imported here and its move committed "
+                 "(epoch {}): activated at start",
+                 t, epoch);
   }
   if (!s.cfg.journal_path.empty()) {
     std::lock_guard guard{s.journal_mtx};

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -154,9 +155,15 @@ class move_coordinator final : public mover {
   /// whose placement still names this node: move its key on (this node,
   /// epoch + 1, guarded by its mod_revision) so that the commit of that
   /// move, if still in flight, can never land; if it landed first, discard.
+  /// For every tenant of `incoming` (imported here by a move, not
+  /// activated when this node stopped; each with its import's epoch, and
+  /// also in `held`): `activate` if the placement names this node (the
+  /// move's commit took), else `discard` (no key either: the old owner
+  /// claims it again). Until then the directory serves none of them.
   /// Returns how many copies were discarded.
-  [[nodiscard]] caf::expected<size_t>
-  reconcile_at_start(const std::vector<std::string>& held);
+  [[nodiscard]] caf::expected<size_t> reconcile_at_start(
+    const std::vector<std::string>& held,
+    const std::vector<std::pair<std::string, uint64_t>>& incoming = {});
 
   /// The peer layer's handlers bound to this coordinator.
   [[nodiscard]] move_handlers handlers();

@@ -8,12 +8,14 @@
 #include <vector>
 
 #include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
 #include "actors/common/text.hpp"
+#include "actors/directory/transfer.hpp"
 #include "actors/tenant/admin_views.hpp"
 #include "actors/tenant/stored_tenant_actor.hpp"
 #include "actors/tenant/tenant_actor.hpp"
@@ -21,6 +23,8 @@
 #include "persistence/record_codec.hpp"
 #include "persistence/snapshot_codec.hpp"
 #include "webhook_ingress/error.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::prepared_import)
 
 namespace wi {
 
@@ -75,8 +79,12 @@ bool snapshot_dormant(self_ptr self, const std::string& tenant_id,
   };
   if (auto* d = slot_as<dormant_tenant>(st, tenant_id))
     return write(d->data, d->log);
+  // An incoming tenant's import record holds the WAL back: snapshot it if
+  // decoded; one in its stored form (found so at start) waits for the
+  // start-up reconcile, which activates or discards it.
   if (auto* in = slot_as<incoming_tenant>(st, tenant_id))
-    return write(in->data, in->log); // its import record holds the WAL back
+    if (auto* held = std::get_if<dormant_tenant>(&in->held))
+      return write(held->data, held->log);
   return false;
 }
 
@@ -677,8 +685,10 @@ void on_expire(self_ptr self) {
   resume_parked(
     s.table->expire(std::chrono::steady_clock::now(), s.table->park_timeout()),
     true);
+  // Frozen and incoming tenants park their requests.
   bool moving = std::any_of(s.tenants.begin(), s.tenants.end(), [](auto& x) {
-    return std::holds_alternative<moving_tenant>(x.second);
+    return std::holds_alternative<moving_tenant>(x.second) ||
+           std::holds_alternative<incoming_tenant>(x.second);
   });
   if (moving || s.table->parked() > 0)
     schedule_expiry(self);
@@ -785,13 +795,16 @@ owner_log log_of(const frozen_tenant& f) {
   return log;
 }
 
-/// A dormant tenant with pending deliveries starts at once (they resume).
+/// A dormant tenant with pending deliveries, or a stored one that may have
+/// some, starts at once (they resume).
 void resume_if_pending(self_ptr self, const std::string& tenant_id) {
   auto& s = self->state;
   auto* d = slot_as<dormant_tenant>(s, tenant_id);
+  auto* stored = slot_as<stored_slot>(s, tenant_id);
   const auto* entry = live_entry(self, tenant_id);
-  if (s.delivery && d != nullptr && d->data.pending > 0 && entry != nullptr &&
-      entry->active) {
+  bool pending = (d != nullptr && d->data.pending > 0) ||
+                 (stored != nullptr && stored->data.may_have_pending);
+  if (s.delivery && pending && entry != nullptr && entry->active) {
     tenant_continuation ignore = [](tenant_actor) {};
     spawn_tenant(self, tenant_id, ignore);
   }
@@ -884,46 +897,59 @@ void release_tenant(self_ptr self, const std::string& tenant_id, std::string to,
   drop_copy(self, tenant_id, done);
 }
 
-void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
-                   transfer_done done) {
+/// Why this node refuses an import of `id`: purged here, or held and
+/// served here (an earlier import not activated is replaced).
+caf::error import_refused(self_ptr self, const std::string& id) {
   auto& s = self->state;
-  const auto& id = x.tenant_id;
-  auto invalid = [&](std::string text) {
-    done.fn(make_error(errc::validation_failed, "tenant", std::move(text)));
+  auto i = s.data.tenants.find(id);
+  if (i == s.data.tenants.end())
+    return {};
+  if (i->second.purged)
+    return make_error(errc::validation_failed, "tenant",
+                      "tenant " + id + " was purged on this node");
+  if (slot_as<incoming_tenant>(s, id) == nullptr)
+    return make_error(errc::validation_failed, "tenant",
+                      "tenant " + id + " is held and served here");
+  return {};
+}
+
+/// Decodes one import (`prepare_import`) on a thread of its own, answers
+/// and ends: a large tenant's decode holds up neither the directory (which
+/// routes every other tenant of the node) nor a scheduler thread.
+caf::behavior import_worker(caf::event_based_actor* self) {
+  return {
+    [self](import_atom, tenant_export& x,
+           uint64_t epoch) -> caf::result<prepared_import> {
+      self->quit();
+      auto prepared = prepare_import(std::move(x), epoch);
+      if (!prepared)
+        return std::move(prepared.error());
+      return std::move(*prepared);
+    },
   };
-  if (auto i = s.data.tenants.find(id); i != s.data.tenants.end()) {
-    if (i->second.purged)
-      return invalid("tenant " + id + " was purged on this node");
-    if (slot_as<incoming_tenant>(s, id) == nullptr)
-      return invalid("tenant " + id + " is held and served here");
-  }
-  auto entry = persistence::decode_entry(x.registry);
-  if (!entry) {
-    done.fn(std::move(entry.error()));
+}
+
+/// Writes a prepared import durably in one synced batch, then holds the
+/// tenant as incoming.
+void write_import(self_ptr self, prepared_import& p,
+                  std::chrono::steady_clock::time_point started,
+                  transfer_done done) {
+  auto& s = self->state;
+  const auto id = p.head.tenant_id;
+  // The node may have changed while the worker decoded.
+  if (auto err = import_refused(self, id)) {
+    done.fn(std::move(err));
     return;
   }
-  auto data = persistence::decode_tenant_snapshot(x.snapshot);
-  if (!data) {
-    done.fn(std::move(data.error()));
-    return;
-  }
-  if (entry->id != id || data->tenant_id != id || entry->purged)
-    return invalid("the export of tenant " + id +
-                   " holds another tenant's data");
-  auto prefix = id + '/';
-  for (const auto& [key, value] : x.payloads)
-    if (key.compare(0, prefix.size(), prefix) != 0)
-      return invalid("payload key " + key + " is not tenant " + id + "'s");
-  auto started = std::chrono::steady_clock::now();
-  auto bytes = x.size_bytes();
-  record head = tenant_imported{id, std::move(*entry), epoch};
+  auto epoch = p.head.epoch;
+  auto bytes = p.bytes;
+  record head = std::move(p.head);
   wal_append req;
   req.owner = id;
-  req.records.push_back(persistence::encode(head));
-  req.records.push_back(
-    persistence::encode(tenant_state_imported{id, std::move(x.snapshot)}));
+  req.records.push_back(std::move(p.head_bytes));
+  req.records.push_back(std::move(p.state_bytes));
   req.owners = {directory_owner, id};
-  req.payloads = std::move(x.payloads);
+  req.payloads = std::move(p.payloads);
   req.revives = true;
   if (slot_as<incoming_tenant>(s, id) != nullptr) {
     // An earlier import's payloads and snapshot go first (same mailbox
@@ -932,10 +958,11 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
     self->request(s.wal, caf::infinite, purge_atom::value, id)
       .then([](bool) {}, [](caf::error&) {});
   }
+  auto data = std::make_shared<tenant_state>(std::move(p.data));
   wal_commit(
     self, s.wal, std::move(req),
-    [self, head = std::move(head), data = std::move(*data), epoch, started,
-     bytes, done](uint64_t seq) mutable {
+    [self, head = std::move(head), data, epoch, started, bytes,
+     done](uint64_t seq) mutable {
       auto& st = self->state;
       if (auto err = wi::apply(st.data, head)) {
         done.fn(make_error(errc::internal,
@@ -945,10 +972,11 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
       if (st.log.applied(seq))
         snapshot_directory(self, [](bool) {});
       const auto& tenant = tenant_of(head);
-      incoming_tenant in{std::move(data), {}, epoch};
-      in.log.last_seq = seq + 1;
-      in.log.uncovered.push_back(seq + 1);
-      st.tenants.insert_or_assign(tenant, std::move(in));
+      dormant_tenant held{std::move(*data), {}};
+      held.log.last_seq = seq + 1;
+      held.log.uncovered.push_back(seq + 1);
+      st.tenants.insert_or_assign(tenant,
+                                  incoming_tenant{std::move(held), epoch});
       // Requests that find it here before `activate` (this node's placement
       // map may name it the owner as soon as the commit is in etcd) wait
       // instead of getting 401 for a tenant the table does not know.
@@ -963,6 +991,20 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
       done.fn({});
     },
     [done](caf::error err) { done.fn(std::move(err)); });
+}
+
+void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
+                   transfer_done done) {
+  if (auto err = import_refused(self, x.tenant_id)) {
+    done.fn(std::move(err));
+    return;
+  }
+  auto started = std::chrono::steady_clock::now();
+  auto worker = self->spawn<caf::detached>(import_worker);
+  self->request(worker, caf::infinite, import_atom::value, std::move(x), epoch)
+    .then([self, started,
+           done](prepared_import& p) { write_import(self, p, started, done); },
+          [done](caf::error& err) { done.fn(std::move(err)); });
 }
 
 void activate_tenant(self_ptr self, const std::string& tenant_id,
@@ -982,15 +1024,43 @@ void activate_tenant(self_ptr self, const std::string& tenant_id,
                          std::to_string(epoch)));
     return;
   }
-  dormant_tenant d{std::move(in->data), std::move(in->log)};
-  node_metrics().count_tenant(d.data, +1);
-  s.tenants.insert_or_assign(tenant_id, std::move(d));
-  s.table->update(s.data.tenants.at(tenant_id));
-  resume_parked(s.table->thaw(tenant_id), false); // dormant: spawned on use
-  report_tenants(s.data);
-  resume_if_pending(self, tenant_id);
-  spdlog::info("move: tenant={} active here epoch={}", tenant_id, epoch);
-  done.fn({});
+  if (in->activating) {
+    done.fn(
+      make_error(errc::validation_failed, "tenant",
+                 "an activation of tenant " + tenant_id + " is under way"));
+    return;
+  }
+  in->activating = true;
+  // Durable first: a restart must find the tenant active (it serves and
+  // delivers from here) exactly when this node said so.
+  commit(
+    self, tenant_activated{tenant_id, epoch}, {},
+    [self, tenant_id, epoch, done](const tenant_entry& entry) {
+      auto& st = self->state;
+      auto* active = slot_as<incoming_tenant>(st, tenant_id);
+      if (active == nullptr) { // discarded meanwhile
+        done.fn(not_held(tenant_id));
+        return;
+      }
+      if (auto* d = std::get_if<dormant_tenant>(&active->held)) {
+        node_metrics().count_tenant(d->data, +1);
+        auto held = std::move(*d);
+        st.tenants.insert_or_assign(tenant_id, std::move(held));
+      } else {
+        auto held = std::get<stored_slot>(std::move(active->held));
+        st.tenants.insert_or_assign(tenant_id, std::move(held));
+      }
+      st.table->update(entry);
+      resume_parked(st.table->thaw(tenant_id), false); // spawned on use
+      resume_if_pending(self, tenant_id);
+      spdlog::info("move: tenant={} active here epoch={}", tenant_id, epoch);
+      done.fn({});
+    },
+    [self, tenant_id, done](caf::error err) {
+      if (auto* still = slot_as<incoming_tenant>(self->state, tenant_id))
+        still->activating = false;
+      done.fn(std::move(err));
+    });
 }
 
 /// One slot per recovered tenant of `node` (its decoded or stored state
@@ -1007,10 +1077,19 @@ tenant_slots slots_of(node_state& node) {
     }
     return log;
   };
+  // An import not activated yet stays incoming: not served, no actor, its
+  // deliveries wait for the start-up reconcile.
+  auto slot_of = [&](const std::string& id, auto held) -> tenant_slot {
+    auto entry = node.directory.tenants.find(id);
+    if (entry != node.directory.tenants.end() && entry->second.incoming)
+      return incoming_tenant{std::move(held), entry->second.epoch};
+    return held;
+  };
   for (auto& [id, data] : node.tenants)
-    result.emplace(id, dormant_tenant{std::move(data), log_of(id)});
+    result.emplace(id,
+                   slot_of(id, dormant_tenant{std::move(data), log_of(id)}));
   for (auto& [id, data] : node.stored)
-    result.emplace(id, stored_slot{std::move(data), log_of(id)});
+    result.emplace(id, slot_of(id, stored_slot{std::move(data), log_of(id)}));
   for (auto& [id, log] : node.logs) {
     auto entry = node.directory.tenants.find(id);
     if (entry == node.directory.tenants.end() || entry->second.purged)
@@ -1018,7 +1097,7 @@ tenant_slots slots_of(node_state& node) {
     dormant_tenant empty;
     empty.data.tenant_id = id;
     empty.log = std::move(log);
-    result.emplace(id, std::move(empty));
+    result.emplace(id, slot_of(id, std::move(empty)));
   }
   return result;
 }
@@ -1029,7 +1108,6 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
                std::shared_ptr<const delivery_settings> delivery,
                wal_reader_actor reader) {
   auto& initial = self->state;
-  initial.data = std::move(node.directory);
   if (auto i = node.logs.find(directory_owner); i != node.logs.end()) {
     initial.log = commit_log::starting_at(
       i->second.last_seq, i->second.uncovered.size(), snapshot_every);
@@ -1037,7 +1115,8 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
   } else {
     initial.log = commit_log::starting_at(0, 0, snapshot_every);
   }
-  initial.tenants = slots_of(node);
+  initial.tenants = slots_of(node); // reads the registry: before it moves
+  initial.data = std::move(node.directory);
   initial.wal = std::move(wal);
   initial.reader = std::move(reader);
   initial.table = std::move(table);
@@ -1048,6 +1127,13 @@ directory_impl(self_ptr self, node_state node, wal_writer_actor wal,
     if (auto* d = std::get_if<dormant_tenant>(&slot))
       node_metrics().count_tenant(d->data, +1);
   report_tenants(initial.data);
+  // Requests of incoming tenants park (`spawn_directory`) until the
+  // start-up reconcile activates or discards them.
+  if (std::any_of(initial.tenants.begin(), initial.tenants.end(),
+                  [](const auto& x) {
+                    return std::holds_alternative<incoming_tenant>(x.second);
+                  }))
+    schedule_expiry(self);
   if (initial.delivery) {
     std::vector<std::string> busy;
     for (const auto& [id, slot] : initial.tenants) {
@@ -1160,8 +1246,11 @@ spawn_directory(caf::actor_system& sys, node_state node, wal_writer_actor wal,
                 std::shared_ptr<tenant_table> table, uint64_t snapshot_every,
                 std::shared_ptr<const delivery_settings> delivery,
                 wal_reader_actor reader) {
-  for (const auto& [id, entry] : node.directory.tenants)
+  for (const auto& [id, entry] : node.directory.tenants) {
     table->update(entry);
+    if (entry.incoming && !entry.purged)
+      table->set_moving(id); // its requests wait for the reconcile
+  }
   auto dir = sys.spawn(directory_impl, std::move(node), wal, std::move(table),
                        snapshot_every, std::move(delivery), std::move(reader));
   caf::anon_send(wal, listen_atom::value,

@@ -48,20 +48,26 @@ struct moving_tenant {
 };
 
 /// A tenant a planned move imported here (this node is the new owner):
-/// durable, not served (not in the routing table, not in admin views) until
-/// `activate` (-> dormant) or `discard` (gone).
+/// durable, not served (its requests park in the routing table, it is not
+/// in admin views, its actor does not run, its deliveries wait) until
+/// `activate` (-> dormant or stored) or `discard` (gone). Its registry entry
+/// says `incoming` until the `tenant_activated` record, so a restart keeps
+/// it here, in its stored form, for the start-up reconcile to decide.
 struct incoming_tenant {
-  tenant_state data;
-  owner_log log;
+  /// Its state: decoded (imported while this node ran) or stored (found so
+  /// at start; its actor decodes it once activated).
+  std::variant<dormant_tenant, stored_slot> held;
   /// The placement epoch the import recorded.
   uint64_t epoch = 0;
+  /// A `tenant_activated` record is on its way to the WAL.
+  bool activating = false;
 };
 
 /// Everything the directory holds of one tenant: exactly one of its forms,
 /// so "in at most one place" holds by construction. A tenant moves
 /// stored -> running or dormant -> running when its actor is spawned;
 /// planned moves add running -> moving -> dormant (thaw) or gone (release),
-/// and incoming -> dormant (activate) or gone (discard).
+/// and incoming -> dormant or stored (activate) or gone (discard).
 using tenant_slot = std::variant<stored_slot, dormant_tenant, running_tenant,
                                  moving_tenant, incoming_tenant>;
 

@@ -78,7 +78,20 @@ caf::error apply_imported(directory_state& st, const tenant_imported& rec) {
     return corrupt("import of purged tenant " + rec.tenant_id);
   auto entry = rec.entry;
   entry.epoch = rec.epoch;
+  entry.incoming = true;
   st.tenants.insert_or_assign(rec.tenant_id, std::move(entry));
+  return {};
+}
+
+/// An import's commit took: the tenant serves here.
+caf::error apply_activated(directory_state& st, const tenant_activated& rec) {
+  auto i = st.tenants.find(rec.tenant_id);
+  if (i == st.tenants.end() || i->second.purged || !i->second.incoming ||
+      i->second.epoch != rec.epoch)
+    return corrupt("activation of tenant " + rec.tenant_id +
+                   " not imported here with epoch " +
+                   std::to_string(rec.epoch));
+  i->second.incoming = false;
   return {};
 }
 
@@ -108,6 +121,8 @@ caf::error apply(directory_state& st, const record& rec) {
         return apply_imported(st, x);
       else if constexpr (std::is_same_v<type, tenant_moved_out>)
         return apply_moved_out(st, x);
+      else if constexpr (std::is_same_v<type, tenant_activated>)
+        return apply_activated(st, x);
       else
         return corrupt("not a directory-level record");
     },

@@ -1,6 +1,14 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
 #include "webhook_ingress/messages.hpp"
+#include "webhook_ingress/records.hpp"
 #include "webhook_ingress/transfer.hpp"
 
 namespace wi {
@@ -19,5 +27,33 @@ namespace wi {
 /// delete), and of a running one freezes it first (its WAL commits under
 /// way complete before the record that forgets it).
 [[nodiscard]] local_tenants local_tenants_of(directory_actor directory);
+
+/// An import as the new owner writes it: the export decoded and checked,
+/// its two WAL records encoded. Made off the directory's thread (by a
+/// short-lived worker, see `prepare_import`) and handed to the directory,
+/// which owns it from then on.
+struct prepared_import {
+  /// The registry record, applied once durable.
+  tenant_imported head;
+  /// `head` and the tenant's `tenant_state_imported`, encoded.
+  std::string head_bytes;
+  std::string state_bytes;
+  /// The state the tenant starts from here.
+  tenant_state data;
+  /// The tenant's payloads, as exported.
+  std::vector<std::pair<std::string, std::string>> payloads;
+  /// `tenant_export::size_bytes` of the export.
+  uint64_t bytes = 0;
+};
+
+/// Decodes and checks the export of tenant `x.tenant_id` for an import with
+/// placement `epoch`: its registry entry and its state must be that
+/// tenant's (not a purged entry), and every payload key under its prefix.
+/// Pure; costs a full decode of the state (about 0.1 s for 100k endpoints:
+/// call it off the directory's thread). Fails with `errc::corrupt_data` for
+/// bytes that do not decode, `errc::validation_failed` naming `tenant` for
+/// another tenant's data.
+[[nodiscard]] caf::expected<prepared_import> prepare_import(tenant_export x,
+                                                            uint64_t epoch);
 
 } // namespace wi

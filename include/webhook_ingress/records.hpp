@@ -221,6 +221,19 @@ struct tenant_moved_out {
                          const tenant_moved_out&) = default;
 };
 
+/// WAL record (a planned move): the new owner's etcd commit of an import
+/// took, and the tenant serves here from now on (its actor may start, its
+/// pending deliveries resume). Until this record, an imported tenant is
+/// held but not served, across restarts too: the start-up reconcile
+/// activates or discards it. `epoch` is the import's. A directory record.
+struct tenant_activated {
+  std::string tenant_id;
+  uint64_t epoch = 0;
+
+  friend bool operator==(const tenant_activated&,
+                         const tenant_activated&) = default;
+};
+
 /// WAL record: an endpoint's settings changed (`PATCH`, issue 17). Each
 /// set field replaces the endpoint's; `at` becomes its `last_modified`. A
 /// record about an endpoint deleted meanwhile changes nothing.
@@ -265,23 +278,25 @@ struct endpoint_secret_rotated {
 /// applying them is deterministic: the same `apply` serves live mutation and
 /// replay. New alternatives are appended at the end; the binary codec
 /// (`persistence/record_codec.hpp`) tags each with a stable number.
-using record = std::variant<
-  tenant_created, endpoint_created, endpoint_status_changed, event_accepted,
-  attempt_recorded, delivery_rescheduled, breaker_changed, delivery_expired,
-  token_issued, tenant_deactivated, tenant_purged, history_pruned,
-  tenant_limits_set, tenant_imported, tenant_state_imported, tenant_moved_out,
-  endpoint_updated, endpoint_deleted, endpoint_secret_rotated>;
+using record =
+  std::variant<tenant_created, endpoint_created, endpoint_status_changed,
+               event_accepted, attempt_recorded, delivery_rescheduled,
+               breaker_changed, delivery_expired, token_issued,
+               tenant_deactivated, tenant_purged, history_pruned,
+               tenant_limits_set, tenant_imported, tenant_state_imported,
+               tenant_moved_out, endpoint_updated, endpoint_deleted,
+               endpoint_secret_rotated, tenant_activated>;
 
 /// Returns the record's kind, e.g. `"endpoint_created"` (for log lines).
 [[nodiscard]] inline std::string_view kind_of(const record& x) {
-  static constexpr std::array<std::string_view, 19> names{
-    "tenant_created",         "endpoint_created", "endpoint_status_changed",
-    "event_accepted",         "attempt_recorded", "delivery_rescheduled",
-    "breaker_changed",        "delivery_expired", "token_issued",
-    "tenant_deactivated",     "tenant_purged",    "history_pruned",
-    "tenant_limits_set",      "tenant_imported",  "tenant_state_imported",
-    "tenant_moved_out",       "endpoint_updated", "endpoint_deleted",
-    "endpoint_secret_rotated"};
+  static constexpr std::array<std::string_view, 20> names{
+    "tenant_created",          "endpoint_created", "endpoint_status_changed",
+    "event_accepted",          "attempt_recorded", "delivery_rescheduled",
+    "breaker_changed",         "delivery_expired", "token_issued",
+    "tenant_deactivated",      "tenant_purged",    "history_pruned",
+    "tenant_limits_set",       "tenant_imported",  "tenant_state_imported",
+    "tenant_moved_out",        "endpoint_updated", "endpoint_deleted",
+    "endpoint_secret_rotated", "tenant_activated"};
   static_assert(std::variant_size_v<record> == names.size());
   return names[x.index()];
 }
@@ -300,7 +315,8 @@ using record = std::variant<
          std::holds_alternative<tenant_deactivated>(x) ||
          std::holds_alternative<tenant_purged>(x) ||
          std::holds_alternative<tenant_imported>(x) ||
-         std::holds_alternative<tenant_moved_out>(x);
+         std::holds_alternative<tenant_moved_out>(x) ||
+         std::holds_alternative<tenant_activated>(x);
 }
 
 /// Returns the WAL owner of a record: the snapshot that covers it. Registry

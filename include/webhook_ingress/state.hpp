@@ -96,6 +96,12 @@ struct tenant_entry {
   /// tenant by a planned move (`tenant_imported`); 0 for a tenant created
   /// here.
   uint64_t epoch = 0;
+  /// Cluster mode: imported by a planned move (`tenant_imported`) and not
+  /// activated yet (`tenant_activated`): held here, not served (its
+  /// requests wait, its actor does not run, its deliveries do not resume).
+  /// Stays so across restarts until the start-up reconcile activates or
+  /// discards it. Not part of a move's export (`encode_entry`).
+  bool incoming = false;
 
   friend bool operator==(const tenant_entry&, const tenant_entry&) = default;
 };

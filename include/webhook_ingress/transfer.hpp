@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <string>
 #include <utility>
 #include <vector>
@@ -103,5 +104,16 @@ struct local_tenants {
   std::function<void(std::string tenant, std::function<void(caf::error)>)>
     discard;
 };
+
+/// Calls `step` with a `caf::error` continuation (one of the steps above,
+/// bound to its arguments) and waits for its answer. Blocks: for the
+/// start-up reconcile on the main thread, never on an actor's thread.
+template <class Step>
+[[nodiscard]] caf::error wait_for_step(Step step) {
+  std::promise<caf::error> done;
+  auto answer = done.get_future();
+  step([&done](caf::error err) { done.set_value(std::move(err)); });
+  return answer.get();
+}
 
 } // namespace wi

@@ -15,34 +15,12 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
-#include "support/api.hpp"
-#include "support/assertions.hpp"
-#include "support/http_client.hpp"
-#include "support/receiver.hpp"
-#include "support/server_process.hpp"
-#include "support/time_util.hpp"
+#include "support/delivery_fixture.hpp"
 
-using namespace wi_e2e;
-using namespace std::chrono_literals;
-namespace json = boost::json;
-using std::chrono::milliseconds;
+using namespace wi_e2e::delivery_fixture;
 using steady = std::chrono::steady_clock;
 
 namespace {
-
-constexpr std::string_view events_path = "/v1/webhook/events";
-
-int64_t ms_between(steady::time_point a, steady::time_point b) {
-  return std::chrono::duration_cast<milliseconds>(b - a).count();
-}
-
-std::string describe(const std::vector<received_request>& rs) {
-  std::string out;
-  for (const auto& r : rs)
-    out += r.method + " " + r.target + " -> " + std::to_string(r.status) +
-           " id=" + r.header("webhook-id").value_or("-") + "\n";
-  return out.empty() ? "(no requests)\n" : out;
-}
 
 reply status_reply(int status) {
   reply r;
@@ -67,79 +45,32 @@ std::vector<std::string> breaker_args(const std::string& retry,
 const std::string fast_retries =
   "100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms";
 
-class breaker : public ::testing::Test {
+/// The delivery fixture (a receiver, a server, tenants) with the breaker's
+/// own helpers.
+class breaker : public delivery {
  protected:
-  void TearDown() override {
-    if (!server_)
-      return;
-    if (HasFailure())
-      std::cerr << "--- server stderr (tail) ---\n"
-                << server_->stderr_tail() << "\n--- end ---\n";
-    server_->stop(std::chrono::seconds{5});
-  }
-
-  void start(std::vector<std::string> args) {
-    server_config cfg;
-    cfg.data_dir = dir_.path();
-    cfg.admin_token = admin_token_;
-    cfg.extra_args = std::move(args);
-    server_ = std::make_unique<server_process>(std::move(cfg));
-    server_->start();
-    client_ = std::make_unique<http_client>(server_->base_url());
-  }
-
   void restart_after_kill9() {
     server_->kill9();
     server_->start();
     client_ = std::make_unique<http_client>(server_->base_url());
   }
 
-  const http_client& client() const { return *client_; }
-
-  tenant new_tenant() {
-    return create_tenant(client(), admin_token_,
-                         "tenant-" + std::to_string(++tenants_));
-  }
-
   int64_t add_endpoint(const tenant& t, const std::string& path,
                        const std::vector<std::string>& types) {
-    auto body = endpoint_request(rx_.url(path), "plain-secret-1", types);
-    return as_int(create_endpoint(client(), t.token, body).at("identifier"));
+    return delivery::add_endpoint(t, rx_.url(path), types);
   }
 
-  /// Publishes and expects 202; returns the event id.
+  /// Publishes and expects 202 for `expected_endpoints`; returns the event
+  /// id.
   std::string publish(const tenant& t, std::string_view type,
                       int64_t expected_endpoints = 1) {
-    std::string body =
-      "{\"event_type\": " + json::serialize(json::string{type}) +
-      ", \"payload\": {\"n\": 1}}";
-    auto r = client().post(events_path, body, bearer(t.token));
-    EXPECT_TRUE(is_success(r, 202));
-    if (r.status != 202 || !r.data().is_object())
-      throw std::runtime_error("publish failed");
-    EXPECT_EQ(as_int(r.data().at("endpoints")), expected_endpoints) << r;
-    return str_at(r.data(), "id");
+    auto d = publish_ok(t, type);
+    EXPECT_EQ(as_int(d.at("endpoints")), expected_endpoints);
+    return str_at(d, "id");
   }
 
   json::object endpoint(const tenant& t, int64_t id) const {
     return get_endpoint(client(), t.token, id);
-  }
-
-  json::object stats(const tenant& t, int64_t id) const {
-    auto r = client().get(endpoint_path(id, "/statistics"), bearer(t.token));
-    EXPECT_TRUE(is_success(r, 200));
-    if (r.status != 200 || !r.data().is_object())
-      throw std::runtime_error("statistics failed");
-    return r.data().get_object();
-  }
-
-  json::object event(const tenant& t, std::string_view id) const {
-    auto r = client().get(std::string{events_path} + "/" + std::string{id},
-                          bearer(t.token));
-    EXPECT_TRUE(is_success(r, 200));
-    if (r.status != 200 || !r.data().is_object())
-      throw std::runtime_error("get event failed");
-    return r.data().get_object();
   }
 
   /// Polls the endpoint until `pred` or the timeout; returns the last one.
@@ -220,13 +151,6 @@ class breaker : public ::testing::Test {
       << json::serialize(ep) << describe(rx_.requests(path));
     return ev;
   }
-
-  receiver rx_;
-  temp_dir dir_;
-  const std::string admin_token_ = "e2e-admin-" + random_hex(24);
-  std::unique_ptr<server_process> server_;
-  std::unique_ptr<http_client> client_;
-  int tenants_ = 0;
 };
 
 // 1. Exactly N consecutive failures trip; a success in between resets.
@@ -325,7 +249,7 @@ TEST_F(breaker, QueuesWhileDisabledProbesThenRecovers) {
   EXPECT_TRUE(wait_delivered("/a", ids, 5s)) << describe(rx_.requests("/a"));
   EXPECT_EQ(wait_pending(t, id, 0), 0);
   for (const auto& e : ids) {
-    auto ev = event(t, e);
+    auto ev = get_event(t, e);
     for (const auto& d : ev.at("deliveries").as_array())
       EXPECT_EQ(str_at(d, "status"), "delivered") << json::serialize(ev);
   }
@@ -544,7 +468,8 @@ TEST_F(breaker, ExhaustedDeliveriesAreAnnounced) {
   }
   EXPECT_EQ(rx_.requests("/fail").size(), 3u)
     << describe(rx_.requests("/fail"));
-  auto delivery = event(t, ev).at("deliveries").as_array().at(0).as_object();
+  auto delivery =
+    get_event(t, ev).at("deliveries").as_array().at(0).as_object();
   EXPECT_EQ(str_at(delivery, "status"), "failed");
   EXPECT_EQ(str_at(delivery, "reason"), "exhausted");
 }
@@ -567,7 +492,8 @@ TEST_F(breaker, PendingDeliveriesExpireAfterRetention) {
     },
     5s))
     << describe(rx_.requests("/notices"));
-  auto delivery = event(t, ev).at("deliveries").as_array().at(0).as_object();
+  auto delivery =
+    get_event(t, ev).at("deliveries").as_array().at(0).as_object();
   EXPECT_EQ(str_at(delivery, "status"), "failed");
   EXPECT_EQ(str_at(delivery, "reason"), "expired");
   EXPECT_EQ(wait_pending(t, failing, 0), 0);

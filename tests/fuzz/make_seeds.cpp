@@ -86,7 +86,9 @@ std::vector<record> records() {
                      std::nullopt, std::nullopt}},
     endpoint_deleted{"tA", 2, 1704067900},
     endpoint_secret_rotated{
-      "tA", 1, "whsec_AAAAAAAAAAAAAAAAAAAAAQ==", 1704068000000, 1704154400000}};
+      "tA", 1, "whsec_AAAAAAAAAAAAAAAAAAAAAQ==", 1704068000000, 1704154400000},
+    // Durable activation of an import (issue 15): tag 44.
+    tenant_activated{"tA", 3}};
 }
 
 tenant_state sample_tenant() {

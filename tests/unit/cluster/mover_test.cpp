@@ -5,6 +5,7 @@
 
 #include "actors/cluster/mover.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -550,6 +551,30 @@ TEST_F(mover_test, at_start_stale_copies_go_and_unfinished_moves_are_fenced) {
   EXPECT_EQ(view_a_->placement_of("t2")->epoch, key2.value.epoch + 1);
   EXPECT_EQ(std::filesystem::file_size(journal), 0u);
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(mover_test, at_start_imports_whose_commit_took_are_activated) {
+  // "b" imported t1, t2 and t3 and stopped before activating them: t1's
+  // commit took (placed on "b"), t2's did not ("a" still owns it), t3 has
+  // no key at all. Until this decision the directory serves none of them.
+  for (const auto* t : {"t1", "t2", "t3"})
+    local_b_.set(t, "imported");
+  etcd_.put("t1", {"b", 5});
+  view_b_->note("t1", {"b", 5});
+  etcd_.put("t2", {"a", 3});
+  view_b_->note("t2", {"a", 3});
+  auto b = make("b", view_b_, local_b_);
+  auto discarded = b->reconcile_at_start({"t1", "t2", "t3"},
+                                         {{"t1", 5}, {"t2", 4}, {"t3", 4}});
+  ASSERT_TRUE(discarded) << wi::text_of(discarded.error());
+  EXPECT_EQ(*discarded, 2u);
+  EXPECT_EQ(local_b_.of("t1"), "serving");
+  EXPECT_EQ(local_b_.of("t2"), "");
+  EXPECT_EQ(local_b_.of("t3"), "");
+  std::lock_guard guard{local_b_.mtx};
+  EXPECT_EQ(
+    std::count(local_b_.calls.begin(), local_b_.calls.end(), "activate t1 5"),
+    1);
 }
 
 } // namespace

@@ -108,7 +108,9 @@ std::vector<record> samples() {
     tenant_state_imported{"tenant-1", std::string("\x01\x04\x00snap", 7)},
     tenant_state_imported{"tenant-1", ""},
     tenant_moved_out{"tenant-1", 1704067200},
-    tenant_moved_out{"", -1}};
+    tenant_moved_out{"", -1},
+    tenant_activated{"tenant-1", 7},
+    tenant_activated{"", UINT64_MAX}};
 }
 
 void expect_corrupt(std::string_view bytes, const std::string& what) {

@@ -188,6 +188,45 @@ TEST(snapshot_codec, reads_directory_snapshots_written_before_moves) {
   EXPECT_EQ(back->tenants.at("tA"), expected);
 }
 
+TEST(snapshot_codec, directory_keeps_imports_not_activated) {
+  // Kind 13: an import not activated yet stays so across a restart.
+  auto st = sample_directory();
+  st.tenants.at("tD").incoming = true;
+  auto bytes = encode_snapshot(st);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[1]), 13);
+  auto back = decode_directory_snapshot(bytes);
+  ASSERT_TRUE(back) << text_of(back.error());
+  EXPECT_EQ(*back, st);
+  EXPECT_TRUE(back->tenants.at("tD").incoming);
+  EXPECT_FALSE(back->tenants.at("tA").incoming);
+  // The flag is the importer's: a move's export never carries it.
+  auto entry = decode_entry(encode_entry(st.tenants.at("tD")));
+  ASSERT_TRUE(entry);
+  EXPECT_FALSE(entry->incoming);
+  // Only 0 or 1.
+  auto bad = bytes;
+  bad.back() = 2;
+  EXPECT_FALSE(decode_directory_snapshot(bad));
+}
+
+TEST(snapshot_codec, reads_directory_snapshots_written_before_activation) {
+  // Kind 5: no `incoming` flag; every tenant reads as served.
+  persistence::detail::writer w;
+  w.u8(1);
+  w.u8(5);
+  w.count(1);
+  tenant_entry expected;
+  expected.id = "tA";
+  expected.name = "moved";
+  expected.token_hash = std::string(32, 'h');
+  expected.epoch = 9;
+  w.entry(expected, true);
+  auto back = decode_directory_snapshot(std::move(w).take());
+  ASSERT_TRUE(back) << text_of(back.error());
+  ASSERT_EQ(back->tenants.size(), 1u);
+  EXPECT_EQ(back->tenants.at("tA"), expected);
+}
+
 TEST(snapshot_codec, registry_entry_round_trip_and_truncations_fail) {
   for (const auto& [id, entry] : sample_directory().tenants) {
     auto bytes = encode_entry(entry);

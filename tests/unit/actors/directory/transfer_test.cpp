@@ -5,12 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <caf/actor_system.hpp>
@@ -253,9 +256,12 @@ struct test_node {
   wal_reader_actor reader;
   payload_reader_actor payloads;
   directory_actor dir;
+  /// Start as the node does: tenants in their stored form (`load_node`),
+  /// decoded by their actors; else decoded first (`recover`).
+  bool lazy = false;
 
   void start(caf::actor_system& sys, std::shared_ptr<delivery_engine> engine) {
-    auto node = recover(*store);
+    auto node = lazy ? load_node(*store) : recover(*store);
     ASSERT_TRUE(node) << text_of(node.error());
     std::unordered_map<std::string, std::vector<uint64_t>> uncovered;
     for (const auto& [owner, log] : node->logs)
@@ -688,6 +694,82 @@ TEST_F(transfer_test, restarts_after_import_after_activate_and_after_discard) {
   EXPECT_EQ(back->endpoints.active, 3u);
 }
 
+TEST_F(transfer_test, an_import_not_activated_stays_parked_across_restarts) {
+  populate(); // 6 pending deliveries
+  auto x = a.freeze(tenant.id);
+  ASSERT_TRUE(x) << text_of(x.error());
+  ASSERT_FALSE(b.step([&](auto done) { b.steps().import(*x, 4, done); }));
+  auto loaded = [&] {
+    auto status = b.ask<node_status>(node_atom::value);
+    EXPECT_TRUE(status) << text_of(status.error());
+    return status ? status->tenants_loaded : 99;
+  };
+  auto verdict = [&] {
+    return b.table->lookup(tenant.id, crypto::sha256(token)).outcome;
+  };
+  // A restart (decoded or stored form) does not start it: no actor, so no
+  // delivery from here while the move's outcome is open (it may have been
+  // aborted, and the old owner delivers again); its requests wait. Before,
+  // the directory started it at once for its pending deliveries.
+  for (bool lazy : {false, true}) {
+    b.lazy = lazy;
+    restart(b);
+    EXPECT_EQ(loaded(), 0u) << (lazy ? "stored" : "decoded");
+    EXPECT_EQ(verdict(), tenant_table::verdict::moving);
+    EXPECT_EQ(
+      code_of(b.ask<tenant_summary>(get_atom::value, tenant.id).error()),
+      errc::not_found);
+    auto st = load_node(*b.store);
+    ASSERT_TRUE(st) << text_of(st.error());
+    EXPECT_TRUE(st->directory.tenants.at(tenant.id).incoming);
+  }
+  // The start-up reconcile activates it (its move committed): it serves
+  // and its deliveries resume; a parked request goes on.
+  std::promise<bool> resumed;
+  ASSERT_EQ(
+    b.table->park(tenant.id,
+                  [&resumed](bool expired) { resumed.set_value(expired); }),
+    tenant_table::park_result::parked);
+  ASSERT_FALSE(
+    b.step([&](auto done) { b.steps().activate(tenant.id, 4, done); }));
+  auto f = resumed.get_future();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  EXPECT_FALSE(f.get());
+  EXPECT_EQ(loaded(), 1u);
+  EXPECT_NE(verdict(), tenant_table::verdict::moving);
+  // Durably: a restart finds it served and delivering.
+  restart(b);
+  EXPECT_EQ(loaded(), 1u);
+  EXPECT_NE(verdict(), tenant_table::verdict::moving);
+  auto summary = b.ask<tenant_summary>(get_atom::value, tenant.id);
+  ASSERT_TRUE(summary) << text_of(summary.error());
+  EXPECT_EQ(summary->pending_deliveries, 6u);
+  auto st = load_node(*b.store);
+  ASSERT_TRUE(st) << text_of(st.error());
+  EXPECT_FALSE(st->directory.tenants.at(tenant.id).incoming);
+  // Activated once: a second activation with that epoch changes nothing.
+  EXPECT_FALSE(
+    b.step([&](auto done) { b.steps().activate(tenant.id, 4, done); }));
+}
+
+TEST_F(transfer_test, an_import_not_activated_is_discarded_after_a_restart) {
+  populate();
+  auto x = a.freeze(tenant.id);
+  ASSERT_TRUE(x) << text_of(x.error());
+  ASSERT_FALSE(b.step([&](auto done) { b.steps().import(*x, 4, done); }));
+  b.lazy = true;
+  restart(b);
+  // The move's commit did not take: the reconcile discards the copy.
+  ASSERT_FALSE(b.step([&](auto done) { b.steps().discard(tenant.id, done); }));
+  EXPECT_EQ(b.table->lookup(tenant.id, crypto::sha256(token)).outcome,
+            tenant_table::verdict::unauthorized);
+  restart(b);
+  auto st = load_node(*b.store);
+  ASSERT_TRUE(st) << text_of(st.error());
+  EXPECT_EQ(st->directory.tenants.count(tenant.id), 0u);
+  EXPECT_EQ(b.ask<node_status>(node_atom::value)->tenants_loaded, 0u);
+}
+
 TEST_F(transfer_test, imports_of_held_or_foreign_tenants_are_refused) {
   populate();
   auto x = a.freeze(tenant.id);
@@ -756,6 +838,53 @@ TEST_F(transfer_test, DISABLED_measure_a_tenant_with_10k_endpoints) {
               "ms, activate %.1f ms, release %.1f ms\n",
               static_cast<size_t>(x->size_bytes()), ms(t1 - t0), ms(t2 - t1),
               ms(t3 - t2), ms(t4 - t3));
+}
+
+// Not a timed test: run with --gtest_also_run_disabled_tests to measure how
+// long an import of a tenant with 10k and 100k endpoints stalls the
+// importing node's directory, which routes every other tenant of the node
+// (docs/benchmarks.md, "Import stall").
+TEST_F(transfer_test, DISABLED_measure_the_directory_stall_of_an_import) {
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  uint64_t epoch = 1;
+  for (int n : {10'000, 100'000}) {
+    std::vector<std::string> urls;
+    for (int i = 1; i <= n; ++i)
+      urls.push_back("https://example.com/hooks/" + std::to_string(i));
+    auto id = "big" + std::to_string(n);
+    tenant_export x;
+    x.tenant_id = id;
+    x.registry = persistence::encode_entry(entry_of(id, "big"));
+    x.snapshot = persistence::encode_snapshot(state_with(id, urls));
+    // The directory answers an unknown tenant's question itself: a probe
+    // of its mailbox, every millisecond while the import runs.
+    std::atomic<bool> importing{true};
+    double worst = 0;
+    uint64_t probes = 0;
+    std::thread prober{[&] {
+      while (importing) {
+        auto t0 = clock::now();
+        auto r = b.ask<tenant_summary>(get_atom::value, std::string{"nobody"});
+        worst = std::max(worst, ms(clock::now() - t0));
+        ++probes;
+        EXPECT_FALSE(r);
+        std::this_thread::sleep_for(1ms);
+      }
+    }};
+    auto t0 = clock::now();
+    auto err = b.step([&](auto done) { b.steps().import(x, ++epoch, done); });
+    auto took = ms(clock::now() - t0);
+    importing = false;
+    prober.join();
+    ASSERT_FALSE(err) << text_of(err);
+    std::printf("%d endpoints: snapshot %zu bytes; import %.1f ms; directory "
+                "answered %llu probes meanwhile, slowest %.1f ms\n",
+                n, x.snapshot.size(), took,
+                static_cast<unsigned long long>(probes), worst);
+  }
 }
 
 } // namespace
