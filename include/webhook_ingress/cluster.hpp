@@ -114,6 +114,33 @@ class control : public view {
   /// `membership::may_acknowledge`). While false, mutations of its tenants
   /// answer 503 TENANT_UNAVAILABLE and no move starts.
   virtual bool may_acknowledge() const = 0;
+
+  /// What `lookup_placement` answers: the placement etcd holds, nothing
+  /// when the tenant has no placement key, or the error that kept the read
+  /// from answering (`errc::tenant_unavailable`).
+  using lookup_done =
+    std::function<void(caf::expected<std::optional<placement>>)>;
+
+  /// Reads `tenant_id`'s placement key from etcd, for a request of a tenant
+  /// that neither the cached map nor this node knows (this node's watch may
+  /// lag a create or a move on another node). The read runs on the
+  /// implementation's own threads and never blocks the caller; reads of one
+  /// key coalesce. `done` is called exactly once: from those threads, or
+  /// at once on the calling thread when a read found no key a moment ago
+  /// (nothing), too many keys are being read (an error), or etcd is not
+  /// reachable (an error). The default (no etcd behind it) answers nothing
+  /// at once.
+  virtual void lookup_placement(std::string tenant_id, lookup_done done) {
+    (void)tenant_id;
+    done(std::optional<placement>{});
+  }
+
+  /// Whether a `lookup_placement` found no key for `tenant_id` a moment ago
+  /// and nothing placed it since (the short negative cache). Never blocks.
+  virtual bool known_missing(std::string_view tenant_id) const {
+    (void)tenant_id;
+    return false;
+  }
 };
 
 } // namespace wi::cluster
