@@ -377,6 +377,7 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
   case route_id::admin_drain_node:
   case route_id::admin_move_tenant: // planned moves (issue 15)
+  case route_id::admin_unpin_tenant:
     return true;
   default:
     return false;
@@ -1105,6 +1106,63 @@ struct server::impl {
                                           {"done", done}}}};
   }
 
+  /// `POST /admin/v1/tenants/{id}/move` with `pin` (default true): sets
+  /// the tenant's pin to `pin` in etcd first (so the rebalancer of neither
+  /// node undoes the move; the commit carries the pin over), then starts
+  /// the move (`start_move`). A move the mover would refuse for `to` (not
+  /// an active member, this node) is refused before the pin changes.
+  void pin_then_move(const exchange& ex, const std::string& tenant,
+                     const std::string& to, bool pin) {
+    if (!be.cluster || !be.mover) {
+      start_move(ex, tenant, to);
+      return;
+    }
+    auto target = be.cluster->member_of(to);
+    if (!target || target->state != cluster::node_state::active ||
+        to == be.cluster->self()) {
+      start_move(ex, tenant, to); // the mover's refusal, naming `to`
+      return;
+    }
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    be.cluster->set_pinned(
+      tenant, pin,
+      [this, ex, tenant, to](caf::expected<cluster::placement> placed) {
+        in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (!placed)
+          ex.write_error(placed.error());
+        else
+          start_move(ex, tenant, to);
+      });
+  }
+
+  /// `DELETE /admin/v1/tenants/{id}/pin` on the tenant's owner: clears the
+  /// pin (the rebalancer may move the tenant to its rendezvous owner
+  /// again); 200 with `{tenant, owner, epoch, pinned}`. On a single node
+  /// nothing is pinned: 200, `pinned` false.
+  void unpin(const exchange& ex, const std::string& tenant) {
+    auto answer = [](const exchange& e, const std::string& t,
+                     const cluster::placement& p) {
+      e.write_data(200, boost::json::object{{"tenant", t},
+                                            {"owner", p.owner},
+                                            {"epoch", p.epoch},
+                                            {"pinned", p.pinned}});
+    };
+    if (!be.cluster) {
+      answer(ex, tenant, cluster::placement{cfg.node.node_id, 0, false});
+      return;
+    }
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    be.cluster->set_pinned(
+      tenant, false,
+      [this, ex, tenant, answer](caf::expected<cluster::placement> placed) {
+        in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (!placed)
+          ex.write_error(placed.error());
+        else
+          answer(ex, tenant, *placed);
+      });
+  }
+
   static boost::json::object move_json(const cluster::move_info& m) {
     return {{"tenant", m.tenant},
             {"from", m.from},
@@ -1319,18 +1377,27 @@ struct server::impl {
     }
     case route_id::admin_move_tenant: { // planned moves (issue 15)
       auto to = parse_move_tenant(ex.body());
-      if (!to) {
-        ex.write_error(to.error());
+      auto pin = to ? parse_move_pin(ex.body())
+                    : caf::expected<bool>{std::move(to.error())};
+      if (!pin) {
+        ex.write_error(pin.error());
         return;
       }
       caf::anon_send(dir, get_atom::value, std::move(*tenant_id),
                      reply_with<tenant_summary>(
-                       ex, [this, to = std::move(*to)](
+                       ex, [this, to = std::move(*to), pin = *pin](
                              const exchange& e, const tenant_summary& t) {
-                         start_move(e, t.info.id, to);
+                         pin_then_move(e, t.info.id, to, pin);
                        }));
       return;
     }
+    case route_id::admin_unpin_tenant:
+      caf::anon_send(dir, get_atom::value, std::move(*tenant_id),
+                     reply_with<tenant_summary>(
+                       ex, [this](const exchange& e, const tenant_summary& t) {
+                         unpin(e, t.info.id);
+                       }));
+      return;
     case route_id::admin_patch_tenant: { // per-tenant limits (issue 13)
       auto patch = parse_limits_patch(ex.body());
       if (!patch) {
@@ -1476,6 +1543,9 @@ struct server::impl {
                                    unix_seconds now) const {
     auto result = to_json(t, now);
     result["owner"] = owner_of(t.info.id);
+    auto place =
+      be.cluster ? be.cluster->placement_of(t.info.id) : std::nullopt;
+    result["pinned"] = place && place->pinned;
     return result;
   }
 

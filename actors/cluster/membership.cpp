@@ -200,11 +200,15 @@ void membership::stop_threads() {
   lookup_threads_.clear();
   // Requests waiting for a placement look-up get their answer too.
   std::vector<placement_lookups::waiter> waiting;
+  decltype(jobs_) jobs;
   {
     std::lock_guard guard{mtx_};
     waiting = lookups_.take_all();
     lookup_queue_.clear();
+    jobs.swap(jobs_);
   }
+  for (auto& job : jobs)
+    job(true); // each answers without etcd
   for (auto& done : waiting)
     done(make_error(errc::tenant_unavailable,
                     "cluster mode: the node is stopping; retry later"));
@@ -445,6 +449,71 @@ void membership::lookup_placement(std::string tenant_id, lookup_done done) {
   }
 }
 
+void membership::set_pinned(
+  std::string tenant_id, bool pinned,
+  std::function<void(caf::expected<placement>)> done) {
+  {
+    std::lock_guard guard{mtx_};
+    if (!stopping_ && lease_ != 0) {
+      jobs_.push_back([this, tenant = std::move(tenant_id), pinned,
+                       done = std::move(done)](bool stopping) {
+        if (stopping)
+          done(make_error(errc::tenant_unavailable,
+                          "cluster mode: the node is stopping; retry later"));
+        else
+          done(pin(tenant, pinned));
+      });
+      cv_.notify_all();
+      return;
+    }
+  }
+  done(make_error(errc::tenant_unavailable,
+                  "cluster mode: the node is not a member (starting or "
+                  "stopping); retry later"));
+}
+
+caf::expected<placement> membership::pin(const std::string& tenant_id,
+                                         bool pinned) {
+  auto key = tenant_key(tenant_id);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto read = read_placement(tenant_id);
+    if (!read)
+      return make_error(errc::tenant_unavailable, "etcd did not answer (" +
+                                                    text_of(read.error()) +
+                                                    "); retry later");
+    if (!*read)
+      return make_error(errc::not_found, "id",
+                        "tenant " + tenant_id + " has no placement");
+    auto value = (*read)->value;
+    if (value.owner != cfg_.node_id)
+      return make_error(errc::tenant_unavailable,
+                        "tenant " + tenant_id + " is owned by " + value.owner +
+                          " now; retry later");
+    if (value.pinned != pinned) {
+      value.pinned = pinned;
+      auto res = client_.txn(
+        {{key, txn_compare::target::mod, (*read)->mod_revision, {}}},
+        {{txn_op::kind::put, key, encode_placement(value), 0}}, {});
+      if (!res) {
+        count_error(res.error(), "placement pin");
+        return make_error(errc::tenant_unavailable, "etcd did not answer (" +
+                                                      text_of(res.error()) +
+                                                      "); retry later");
+      }
+      if (!res->succeeded)
+        continue; // the key changed under us: read it again
+    }
+    std::lock_guard guard{mtx_};
+    auto& known = placements_[tenant_id];
+    if (known.owner.empty() || value.epoch >= known.epoch)
+      known = value;
+    return value;
+  }
+  return make_error(errc::tenant_unavailable, "the placement of tenant " +
+                                                tenant_id +
+                                                " kept changing; retry later");
+}
+
 bool membership::known_missing(std::string_view tenant_id) const {
   std::lock_guard guard{mtx_};
   return !placements_.contains(tenant_id) &&
@@ -461,9 +530,18 @@ void membership::lookup_loop() {
     std::string tenant;
     {
       std::unique_lock guard{mtx_};
-      cv_.wait(guard, [this] { return stopping_ || !lookup_queue_.empty(); });
+      cv_.wait(guard, [this] {
+        return stopping_ || !lookup_queue_.empty() || !jobs_.empty();
+      });
       if (stopping_)
         return;
+      if (!jobs_.empty()) {
+        auto job = std::move(jobs_.front());
+        jobs_.pop_front();
+        guard.unlock();
+        job(false);
+        continue;
+      }
       tenant = std::move(lookup_queue_.front());
       lookup_queue_.pop_front();
     }
@@ -524,6 +602,15 @@ node_state membership::state() const {
   return state_;
 }
 
+std::vector<std::string> membership::pinned_of(std::string_view node_id) const {
+  std::lock_guard guard{mtx_};
+  std::vector<std::string> result;
+  for (const auto& [tenant, p] : placements_)
+    if (p.owner == node_id && p.pinned)
+      result.push_back(tenant);
+  return result;
+}
+
 std::vector<std::string>
 membership::tenants_of(std::string_view node_id) const {
   std::lock_guard guard{mtx_};
@@ -581,12 +668,24 @@ caf::expected<bool> membership::move(const std::string& tenant_id,
                                      const std::string& new_owner,
                                      uint64_t new_epoch) {
   auto key = tenant_key(tenant_id);
-  auto res = client_.txn(
-    {{key, txn_compare::target::mod, expected_mod_revision, {}}},
-    {{txn_op::kind::put, key, encode_placement({new_owner, new_epoch}), 0}},
-    {});
+  // The pin goes with the tenant: read it (the guard below covers the read).
+  bool pinned = false;
+  auto current = client_.range(key);
+  if (!current)
+    return current.error();
+  if (current->kvs.empty() ||
+      current->kvs.front().mod_revision != expected_mod_revision)
+    return false;
+  if (auto p = decode_placement(current->kvs.front().value))
+    pinned = p->pinned;
+  placement value{new_owner, new_epoch, pinned};
+  auto res =
+    client_.txn({{key, txn_compare::target::mod, expected_mod_revision, {}}},
+                {{txn_op::kind::put, key, encode_placement(value), 0}}, {});
   if (!res)
     return res.error();
+  if (res->succeeded)
+    note_placement(tenant_id, std::move(value));
   return res->succeeded;
 }
 
@@ -611,6 +710,9 @@ membership::read_placement(const std::string& tenant_id) {
 void membership::note_placement(const std::string& tenant_id, placement value) {
   std::lock_guard guard{mtx_};
   auto& known = placements_[tenant_id];
+  if (!known.owner.empty() && value.epoch == known.epoch &&
+      value.owner == known.owner)
+    value.pinned = value.pinned || known.pinned;
   if (known.owner.empty() || value.epoch >= known.epoch)
     known = std::move(value);
 }

@@ -129,6 +129,8 @@ class membership final : public control {
                 std::function<void(caf::expected<placement>)> done) override;
   bool may_acknowledge() const override;
   void lookup_placement(std::string tenant_id, lookup_done done) override;
+  void set_pinned(std::string tenant_id, bool pinned,
+                  std::function<void(caf::expected<placement>)> done) override;
   bool known_missing(std::string_view tenant_id) const override;
 
   // -- what the rebalancer reads ---------------------------------------------
@@ -140,6 +142,10 @@ class membership final : public control {
   /// The tenants the cached placement map gives `node_id`, ordered by id.
   [[nodiscard]] std::vector<std::string>
   tenants_of(std::string_view node_id) const;
+
+  /// Those of them whose placement is pinned, ordered by id.
+  [[nodiscard]] std::vector<std::string>
+  pinned_of(std::string_view node_id) const;
 
   /// Whether etcd answers and the cache follows it (the watch is up).
   [[nodiscard]] bool in_sync() const noexcept { return etcd_up_ && watch_up_; }
@@ -194,7 +200,8 @@ class membership final : public control {
 
   /// Moves `tenant_id` to `new_owner` with epoch + 1, guarded by the key's
   /// `mod_revision` as read: fails (false) when the key changed since, so a
-  /// stale owner can never write.
+  /// stale owner can never write. The key's pin goes with it (read first;
+  /// the guard covers the read).
   [[nodiscard]] caf::expected<bool> move(const std::string& tenant_id,
                                          int64_t expected_mod_revision,
                                          const std::string& new_owner,
@@ -205,10 +212,16 @@ class membership final : public control {
   [[nodiscard]] caf::expected<std::optional<placement_record>>
   read_placement(const std::string& tenant_id);
 
+  /// Sets or clears the pin of `tenant_id`'s key, which must name this
+  /// node (see `control::set_pinned`).
+  [[nodiscard]] caf::expected<placement> pin(const std::string& tenant_id,
+                                             bool pinned);
+
   /// Records in the cached map that `value` places `tenant_id`, at once,
   /// without waiting for the watch (a move's outcome, known to this node
   /// from its own transaction). The watch never takes the cache back to an
-  /// older epoch of the key.
+  /// older epoch of the key. The pin the cache knows for the same owner and
+  /// epoch is kept (a move's outcome does not say).
   void note_placement(const std::string& tenant_id, placement value);
 
   /// The client (for tests and the placement transactions).
@@ -255,6 +268,9 @@ class membership final : public control {
   /// `lookup_placement`: the book and the keys to read, in order.
   placement_lookups lookups_;
   std::deque<std::string> lookup_queue_;
+  /// Other blocking work for the look-up threads (`set_pinned`).
+  /// The argument says whether the node is stopping (answer, no etcd).
+  std::deque<std::function<void(bool)>> jobs_;
   lookup_counts lookup_counts_;
   node_state state_ = node_state::joining;
   /// The advertised addresses (`set_addresses`).

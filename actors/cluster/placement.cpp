@@ -125,7 +125,10 @@ std::optional<member> decode_member(std::string_view text) {
 }
 
 std::string encode_placement(const placement& x) {
-  return json::serialize(json::object{{"owner", x.owner}, {"epoch", x.epoch}});
+  json::object obj{{"owner", x.owner}, {"epoch", x.epoch}};
+  if (x.pinned)
+    obj["pinned"] = true;
+  return json::serialize(obj);
 }
 
 std::optional<placement> decode_placement(std::string_view text) {
@@ -143,7 +146,13 @@ std::optional<placement> decode_placement(std::string_view text) {
     epoch = static_cast<uint64_t>(it->value().get_int64());
   else
     return std::nullopt;
-  return placement{std::move(*owner), epoch};
+  bool pinned = false;
+  if (auto p = obj->find("pinned"); p != obj->end()) {
+    if (!p->value().is_bool())
+      return std::nullopt;
+    pinned = p->value().get_bool();
+  }
+  return placement{std::move(*owner), epoch, pinned};
 }
 
 } // namespace wi::cluster

@@ -17,6 +17,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "webhook_ingress/error.hpp"
+
 namespace wi::cluster {
 
 /// A member's life cycle, as recorded under its etcd lease.
@@ -48,6 +50,11 @@ struct placement {
   /// Grows by one with every change of owner; a node that knows an older
   /// epoch must not acknowledge anything for the tenant.
   std::uint64_t epoch = 0;
+  /// Set by a manual move (`POST /admin/v1/tenants/{id}/move`): the
+  /// rebalancer never moves the tenant for a join; a drain still does, and
+  /// the pin goes with it. Cleared by `DELETE /admin/v1/tenants/{id}/pin`.
+  /// Absent (false) in values written before pins existed.
+  bool pinned = false;
 };
 
 /// What a node knows of the cluster right now: its own id, the members and
@@ -133,6 +140,21 @@ class control : public view {
   virtual void lookup_placement(std::string tenant_id, lookup_done done) {
     (void)tenant_id;
     done(std::optional<placement>{});
+  }
+
+  /// Sets or clears the pin of `tenant_id`'s placement (owned by this node)
+  /// in etcd, keeping its owner and epoch (a transaction guarded by the
+  /// key's revision, retried a few times), on the implementation's own
+  /// threads. `done` is called exactly once, from any thread, with the
+  /// placement etcd holds afterwards or the error (`errc::not_found`: no
+  /// key; `errc::tenant_unavailable`: another node owns it now, or etcd
+  /// did not answer). The default (no etcd behind it) refuses at once.
+  virtual void set_pinned(std::string tenant_id, bool pinned,
+                          std::function<void(caf::expected<placement>)> done) {
+    (void)tenant_id;
+    (void)pinned;
+    done(make_error(errc::tenant_unavailable,
+                    "placements cannot be pinned here: no etcd"));
   }
 
   /// Whether a `lookup_placement` found no key for `tenant_id` a moment ago
