@@ -400,6 +400,8 @@ bool is_mutation(route_id id) noexcept {
   case route_id::update_endpoint: // endpoint lifecycle (issue 17)
   case route_id::delete_endpoint:
   case route_id::rotate_secret:
+  case route_id::admin_move_tenant: // a move and a pin change write too
+  case route_id::admin_unpin_tenant:
     return true;
   default:
     return false;
