@@ -1150,7 +1150,7 @@ struct server::impl {
                                             {"pinned", p.pinned}});
     };
     if (!be.cluster) {
-      answer(ex, tenant, cluster::placement{cfg.node.node_id, 0, false});
+      answer(ex, tenant, cluster::placement{cfg.node.node_id, 0});
       return;
     }
     in_flight.fetch_add(1, std::memory_order_relaxed);

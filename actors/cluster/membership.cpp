@@ -678,7 +678,8 @@ caf::expected<bool> membership::move(const std::string& tenant_id,
     return false;
   if (auto p = decode_placement(current->kvs.front().value))
     pinned = p->pinned;
-  placement value{new_owner, new_epoch, pinned};
+  placement value{new_owner, new_epoch};
+  value.pinned = pinned;
   auto res =
     client_.txn({{key, txn_compare::target::mod, expected_mod_revision, {}}},
                 {{txn_op::kind::put, key, encode_placement(value), 0}}, {});

@@ -126,6 +126,8 @@ std::optional<member> decode_member(std::string_view text) {
 
 std::string encode_placement(const placement& x) {
   json::object obj{{"owner", x.owner}, {"epoch", x.epoch}};
+  if (!x.backup.empty())
+    obj["backup"] = x.backup;
   if (x.pinned)
     obj["pinned"] = true;
   return json::serialize(obj);
@@ -146,13 +148,21 @@ std::optional<placement> decode_placement(std::string_view text) {
     epoch = static_cast<uint64_t>(it->value().get_int64());
   else
     return std::nullopt;
+  std::string backup;
+  if (auto b = obj->find("backup"); b != obj->end()) {
+    if (!b->value().is_string())
+      return std::nullopt;
+    backup = std::string{b->value().get_string()};
+  }
   bool pinned = false;
   if (auto p = obj->find("pinned"); p != obj->end()) {
     if (!p->value().is_bool())
       return std::nullopt;
     pinned = p->value().get_bool();
   }
-  return placement{std::move(*owner), epoch, pinned};
+  placement result{std::move(*owner), epoch, std::move(backup)};
+  result.pinned = pinned;
+  return result;
 }
 
 } // namespace wi::cluster

@@ -143,7 +143,9 @@ TEST(placement, member_and_placement_values_round_trip) {
   // Pins (issue 15): written only when set; values without one read as
   // unpinned, as before pins existed.
   EXPECT_FALSE(p->pinned);
-  EXPECT_EQ(encode_placement({"node_x", 7, true}),
+  placement pin{"node_x", 7};
+  pin.pinned = true;
+  EXPECT_EQ(encode_placement(pin),
             R"({"owner":"node_x","epoch":7,"pinned":true})");
   auto pinned =
     decode_placement(R"({"owner":"node_x","epoch":7,"pinned":true})");
