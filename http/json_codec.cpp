@@ -28,7 +28,7 @@ namespace json = boost::json;
 
 json::object to_json(const wi::endpoint& x) {
   json::object result;
-  result.reserve(8);
+  result.reserve(11);
   result["identifier"] = x.id;
   result["url"] = x.url;
   result["secret"] = x.secret;
@@ -47,6 +47,9 @@ json::object to_json(const wi::endpoint& x) {
   result["last_modified"] = format_rfc3339(x.last_modified);
   if (!x.description.empty())
     result["description"] = x.description;
+  if (x.rate_limit != 0) // absent when unlimited (issue 17)
+    result["rate_limit"] = x.rate_limit;
+  result["ordering"] = wi::to_string(x.ordering);
   return result;
 }
 
@@ -164,6 +167,8 @@ json::object to_json(const wi::event_state& x) {
   result["created_at"] = format_rfc3339(x.created_at / 1000);
   if (!x.idempotency_key.empty())
     result["idempotency_key"] = x.idempotency_key;
+  if (!x.ordering_key.empty())
+    result["ordering_key"] = x.ordering_key;
   json::array deliveries;
   for (const auto& d : x.deliveries)
     deliveries.push_back(to_json(d));

@@ -9,8 +9,9 @@ namespace wi::http {
 /// Renders an endpoint as the spec's `WebhookEndpoint`: `identifier`
 /// (integer), `url`, `secret`, `event_types` (array), `headers` (object in
 /// the tenant's order), `status` (`active` / `disabled` / `inactive`),
-/// `create_timestamp` and `last_modified` (RFC 3339 UTC), and `description`
-/// only when set (issue 17). The previous secret of a rotation is not shown
+/// `create_timestamp` and `last_modified` (RFC 3339 UTC), `description`
+/// and `rate_limit` only when set, and `ordering` (issue 17). The previous
+/// secret of a rotation is not shown
 /// (`GET .../secret` shows it).
 [[nodiscard]] boost::json::object to_json(const wi::endpoint& x);
 

@@ -322,16 +322,20 @@ struct endpoint_fields {
   const json::value* event_types = nullptr;
   const json::value* headers = nullptr;
   const json::value* description = nullptr;
+  const json::value* rate_limit = nullptr;
+  const json::value* ordering = nullptr;
 };
 
 endpoint_fields fields_of(const json::object& obj) {
-  return {obj.if_contains("url"), obj.if_contains("secret"),
+  return {obj.if_contains("url"),         obj.if_contains("secret"),
           obj.if_contains("event_types"), obj.if_contains("headers"),
-          obj.if_contains("description")};
+          obj.if_contains("description"), obj.if_contains("rate_limit"),
+          obj.if_contains("ordering")};
 }
 
 /// The type checks (400) of the present fields, in field order. `null` is a
-/// wrong type for every field but `description`, where it means "none".
+/// wrong type for every field but `description` and `rate_limit`, where it
+/// means "none".
 caf::error check_field_types(const endpoint_fields& f) {
   if (f.url != nullptr && !f.url->is_string())
     return fail(errc::invalid_parameter, "url", "url must be a string");
@@ -366,6 +370,13 @@ caf::error check_field_types(const endpoint_fields& f) {
       !f.description->is_null())
     return fail(errc::invalid_parameter, "description",
                 "description must be a string or null");
+  if (f.rate_limit != nullptr && !f.rate_limit->is_int64() &&
+      !f.rate_limit->is_uint64() && !f.rate_limit->is_null())
+    return fail(errc::invalid_parameter, "rate_limit",
+                "rate_limit must be an integer or null");
+  if (f.ordering != nullptr && !f.ordering->is_string())
+    return fail(errc::invalid_parameter, "ordering",
+                "ordering must be a string");
   return {};
 }
 
@@ -495,8 +506,32 @@ caf::expected<std::string> parse_description(const json::value& x) {
   return std::string{text};
 }
 
-/// The rules of `event_types`, `headers` and `description` (in that order,
-/// each when present; types already checked) into `out`.
+/// The rules of `rate_limit` (an integer or null; null is unlimited, 0).
+caf::expected<uint32_t> parse_rate_limit(const json::value& x) {
+  if (x.is_null())
+    return uint32_t{0};
+  // A JSON integer beyond int64 is a uint64: out of range as well.
+  if (!x.is_int64() || x.get_int64() < wi::min_rate_limit ||
+      x.get_int64() > wi::max_rate_limit)
+    return fail(errc::validation_failed, "rate_limit",
+                "rate_limit must be from " +
+                  std::to_string(wi::min_rate_limit) + " to " +
+                  std::to_string(wi::max_rate_limit) +
+                  " deliveries per second, or null for no limit");
+  return static_cast<uint32_t>(x.get_int64());
+}
+
+/// The rules of `ordering` (a string, already checked).
+caf::expected<wi::delivery_ordering> parse_ordering(const json::value& x) {
+  if (auto o = wi::parse_delivery_ordering(view(x.get_string())))
+    return *o;
+  return fail(errc::validation_failed, "ordering",
+              "ordering must be \"unordered\" or \"fifo\"");
+}
+
+/// The rules of `event_types`, `headers`, `description`, `rate_limit` and
+/// `ordering` (in that order, each when present; types already checked)
+/// into `out`.
 caf::error parse_optional_fields(const endpoint_fields& f,
                                  std::string_view body,
                                  wi::endpoint_patch& out) {
@@ -517,6 +552,18 @@ caf::error parse_optional_fields(const endpoint_fields& f,
     if (!description)
       return std::move(description.error());
     out.description = std::move(*description);
+  }
+  if (f.rate_limit != nullptr) {
+    auto rate = parse_rate_limit(*f.rate_limit);
+    if (!rate)
+      return std::move(rate.error());
+    out.rate_limit = *rate;
+  }
+  if (f.ordering != nullptr) {
+    auto ordering = parse_ordering(*f.ordering);
+    if (!ordering)
+      return std::move(ordering.error());
+    out.ordering = *ordering;
   }
   return {};
 }
@@ -555,6 +602,8 @@ caf::expected<wi::new_endpoint> parse_create_endpoint(std::string_view body) {
     result.headers = std::move(*rest.headers);
   if (rest.description)
     result.description = std::move(*rest.description);
+  result.rate_limit = rest.rate_limit.value_or(0);
+  result.ordering = rest.ordering.value_or(wi::delivery_ordering::unordered);
   return result;
 }
 
@@ -574,9 +623,10 @@ caf::expected<wi::endpoint_patch> parse_patch_endpoint(std::string_view body) {
                   "secret cannot be changed with PATCH: rotate it with POST "
                   "/v1/webhook/endpoints/{id}/secret/rotate");
     if (key != "url" && key != "event_types" && key != "headers" &&
-        key != "description")
+        key != "description" && key != "rate_limit" && key != "ordering")
       return unknown_field(key, "an endpoint that can be changed (url, "
-                                "event_types, headers, description)");
+                                "event_types, headers, description, "
+                                "rate_limit, ordering)");
   }
   // 3. Rules (422), as for create.
   wi::endpoint_patch result;
@@ -895,12 +945,16 @@ caf::expected<wi::new_event> parse_publish(std::string_view body,
   const json::value* type = obj->if_contains("event_type");
   const json::value* payload = obj->if_contains("payload");
   const json::value* key = obj->if_contains("idempotency_key");
+  const json::value* ordering_key = obj->if_contains("ordering_key");
   if (type != nullptr && !type->is_string())
     return fail(errc::invalid_parameter, "event_type",
                 "event_type must be a string");
   if (key != nullptr && !key->is_string())
     return fail(errc::invalid_parameter, "idempotency_key",
                 "idempotency_key must be a string");
+  if (ordering_key != nullptr && !ordering_key->is_string())
+    return fail(errc::invalid_parameter, "ordering_key",
+                "ordering_key must be a string");
   if (type == nullptr)
     return fail(errc::validation_failed, "event_type",
                 "event_type is required");
@@ -944,6 +998,15 @@ caf::expected<wi::new_event> parse_publish(std::string_view body,
                   std::to_string(max_idempotency_key) +
                   " characters without control characters");
   result.idempotency_key = std::string{k};
+  if (ordering_key != nullptr) {
+    auto o = view(ordering_key->get_string());
+    auto n = count_code_points(o);
+    if (n < 1 || n > max_ordering_key || has_control_chars(o))
+      return fail(errc::validation_failed, "ordering_key",
+                  "ordering_key must be 1-" + std::to_string(max_ordering_key) +
+                    " characters without control characters");
+    result.ordering_key = std::string{o};
+  }
   return result;
 }
 

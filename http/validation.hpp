@@ -61,14 +61,21 @@ parse_object(std::string_view body);
 ///    without CR, LF, NUL or other control characters except HTAB.
 /// `description` (optional, issue 17): a string of at most 1024 characters
 /// without control characters, or `null`; `null` and `""` mean none.
+/// `rate_limit` (optional, issue 17): an integer 1..10 000 (deliveries per
+/// second) or `null` (no limit); another JSON type -> `invalid_parameter`,
+/// out of range -> `validation_failed`. `ordering` (optional, issue 17): the
+/// string `"unordered"` (default) or `"fifo"`; another type ->
+/// `invalid_parameter`, another string -> `validation_failed`. The rules run
+/// after those of `description`, in this order.
 /// Unknown top-level fields are ignored; header order is kept.
 [[nodiscard]] caf::expected<wi::new_endpoint>
 parse_create_endpoint(std::string_view body);
 
 /// Validates the body of `PATCH /v1/webhook/endpoints/{id}` (issue 17) and
 /// returns the change: any of `url`, `event_types`, `headers` (replaces the
-/// whole set; `{}` removes every header) and `description` (`null` or `""`
-/// clears it), each checked exactly as for create. Order, first failure
+/// whole set; `{}` removes every header), `description` (`null` or `""`
+/// clears it), `rate_limit` (`null` clears it) and `ordering`, each checked
+/// exactly as for create. Order, first failure
 /// wins: 1. bad JSON body -> `invalid_json`; 2. wrong types ->
 /// `invalid_parameter`, as for create; 3. `secret` -> `validation_failed`
 /// naming `secret` and pointing at the rotate route; any other field ->
@@ -152,6 +159,9 @@ parse_move_tenant(std::string_view body);
 /// Longest idempotency key accepted.
 inline constexpr size_t max_idempotency_key = 255;
 
+/// Longest ordering key accepted, in characters (issue 17).
+inline constexpr size_t max_ordering_key = 128;
+
 /// Returns the text of member `name` of the JSON object `object_text`
 /// exactly as written (without the whitespace around it; the last one when
 /// the name repeats, as `boost::json::parse` keeps it), or nullopt when the
@@ -163,9 +173,11 @@ raw_member(std::string_view object_text, std::string_view name);
 /// Parses and validates a `POST /v1/webhook/events` body: `event_type` (1-128
 /// characters of `[A-Za-z0-9._:-]`, required), `payload` (any JSON,
 /// required; kept byte for byte as the client wrote it, without surrounding
-/// whitespace) and `idempotency_key` (optional,
-/// 1-255 characters). `key_header` is the `Idempotency-Key` header (empty if
-/// absent); it wins over the body field. Errors as for the endpoint body.
+/// whitespace), `idempotency_key` (optional,
+/// 1-255 characters) and `ordering_key` (optional, 1-128 characters without
+/// control characters; orders the event on FIFO endpoints, issue 17).
+/// `key_header` is the `Idempotency-Key` header (empty if absent); it wins over
+/// the body field. Errors as for the endpoint body.
 [[nodiscard]] caf::expected<wi::new_event>
 parse_publish(std::string_view body, std::string_view key_header);
 

@@ -67,6 +67,25 @@
 //   tag 20  := endpoint_deleted:        str tenant_id, u64 id, i64 at
 //   tag 21  := endpoint_secret_rotated: str tenant_id, u64 id, str secret,
 //                                       i64 at, i64 previous_expires_at
+//   tag 22  := endpoint_created with delivery options (issue 17, items 4
+//                                       and 5): as tag 18 (its three extras
+//                                       always present), then u32 rate_limit
+//                                       (0 or 1..10 000), ordering (written
+//                                       only when rate_limit is set or
+//                                       ordering is fifo: otherwise tag 2 or
+//                                       18)
+//   tag 23  := endpoint_updated with delivery options: as tag 19 with bits
+//                                       4 rate_limit and 5 ordering allowed
+//                                       (at least one of them set), then
+//                                       after description: u32 rate_limit
+//                                       (0 clears), ordering (written only
+//                                       when bit 4 or 5 is set: otherwise
+//                                       tag 19)
+//   tag 24  := event_accepted with an ordering key: as tag 4, then
+//                                       u64 payload_bytes (may be 0), str
+//                                       ordering_key (not empty: otherwise
+//                                       tag 4 or 14)
+//   ordering := u8 in 0..1 (`delivery_ordering`)
 //   entry   := as a tenant of the directory snapshot of kind 3
 //              (`persistence/snapshot_codec.cpp`); its epoch is the u64
 //              that follows
@@ -106,15 +125,37 @@ constexpr uint8_t tag_endpoint_created_extra = 18;
 constexpr uint8_t tag_endpoint_updated = 19;
 constexpr uint8_t tag_endpoint_deleted = 20;
 constexpr uint8_t tag_endpoint_secret_rotated = 21;
+constexpr uint8_t tag_endpoint_created_options = 22;
+constexpr uint8_t tag_endpoint_updated_options = 23;
+constexpr uint8_t tag_event_accepted_keyed = 24;
+
+using detail::reader;
+using detail::writer;
 
 /// Bits of `endpoint_updated`'s field mask.
 constexpr uint8_t patch_url = 1;
 constexpr uint8_t patch_event_types = 2;
 constexpr uint8_t patch_headers = 4;
 constexpr uint8_t patch_description = 8;
+constexpr uint8_t patch_rate_limit = 16;
+constexpr uint8_t patch_ordering = 32;
+constexpr uint8_t patch_v1_fields =
+  patch_url | patch_event_types | patch_headers | patch_description;
+constexpr uint8_t patch_options = patch_rate_limit | patch_ordering;
 
-using detail::reader;
-using detail::writer;
+/// Whether an endpoint carries the delivery options of tag 22.
+bool has_options(const endpoint& ep) {
+  return ep.rate_limit != 0 || ep.ordering != delivery_ordering::unordered;
+}
+
+/// Reads a `delivery_ordering` byte (0 or 1).
+bool read_ordering(reader& r, delivery_ordering& x) {
+  uint8_t byte = 0;
+  if (!r.u8(byte) || byte > static_cast<uint8_t>(delivery_ordering::fifo))
+    return false;
+  x = static_cast<delivery_ordering>(byte);
+  return true;
+}
 
 void encode_body(writer& w, const tenant_created& x) {
   w.u8(tag_tenant_created);
@@ -125,9 +166,12 @@ void encode_body(writer& w, const tenant_created& x) {
 }
 
 void encode_body(writer& w, const endpoint_created& x) {
-  auto extra = !x.ep.description.empty() || !x.ep.previous_secret.empty() ||
-               x.ep.previous_expires_at != 0;
-  w.u8(extra ? tag_endpoint_created_extra : tag_endpoint_created);
+  auto options = has_options(x.ep);
+  auto extra = options || !x.ep.description.empty() ||
+               !x.ep.previous_secret.empty() || x.ep.previous_expires_at != 0;
+  w.u8(options ? tag_endpoint_created_options
+       : extra ? tag_endpoint_created_extra
+               : tag_endpoint_created);
   w.str(x.tenant_id);
   w.u64(x.ep.id);
   w.str(x.ep.url);
@@ -142,6 +186,10 @@ void encode_body(writer& w, const endpoint_created& x) {
     w.str(x.ep.previous_secret);
     w.i64(x.ep.previous_expires_at);
   }
+  if (options) {
+    w.u32(x.ep.rate_limit);
+    w.u8(static_cast<uint8_t>(x.ep.ordering));
+  }
 }
 
 void encode_body(writer& w, const endpoint_status_changed& x) {
@@ -153,16 +201,21 @@ void encode_body(writer& w, const endpoint_status_changed& x) {
 }
 
 void encode_body(writer& w, const event_accepted& x) {
+  auto keyed = !x.ordering_key.empty();
   auto sized = x.payload_bytes > 0;
-  w.u8(sized ? tag_event_accepted_sized : tag_event_accepted);
+  w.u8(keyed   ? tag_event_accepted_keyed
+       : sized ? tag_event_accepted_sized
+               : tag_event_accepted);
   w.str(x.tenant_id);
   w.str(x.event_id);
   w.str(x.event_type);
   w.str(x.idempotency_key);
   w.i64(x.at);
   w.ids(x.endpoints);
-  if (sized)
+  if (sized || keyed)
     w.u64(x.payload_bytes);
+  if (keyed)
+    w.str(x.ordering_key);
 }
 
 void encode_body(writer& w, const attempt_recorded& x) {
@@ -259,16 +312,19 @@ void encode_body(writer& w, const tenant_moved_out& x) {
 }
 
 void encode_body(writer& w, const endpoint_updated& x) {
-  w.u8(tag_endpoint_updated);
-  w.str(x.tenant_id);
-  w.u64(x.id);
-  w.i64(x.at);
   const auto& c = x.change;
   unsigned fields = 0;
   fields |= c.url ? patch_url : 0u;
   fields |= c.event_types ? patch_event_types : 0u;
   fields |= c.headers ? patch_headers : 0u;
   fields |= c.description ? patch_description : 0u;
+  fields |= c.rate_limit ? patch_rate_limit : 0u;
+  fields |= c.ordering ? patch_ordering : 0u;
+  auto options = (fields & patch_options) != 0;
+  w.u8(options ? tag_endpoint_updated_options : tag_endpoint_updated);
+  w.str(x.tenant_id);
+  w.u64(x.id);
+  w.i64(x.at);
   w.u8(static_cast<uint8_t>(fields));
   if (c.url)
     w.str(*c.url);
@@ -278,6 +334,10 @@ void encode_body(writer& w, const endpoint_updated& x) {
     w.headers(*c.headers);
   if (c.description)
     w.str(*c.description);
+  if (options) {
+    w.u32(c.rate_limit.value_or(0));
+    w.u8(static_cast<uint8_t>(c.ordering.value_or(delivery_ordering{})));
+  }
 }
 
 void encode_body(writer& w, const endpoint_deleted& x) {
@@ -319,6 +379,8 @@ bool decode_body(reader& r, endpoint_created& x) {
   x.ep.description.clear();
   x.ep.previous_secret.clear();
   x.ep.previous_expires_at = 0;
+  x.ep.rate_limit = 0;
+  x.ep.ordering = delivery_ordering::unordered;
   return r.str(x.tenant_id) && r.u64(x.ep.id) && r.str(x.ep.url) &&
          r.str(x.ep.secret) && r.strings(x.ep.event_types) &&
          r.headers(x.ep.headers) && r.status(x.ep.status) &&
@@ -333,6 +395,15 @@ bool decode_extra(reader& r, endpoint_created& x) {
           x.ep.previous_expires_at != 0);
 }
 
+/// Tag 22: tag 18's layout (extras may all be empty) followed by the
+/// delivery options, at least one of them set.
+bool decode_options(reader& r, endpoint_created& x) {
+  return decode_body(r, x) && r.str(x.ep.description) &&
+         r.str(x.ep.previous_secret) && r.i64(x.ep.previous_expires_at) &&
+         r.u32(x.ep.rate_limit) && x.ep.rate_limit <= max_rate_limit &&
+         read_ordering(r, x.ep.ordering) && has_options(x.ep);
+}
+
 /// Reads an optional field that is present when `bit` is set in `fields`.
 template <class T, class Read>
 bool read_if(uint8_t fields, uint8_t bit, std::optional<T>& x, Read read) {
@@ -343,21 +414,46 @@ bool read_if(uint8_t fields, uint8_t bit, std::optional<T>& x, Read read) {
   return read(x.emplace());
 }
 
-bool decode_body(reader& r, endpoint_updated& x) {
+/// Tags 19 and 23 (`options`: the delivery options follow, at least one
+/// of them set).
+bool decode_update(reader& r, endpoint_updated& x, bool options) {
   uint8_t fields = 0;
+  auto allowed = options ? patch_v1_fields | patch_options : patch_v1_fields;
   if (!r.str(x.tenant_id) || !r.u64(x.id) || !r.i64(x.at) || !r.u8(fields) ||
-      fields >
-        (patch_url | patch_event_types | patch_headers | patch_description))
+      (fields & ~allowed) != 0 || (options && (fields & patch_options) == 0))
     return false;
   auto& c = x.change;
-  return read_if(fields, patch_url, c.url,
-                 [&r](std::string& v) { return r.str(v); }) &&
-         read_if(fields, patch_event_types, c.event_types,
-                 [&r](std::vector<std::string>& v) { return r.strings(v); }) &&
-         read_if(fields, patch_headers, c.headers,
-                 [&r](header_list& v) { return r.headers(v); }) &&
-         read_if(fields, patch_description, c.description,
-                 [&r](std::string& v) { return r.str(v); });
+  c.rate_limit.reset();
+  c.ordering.reset();
+  auto ok =
+    read_if(fields, patch_url, c.url,
+            [&r](std::string& v) { return r.str(v); }) &&
+    read_if(fields, patch_event_types, c.event_types,
+            [&r](std::vector<std::string>& v) { return r.strings(v); }) &&
+    read_if(fields, patch_headers, c.headers,
+            [&r](header_list& v) { return r.headers(v); }) &&
+    read_if(fields, patch_description, c.description,
+            [&r](std::string& v) { return r.str(v); });
+  if (!ok || !options)
+    return ok;
+  uint32_t rate = 0;
+  auto ordering = delivery_ordering::unordered;
+  if (!r.u32(rate) || rate > max_rate_limit || !read_ordering(r, ordering))
+    return false;
+  // The unset option's bytes are zero: one encoding per record.
+  if ((fields & patch_rate_limit) != 0)
+    c.rate_limit = rate;
+  else if (rate != 0)
+    return false;
+  if ((fields & patch_ordering) != 0)
+    c.ordering = ordering;
+  else if (ordering != delivery_ordering::unordered)
+    return false;
+  return true;
+}
+
+bool decode_body(reader& r, endpoint_updated& x) {
+  return decode_update(r, x, false);
 }
 
 bool decode_body(reader& r, endpoint_deleted& x) {
@@ -375,6 +471,7 @@ bool decode_body(reader& r, endpoint_status_changed& x) {
 
 bool decode_body(reader& r, event_accepted& x) {
   x.payload_bytes = 0;
+  x.ordering_key.clear();
   return r.str(x.tenant_id) && r.str(x.event_id) && r.str(x.event_type) &&
          r.str(x.idempotency_key) && r.i64(x.at) && r.ids(x.endpoints);
 }
@@ -382,6 +479,13 @@ bool decode_body(reader& r, event_accepted& x) {
 /// Tag 14: tag 4 followed by a payload size, which must not be 0.
 bool decode_sized(reader& r, event_accepted& x) {
   return decode_body(r, x) && r.u64(x.payload_bytes) && x.payload_bytes > 0;
+}
+
+/// Tag 24: tag 4 followed by a payload size and an ordering key, which must
+/// not be empty.
+bool decode_keyed(reader& r, event_accepted& x) {
+  return decode_body(r, x) && r.u64(x.payload_bytes) && r.str(x.ordering_key) &&
+         !x.ordering_key.empty();
 }
 
 bool decode_body(reader& r, tenant_limits_set& x) {
@@ -439,16 +543,26 @@ caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "wal", std::move(text));
 }
 
-template <class T, bool Sized = false>
+/// How a record's body is laid out when one alternative has several tags.
+enum class layout { plain, extended, options };
+
+template <class T, layout L = layout::plain>
 caf::error decode_as(reader& r, record& out) {
   auto* x = std::get_if<T>(&out);
   if (x == nullptr)
     x = &out.emplace<T>();
   bool ok = false;
-  if constexpr (Sized && std::is_same_v<T, endpoint_created>)
+  if constexpr (L == layout::extended && std::is_same_v<T, endpoint_created>)
     ok = decode_extra(r, *x);
-  else if constexpr (Sized)
+  else if constexpr (L == layout::extended)
     ok = decode_sized(r, *x);
+  else if constexpr (L == layout::options &&
+                     std::is_same_v<T, endpoint_created>)
+    ok = decode_options(r, *x);
+  else if constexpr (L == layout::options && std::is_same_v<T, event_accepted>)
+    ok = decode_keyed(r, *x);
+  else if constexpr (L == layout::options)
+    ok = decode_update(r, *x, true);
   else
     ok = decode_body(r, *x);
   if (!ok)
@@ -513,7 +627,7 @@ caf::error decode_into(std::string_view bytes, record& out) {
   case tag_tenant_limits_set:
     return decode_as<tenant_limits_set>(r, out);
   case tag_event_accepted_sized:
-    return decode_as<event_accepted, true>(r, out);
+    return decode_as<event_accepted, layout::extended>(r, out);
   case tag_tenant_imported:
     return decode_as<tenant_imported>(r, out);
   case tag_tenant_state_imported:
@@ -521,13 +635,19 @@ caf::error decode_into(std::string_view bytes, record& out) {
   case tag_tenant_moved_out:
     return decode_as<tenant_moved_out>(r, out);
   case tag_endpoint_created_extra:
-    return decode_as<endpoint_created, true>(r, out);
+    return decode_as<endpoint_created, layout::extended>(r, out);
   case tag_endpoint_updated:
     return decode_as<endpoint_updated>(r, out);
   case tag_endpoint_deleted:
     return decode_as<endpoint_deleted>(r, out);
   case tag_endpoint_secret_rotated:
     return decode_as<endpoint_secret_rotated>(r, out);
+  case tag_endpoint_created_options:
+    return decode_as<endpoint_created, layout::options>(r, out);
+  case tag_endpoint_updated_options:
+    return decode_as<endpoint_updated, layout::options>(r, out);
+  case tag_event_accepted_keyed:
+    return decode_as<event_accepted, layout::options>(r, out);
   default:
     return corrupt("unknown WAL record tag " + std::to_string(tag));
   }

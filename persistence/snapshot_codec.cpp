@@ -1,25 +1,29 @@
 #include "persistence/snapshot_codec.hpp"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "persistence/binary_format.hpp"
 #include "webhook_ingress/error.hpp"
 
 // Snapshot format (version 1):
 //
-//   tenant    := version:u8 (= 1) kind:u8 (= 7) str tenant_id, u64 last_id,
+//   tenant    := version:u8 (= 1) kind:u8 (= 8) str tenant_id, u64 last_id,
 //                count:u32 endpoint[count]      (ascending identifiers)
 //                count:u32 event[count], count:u32 (str key, str event)[count],
 //                count:u32 activity[count], u64 pending,
 //                (u8 set (0 or 1), u64 value)[4] (limit overrides in
-//                `limit_kind` order)
+//                `limit_kind` order), u64 last_event_seq
 //   endpoint  := u64 id, str url, str secret, vec<str> event_types, headers,
 //                status, i64 created_at, i64 last_modified, str description,
-//                str previous_secret, i64 previous_expires_at
+//                str previous_secret, i64 previous_expires_at,
+//                u32 rate_limit (0..10 000), u8 ordering (0..1)
 //   event     := str id, str type, str idempotency_key, i64 created_at,
-//                u64 payload_bytes,
+//                u64 payload_bytes, str ordering_key, u64 seq (1 ..
+//                last_event_seq, distinct),
 //                count:u32 (u64 endpoint, u8 status, u32 attempts,
 //                           i64 next_attempt_at, str reason)[count]
 //   activity  := u64 endpoint, u64 total, u64 successful, u64 failed,
@@ -39,6 +43,12 @@
 //   moves: each tenant ends after `purged` (epoch 0).
 //   Kind 2 (read, no longer written) is the directory before token
 //   rotation and purges: each tenant ends after `active`.
+//   Kind 7 (read, no longer written) is the tenant before rate limits and
+//   FIFO ordering (issue 17, items 4 and 5): no rate_limit or ordering in
+//   endpoints (0, unordered), no ordering_key or seq in events, no
+//   last_event_seq. Decoding numbers its events 1..n in the order of
+//   (created_at, id), the best acceptance order it has, and sets
+//   last_event_seq to n.
 //   Kind 4 (read, no longer written) is the tenant before issue 17: no
 //   description or previous secret in endpoints (empty, 0). The tenant
 //   with them is kind 7 (5 and 6 were taken by the directory and the
@@ -58,7 +68,8 @@ using detail::writer;
 constexpr uint8_t format_version = 1;
 constexpr uint8_t kind_tenant_v1 = 1;
 constexpr uint8_t kind_tenant_v4 = 4;
-constexpr uint8_t kind_tenant = 7;
+constexpr uint8_t kind_tenant_v7 = 7;
+constexpr uint8_t kind_tenant = 8;
 constexpr uint8_t kind_directory_v1 = 2;
 constexpr uint8_t kind_directory_v2 = 3;
 constexpr uint8_t kind_directory = 5;
@@ -95,6 +106,8 @@ struct tenant_sink {
   bool v1 = false;
   /// Kind 1 or 4: endpoints without the fields of issue 17.
   bool v4 = false;
+  /// Kind 1, 4 or 7: no delivery options, ordering keys or event sequence.
+  bool v7 = false;
   endpoint ep{};
   event_state ev{};
   endpoint_activity activity{};
@@ -119,6 +132,14 @@ bool decode_endpoints(reader& r, tenant_sink& out) {
     if (!out.v4 && (!r.str(ep.description) || !r.str(ep.previous_secret) ||
                     !r.i64(ep.previous_expires_at)))
       return false;
+    ep.rate_limit = 0;
+    ep.ordering = delivery_ordering::unordered;
+    uint8_t ordering = 0;
+    if (!out.v7 && (!r.u32(ep.rate_limit) || ep.rate_limit > max_rate_limit ||
+                    !r.u8(ordering) ||
+                    ordering > static_cast<uint8_t>(delivery_ordering::fifo)))
+      return false;
+    ep.ordering = static_cast<delivery_ordering>(ordering);
     if (ep.id <= previous || ep.id > st.last_id)
       return false;
     previous = ep.id;
@@ -137,8 +158,11 @@ bool decode_events(reader& r, tenant_sink& out) {
     auto& ev = out.ev;
     uint32_t n = 0;
     ev.payload_bytes = 0;
+    ev.ordering_key.clear();
+    ev.seq = 0;
     if (!r.str(ev.id) || !r.str(ev.type) || !r.str(ev.idempotency_key) ||
         !r.i64(ev.created_at) || (!out.v1 && !r.u64(ev.payload_bytes)) ||
+        (!out.v7 && (!r.str(ev.ordering_key) || !r.u64(ev.seq))) ||
         !r.count(n, 8))
       return false;
     ev.deliveries.resize(n);
@@ -210,6 +234,33 @@ bool decode_overrides(reader& r, limit_overrides& x) {
   return true;
 }
 
+/// Kind 7 and older: numbers the events in the order of (created_at, id).
+void number_events(tenant_state& st) {
+  std::vector<event_state*> order;
+  order.reserve(st.events.size());
+  for (auto& [id, ev] : st.events)
+    order.push_back(&ev);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const event_state* a, const event_state* b) {
+                     return a->created_at < b->created_at;
+                   });
+  for (auto* ev : order)
+    ev->seq = ++st.last_event_seq;
+}
+
+/// Kind 8: every event's `seq` is distinct and at most `last_event_seq`.
+bool sequence_is_sound(const tenant_state& st) {
+  std::vector<uint64_t> seqs;
+  seqs.reserve(st.events.size());
+  for (const auto& [id, ev] : st.events) {
+    if (ev.seq == 0 || ev.seq > st.last_event_seq)
+      return false;
+    seqs.push_back(ev.seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  return std::adjacent_find(seqs.begin(), seqs.end()) == seqs.end();
+}
+
 /// Decodes a whole tenant snapshot into `out` (see `tenant_sink`).
 caf::error decode_tenant(std::string_view bytes, tenant_sink& out) {
   reader r{bytes};
@@ -218,7 +269,12 @@ caf::error decode_tenant(std::string_view bytes, tenant_sink& out) {
   out.v1 = read_header(peek, kind_tenant_v1);
   reader peek4{bytes};
   out.v4 = out.v1 || read_header(peek4, kind_tenant_v4);
-  auto kind = out.v1 ? kind_tenant_v1 : out.v4 ? kind_tenant_v4 : kind_tenant;
+  reader peek7{bytes};
+  out.v7 = out.v4 || read_header(peek7, kind_tenant_v7);
+  auto kind = out.v1   ? kind_tenant_v1
+              : out.v4 ? kind_tenant_v4
+              : out.v7 ? kind_tenant_v7
+                       : kind_tenant;
   if (!read_header(r, kind) || !r.str(st.tenant_id) || !r.u64(st.last_id))
     return corrupt("malformed tenant snapshot header");
   if (!decode_endpoints(r, out))
@@ -227,8 +283,15 @@ caf::error decode_tenant(std::string_view bytes, tenant_sink& out) {
     return corrupt("truncated deliveries in tenant snapshot");
   if (!out.v1 && !decode_overrides(r, st.limits))
     return corrupt("truncated limits in tenant snapshot");
+  if (!out.v7 && !r.u64(st.last_event_seq))
+    return corrupt("truncated event sequence in tenant snapshot");
   if (!r.at_end())
     return corrupt("trailing bytes after tenant snapshot");
+  if (out.keep && out.v7)
+    number_events(st);
+  else if (out.keep && !sequence_is_sound(st))
+    return corrupt("event sequence numbers in tenant snapshot are not "
+                   "distinct or exceed the last one");
   return {};
 }
 
@@ -253,6 +316,8 @@ std::string encode_snapshot(const tenant_state& x) {
     w.str(ep.description);
     w.str(ep.previous_secret);
     w.i64(ep.previous_expires_at);
+    w.u32(ep.rate_limit);
+    w.u8(static_cast<uint8_t>(ep.ordering));
   }
   w.count(x.events.size());
   for (const auto& [id, ev] : x.events) {
@@ -261,6 +326,8 @@ std::string encode_snapshot(const tenant_state& x) {
     w.str(ev.idempotency_key);
     w.i64(ev.created_at);
     w.u64(ev.payload_bytes);
+    w.str(ev.ordering_key);
+    w.u64(ev.seq);
     w.count(ev.deliveries.size());
     for (const auto& d : ev.deliveries) {
       w.u64(d.endpoint);
@@ -302,6 +369,7 @@ std::string encode_snapshot(const tenant_state& x) {
     w.u8(value ? 1 : 0);
     w.u64(value.value_or(0));
   }
+  w.u64(x.last_event_seq);
   return std::move(w).take();
 }
 

@@ -41,11 +41,34 @@ caf::error event_not_found(const std::string& id) {
 
 // -- deliveries ---------------------------------------------------------------
 
+/// The FIFO lane of (event, endpoint), or nothing when either is gone.
+std::optional<fifo_lane> lane_of(const tenant_state& st,
+                                 const std::string& event_id, endpoint_id ep) {
+  auto ev = st.events.find(event_id);
+  if (ev == st.events.end())
+    return std::nullopt;
+  return fifo_lane{ep, ev->second.ordering_key};
+}
+
+/// Notes a pending delivery to a FIFO endpoint in its lane (see
+/// `fifo_lanes`): every pending delivery passes here when it is scheduled,
+/// so a lane knows its earlier events before a later one falls due.
+void track(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  auto& st = self->state;
+  auto ep = st.data.endpoints.find(ep_id);
+  auto ev = st.data.events.find(event_id);
+  if (ep == st.data.endpoints.end() || ev == st.data.events.end() ||
+      ep->second.ordering != delivery_ordering::fifo)
+    return;
+  st.lanes.add({ep_id, ev->second.ordering_key}, ev->second.seq, event_id);
+}
+
 /// Arranges for the attempt of (event, endpoint) to start at `at`.
 void schedule(self_ptr self, const std::string& event_id, endpoint_id ep,
               unix_millis at) {
   if (!self->state.delivery)
     return;
+  track(self, event_id, ep);
   auto delay = at - now_millis(self);
   if (delay <= 0) // due now: no need for the clock's timer thread
     self->send(self, due_atom::value, event_id, ep);
@@ -124,11 +147,41 @@ void submit(self_ptr self, const event_state& ev, const endpoint& ep,
 
 void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id);
 
+const delivery_state* pending_delivery(const tenant_state& st,
+                                       const std::string& event_id,
+                                       endpoint_id ep_id);
+
+/// The oldest pending delivery of a FIFO lane (its event id), if any.
+std::optional<std::string> lane_head(self_ptr self, const fifo_lane& lane) {
+  const auto& data = self->state.data;
+  auto head = self->state.lanes.head(lane, [&](const std::string& event_id) {
+    return pending_delivery(data, event_id, lane.first) != nullptr;
+  });
+  if (!head)
+    return std::nullopt;
+  return std::move(head->second);
+}
+
+/// A delivery of `lane` ended or stopped waiting: its next one (the lane's
+/// head) gets its turn when it is due. When the head is still `ended` (it
+/// stays pending), whoever ended its attempt schedules it again (a retry,
+/// a back-off after an overload or a failed write).
+void kick_lane(self_ptr self, const fifo_lane& lane,
+               const std::string& ended = {}) {
+  if (auto head = lane_head(self, lane); head && *head != ended) {
+    const auto* d = pending_delivery(self->state.data, *head, lane.first);
+    schedule(self, *head, lane.first, d->next_attempt_at);
+  }
+}
+
 /// Ends the attempt of (event, endpoint) under way, and starts waiting ones
 /// while there is room.
 void release(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   auto& st = self->state;
   st.in_flight.erase({event_id, ep_id});
+  if (auto lane = lane_of(st.data, event_id, ep_id);
+      lane && st.lanes.finish(*lane, event_id))
+    kick_lane(self, *lane, event_id); // FIFO: the key's next event may go
   while (!st.waiting.empty() &&
          st.in_flight.size() < st.delivery->max_attempts_under_way) {
     auto next = std::move(st.waiting.front());
@@ -137,18 +190,60 @@ void release(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   }
 }
 
+/// Arms the timer of an endpoint's rate limit, `wait` from now.
+void arm_throttle(self_ptr self, endpoint_id ep_id, endpoint_throttle& t,
+                  std::chrono::microseconds wait) {
+  if (t.armed)
+    return;
+  t.armed = true;
+  auto ms = std::max<int64_t>((wait.count() + 999) / 1000, 1);
+  self->delayed_send(self, milliseconds{ms}, throttle_atom::value, ep_id);
+}
+
+/// The endpoint's rate limit (issue 17): takes a token for the attempt of
+/// (event, endpoint) and returns true, or queues the delivery behind those
+/// already waiting for a token and returns false. Waiting is not an
+/// attempt: no record, no breaker, no retry budget.
+bool admit_rate(self_ptr self, const std::string& event_id, endpoint_id ep_id,
+                const endpoint& ep) {
+  auto& st = self->state;
+  if (ep.rate_limit == 0)
+    return true;
+  auto& t = st.throttles[ep_id];
+  if (t.queue.empty()) {
+    auto d =
+      take_delivery_token(t.bucket, ep.rate_limit, clock_of(self).steady_now());
+    t.bucket = d.next;
+    if (d.allowed)
+      return true;
+    arm_throttle(self, ep_id, t, d.wait);
+  }
+  if (t.queued.insert(event_id).second)
+    t.queue.emplace_back(event_id, ep_id);
+  return false;
+}
+
 /// Hands the attempt of (event, endpoint), both of which must exist, to the
 /// engine, with the body from the cache or else after reading the payload;
-/// `probe` marks the breaker's probe of a disabled endpoint.
+/// `probe` marks the breaker's probe of a disabled endpoint (neither held
+/// back by the cap nor by the rate limit); `token` says that the rate
+/// limit's token was taken already.
 void start_attempt(self_ptr self, const std::string& event_id,
-                   endpoint_id ep_id, uint32_t attempt, bool probe) {
+                   endpoint_id ep_id, uint32_t attempt, bool probe,
+                   bool token = false) {
   auto& st = self->state;
   if (!probe && st.in_flight.size() >= st.delivery->max_attempts_under_way) {
     st.waiting.emplace_back(event_id, ep_id);
     return;
   }
-  if (!st.in_flight.insert({event_id, ep_id}).second)
+  if (st.in_flight.count({event_id, ep_id}) > 0)
     return; // an attempt is already under way
+  const auto& ep = st.data.endpoints.at(ep_id);
+  if (!probe && !token && !admit_rate(self, event_id, ep_id, ep))
+    return; // waits for a token
+  st.in_flight.insert({event_id, ep_id});
+  if (ep.ordering == delivery_ordering::fifo)
+    st.lanes.start({ep_id, st.data.events.at(event_id).ordering_key}, event_id);
   if (probe)
     st.probing.insert(ep_id);
   if (const auto* body = st.bodies.find(event_id)) {
@@ -210,28 +305,86 @@ void forget_body_if_done(self_ptr self, const std::string& event_id) {
     st.bodies.erase(event_id);
 }
 
-/// Starts the attempt of (event, endpoint) if it is still due.
-void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+/// Returns the number of the attempt of (event, endpoint) when it may start
+/// now: pending, due, within the retention window (else it expires), to an
+/// active endpoint, and its turn on a FIFO endpoint. Nothing otherwise.
+std::optional<uint32_t>
+ready_attempt(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
   auto& st = self->state;
   if (st.paused)
-    return; // the tenant was deactivated
+    return std::nullopt; // the tenant was deactivated
   auto ep = st.data.endpoints.find(ep_id);
   const auto* d = pending_delivery(st.data, event_id, ep_id);
   if (d == nullptr || ep == st.data.endpoints.end())
-    return;
+    return std::nullopt;
   auto now = now_millis(self);
   if (d->next_attempt_at > now + 5)
-    return; // a timer of an earlier schedule (e.g. before a resend)
-  if (st.data.events.at(event_id).created_at + st.delivery->retention.count() <
-      now) {
+    return std::nullopt; // a timer of an earlier schedule (e.g. a resend)
+  const auto& ev = st.data.events.at(event_id);
+  if (ev.created_at + st.delivery->retention.count() < now) {
     expire(self, event_id, ep_id);
-    return;
+    return std::nullopt;
   }
   // An inactive endpoint gets nothing (`enable` schedules its queue again);
   // a disabled one gets only the breaker's probes.
   if (ep->second.status != endpoint_status::active)
+    return std::nullopt;
+  if (ep->second.ordering == delivery_ordering::fifo) {
+    // FIFO (issue 17): the key's oldest pending event, one at a time. A
+    // later event waits here; the end of its predecessor reschedules it.
+    track(self, event_id, ep_id);
+    fifo_lane lane{ep_id, ev.ordering_key};
+    auto head = lane_head(self, lane);
+    std::optional<uint64_t> head_seq;
+    if (head)
+      head_seq = st.data.events.at(*head).seq;
+    if (decide_fifo(ep->second.ordering, ev.seq, head_seq,
+                    st.lanes.busy(lane)) != fifo_verdict::attempt)
+      return std::nullopt;
+  }
+  return d->attempts + 1;
+}
+
+/// Starts the attempt of (event, endpoint) if it is still due.
+void on_due(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
+  if (auto attempt = ready_attempt(self, event_id, ep_id))
+    start_attempt(self, event_id, ep_id, *attempt, false);
+}
+
+/// An endpoint's rate limit has a token again: starts the deliveries that
+/// waited for one, oldest first, while tokens last. Deliveries no longer
+/// ready leave the queue without a token (they come back when due).
+void on_throttle(self_ptr self, endpoint_id ep_id) {
+  auto& st = self->state;
+  auto i = st.throttles.find(ep_id);
+  if (i == st.throttles.end())
     return;
-  start_attempt(self, event_id, ep_id, d->attempts + 1, false);
+  auto& t = i->second;
+  t.armed = false;
+  auto ep = st.data.endpoints.find(ep_id);
+  while (!t.queue.empty()) {
+    auto event_id = t.queue.front().first;
+    auto attempt = ep == st.data.endpoints.end()
+                     ? std::nullopt
+                     : ready_attempt(self, event_id, ep_id);
+    if (attempt) {
+      auto d = take_delivery_token(t.bucket, ep->second.rate_limit,
+                                   clock_of(self).steady_now());
+      t.bucket = d.next;
+      if (!d.allowed) {
+        arm_throttle(self, ep_id, t, d.wait);
+        return;
+      }
+    }
+    t.queue.pop_front();
+    t.queued.erase(event_id);
+    if (attempt)
+      start_attempt(self, event_id, ep_id, *attempt, false, true);
+  }
+  // Nothing waits. The bucket stays (a fresh one would start full and let a
+  // burst through at every lull) unless the endpoint went or is unlimited.
+  if (ep == st.data.endpoints.end() || ep->second.rate_limit == 0)
+    st.throttles.erase(i);
 }
 
 void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
@@ -355,6 +508,8 @@ void expire(self_ptr self, const std::string& event_id, endpoint_id ep_id) {
     {},
     [self, event_id, ep_id] {
       self->state.expiring.erase({event_id, ep_id});
+      if (auto lane = lane_of(self->state.data, event_id, ep_id))
+        kick_lane(self, *lane); // FIFO: failed for good, the next may go
       forget_body_if_done(self, event_id);
       notify(self, "message.attempt.exhausted", ep_id, "expired", event_id, 0);
     },
@@ -748,10 +903,23 @@ void on_update(self_ptr self, endpoint_id id, endpoint_patch& patch,
     reply(current_view(self, id));
     return;
   }
+  auto ordering = patch.ordering;
+  auto rate = patch.rate_limit;
   endpoint_updated rec{st.data.tenant_id, id, crypto::now_seconds(),
                        std::move(patch)};
   commit_reply(self, std::move(rec), std::move(reply),
-               [self, id] { return current_view(self, id); });
+               [self, id, ordering, rate] {
+                 auto& s = self->state;
+                 if (ordering) {
+                   // Every pending delivery is looked at again under the
+                   // new ordering (FIFO lanes start from the state).
+                   s.lanes.drop_endpoint(id);
+                   schedule_pending(self, id);
+                 }
+                 if (rate && s.throttles.count(id) > 0)
+                   self->send(self, throttle_atom::value, id); // new rate
+                 return current_view(self, id);
+               });
 }
 
 /// `DELETE /v1/webhook/endpoints/{id}`: its pending deliveries end as
@@ -862,6 +1030,8 @@ caf::result<frozen_tenant> freeze(self_ptr self) {
   st.frozen = true;
   st.paused = true;
   st.waiting.clear();
+  st.throttles.clear();
+  st.lanes.clear();
   flush_batch(self); // outcomes handled before the freeze are kept
   if (st.commits_under_way == 0)
     return frozen_state(self);
@@ -888,7 +1058,9 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
                   now,
                   std::move(req.description),
                   {},
-                  0};
+                  0,
+                  req.rate_limit,
+                  req.ordering};
       auto id = ep.id;
       commit_reply(self, endpoint_created{st.data.tenant_id, std::move(ep)},
                    std::move(reply),
@@ -970,6 +1142,10 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     [self](due_atom, const std::string& event_id, endpoint_id id) {
       if (!self->state.frozen)
         on_due(self, event_id, id);
+    },
+    [self](throttle_atom, endpoint_id id) {
+      if (!self->state.frozen)
+        on_throttle(self, id);
     },
     [self](attempted_atom, const std::string& event_id, endpoint_id id,
            uint32_t attempt, unix_millis started, delivery_outcome& outcome) {

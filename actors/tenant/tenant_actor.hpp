@@ -21,6 +21,7 @@
 #include "actors/delivery/delivery_engine.hpp"
 #include "actors/delivery/retry_policy.hpp"
 #include "actors/tenant/body_cache.hpp"
+#include "actors/tenant/delivery_gate.hpp"
 #include "actors/tenant/tenant_limits.hpp"
 #include "actors/tenant/tenant_state.hpp"
 #include "webhook_ingress/messages.hpp"
@@ -85,6 +86,17 @@ struct delivery_settings {
   tenant_limits limits;
 };
 
+/// The rate limit of one endpoint at runtime (issue 17): its token bucket and
+/// the due deliveries waiting for a token, oldest first.
+struct endpoint_throttle {
+  token_bucket bucket;
+  std::deque<std::pair<std::string, endpoint_id>> queue;
+  /// Event ids in `queue` (each delivery waits once).
+  std::set<std::string> queued;
+  /// Whether a `throttle_atom` timer is armed.
+  bool armed = false;
+};
+
 /// A record waiting in a tenant actor for the WAL append it shares with
 /// others, and what to do once it is applied or failed.
 struct batched_record {
@@ -114,6 +126,12 @@ struct tenant_actor_state {
   /// Deliveries that became due while `in_flight` was full, oldest first
   /// (runtime only; checked again when their turn comes).
   std::deque<std::pair<std::string, endpoint_id>> waiting;
+  /// Rate limits of endpoints that have one (runtime only: a restarted
+  /// tenant starts with full buckets).
+  std::unordered_map<endpoint_id, endpoint_throttle> throttles;
+  /// Pending deliveries of FIFO endpoints by ordering key, and the keys with
+  /// an attempt under way (runtime only; see `fifo_lanes`).
+  fifo_lanes lanes;
   /// Publishes with an idempotency key whose record is not durable yet, and
   /// the callers waiting for the same key.
   std::unordered_map<std::string, std::vector<reply_fn<event_receipt>>>

@@ -106,7 +106,8 @@ probe_choice choose_probe(const tenant_state& st, endpoint_id ep,
         continue;
       if (ev.created_at < horizon)
         result.expired.push_back(id);
-      else if (oldest == nullptr || ev.created_at < oldest->created_at) {
+      else if (oldest == nullptr || ev.seq < oldest->seq) {
+        // The oldest by acceptance: on a FIFO endpoint the head of its key.
         oldest = &ev;
         delivery = &d;
       }
@@ -215,6 +216,7 @@ event_accepted accept_event(const std::string& tenant_id, std::string event_id,
     tenant_id, std::move(event_id), req.event_type, req.idempotency_key,
     now,       std::move(targets)};
   rec.payload_bytes = req.payload.size(); // per-tenant limits (issue 13)
+  rec.ordering_key = req.ordering_key;    // FIFO endpoints (issue 17)
   return rec;
 }
 

@@ -60,6 +60,8 @@ caf::error apply_accepted(tenant_state& st, const event_accepted& rec) {
     return corrupt("event " + rec.event_id + " accepted twice");
   event_state ev{rec.event_id, rec.event_type,   rec.idempotency_key, rec.at,
                  {},           rec.payload_bytes};
+  ev.ordering_key = rec.ordering_key; // FIFO endpoints (issue 17)
+  ev.seq = ++st.last_event_seq;
   ev.deliveries.reserve(rec.endpoints.size());
   for (auto id : rec.endpoints) {
     if (was_deleted(st, id))
@@ -236,6 +238,10 @@ caf::error apply_updated(tenant_state& st, const endpoint_updated& rec) {
     ep.headers = *c.headers;
   if (c.description)
     ep.description = *c.description;
+  if (c.rate_limit)
+    ep.rate_limit = *c.rate_limit;
+  if (c.ordering)
+    ep.ordering = *c.ordering;
   ep.last_modified = rec.at;
   return {};
 }

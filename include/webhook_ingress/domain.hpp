@@ -51,6 +51,34 @@ parse_endpoint_status(std::string_view x) noexcept {
   return std::nullopt;
 }
 
+/// How an endpoint's deliveries are ordered (issue 17, item 5).
+enum class delivery_ordering : uint8_t {
+  /// Deliveries are attempted as they fall due, in parallel.
+  unordered = 0,
+  /// Per ordering key at most one attempt under way, and an event is not
+  /// attempted before every earlier event of its key (acceptance order) is
+  /// delivered or failed for good.
+  fifo = 1,
+};
+
+/// Returns `"unordered"` or `"fifo"`.
+constexpr std::string_view to_string(delivery_ordering x) noexcept {
+  return x == delivery_ordering::fifo ? "fifo" : "unordered";
+}
+
+/// Parses the API's spelling of an ordering.
+constexpr std::optional<delivery_ordering>
+parse_delivery_ordering(std::string_view x) noexcept {
+  for (auto o : {delivery_ordering::unordered, delivery_ordering::fifo})
+    if (to_string(o) == x)
+      return o;
+  return std::nullopt;
+}
+
+/// Bounds of an endpoint's `rate_limit` (deliveries per second).
+inline constexpr uint32_t min_rate_limit = 1;
+inline constexpr uint32_t max_rate_limit = 10'000;
+
 /// Custom headers sent with every delivery, in the order the tenant gave.
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
@@ -63,6 +91,9 @@ struct new_endpoint {
   header_list headers;
   /// Free text for the tenant's own use; empty when none.
   std::string description{};
+  /// Most attempts started per second (1..10 000); 0: unlimited.
+  uint32_t rate_limit = 0;
+  delivery_ordering ordering = delivery_ordering::unordered;
 };
 
 /// A validated update (`PATCH /v1/webhook/endpoints/{id}`): each field that
@@ -75,10 +106,14 @@ struct endpoint_patch {
   std::optional<header_list> headers;
   /// An empty string clears the description (`null` in the request).
   std::optional<std::string> description;
+  /// 0 clears the rate limit (`null` in the request).
+  std::optional<uint32_t> rate_limit;
+  std::optional<delivery_ordering> ordering;
 
   /// Returns whether the patch changes nothing.
   [[nodiscard]] bool empty() const noexcept {
-    return !url && !event_types && !headers && !description;
+    return !url && !event_types && !headers && !description && !rate_limit &&
+           !ordering;
   }
 
   friend bool operator==(const endpoint_patch&,
@@ -121,6 +156,10 @@ struct endpoint {
   /// endpoint was never rotated.
   std::string previous_secret{};
   unix_millis previous_expires_at = 0;
+  /// Most attempts started per second; 0: unlimited (issue 17, item 4).
+  uint32_t rate_limit = 0;
+  /// Issue 17, item 5.
+  delivery_ordering ordering = delivery_ordering::unordered;
 
   friend bool operator==(const endpoint&, const endpoint&) = default;
 };
@@ -180,6 +219,9 @@ struct new_event {
   std::string payload;
   /// Empty when the client sent none.
   std::string idempotency_key;
+  /// Orders the event among the others of its key on FIFO endpoints
+  /// (1-128 characters); empty when the client sent none.
+  std::string ordering_key{};
 };
 
 /// The answer to an accepted publish.
@@ -238,6 +280,11 @@ struct event_state {
   /// `max_stored_bytes` until the event is pruned); 0 for events accepted
   /// before this was recorded.
   uint64_t payload_bytes = 0;
+  /// The event's ordering key (FIFO endpoints, issue 17); empty when none.
+  std::string ordering_key{};
+  /// Acceptance order within the tenant: 1 for its first event, never
+  /// reused (`tenant_state::last_event_seq`).
+  uint64_t seq = 0;
 
   friend bool operator==(const event_state&, const event_state&) = default;
 };

@@ -41,6 +41,8 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using attempts_atom = caf::atom_constant<caf::atom("attempts")>;
 using resend_atom = caf::atom_constant<caf::atom("resend")>;
 using due_atom = caf::atom_constant<caf::atom("due")>;
+/// An endpoint's rate limit has a token again (issue 17).
+using throttle_atom = caf::atom_constant<caf::atom("throttle")>;
 using attempted_atom = caf::atom_constant<caf::atom("attempted")>;
 using probe_atom = caf::atom_constant<caf::atom("probe")>;
 using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
@@ -234,6 +236,7 @@ using tenant_actor = caf::typed_actor<
   // (from the delivery engine): event id, endpoint, attempt number, start
   // time, outcome.
   caf::reacts_to<due_atom, std::string, endpoint_id>,
+  caf::reacts_to<throttle_atom, endpoint_id>,
   caf::reacts_to<attempted_atom, std::string, endpoint_id, uint32_t,
                  unix_millis, delivery_outcome>,
   // Internal: the breaker's cool-down of an endpoint ended (timer).

@@ -56,6 +56,8 @@ struct event_accepted {
   /// Size of the payload stored with it, in bytes (0 in records written
   /// before this field existed).
   uint64_t payload_bytes = 0;
+  /// The event's ordering key (issue 17); empty when none.
+  std::string ordering_key{};
 
   friend bool operator==(const event_accepted&,
                          const event_accepted&) = default;

@@ -62,6 +62,9 @@ struct tenant_state {
   /// Bytes of the payloads of `events` (the sum of their `payload_bytes`):
   /// raised by `event_accepted`, released by `history_pruned`.
   uint64_t stored_bytes = 0;
+  /// The `seq` of the last event accepted (its acceptance order); 0 when
+  /// none.
+  uint64_t last_event_seq = 0;
 
   friend bool operator==(const tenant_state&, const tenant_state&) = default;
 };

@@ -82,7 +82,8 @@ std::vector<record> records() {
     endpoint_updated{
       "tA", 2, 1704067800,
       endpoint_patch{"https://example.com/v2", std::vector<std::string>{"a.b"},
-                     header_list{{"X-V", "2"}}, std::string{"billing"}}},
+                     header_list{{"X-V", "2"}}, std::string{"billing"},
+                     std::nullopt, std::nullopt}},
     endpoint_deleted{"tA", 2, 1704067900},
     endpoint_secret_rotated{
       "tA", 1, "whsec_AAAAAAAAAAAAAAAAAAAAAQ==", 1704068000000, 1704154400000}};

@@ -278,6 +278,13 @@ void receiver::set(const std::string& path, behaviour b, bool reset_count) {
     counters_[path] = 0;
 }
 
+void receiver::set_by_request(
+  const std::string& path,
+  std::function<reply(const received_request&)> choose) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  choosers_[path] = std::move(choose);
+}
+
 std::vector<received_request> receiver::requests(std::string_view path) const {
   std::lock_guard<std::mutex> guard{mtx_};
   if (path.empty())
@@ -349,6 +356,8 @@ reply receiver::on_request(received_request req, size_t& record_index) {
   if (auto i = behaviours_.find(req.path); i != behaviours_.end())
     r = n < i->second.script.size() ? i->second.script[n] : i->second.then;
   req.index = n++;
+  if (auto i = choosers_.find(req.path); i != choosers_.end())
+    r = i->second(req);
   req.status = r.status;
   record_index = log_.size();
   log_.push_back(std::move(req));

@@ -87,6 +87,12 @@ class receiver {
   /// counter of the path that indexes `script` starts again at 0.
   void set(const std::string& path, behaviour b, bool reset_count = true);
 
+  /// Programs `path` with a function of each request (its body, headers,
+  /// 0-based index on the path), called under the receiver's lock; it wins
+  /// over a behaviour set for the path.
+  void set_by_request(const std::string& path,
+                      std::function<reply(const received_request&)> choose);
+
   /// Copies of all requests so far (to `path` only, if not empty), in
   /// arrival order.
   std::vector<received_request> requests(std::string_view path = {}) const;
@@ -126,6 +132,8 @@ class receiver {
   mutable std::mutex mtx_;
   mutable std::condition_variable cv_;
   std::map<std::string, behaviour> behaviours_;
+  std::map<std::string, std::function<reply(const received_request&)>>
+    choosers_;
   std::map<std::string, size_t> counters_;
   std::vector<received_request> log_;
   std::vector<int> conn_fds_;

@@ -59,8 +59,19 @@ TEST(patch_endpoint, refuses_what_create_refuses_and_unknown_fields) {
     // Types are checked before unknown fields.
     {R"({"nope": 1, "url": 1})", errc::invalid_parameter, "url"},
     {R"({"secret": "new-secret"})", errc::validation_failed, "secret"},
-    {R"({"rate_limit": 5})", errc::validation_failed, "rate_limit"},
-    {R"({"ordering": "fifo"})", errc::validation_failed, "ordering"},
+    {R"({"rate_limit": "5"})", errc::invalid_parameter, "rate_limit"},
+    {R"({"rate_limit": 5.5})", errc::invalid_parameter, "rate_limit"},
+    {R"({"rate_limit": true})", errc::invalid_parameter, "rate_limit"},
+    {R"({"ordering": null})", errc::invalid_parameter, "ordering"},
+    {R"({"ordering": 1})", errc::invalid_parameter, "ordering"},
+    {R"({"rate_limit": 0})", errc::validation_failed, "rate_limit"},
+    {R"({"rate_limit": -1})", errc::validation_failed, "rate_limit"},
+    {R"({"rate_limit": 10001})", errc::validation_failed, "rate_limit"},
+    {R"({"rate_limit": 18446744073709551615})", errc::validation_failed,
+     "rate_limit"},
+    {R"({"ordering": "FIFO"})", errc::validation_failed, "ordering"},
+    {R"({"ordering": ""})", errc::validation_failed, "ordering"},
+    {R"({"rate_limit_": 5})", errc::validation_failed, "rate_limit_"},
     {R"({"url": "https://a/", "Url": "https://a/"})", errc::validation_failed,
      "Url"},
     // A key that is the empty string is named `""` (found by the fuzzer:
@@ -87,6 +98,90 @@ TEST(patch_endpoint, refuses_what_create_refuses_and_unknown_fields) {
   EXPECT_TRUE(parse_patch_endpoint(long_description));
   long_description.insert(18, "y");
   ASSERT_FALSE(parse_patch_endpoint(long_description));
+}
+
+TEST(patch_endpoint, sets_and_clears_the_delivery_options) {
+  auto p = parse_patch_endpoint(R"({"rate_limit": 10000, "ordering": "fifo"})");
+  ASSERT_TRUE(p) << text_of(p.error());
+  EXPECT_EQ(p->rate_limit, 10'000u);
+  EXPECT_EQ(p->ordering, delivery_ordering::fifo);
+  EXPECT_FALSE(p->url || p->description);
+  p = parse_patch_endpoint(R"({"rate_limit": null, "ordering": "unordered"})");
+  ASSERT_TRUE(p) << text_of(p.error());
+  EXPECT_EQ(p->rate_limit, 0u); // null clears the limit
+  EXPECT_EQ(p->ordering, delivery_ordering::unordered);
+  p = parse_patch_endpoint(R"({"rate_limit": 1})");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->rate_limit, 1u);
+  EXPECT_FALSE(p->ordering);
+  EXPECT_FALSE(p->empty());
+}
+
+TEST(create_endpoint, accepts_the_delivery_options) {
+  auto ep = parse_create_endpoint(
+    R"({"url": "https://a.example/", "secret": "secret-secret",
+        "event_types": ["*"], "rate_limit": 50, "ordering": "fifo"})");
+  ASSERT_TRUE(ep) << text_of(ep.error());
+  EXPECT_EQ(ep->rate_limit, 50u);
+  EXPECT_EQ(ep->ordering, delivery_ordering::fifo);
+  ep = parse_create_endpoint(
+    R"({"url": "https://a.example/", "secret": "secret-secret",
+        "event_types": ["*"], "rate_limit": null})");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->rate_limit, 0u);
+  EXPECT_EQ(ep->ordering, delivery_ordering::unordered);
+  ep = parse_create_endpoint(
+    R"({"url": "https://a.example/", "secret": "secret-secret",
+        "event_types": ["*"], "rate_limit": 10001})");
+  ASSERT_FALSE(ep);
+  expect_error(ep.error(), errc::validation_failed, "rate_limit");
+  ep = parse_create_endpoint(
+    R"({"url": "https://a.example/", "secret": "secret-secret",
+        "event_types": ["*"], "ordering": "lifo"})");
+  ASSERT_FALSE(ep);
+  expect_error(ep.error(), errc::validation_failed, "ordering");
+  // Types (400) before required fields and rules (422).
+  ep = parse_create_endpoint(R"({"rate_limit": "1"})");
+  ASSERT_FALSE(ep);
+  expect_error(ep.error(), errc::invalid_parameter, "rate_limit");
+}
+
+TEST(publish, takes_an_optional_ordering_key) {
+  auto ev = parse_publish(R"({"event_type": "a", "payload": 1,
+                              "ordering_key": "customer-7"})",
+                          "");
+  ASSERT_TRUE(ev) << text_of(ev.error());
+  EXPECT_EQ(ev->ordering_key, "customer-7");
+  ev = parse_publish(R"({"event_type": "a", "payload": 1})", "");
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->ordering_key, "");
+  auto with_key = [](const std::string& key) {
+    return R"({"event_type": "a", "payload": 1, "ordering_key": ")" + key +
+           R"("})";
+  };
+  // 128 characters, the last one two bytes long.
+  ev = parse_publish(with_key(std::string(127, 'k') + "\xC3\xA9"), "");
+  ASSERT_TRUE(ev) << text_of(ev.error());
+  EXPECT_EQ(ev->ordering_key.size(), 129u);
+  struct bad {
+    std::string body;
+    errc code;
+  };
+  const bad cases[] = {
+    {R"({"event_type": "a", "payload": 1, "ordering_key": 7})",
+     errc::invalid_parameter},
+    {R"({"event_type": "a", "payload": 1, "ordering_key": null})",
+     errc::invalid_parameter},
+    {with_key(""), errc::validation_failed},
+    {with_key(std::string(129, 'k')), errc::validation_failed},
+    {with_key(R"(a\nb)"), errc::validation_failed},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body);
+    auto r = parse_publish(c.body, "");
+    ASSERT_FALSE(r);
+    expect_error(r.error(), c.code, "ordering_key");
+  }
 }
 
 TEST(create_endpoint, accepts_a_description) {
@@ -191,6 +286,12 @@ TEST(lifecycle_json, shows_description_and_secrets) {
   endpoint ep;
   ep.id = 1;
   EXPECT_FALSE(to_json(ep).contains("description"));
+  EXPECT_FALSE(to_json(ep).contains("rate_limit")); // absent: unlimited
+  EXPECT_EQ(to_json(ep).at("ordering"), "unordered");
+  ep.rate_limit = 25;
+  ep.ordering = delivery_ordering::fifo;
+  EXPECT_EQ(to_json(ep).at("rate_limit"), 25);
+  EXPECT_EQ(to_json(ep).at("ordering"), "fifo");
   ep.description = "d";
   ep.previous_secret = "never-shown-here";
   auto j = to_json(ep);

@@ -139,7 +139,7 @@ TEST(lifecycle_codec, snapshots_keep_description_and_previous_secret) {
   ep.previous_expires_at = 0;
   st.endpoints.emplace(3, ep);
   auto bytes = persistence::encode_snapshot(st);
-  EXPECT_EQ(bytes[1], '\x07');
+  EXPECT_EQ(bytes[1], '\x08');
   auto back = persistence::decode_tenant_snapshot(bytes);
   ASSERT_TRUE(back) << text_of(back.error());
   EXPECT_EQ(*back, st);

@@ -36,6 +36,8 @@ tenant_state sample_tenant() {
                100 + static_cast<unix_seconds>(id),
                200 + static_cast<unix_seconds>(id)});
   event_state ev{"evt_1", "user.created", "key-1", 1234, {}, 321};
+  ev.ordering_key = "customer-\xC3\xA9";
+  ev.seq = 4;
   ev.deliveries.push_back({2, delivery_status::pending, 1, 5678, ""});
   ev.deliveries.push_back({5, delivery_status::failed, 7, 0, "exhausted"});
   st.events.emplace(ev.id, ev);
@@ -56,6 +58,9 @@ tenant_state sample_tenant() {
   st.stored_bytes = 321; // the sum of the events' payload_bytes
   st.limits.values[static_cast<size_t>(limit_kind::max_endpoints)] = 5;
   st.limits.values[static_cast<size_t>(limit_kind::publish_rate)] = 0;
+  st.last_event_seq = 9; // events 1-3 and 5-9 were pruned
+  st.endpoints.at(2).rate_limit = 10'000;
+  st.endpoints.at(7).ordering = delivery_ordering::fifo;
   return st;
 }
 
@@ -126,9 +131,11 @@ TEST(snapshot_codec, reads_tenant_snapshots_written_before_limits) {
   EXPECT_EQ(back->events.at("evt_old").payload_bytes, 0u);
   EXPECT_EQ(back->stored_bytes, 0u);
   EXPECT_EQ(back->limits, limit_overrides{});
-  // Written again, it takes the current kind (7) and reads back the same.
+  EXPECT_EQ(back->events.at("evt_old").seq, 1u); // numbered (kind < 8)
+  EXPECT_EQ(back->last_event_seq, 1u);
+  // Written again, it takes the current kind (8) and reads back the same.
   auto again = encode_snapshot(*back);
-  EXPECT_EQ(again[1], '\x07');
+  EXPECT_EQ(again[1], '\x08');
   EXPECT_EQ(*decode_tenant_snapshot(again), *back);
 }
 

@@ -123,7 +123,7 @@ TEST(lifecycle_apply, records_that_raced_with_a_delete_change_nothing) {
     delivery_expired{"t1", "e1", 1, 5},
     delivery_rescheduled{"t1", "e1", 1, 5},
     endpoint_updated{"t1", 1, 5,
-                     endpoint_patch{"https://x.example/", {}, {}, {}}},
+                     endpoint_patch{"https://x.example/", {}, {}, {}, {}, {}}},
     endpoint_secret_rotated{"t1", 1, "new-secret", 5, 6},
   };
   for (const auto& rec : late) {
