@@ -351,6 +351,14 @@ caf::error node::connect_cluster() {
   mcfg.etcd.endpoints = split_etcd_urls(p.cfg.etcd);
   mcfg.node_id = p.node_id;
   mcfg.lease_ttl = p.cfg.lease_ttl;
+  // Test-only: WEBHOOK_INGRESS_TEST_IGNORE_PLACEMENTS keeps the placement
+  // keys of other nodes' tenants out of this node's cache, as if its watch
+  // lagged behind every create and move elsewhere.
+  if (std::getenv("WEBHOOK_INGRESS_TEST_IGNORE_PLACEMENTS") != nullptr) {
+    mcfg.ignore_foreign_placements = true;
+    spdlog::warn("test hook WEBHOOK_INGRESS_TEST_IGNORE_PLACEMENTS is set: "
+                 "the placement cache ignores other nodes' tenants");
+  }
   auto m = std::make_shared<cluster::membership>(std::move(mcfg));
   if (auto err = m->connect())
     return err;

@@ -74,6 +74,7 @@ const std::vector<route_info>& routes_table() {
     {m::patch, "/admin/v1/tenants/{id}", r::admin_patch_tenant},
     {m::post, "/admin/v1/tenants/{id}/tokens", r::admin_rotate_token},
     {m::post, "/admin/v1/tenants/{id}/move", r::admin_move_tenant},
+    {m::del, "/admin/v1/tenants/{id}/pin", r::admin_unpin_tenant},
     {m::get, "/admin/v1/tenants/{id}/endpoints/{eid}", r::admin_get_endpoint},
     {m::post, "/admin/v1/snapshot", r::admin_snapshot},
     {m::get, "/admin/v1/node", r::admin_node},

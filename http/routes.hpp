@@ -35,6 +35,7 @@ enum class route_id {
   admin_snapshot,
   admin_patch_tenant,
   admin_move_tenant,
+  admin_unpin_tenant,
   create_endpoint,
   list_endpoints,
   get_endpoint,

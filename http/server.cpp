@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster/placement.hpp"
+#include "actors/cluster/routing.hpp"
 #include "actors/common/crypto.hpp"
 #include "actors/common/metrics.hpp"
 #include "actors/common/text.hpp"
@@ -120,6 +121,14 @@ struct forwarded_source {
   std::function<void(cluster::forwarded_response)> reply;
 };
 
+/// Cluster mode: what etcd said of a tenant's placement key, read for a
+/// request (`control::lookup_placement`) before it is dispatched again.
+struct looked_up_placement {
+  std::string tenant;
+  /// Nothing: the tenant has no placement key.
+  std::optional<cluster::placement> value;
+};
+
 std::string_view view_of(restinio::string_view_t x) noexcept {
   return {x.data(), x.size()};
 }
@@ -140,6 +149,8 @@ struct exchange {
   std::string_view route;
   /// When the request was handed to us, for the latency in the access log.
   std::chrono::steady_clock::time_point started;
+  /// Cluster mode: set once etcd was asked where the tenant lives.
+  std::shared_ptr<const looked_up_placement> looked_up = nullptr;
 
   response_meta meta() const {
     return response_meta{request_id, now_rfc3339()};
@@ -372,7 +383,8 @@ bool is_admin_route(route_id id) noexcept {
   case route_id::admin_snapshot:
   case route_id::admin_patch_tenant: // per-tenant limits (issue 13)
   case route_id::admin_drain_node:
-  case route_id::admin_move_tenant:    // planned moves (issue 15)
+  case route_id::admin_move_tenant: // planned moves (issue 15)
+  case route_id::admin_unpin_tenant:
   case route_id::admin_list_endpoints: // the dashboard's (issue 18)
   case route_id::admin_disable_endpoint:
   case route_id::admin_enable_endpoint:
@@ -402,6 +414,8 @@ bool is_mutation(route_id id) noexcept {
   case route_id::admin_disable_endpoint: // the dashboard's (issue 18)
   case route_id::admin_enable_endpoint:
   case route_id::admin_resend_event:
+  case route_id::admin_move_tenant: // a move and a pin change write too
+  case route_id::admin_unpin_tenant:
     return true;
   default:
     return false;
@@ -667,7 +681,7 @@ struct server::impl {
       auto tenant_id = token ? crypto::tenant_of_token(*token) : std::nullopt;
       // Cluster mode: the owner of a tenant placed elsewhere judges its
       // token (`dispatch` forwards the request there).
-      if (tenant_id && owner_elsewhere(*tenant_id, false))
+      if (tenant_id && judged_elsewhere(*tenant_id))
         return {};
       if (is_admin_route(id))
         return admin_auth_error(header);
@@ -736,29 +750,45 @@ struct server::impl {
     return ex;
   }
 
-  /// Cluster mode: the node that serves `tenant` if not this one (nothing:
-  /// serve it here), with the epoch known. The placement map's owner; for a
-  /// tenant without a placement in the cache (the watch lags behind a
-  /// create on another node) that this node does not hold, the rendezvous
-  /// owner among the active members, where new tenants go. A `forwarded`
-  /// request is never forwarded again: it is judged here.
-  std::optional<std::pair<std::string, uint64_t>>
-  owner_elsewhere(std::string_view tenant, bool forwarded) const {
-    if (!be.cluster)
-      return std::nullopt;
-    auto self = be.cluster->self();
-    if (auto place = be.cluster->placement_of(tenant)) {
-      if (place->owner == self)
-        return std::nullopt;
-      return std::pair{std::move(place->owner), place->epoch};
+  /// Cluster mode: where a request for `tenant` goes (see
+  /// `cluster::decide_route`), from the cached placement map, this node's
+  /// directory, the rendezvous owner among the active members and, once
+  /// etcd was asked (`looked_up`), what it said. `forwarded_epoch`: the
+  /// epoch the sender of a forwarded request knew.
+  cluster::route_decision route_of(std::string_view tenant,
+                                   std::optional<uint64_t> forwarded_epoch,
+                                   const looked_up_placement* looked_up) const {
+    cluster::route_facts f;
+    f.self = be.cluster->self();
+    f.cached = be.cluster->placement_of(tenant);
+    f.forwarded_epoch = forwarded_epoch;
+    if (looked_up && looked_up->tenant == tenant) {
+      f.looked_up = true;
+      if (looked_up->value &&
+          (!f.cached || looked_up->value->epoch > f.cached->epoch))
+        f.cached = looked_up->value;
     }
-    if (forwarded || be.tenants->holds(tenant))
-      return std::nullopt;
-    auto owner = cluster::rendezvous_owner(
-      tenant, cluster::placement_candidates(be.cluster->members()));
-    if (!owner || *owner == self)
-      return std::nullopt;
-    return std::pair{std::move(*owner), uint64_t{0}};
+    if (f.cached)
+      return cluster::decide_route(f);
+    f.held = be.tenants->holds(tenant);
+    if (f.held || f.looked_up)
+      return cluster::decide_route(f);
+    f.looked_up = be.cluster->known_missing(tenant);
+    if (!forwarded_epoch)
+      f.rendezvous = cluster::rendezvous_owner(
+        tenant, cluster::placement_candidates(be.cluster->members()));
+    return cluster::decide_route(f);
+  }
+
+  /// Cluster mode, a direct request (its headers only): whether another
+  /// node judges `tenant`'s token (the owner elsewhere, or etcd must be
+  /// asked first: `dispatch` does, once the body is in).
+  bool judged_elsewhere(std::string_view tenant) const {
+    if (!be.cluster)
+      return false;
+    auto action = route_of(tenant, std::nullopt, nullptr).action;
+    return action == cluster::route_action::forward ||
+           action == cluster::route_action::look_up;
   }
 
   handling_status handle(request_handle req) {
@@ -801,52 +831,68 @@ struct server::impl {
     return make_error(errc::tenant_unavailable, std::move(text));
   }
 
-  /// Cluster mode: when the tenant's placement names another node, hands a
-  /// direct request to that node (its answer is written unchanged). A
-  /// forwarded one goes on only if this node knows a newer epoch than the
-  /// sender did (a move the sender has not seen yet), else 503
-  /// TENANT_UNAVAILABLE: epochs grow with each hop, so placements that
-  /// disagree never make a loop. A forwarded request whose sender knew a
-  /// newer epoch than this node does while this node is the owner here
-  /// also gets 503 (this node may have lost the tenant: fencing). Returns
-  /// whether it answered; false: serve the request here. A tenant without a
-  /// placement is served here (the local look-up answers, 401 if unknown).
+  /// Cluster mode: when the tenant's placement names another node, hands the
+  /// request to that node (its answer is written unchanged). A forwarded
+  /// one goes on only if this node knows a newer epoch than the sender did
+  /// (a move the sender has not seen yet), else 503 TENANT_UNAVAILABLE:
+  /// epochs grow with each hop, so placements that disagree never make a
+  /// loop. A forwarded request whose sender knew a newer epoch than this
+  /// node does while this node is the owner here also gets 503 (this node
+  /// may have lost the tenant: fencing). A tenant that neither the cached
+  /// map nor this node knows, whose rendezvous owner is this node (or whose
+  /// sender went by rendezvous), has its placement key read from etcd
+  /// first (`look_up`): the request is then forwarded to the owner the key
+  /// names, or judged here (401/404) when there is none. Returns whether
+  /// it took the request; false: serve it here.
   bool forward_if_elsewhere(const exchange& ex, std::string_view tenant) {
     if (!be.cluster)
       return false;
-    auto place = be.cluster->placement_of(tenant);
-    if (ex.fwd && place && place->owner == be.cluster->self() &&
-        ex.fwd->req.epoch > place->epoch) {
-      // Fencing: the sender knows a newer placement than this node; this
-      // node may have lost the tenant and must not answer for it.
+    auto fwd_epoch =
+      ex.fwd ? std::optional<uint64_t>{ex.fwd->req.epoch} : std::nullopt;
+    auto d = route_of(tenant, fwd_epoch, ex.looked_up.get());
+    switch (d.action) {
+    case cluster::route_action::serve_here:
+      return false;
+    case cluster::route_action::forward:
+      forward_to_node(ex, d.node, make_forwarded(ex, tenant, d.epoch));
+      return true;
+    case cluster::route_action::look_up:
+      look_up_then_dispatch(ex, tenant);
+      return true;
+    case cluster::route_action::refuse_newer_epoch:
       node_metrics().on_forward("newer_epoch", 0);
       ex.write_error(tenant_unavailable(
         "the tenant moved; this node's placement map is behind, retry later"));
       return true;
-    }
-    if (ex.fwd) {
-      // Judged here unless a placement names another node.
-      if (!place || place->owner == be.cluster->self())
-        return false;
-      // A forwarded request goes on only to a strictly newer placement than
-      // its sender knew (the sender's map lagged a move): each hop raises
-      // the epoch, so placements that disagree never make a loop.
-      if (place->epoch > ex.fwd->req.epoch) {
-        forward_to_node(ex, place->owner,
-                        make_forwarded(ex, tenant, place->epoch));
-        return true;
-      }
+    case cluster::route_action::refuse_not_owner:
       node_metrics().on_forward("not_owner", 0);
       ex.write_error(
         tenant_unavailable("the tenant is moving between nodes; retry later"));
       return true;
     }
-    auto owner = owner_elsewhere(tenant, false);
-    if (!owner)
-      return false;
-    forward_to_node(ex, owner->first,
-                    make_forwarded(ex, tenant, owner->second));
-    return true;
+    return false;
+  }
+
+  /// Reads `tenant`'s placement key from etcd (on the membership's threads)
+  /// and dispatches `ex` again with the answer; the request counts as in
+  /// flight meanwhile. A refused or failed read: 503 TENANT_UNAVAILABLE
+  /// with Retry-After.
+  void look_up_then_dispatch(const exchange& ex, std::string_view tenant) {
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    be.cluster->lookup_placement(
+      std::string{tenant},
+      [this, ex, t = std::string{tenant}](
+        caf::expected<std::optional<cluster::placement>> got) mutable {
+        in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (!got) {
+          ex.write_error(got.error());
+          return;
+        }
+        auto again = ex;
+        again.looked_up = std::make_shared<const looked_up_placement>(
+          looked_up_placement{std::move(t), std::move(*got)});
+        run(again);
+      });
   }
 
   /// Hands `fr` (a direct request) to the member `node_id` and writes its
@@ -1080,6 +1126,63 @@ struct server::impl {
                                           {"done", done}}}};
   }
 
+  /// `POST /admin/v1/tenants/{id}/move` with `pin` (default true): sets
+  /// the tenant's pin to `pin` in etcd first (so the rebalancer of neither
+  /// node undoes the move; the commit carries the pin over), then starts
+  /// the move (`start_move`). A move the mover would refuse for `to` (not
+  /// an active member, this node) is refused before the pin changes.
+  void pin_then_move(const exchange& ex, const std::string& tenant,
+                     const std::string& to, bool pin) {
+    if (!be.cluster || !be.mover) {
+      start_move(ex, tenant, to);
+      return;
+    }
+    auto target = be.cluster->member_of(to);
+    if (!target || target->state != cluster::node_state::active ||
+        to == be.cluster->self()) {
+      start_move(ex, tenant, to); // the mover's refusal, naming `to`
+      return;
+    }
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    be.cluster->set_pinned(
+      tenant, pin,
+      [this, ex, tenant, to](caf::expected<cluster::placement> placed) {
+        in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (!placed)
+          ex.write_error(placed.error());
+        else
+          start_move(ex, tenant, to);
+      });
+  }
+
+  /// `DELETE /admin/v1/tenants/{id}/pin` on the tenant's owner: clears the
+  /// pin (the rebalancer may move the tenant to its rendezvous owner
+  /// again); 200 with `{tenant, owner, epoch, pinned}`. On a single node
+  /// nothing is pinned: 200, `pinned` false.
+  void unpin(const exchange& ex, const std::string& tenant) {
+    auto answer = [](const exchange& e, const std::string& t,
+                     const cluster::placement& p) {
+      e.write_data(200, boost::json::object{{"tenant", t},
+                                            {"owner", p.owner},
+                                            {"epoch", p.epoch},
+                                            {"pinned", p.pinned}});
+    };
+    if (!be.cluster) {
+      answer(ex, tenant, cluster::placement{cfg.node.node_id, 0});
+      return;
+    }
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    be.cluster->set_pinned(
+      tenant, false,
+      [this, ex, tenant, answer](caf::expected<cluster::placement> placed) {
+        in_flight.fetch_sub(1, std::memory_order_relaxed);
+        if (!placed)
+          ex.write_error(placed.error());
+        else
+          answer(ex, tenant, *placed);
+      });
+  }
+
   static boost::json::object move_json(const cluster::move_info& m) {
     return {{"tenant", m.tenant},
             {"from", m.from},
@@ -1295,18 +1398,27 @@ struct server::impl {
     }
     case route_id::admin_move_tenant: { // planned moves (issue 15)
       auto to = parse_move_tenant(ex.body());
-      if (!to) {
-        ex.write_error(to.error());
+      auto pin = to ? parse_move_pin(ex.body())
+                    : caf::expected<bool>{std::move(to.error())};
+      if (!pin) {
+        ex.write_error(pin.error());
         return;
       }
       caf::anon_send(dir, get_atom::value, std::move(*tenant_id),
                      reply_with<tenant_summary>(
-                       ex, [this, to = std::move(*to)](
+                       ex, [this, to = std::move(*to), pin = *pin](
                              const exchange& e, const tenant_summary& t) {
-                         start_move(e, t.info.id, to);
+                         pin_then_move(e, t.info.id, to, pin);
                        }));
       return;
     }
+    case route_id::admin_unpin_tenant:
+      caf::anon_send(dir, get_atom::value, std::move(*tenant_id),
+                     reply_with<tenant_summary>(
+                       ex, [this](const exchange& e, const tenant_summary& t) {
+                         unpin(e, t.info.id);
+                       }));
+      return;
     case route_id::admin_patch_tenant: { // per-tenant limits (issue 13)
       auto patch = parse_limits_patch(ex.body());
       if (!patch) {
@@ -1458,6 +1570,9 @@ struct server::impl {
                                    unix_seconds now) const {
     auto result = to_json(t, now);
     result["owner"] = owner_of(t.info.id);
+    auto place =
+      be.cluster ? be.cluster->placement_of(t.info.id) : std::nullopt;
+    result["pinned"] = place && place->pinned;
     return result;
   }
 

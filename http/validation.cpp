@@ -834,6 +834,18 @@ caf::expected<std::string> parse_move_tenant(std::string_view body) {
   return std::string{id};
 }
 
+caf::expected<bool> parse_move_pin(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* pin = obj->if_contains("pin");
+  if (pin == nullptr)
+    return true;
+  if (!pin->is_bool())
+    return fail(errc::invalid_parameter, "pin", "pin must be a boolean");
+  return pin->get_bool();
+}
+
 } // namespace wi::http
 
 namespace wi::http {

@@ -136,6 +136,11 @@ parse_create_tenant(std::string_view body);
 [[nodiscard]] caf::expected<std::string>
 parse_move_tenant(std::string_view body);
 
+/// The optional `pin` of the same body: whether the move pins the tenant's
+/// placement (default true). Not a boolean -> `invalid_parameter` (field
+/// `pin`); bad JSON -> `invalid_json`.
+[[nodiscard]] caf::expected<bool> parse_move_pin(std::string_view body);
+
 /// Returns the number of Unicode code points in valid UTF-8 `x` (bytes that
 /// are not continuation bytes).
 [[nodiscard]] size_t count_code_points(std::string_view x) noexcept;

@@ -30,8 +30,9 @@ membership_config normalized(membership_config cfg) {
 membership::membership(membership_config cfg)
   : cfg_(normalized(std::move(cfg))), client_(cfg_.etcd),
     members_prefix_(wi::cluster::members_prefix(cfg_.root)),
-    tenants_prefix_(wi::cluster::tenants_prefix(cfg_.root)), http_(cfg_.http),
-    peer_(cfg_.peer), synced_at_(cfg_.clock()) {
+    tenants_prefix_(wi::cluster::tenants_prefix(cfg_.root)),
+    lookups_(cfg_.max_lookups, cfg_.missing_ttl, cfg_.max_missing),
+    http_(cfg_.http), peer_(cfg_.peer), synced_at_(cfg_.clock()) {
   // nop
 }
 
@@ -147,6 +148,8 @@ caf::error membership::join() {
   keepalive_thread_ = std::thread{[this] { keepalive_loop(); }};
   watch_thread_ = std::thread{[this] { watch_loop(); }};
   claim_thread_ = std::thread{[this] { claim_loop(); }};
+  for (size_t i = 0; i < std::max<size_t>(cfg_.lookup_threads, 1); ++i)
+    lookup_threads_.emplace_back([this] { lookup_loop(); });
   return {};
 }
 
@@ -191,6 +194,24 @@ void membership::stop_threads() {
   for (auto* t : {&keepalive_thread_, &watch_thread_, &claim_thread_})
     if (t->joinable())
       t->join();
+  for (auto& t : lookup_threads_)
+    if (t.joinable())
+      t.join();
+  lookup_threads_.clear();
+  // Requests waiting for a placement look-up get their answer too.
+  std::vector<placement_lookups::waiter> waiting;
+  decltype(jobs_) jobs;
+  {
+    std::lock_guard guard{mtx_};
+    waiting = lookups_.take_all();
+    lookup_queue_.clear();
+    jobs.swap(jobs_);
+  }
+  for (auto& job : jobs)
+    job(true); // each answers without etcd
+  for (auto& done : waiting)
+    done(make_error(errc::tenant_unavailable,
+                    "cluster mode: the node is stopping; retry later"));
   // Creates still waiting for their claim get their answer.
   decltype(created_) left;
   {
@@ -220,7 +241,7 @@ caf::expected<int64_t> membership::load_cache() {
       if (auto m = decode_member(kv.value))
         members[m->id] = std::move(*m);
     } else if (kv.key.starts_with(tenants_prefix_)) {
-      if (auto p = decode_placement(kv.value))
+      if (auto p = decode_placement(kv.value); p && takes(*p))
         placements[kv.key.substr(tenants_prefix_.size())] = std::move(*p);
     }
   }
@@ -248,7 +269,8 @@ void membership::apply_events(const std::vector<watch_event>& events) {
       auto id = key.substr(tenants_prefix_.size());
       if (!ev.is_put) {
         placements_.erase(id);
-      } else if (auto p = decode_placement(ev.kv.value)) {
+      } else if (auto p = decode_placement(ev.kv.value); p && takes(*p)) {
+        lookups_.placed(id);
         // `note_placement` may have put a newer epoch already.
         auto& known = placements_[id];
         if (known.owner.empty() || p->epoch >= known.epoch)
@@ -388,6 +410,159 @@ void membership::claim_loop() {
   }
 }
 
+bool membership::takes(const placement& value) const {
+  return !cfg_.ignore_foreign_placements || value.owner == cfg_.node_id;
+}
+
+void membership::lookup_placement(std::string tenant_id, lookup_done done) {
+  auto refuse = [&done](std::string text) {
+    done(make_error(errc::tenant_unavailable, std::move(text)));
+  };
+  std::unique_lock guard{mtx_};
+  if (stopping_ || lease_ == 0 || !etcd_up_) {
+    ++lookup_counts_.refused;
+    guard.unlock();
+    refuse("cluster mode: this node cannot read the tenant's placement "
+           "(etcd is not reachable, or the node is starting or stopping); "
+           "retry later");
+    return;
+  }
+  switch (lookups_.begin(tenant_id, done, now())) {
+  case lookup_start::read:
+    ++lookup_counts_.read;
+    lookup_queue_.push_back(std::move(tenant_id));
+    guard.unlock();
+    cv_.notify_all();
+    return;
+  case lookup_start::joined:
+    return;
+  case lookup_start::known_missing:
+    ++lookup_counts_.missing;
+    guard.unlock();
+    done(std::optional<placement>{});
+    return;
+  case lookup_start::full:
+    ++lookup_counts_.refused;
+    guard.unlock();
+    refuse("too many placement look-ups in flight on this node; retry later");
+    return;
+  }
+}
+
+void membership::set_pinned(
+  std::string tenant_id, bool pinned,
+  std::function<void(caf::expected<placement>)> done) {
+  {
+    std::lock_guard guard{mtx_};
+    if (!stopping_ && lease_ != 0) {
+      jobs_.push_back([this, tenant = std::move(tenant_id), pinned,
+                       done = std::move(done)](bool stopping) {
+        if (stopping)
+          done(make_error(errc::tenant_unavailable,
+                          "cluster mode: the node is stopping; retry later"));
+        else
+          done(pin(tenant, pinned));
+      });
+      cv_.notify_all();
+      return;
+    }
+  }
+  done(make_error(errc::tenant_unavailable,
+                  "cluster mode: the node is not a member (starting or "
+                  "stopping); retry later"));
+}
+
+caf::expected<placement> membership::pin(const std::string& tenant_id,
+                                         bool pinned) {
+  auto key = tenant_key(tenant_id);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto read = read_placement(tenant_id);
+    if (!read)
+      return make_error(errc::tenant_unavailable, "etcd did not answer (" +
+                                                    text_of(read.error()) +
+                                                    "); retry later");
+    if (!*read)
+      return make_error(errc::not_found, "id",
+                        "tenant " + tenant_id + " has no placement");
+    auto value = (*read)->value;
+    if (value.owner != cfg_.node_id)
+      return make_error(errc::tenant_unavailable,
+                        "tenant " + tenant_id + " is owned by " + value.owner +
+                          " now; retry later");
+    if (value.pinned != pinned) {
+      value.pinned = pinned;
+      auto res = client_.txn(
+        {{key, txn_compare::target::mod, (*read)->mod_revision, {}}},
+        {{txn_op::kind::put, key, encode_placement(value), 0}}, {});
+      if (!res) {
+        count_error(res.error(), "placement pin");
+        return make_error(errc::tenant_unavailable, "etcd did not answer (" +
+                                                      text_of(res.error()) +
+                                                      "); retry later");
+      }
+      if (!res->succeeded)
+        continue; // the key changed under us: read it again
+    }
+    std::lock_guard guard{mtx_};
+    auto& known = placements_[tenant_id];
+    if (known.owner.empty() || value.epoch >= known.epoch)
+      known = value;
+    return value;
+  }
+  return make_error(errc::tenant_unavailable, "the placement of tenant " +
+                                                tenant_id +
+                                                " kept changing; retry later");
+}
+
+bool membership::known_missing(std::string_view tenant_id) const {
+  std::lock_guard guard{mtx_};
+  return !placements_.contains(tenant_id) &&
+         lookups_.known_missing(tenant_id, now());
+}
+
+membership::lookup_counts membership::lookups() const {
+  std::lock_guard guard{mtx_};
+  return lookup_counts_;
+}
+
+void membership::lookup_loop() {
+  for (;;) {
+    std::string tenant;
+    {
+      std::unique_lock guard{mtx_};
+      cv_.wait(guard, [this] {
+        return stopping_ || !lookup_queue_.empty() || !jobs_.empty();
+      });
+      if (stopping_)
+        return;
+      if (!jobs_.empty()) {
+        auto job = std::move(jobs_.front());
+        jobs_.pop_front();
+        guard.unlock();
+        job(false);
+        continue;
+      }
+      tenant = std::move(lookup_queue_.front());
+      lookup_queue_.pop_front();
+    }
+    placement_lookups::result got = std::optional<placement>{};
+    if (auto read = read_placement(tenant); !read)
+      got = make_error(errc::tenant_unavailable,
+                       "cluster mode: the tenant's placement could not be read "
+                       "from etcd (" +
+                         text_of(read.error()) + "); retry later");
+    else if (*read)
+      got = std::optional<placement>{(*read)->value};
+    std::vector<placement_lookups::waiter> waiting;
+    {
+      std::lock_guard guard{mtx_};
+      waiting = lookups_.finish(tenant, got, now());
+    }
+    for (auto& done : waiting)
+      done(got);
+  }
+}
+
 void membership::tenant_created(std::string tenant_id) {
   {
     std::lock_guard guard{mtx_};
@@ -425,6 +600,15 @@ void membership::claim_created(
 node_state membership::state() const {
   std::lock_guard guard{mtx_};
   return state_;
+}
+
+std::vector<std::string> membership::pinned_of(std::string_view node_id) const {
+  std::lock_guard guard{mtx_};
+  std::vector<std::string> result;
+  for (const auto& [tenant, p] : placements_)
+    if (p.owner == node_id && p.pinned)
+      result.push_back(tenant);
+  return result;
 }
 
 std::vector<std::string>
@@ -484,12 +668,25 @@ caf::expected<bool> membership::move(const std::string& tenant_id,
                                      const std::string& new_owner,
                                      uint64_t new_epoch) {
   auto key = tenant_key(tenant_id);
-  auto res = client_.txn(
-    {{key, txn_compare::target::mod, expected_mod_revision, {}}},
-    {{txn_op::kind::put, key, encode_placement({new_owner, new_epoch}), 0}},
-    {});
+  // The pin goes with the tenant: read it (the guard below covers the read).
+  bool pinned = false;
+  auto current = client_.range(key);
+  if (!current)
+    return current.error();
+  if (current->kvs.empty() ||
+      current->kvs.front().mod_revision != expected_mod_revision)
+    return false;
+  if (auto p = decode_placement(current->kvs.front().value))
+    pinned = p->pinned;
+  placement value{new_owner, new_epoch};
+  value.pinned = pinned;
+  auto res =
+    client_.txn({{key, txn_compare::target::mod, expected_mod_revision, {}}},
+                {{txn_op::kind::put, key, encode_placement(value), 0}}, {});
   if (!res)
     return res.error();
+  if (res->succeeded)
+    note_placement(tenant_id, std::move(value));
   return res->succeeded;
 }
 
@@ -514,6 +711,9 @@ membership::read_placement(const std::string& tenant_id) {
 void membership::note_placement(const std::string& tenant_id, placement value) {
   std::lock_guard guard{mtx_};
   auto& known = placements_[tenant_id];
+  if (!known.owner.empty() && value.epoch == known.epoch &&
+      value.owner == known.owner)
+    value.pinned = value.pinned || known.pinned;
   if (known.owner.empty() || value.epoch >= known.epoch)
     known = std::move(value);
 }
@@ -607,6 +807,18 @@ std::string membership::metrics_text() const {
       << "# TYPE webhook_ingress_cluster_placement_claims_pending gauge\n"
       << "webhook_ingress_cluster_placement_claims_pending " << claims_pending()
       << '\n';
+  auto counts = lookups();
+  out << "# HELP webhook_ingress_cluster_placement_lookups_total Placement "
+         "keys read from etcd for requests of tenants the cached map did not "
+         "know (read), answered from the negative cache (missing), or "
+         "refused (too many in flight, etcd away).\n"
+      << "# TYPE webhook_ingress_cluster_placement_lookups_total counter\n"
+      << "webhook_ingress_cluster_placement_lookups_total{result=\"read\"} "
+      << counts.read << '\n'
+      << "webhook_ingress_cluster_placement_lookups_total{result=\"missing\"} "
+      << counts.missing << '\n'
+      << "webhook_ingress_cluster_placement_lookups_total{result=\"refused\"} "
+      << counts.refused << '\n';
   return out.str();
 }
 

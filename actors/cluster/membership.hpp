@@ -5,9 +5,9 @@
 // cached from one watch, and the placement claims of tenants it creates.
 //
 // Threads: `connect`, `join`, `activate` and `leave` block on etcd and are
-// for the main thread. Everything else runs on the membership's own three
-// threads (lease keep-alive, watch, claims); the `control` functions read
-// the cache under a mutex and never block on the network.
+// for the main thread. Everything else runs on the membership's own threads
+// (lease keep-alive, watch, claims, placement look-ups); the `control`
+// functions read the cache under a mutex and never block on the network.
 
 #include <atomic>
 #include <chrono>
@@ -29,6 +29,7 @@
 
 #include "actors/cluster/etcd_client.hpp"
 #include "actors/cluster/move_machine.hpp"
+#include "actors/cluster/routing.hpp"
 #include "webhook_ingress/cluster.hpp"
 
 namespace wi::cluster {
@@ -57,6 +58,19 @@ struct membership_config {
   std::chrono::milliseconds fence_margin{0};
   /// The clock; default `std::chrono::steady_clock::now`.
   steady_clock_fn clock;
+  /// `lookup_placement`: distinct keys queued or being read at once (more
+  /// are refused), the threads that read them, and how long a "no key"
+  /// answer is served from memory (the negative cache, at most
+  /// `max_missing` entries). Defaults 64, 2, 1 s, 4096.
+  size_t max_lookups = 64;
+  size_t lookup_threads = 2;
+  std::chrono::milliseconds missing_ttl{1000};
+  size_t max_missing = 4096;
+  /// Test only (`WEBHOOK_INGRESS_TEST_IGNORE_PLACEMENTS`): the cache never
+  /// takes placement keys naming other nodes from etcd (neither the load
+  /// nor the watch), as if the watch lagged behind every create and move
+  /// elsewhere. Look-ups still read etcd.
+  bool ignore_foreign_placements = false;
 };
 
 /// A node's membership (see the file comment). Implements `control`.
@@ -114,6 +128,10 @@ class membership final : public control {
   claim_created(std::string tenant_id,
                 std::function<void(caf::expected<placement>)> done) override;
   bool may_acknowledge() const override;
+  void lookup_placement(std::string tenant_id, lookup_done done) override;
+  void set_pinned(std::string tenant_id, bool pinned,
+                  std::function<void(caf::expected<placement>)> done) override;
+  bool known_missing(std::string_view tenant_id) const override;
 
   // -- what the rebalancer reads ---------------------------------------------
 
@@ -124,6 +142,10 @@ class membership final : public control {
   /// The tenants the cached placement map gives `node_id`, ordered by id.
   [[nodiscard]] std::vector<std::string>
   tenants_of(std::string_view node_id) const;
+
+  /// Those of them whose placement is pinned, ordered by id.
+  [[nodiscard]] std::vector<std::string>
+  pinned_of(std::string_view node_id) const;
 
   /// Whether etcd answers and the cache follows it (the watch is up).
   [[nodiscard]] bool in_sync() const noexcept { return etcd_up_ && watch_up_; }
@@ -149,12 +171,23 @@ class membership final : public control {
   /// Placement claims waiting for etcd.
   [[nodiscard]] size_t claims_pending() const;
 
+  /// Placement look-ups (`lookup_placement`) so far: `read` (etcd was
+  /// asked), `refused` (too many in flight, or etcd away), `missing`
+  /// (answered "no key" from the negative cache).
+  struct lookup_counts {
+    uint64_t read = 0;
+    uint64_t refused = 0;
+    uint64_t missing = 0;
+  };
+  [[nodiscard]] lookup_counts lookups() const;
+
   /// The Prometheus text of the membership's metrics
   /// (`webhook_ingress_cluster_etcd_up`,
   /// `webhook_ingress_cluster_etcd_errors_total`,
   /// `webhook_ingress_cluster_placement_map_age_seconds`,
   /// `webhook_ingress_cluster_members`,
-  /// `webhook_ingress_cluster_placement_claims_pending`).
+  /// `webhook_ingress_cluster_placement_claims_pending`,
+  /// `webhook_ingress_cluster_placement_lookups_total{result}`).
   [[nodiscard]] std::string metrics_text() const;
 
   // -- placement transactions (blocking: own threads or tests only) ----------
@@ -167,7 +200,8 @@ class membership final : public control {
 
   /// Moves `tenant_id` to `new_owner` with epoch + 1, guarded by the key's
   /// `mod_revision` as read: fails (false) when the key changed since, so a
-  /// stale owner can never write.
+  /// stale owner can never write. The key's pin goes with it (read first;
+  /// the guard covers the read).
   [[nodiscard]] caf::expected<bool> move(const std::string& tenant_id,
                                          int64_t expected_mod_revision,
                                          const std::string& new_owner,
@@ -178,10 +212,16 @@ class membership final : public control {
   [[nodiscard]] caf::expected<std::optional<placement_record>>
   read_placement(const std::string& tenant_id);
 
+  /// Sets or clears the pin of `tenant_id`'s key, which must name this
+  /// node (see `control::set_pinned`).
+  [[nodiscard]] caf::expected<placement> pin(const std::string& tenant_id,
+                                             bool pinned);
+
   /// Records in the cached map that `value` places `tenant_id`, at once,
   /// without waiting for the watch (a move's outcome, known to this node
   /// from its own transaction). The watch never takes the cache back to an
-  /// older epoch of the key.
+  /// older epoch of the key. The pin the cache knows for the same owner and
+  /// epoch is kept (a move's outcome does not say).
   void note_placement(const std::string& tenant_id, placement value);
 
   /// The client (for tests and the placement transactions).
@@ -201,6 +241,9 @@ class membership final : public control {
   void keepalive_loop();
   void watch_loop();
   void claim_loop();
+  void lookup_loop();
+  /// Whether the cache takes `value` (see `ignore_foreign_placements`).
+  bool takes(const placement& value) const;
   /// Waits `d` or until stopping; returns false when stopping.
   bool pause(std::chrono::milliseconds d);
   void stop_threads();
@@ -222,6 +265,13 @@ class membership final : public control {
     created_;
   std::function<void()> on_members_changed_;
   std::set<std::string, std::less<>> claims_queued_;
+  /// `lookup_placement`: the book and the keys to read, in order.
+  placement_lookups lookups_;
+  std::deque<std::string> lookup_queue_;
+  /// Other blocking work for the look-up threads (`set_pinned`).
+  /// The argument says whether the node is stopping (answer, no etcd).
+  std::deque<std::function<void(bool)>> jobs_;
+  lookup_counts lookup_counts_;
   node_state state_ = node_state::joining;
   /// The advertised addresses (`set_addresses`).
   std::string http_;
@@ -240,6 +290,7 @@ class membership final : public control {
   std::thread keepalive_thread_;
   std::thread watch_thread_;
   std::thread claim_thread_;
+  std::vector<std::thread> lookup_threads_;
 };
 
 } // namespace wi::cluster

@@ -128,6 +128,8 @@ std::string encode_placement(const placement& x) {
   json::object obj{{"owner", x.owner}, {"epoch", x.epoch}};
   if (!x.backup.empty())
     obj["backup"] = x.backup;
+  if (x.pinned)
+    obj["pinned"] = true;
   return json::serialize(obj);
 }
 
@@ -152,7 +154,15 @@ std::optional<placement> decode_placement(std::string_view text) {
       return std::nullopt;
     backup = std::string{b->value().get_string()};
   }
-  return placement{std::move(*owner), epoch, std::move(backup)};
+  bool pinned = false;
+  if (auto p = obj->find("pinned"); p != obj->end()) {
+    if (!p->value().is_bool())
+      return std::nullopt;
+    pinned = p->value().get_bool();
+  }
+  placement result{std::move(*owner), epoch, std::move(backup)};
+  result.pinned = pinned;
+  return result;
 }
 
 } // namespace wi::cluster

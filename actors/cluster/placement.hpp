@@ -60,10 +60,13 @@ count_by_owner(const std::map<std::string, placement, std::less<>>& placements);
 /// Parses `encode_member`'s output; nothing when malformed.
 [[nodiscard]] std::optional<member> decode_member(std::string_view text);
 
-/// `{"owner","epoch"}`, plus `"backup"` when the placement names one.
+/// `{"owner","epoch"}`, plus `"backup"` when the placement names one and
+/// `"pinned":true` when pinned (an unpinned value is written as before pins
+/// existed).
 [[nodiscard]] std::string encode_placement(const placement& x);
 
-/// Parses `encode_placement`'s output; nothing when malformed.
+/// Parses `encode_placement`'s output (`pinned` optional, false when
+/// absent); nothing when malformed.
 [[nodiscard]] std::optional<placement> decode_placement(std::string_view text);
 
 } // namespace wi::cluster

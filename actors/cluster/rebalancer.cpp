@@ -37,8 +37,11 @@ std::vector<planned_move> plan_moves(const cluster_picture& p) {
   }
   auto owned = p.owned;
   std::sort(owned.begin(), owned.end());
+  std::set<std::string> pinned(p.pinned.begin(), p.pinned.end());
   std::vector<planned_move> result;
   for (const auto& tenant : owned) {
+    if (p.self_state == node_state::active && pinned.contains(tenant))
+      continue; // a manual move placed it; only a drain moves it on
     auto owner = rendezvous_owner(tenant, candidates);
     if (owner && *owner != p.self)
       result.push_back({tenant, std::move(*owner)});
@@ -312,6 +315,7 @@ std::unique_ptr<rebalancer> start_rebalancer(std::shared_ptr<membership> m,
     p.self_state = m->state();
     p.members = m->members();
     p.owned = m->tenants_of(p.self);
+    p.pinned = m->pinned_of(p.self);
     p.in_sync = m->in_sync();
     p.may_acknowledge = m->may_acknowledge();
     return p;

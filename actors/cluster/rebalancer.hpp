@@ -46,6 +46,8 @@ struct cluster_picture {
   std::vector<member> members;
   /// The tenants the cached placement map gives this node.
   std::vector<std::string> owned;
+  /// Those of `owned` whose placement is pinned (a manual move).
+  std::vector<std::string> pinned;
   /// etcd answers and the cache follows it.
   bool in_sync = false;
   /// This node renewed its lease in time (self-fencing).
@@ -61,10 +63,12 @@ struct planned_move {
 };
 
 /// The moves this node should start, ordered by tenant id:
-/// - `active`: every owned tenant whose rendezvous owner among the active
-///   members (this node counted as active) is another node (a join);
-/// - `draining`: every owned tenant, to its rendezvous owner among the
-///   other active members (none while there is no other active member);
+/// - `active`: every owned tenant, except pinned ones, whose rendezvous
+///   owner among the active members (this node counted as active) is
+///   another node (a join);
+/// - `draining`: every owned tenant, pinned ones too (they stay pinned),
+///   to its rendezvous owner among the other active members (none while
+///   there is no other active member);
 /// - otherwise (`joining`, `drained`), while etcd is not in sync, or while
 ///   this node may not acknowledge: nothing.
 [[nodiscard]] std::vector<planned_move> plan_moves(const cluster_picture& p);

@@ -18,6 +18,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include "webhook_ingress/error.hpp"
+
 namespace wi::cluster {
 
 /// A member's life cycle, as recorded under its etcd lease.
@@ -62,6 +64,11 @@ struct placement {
   /// record the owner acknowledged; empty when the tenant has one copy
   /// (docs/architecture.md, "Cluster: replication").
   std::string backup;
+  /// Set by a manual move (`POST /admin/v1/tenants/{id}/move`): the
+  /// rebalancer never moves the tenant for a join; a drain still does, and
+  /// the pin goes with it. Cleared by `DELETE /admin/v1/tenants/{id}/pin`.
+  /// Absent (false) in values written before pins existed.
+  bool pinned = false;
 };
 
 /// What a node knows of the cluster right now: its own id, the members and
@@ -128,6 +135,48 @@ class control : public view {
   /// `membership::may_acknowledge`). While false, mutations of its tenants
   /// answer 503 TENANT_UNAVAILABLE and no move starts.
   virtual bool may_acknowledge() const = 0;
+
+  /// What `lookup_placement` answers: the placement etcd holds, nothing
+  /// when the tenant has no placement key, or the error that kept the read
+  /// from answering (`errc::tenant_unavailable`).
+  using lookup_done =
+    std::function<void(caf::expected<std::optional<placement>>)>;
+
+  /// Reads `tenant_id`'s placement key from etcd, for a request of a tenant
+  /// that neither the cached map nor this node knows (this node's watch may
+  /// lag a create or a move on another node). The read runs on the
+  /// implementation's own threads and never blocks the caller; reads of one
+  /// key coalesce. `done` is called exactly once: from those threads, or
+  /// at once on the calling thread when a read found no key a moment ago
+  /// (nothing), too many keys are being read (an error), or etcd is not
+  /// reachable (an error). The default (no etcd behind it) answers nothing
+  /// at once.
+  virtual void lookup_placement(std::string tenant_id, lookup_done done) {
+    (void)tenant_id;
+    done(std::optional<placement>{});
+  }
+
+  /// Sets or clears the pin of `tenant_id`'s placement (owned by this node)
+  /// in etcd, keeping its owner and epoch (a transaction guarded by the
+  /// key's revision, retried a few times), on the implementation's own
+  /// threads. `done` is called exactly once, from any thread, with the
+  /// placement etcd holds afterwards or the error (`errc::not_found`: no
+  /// key; `errc::tenant_unavailable`: another node owns it now, or etcd
+  /// did not answer). The default (no etcd behind it) refuses at once.
+  virtual void set_pinned(std::string tenant_id, bool pinned,
+                          std::function<void(caf::expected<placement>)> done) {
+    (void)tenant_id;
+    (void)pinned;
+    done(make_error(errc::tenant_unavailable,
+                    "placements cannot be pinned here: no etcd"));
+  }
+
+  /// Whether a `lookup_placement` found no key for `tenant_id` a moment ago
+  /// and nothing placed it since (the short negative cache). Never blocks.
+  virtual bool known_missing(std::string_view tenant_id) const {
+    (void)tenant_id;
+    return false;
+  }
 };
 
 } // namespace wi::cluster

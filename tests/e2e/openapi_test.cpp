@@ -33,6 +33,7 @@ const std::set<operation_key> routed{
   {"patch", "/admin/v1/tenants/{id}"},
   {"post", "/admin/v1/tenants/{id}/tokens"},
   {"post", "/admin/v1/tenants/{id}/move"},
+  {"delete", "/admin/v1/tenants/{id}/pin"},
   {"get", "/admin/v1/tenants/{id}/endpoints/{eid}"},
   {"post", "/admin/v1/snapshot"},
   {"get", "/admin/v1/node"},

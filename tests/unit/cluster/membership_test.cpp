@@ -165,6 +165,68 @@ TEST_F(membership_test, placement_claim_once_and_move_fenced_by_revision) {
             (std::map<std::string, size_t>{{"node_bb", 1}}));
 }
 
+namespace {
+
+/// Runs `m.lookup_placement(tenant)` and waits for its answer.
+caf::expected<std::optional<placement>> look_up(membership& m,
+                                                const std::string& tenant) {
+  std::promise<caf::expected<std::optional<placement>>> p;
+  auto f = p.get_future();
+  m.lookup_placement(tenant, [&p](caf::expected<std::optional<placement>> x) {
+    p.set_value(std::move(x));
+  });
+  if (f.wait_for(5s) != std::future_status::ready)
+    return wi::make_error(wi::errc::internal, "no answer within 5 s");
+  return f.get();
+}
+
+} // namespace
+
+// A node whose cache lags (the test hook keeps other nodes' placements out
+// of it) learns a tenant's owner from etcd; a missing key is remembered a
+// moment, and a placement the watch brings ends that at once.
+TEST_F(membership_test, a_placement_look_up_reads_etcd_and_remembers_none) {
+  auto lagging = config("node_a");
+  lagging.ignore_foreign_placements = true;
+  lagging.missing_ttl = 60s;
+  auto a = started(lagging);
+  auto b = started(config("node_bb"));
+  ASSERT_TRUE(b->claim("t1", "node_bb"));
+  ASSERT_TRUE(a->claim("t2", "node_a"));
+  ASSERT_TRUE(
+    eventually([&] { return b->placement_of("t2").has_value(); }, 2s));
+  EXPECT_FALSE(a->placement_of("t1")); // the hook: never cached
+  auto got = look_up(*a, "t1");
+  ASSERT_TRUE(got) << wi::text_of(got.error());
+  ASSERT_TRUE(*got);
+  EXPECT_EQ((*got)->owner, "node_bb");
+  EXPECT_EQ((*got)->epoch, 1u);
+  // No key: nothing, then from memory without a read.
+  auto none = look_up(*b, "t9");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  EXPECT_TRUE(b->known_missing("t9"));
+  EXPECT_FALSE(b->known_missing("t1"));
+  auto again = look_up(*b, "t9");
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(b->lookups().read, 1u);
+  EXPECT_EQ(b->lookups().missing, 1u);
+  // The key appears (another node's claim, seen through the watch).
+  ASSERT_TRUE(a->claim("t9", "node_a"));
+  ASSERT_TRUE(
+    eventually([&] { return b->placement_of("t9").has_value(); }, 2s));
+  EXPECT_FALSE(b->known_missing("t9"));
+  auto found = look_up(*b, "t9");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->owner, "node_a");
+  EXPECT_NE(
+    b->metrics_text().find(
+      "webhook_ingress_cluster_placement_lookups_total{result=\"read\"} 2"),
+    std::string::npos)
+    << b->metrics_text();
+}
+
 TEST_F(membership_test, created_tenants_are_claimed_in_the_background) {
   auto a = started(config("node_a"));
   auto b = started(config("node_bb"));

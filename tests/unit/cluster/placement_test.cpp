@@ -140,6 +140,21 @@ TEST(placement, member_and_placement_values_round_trip) {
   EXPECT_FALSE(decode_placement(R"({"owner":"node_x"})"));
   EXPECT_FALSE(decode_placement(R"({"owner":"","epoch":1})"));
   EXPECT_FALSE(decode_placement(R"({"owner":"a","epoch":-1})"));
+  // Pins (issue 15): written only when set; values without one read as
+  // unpinned, as before pins existed.
+  EXPECT_FALSE(p->pinned);
+  placement pin{"node_x", 7};
+  pin.pinned = true;
+  EXPECT_EQ(encode_placement(pin),
+            R"({"owner":"node_x","epoch":7,"pinned":true})");
+  auto pinned =
+    decode_placement(R"({"owner":"node_x","epoch":7,"pinned":true})");
+  ASSERT_TRUE(pinned);
+  EXPECT_TRUE(pinned->pinned);
+  EXPECT_EQ(pinned->epoch, 7u);
+  EXPECT_FALSE(
+    decode_placement(R"({"owner":"node_x","epoch":7,"pinned":false})")->pinned);
+  EXPECT_FALSE(decode_placement(R"({"owner":"node_x","epoch":7,"pinned":1})"));
 }
 
 TEST(placement, key_prefixes) {

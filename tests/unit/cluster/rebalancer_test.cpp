@@ -107,6 +107,36 @@ TEST(plan_moves, a_drain_moves_every_tenant_to_the_others_by_rendezvous) {
             plan);
 }
 
+// Issue 15: a manual move pins the tenant; a join never moves it back, a
+// drain still moves it (to its rendezvous owner among the others).
+TEST(plan_moves, a_join_never_moves_a_pinned_tenant_a_drain_does) {
+  auto ids = tenant_ids(1'000);
+  // "a" owns every tenant; "b" and "c" are active too: without pins about
+  // two thirds would move.
+  std::vector<member> members{active("a"), active("b"), active("c")};
+  auto p = picture_of("a", node_state::active, members, ids);
+  auto unpinned = plan_moves(p);
+  ASSERT_GT(unpinned.size(), 600u);
+  // Pin half of the tenants that would move: exactly the other half moves.
+  std::vector<planned_move> expected;
+  for (size_t i = 0; i < unpinned.size(); ++i) {
+    if (i % 2 == 0)
+      p.pinned.push_back(unpinned[i].tenant);
+    else
+      expected.push_back(unpinned[i]);
+  }
+  EXPECT_EQ(plan_moves(p), expected);
+  // Every tenant pinned: nothing moves.
+  p.pinned = ids;
+  EXPECT_TRUE(plan_moves(p).empty());
+  // Draining: every owned tenant moves, pinned or not.
+  p.self_state = node_state::draining;
+  auto drain = plan_moves(p);
+  ASSERT_EQ(drain.size(), ids.size());
+  for (const auto& m : drain)
+    EXPECT_EQ(m.to, rendezvous_owner(m.tenant, {"b", "c"})) << m.tenant;
+}
+
 TEST(plan_moves, nothing_for_tenants_a_node_does_not_own_or_already_places) {
   auto ids = tenant_ids(1'000);
   std::vector<member> members{active("a"), active("b"), active("c")};
