@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/endpoint_index.hpp"
 #include "webhook_ingress/limits.hpp"
 
 namespace wi {
@@ -62,6 +63,9 @@ struct tenant_state {
   /// Bytes of the payloads of `events` (the sum of their `payload_bytes`):
   /// raised by `event_accepted`, released by `history_pruned`.
   uint64_t stored_bytes = 0;
+  /// `endpoints` by subscribed event type (derived, never stored; see
+  /// `endpoint_index`): what a publish looks up.
+  endpoint_index subscribers;
 
   friend bool operator==(const tenant_state&, const tenant_state&) = default;
 };
