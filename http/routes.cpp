@@ -96,6 +96,7 @@ const std::vector<route_info>& routes_table() {
     {m::del, "/v1/webhook/endpoints/{id}", r::delete_endpoint},
     {m::post, "/v1/webhook/endpoints/{id}/secret/rotate", r::rotate_secret},
     {m::get, "/v1/webhook/endpoints/{id}/secret", r::get_secret},
+    {m::post, "/v1/webhook/events/batch", r::publish_batch},
   };
   return table;
 }

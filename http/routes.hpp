@@ -52,6 +52,8 @@ enum class route_id {
   delete_endpoint,
   rotate_secret,
   get_secret,
+  // Batch ingestion (issue 19).
+  publish_batch,
 };
 
 /// One entry of the routing table.
