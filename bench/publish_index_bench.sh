@@ -10,6 +10,9 @@
 #   --endpoints  non-matching endpoints added, default 100000
 #   --rounds     publishing runs before and after (median), default 3
 #   --out FILE   also write the markdown report to FILE
+#   --snapshot-every N  the server's --snapshot-every (default: its own,
+#                10 000 records): a snapshot encodes the whole tenant, the
+#                100 000 endpoints included
 #
 # On 127.0.0.1: one webhook-ingress (publish rate unlimited, the endpoint
 # quota raised above N) and bench_sink_server. The tenant's one endpoint
@@ -27,6 +30,7 @@ duration=5
 extra=100000
 rounds=3
 out=""
+snapshot_flags=()
 cmdline="bench/publish_index_bench.sh $*"
 # shellcheck source=bench/bench_lib.sh
 source "$repo/bench/bench_lib.sh"
@@ -38,7 +42,8 @@ while (($# > 0)); do
     --endpoints) extra=${2:?}; shift 2 ;;
     --rounds) rounds=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --snapshot-every) snapshot_flags=(--snapshot-every "${2:?}"); shift 2 ;;
+    -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
@@ -62,7 +67,8 @@ mkdir "$tmp/data"
 start_server real "webhook-ingress listening on" "$real_bin" \
   --allow-private-targets --log-level warn --listen 127.0.0.1:0 \
   --data-dir "$tmp/data" --admin-token "$admin" \
-  --tenant-publish-rate 0 --tenant-max-endpoints $((extra + 10))
+  --tenant-publish-rate 0 --tenant-max-endpoints $((extra + 10)) \
+  "${snapshot_flags[@]}"
 real="http://127.0.0.1:$port"
 real_pid=$server_pid
 wait_ready "$real" 60
@@ -101,7 +107,7 @@ rounds_of() {
   done
   median_rate=$(median "${rates[@]}")
   cpu_per_publish_us=$(awk -v a="$cpu0" -v b="$(cpu_seconds "$real_pid")" \
-    -v n="$total" 'BEGIN { printf "%.0f", n > 0 ? (b - a) * 1e6 / n : 0 }')
+    -v n="$total" 'BEGIN { printf "%.0f", (n > 0 ? (b - a) * 1e6 / n : 0) }')
 }
 
 : > "$tmp/rows"
@@ -137,7 +143,7 @@ report() {
   echo "- publishing: \`wrk -t2 -c16 -d${duration}s\` POST /v1/webhook/events" \
     "of \"bench.event\", one tenant (\`--tenant-publish-rate 0" \
     "--tenant-max-endpoints $((extra + 10))\`), its 1 matching endpoint" \
-    "delivering to bench_sink_server"
+    "delivering to bench_sink_server${snapshot_flags[*]:+; server flag \`${snapshot_flags[*]}\`}"
   echo "- $extra endpoints of type \"a.b\" created in ${create_s}s" \
     "(64 connections); server RSS after: ${rss_mib} MiB"
   echo
@@ -150,7 +156,7 @@ report() {
   echo "| | 1 endpoint | 1 + $extra non-matching | ratio (goal >= 0.8) |"
   echo "|---|---:|---:|---:|"
   awk -v b="$before" -v a="$after" 'BEGIN {
-      printf "| median publishes/s | %.0f | %.0f | %.2f |\n", b, a, b > 0 ? a / b : 0 }'
+      printf "| median publishes/s | %.0f | %.0f | %.2f |\n", b, a, (b > 0 ? a / b : 0) }'
   echo "| server CPU us/publish (incl. its delivery) | $cpu_before | $cpu_after | |"
 }
 report
