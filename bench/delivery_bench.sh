@@ -4,10 +4,17 @@
 #
 # Usage: bench/delivery_bench.sh [--build-dir DIR] [--duration SECONDS]
 #                                [--endpoints "1 10 100"] [--out FILE]
+#                                [--publisher wrk|batch]
 #   --build-dir  Release build dir, default <repo>/build-bench
 #   --duration   seconds of each publishing (and sink capacity) run, default 5
 #   --endpoints  endpoint counts, one fresh server each, default "1 10 100"
 #   --out FILE   also write the markdown report to FILE
+#   --publisher  wrk (default): wrk floods POST /v1/webhook/events (429s
+#                once the pending cap is reached); batch: bench/
+#                paced_publisher.py posts batches of 100 events to
+#                /v1/webhook/events/batch from 4 connections while fewer
+#                than 20 000 deliveries are outstanding (no 429s: the server
+#                spends its CPU on deliveries)
 #
 # What it measures, all on 127.0.0.1:
 #   sink capacity   wrk -t2 -c64 -d<duration>s POSTing a ~200-byte JSON body
@@ -32,6 +39,7 @@ build_dir="$repo/build-bench"
 duration=5
 endpoint_counts="1 10 100"
 out=""
+publisher=wrk
 cmdline="bench/delivery_bench.sh $*"
 # shellcheck source=bench/bench_lib.sh
 source "$repo/bench/bench_lib.sh"
@@ -42,11 +50,13 @@ while (($# > 0)); do
     --duration) duration=${2:?}; shift 2 ;;
     --endpoints) endpoint_counts=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --publisher) publisher=${2:?}; shift 2 ;;
+    -h | --help) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
 done
 is_count "$duration" || die "not a positive integer: $duration"
+[[ $publisher == wrk || $publisher == batch ]] || die "unknown publisher: $publisher"
 for n in $endpoint_counts; do is_count "$n" || die "not a positive integer: $n"; done
 command -v wrk > /dev/null || die "wrk not found"
 command -v curl > /dev/null || die "curl not found"
@@ -121,6 +131,19 @@ publish() {
   ingest_rps=$(sed -n 's/^Requests\/sec:[[:space:]]*//p' "$log")
 }
 
+# publish_paced N LOG: bench/paced_publisher.py for $duration s (N
+# endpoints); sets `accepted`, `throttled` (refused events), `other` (batches
+# not answered 202), `ingest_rps` (events accepted per second).
+publish_paced() {
+  python3 "$repo/bench/paced_publisher.py" "$real" "$token" "$sink" \
+    "$duration" "$1" > "$2"
+  accepted=$(sed -n 's/^events_accepted=//p' "$2")
+  throttled=$(sed -n 's/^events_refused=//p' "$2")
+  other=$(sed -n 's/^batch_errors=//p' "$2")
+  [[ -n $accepted ]] || { cat "$2" >&2; die "publisher ended without a count"; }
+  ingest_rps=$(awk -v a="$accepted" -v d="$duration" 'BEGIN { printf "%.0f", a / d }')
+}
+
 : > "$tmp/rows.tsv"
 : > "$tmp/ingest.tsv"
 for n in $endpoint_counts; do
@@ -131,7 +154,11 @@ for n in $endpoint_counts; do
   cpu_real0=$(cpu_seconds "$real_pid")
   cpu_sink0=$(cpu_seconds "$sink_pid")
   t0=$(now_ns)
-  publish 64 "$tmp/publish.$n.wrk"
+  if [[ $publisher == batch ]]; then
+    publish_paced "$n" "$tmp/publish.$n.wrk"
+  else
+    publish 64 "$tmp/publish.$n.wrk"
+  fi
   t_pub_end=$(now_ns)
   at_pub_end=$(($(sink_count) - base_count))
   publish_s=$(awk -v a="$t0" -v b="$t_pub_end" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
@@ -156,7 +183,7 @@ for n in $endpoint_counts; do
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$accepted" \
     "$throttled" "$other" "$expected" "$delivered" "$publish_s" "$total_s" \
     "$ingest_rps" "$at_pub_end" "$drain_s" "$cpu_real" "$cpu_sink" >> "$tmp/rows.tsv"
-  if [[ $n == 1 ]]; then
+  if [[ $n == 1 && $publisher == wrk ]]; then
     printf '64\t%s\t%s\t%s\n' "$ingest_rps" "$accepted" "$((throttled + other))" >> "$tmp/ingest.tsv"
     # 1 connection, same server (its deliveries are not measured).
     publish 1 "$tmp/publish.c1.wrk"
@@ -179,8 +206,16 @@ report() {
   echo "- sink: bench_sink_server --threads 2; capacity \`wrk -t2 -c64" \
     "-d${duration}s\`, ~200-byte JSON POST: $(printf '%.0f' "$sink_rps") req/s" \
     "($sink_errors errors)"
-  echo "- publishing: \`wrk -t2 -c64 -d${duration}s\` POST /v1/webhook/events," \
-    "fresh server (default flags plus \`--allow-private-targets\`) per row"
+  if [[ $publisher == batch ]]; then
+    echo "- publishing: bench/paced_publisher.py for ${duration}s, batches of" \
+      "100 events to POST /v1/webhook/events/batch from 4 connections while" \
+      "under 20 000 deliveries are outstanding; fresh server (default flags" \
+      "plus \`--allow-private-targets\`) per row; 429 / other = refused" \
+      "events / batches not answered 202"
+  else
+    echo "- publishing: \`wrk -t2 -c64 -d${duration}s\` POST /v1/webhook/events," \
+      "fresh server (default flags plus \`--allow-private-targets\`) per row"
+  fi
   echo
   echo "| endpoints | events accepted | 429 / other | deliveries expected | delivered | publish s | delivered when publishing ended | first publish to last delivery s | deliveries/s | ratio vs sink | backlog drain deliveries/s | server CPU us/delivery | sink CPU us/POST |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -192,11 +227,13 @@ report() {
         $1, $2, $3, $4, $5, $6, $7, $10, $8, rate, rate / sink, drain, $12 * per, $13 * per
     }' "$tmp/rows.tsv"
   echo
-  echo "| ingest, 1 endpoint | req/s | events accepted | non-202 |"
-  echo "|---|---:|---:|---:|"
-  sort -n "$tmp/ingest.tsv" | awk -F '\t' '{
-      printf "| %d connection%s | %.0f | %d | %d |\n", $1, $1 == 1 ? "" : "s", $2, $3, $4 }'
-  echo
+  if [[ -s $tmp/ingest.tsv ]]; then
+    echo "| ingest, 1 endpoint | req/s | events accepted | non-202 |"
+    echo "|---|---:|---:|---:|"
+    sort -n "$tmp/ingest.tsv" | awk -F '\t' '{
+        printf "| %d connection%s | %.0f | %d | %d |\n", $1, $1 == 1 ? "" : "s", $2, $3, $4 }'
+    echo
+  fi
   echo "deliveries/s = delivered / (first publish to last delivery); ratio ="
   echo "deliveries/s over the sink's capacity in this run (aim >= 0.60)."
   echo "backlog drain = deliveries after publishing ended over the time they"

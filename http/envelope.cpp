@@ -85,7 +85,7 @@ std::string page_body(boost::json::array items, boost::json::object pagination,
   return json::serialize(body);
 }
 
-std::string error_body(const caf::error& err, const response_meta& meta) {
+json::object error_json(const caf::error& err) {
   json::object error;
   error.reserve(3);
   error["code"] = map_error(err).code;
@@ -94,11 +94,15 @@ std::string error_body(const caf::error& err, const response_meta& meta) {
     error["field"] = std::move(field);
   if (auto seconds = wi::retry_after_of(err))
     error["retry_after_seconds"] = *seconds; // as in Retry-After
+  return error;
+}
+
+std::string error_body(const caf::error& err, const response_meta& meta) {
   json::object body;
   body.reserve(4);
   body["success"] = false;
   body["data"] = nullptr;
-  body["error"] = std::move(error);
+  body["error"] = error_json(err);
   body["meta"] = meta_json(meta);
   return json::serialize(body);
 }

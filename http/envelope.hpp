@@ -48,6 +48,10 @@ inline constexpr std::string_view api_version = "1.0";
                                     boost::json::object pagination,
                                     const response_meta& meta);
 
+/// The envelope's `error` object of `err`: `code`, `message`, and `field`
+/// and `retry_after_seconds` when it has them.
+[[nodiscard]] boost::json::object error_json(const caf::error& err);
+
 [[nodiscard]] std::string error_body(const caf::error& err,
                                      const response_meta& meta);
 

@@ -105,6 +105,7 @@ const std::vector<route_info>& routes_table() {
      r::admin_enable_endpoint},
     {m::post, "/admin/v1/tenants/{id}/endpoints/{eid}/resend",
      r::admin_resend_event},
+    {m::post, "/v1/webhook/events/batch", r::publish_batch},
   };
   return table;
 }

@@ -58,6 +58,8 @@ enum class route_id {
   admin_disable_endpoint,
   admin_enable_endpoint,
   admin_resend_event,
+  // Batch ingestion (issue 19).
+  publish_batch,
 };
 
 /// One entry of the routing table.

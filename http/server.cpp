@@ -395,6 +395,51 @@ bool is_admin_route(route_id id) noexcept {
   }
 }
 
+/// The `data` of a batch publish's answer (issue 19): one result per event
+/// of `items` (the parsed batch) in order; a refused one with its error,
+/// an accepted one (or a repeat of an idempotency key) with the next of
+/// `receipts` (the tenant's answers to the valid events, in order). Each
+/// result has the `status` a single publish of the event would have got.
+boost::json::object
+batch_json(const std::vector<caf::expected<new_event>>& items,
+           const batch_receipts& receipts) {
+  boost::json::array results;
+  results.reserve(items.size());
+  size_t accepted = 0;
+  auto next = receipts.begin();
+  auto refused = [&](const caf::error& err) {
+    boost::json::object x;
+    x["status"] = map_error(err).status;
+    x["error"] = error_json(err);
+    results.emplace_back(std::move(x));
+  };
+  for (const auto& item : items) {
+    if (!item) {
+      refused(item.error());
+      continue;
+    }
+    if (next == receipts.end()) { // cannot happen: one answer per event
+      refused(wi::make_error(errc::internal, "no answer for this event"));
+      continue;
+    }
+    const auto& r = *next++;
+    if (!r) {
+      refused(r.error());
+      continue;
+    }
+    boost::json::object x;
+    x["status"] = 202;
+    x["data"] = to_json(*r);
+    results.emplace_back(std::move(x));
+    ++accepted;
+  }
+  boost::json::object data;
+  data["accepted"] = accepted;
+  data["refused"] = items.size() - accepted;
+  data["results"] = std::move(results);
+  return data;
+}
+
 /// Whether `id` changes a tenant (the self-fencing refuses these while the
 /// node may not acknowledge; reads go on).
 bool is_mutation(route_id id) noexcept {
@@ -408,6 +453,7 @@ bool is_mutation(route_id id) noexcept {
   case route_id::enable_endpoint:
   case route_id::resend_event:
   case route_id::publish_event:
+  case route_id::publish_batch:   // issue 19
   case route_id::update_endpoint: // endpoint lifecycle (issue 17)
   case route_id::delete_endpoint:
   case route_id::rotate_secret:
@@ -1775,6 +1821,34 @@ struct server::impl {
       with_tenant(found, std::move(tid), ex,
                   [ev = std::move(*ev), reply](tenant_actor a) {
                     caf::anon_send(a, publish_atom::value, ev, reply);
+                  });
+      return;
+    }
+    case route_id::publish_batch: { // issue 19
+      auto parsed = parse_publish_batch(ex.body());
+      if (!parsed) {
+        ex.write_error(parsed.error());
+        return;
+      }
+      // The valid events go to the tenant; the answer puts its receipts
+      // back between the refused ones, in order.
+      auto items = std::make_shared<std::vector<caf::expected<new_event>>>(
+        std::move(*parsed));
+      std::vector<new_event> valid;
+      for (auto& x : *items)
+        if (x)
+          valid.push_back(std::move(*x));
+      if (valid.empty()) {
+        ex.write_data(202, batch_json(*items, {}));
+        return;
+      }
+      auto reply = reply_with<batch_receipts>(
+        ex, [items](const exchange& e, const batch_receipts& r) {
+          e.write_data(202, batch_json(*items, r));
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [valid = std::move(valid), reply](tenant_actor a) {
+                    caf::anon_send(a, publish_atom::value, valid, reply);
                   });
       return;
     }

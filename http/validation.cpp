@@ -900,6 +900,26 @@ size_t skip_value(std::string_view s, size_t i) noexcept {
   return i;
 }
 
+/// Returns the text of each element of the JSON array `array_text`, as
+/// written (without the whitespace around it). `array_text` must be valid
+/// JSON.
+std::vector<std::string_view> raw_elements(std::string_view array_text) {
+  const auto& s = array_text;
+  std::vector<std::string_view> result;
+  auto i = skip_space(s, 0);
+  if (i >= s.size() || s[i] != '[')
+    return result;
+  i = skip_space(s, i + 1);
+  while (i < s.size() && s[i] != ']') {
+    auto end = skip_value(s, i);
+    result.push_back(s.substr(i, end - i));
+    i = skip_space(s, end);
+    if (i < s.size() && s[i] == ',')
+      i = skip_space(s, i + 1);
+  }
+  return result;
+}
+
 } // namespace
 
 std::optional<std::string_view> raw_member(std::string_view object_text,
@@ -1006,6 +1026,59 @@ caf::expected<wi::new_event> parse_publish(std::string_view body,
                   "ordering_key must be 1-" + std::to_string(max_ordering_key) +
                     " characters without control characters");
     result.ordering_key = std::string{o};
+  }
+  return result;
+}
+
+caf::expected<std::vector<caf::expected<wi::new_event>>>
+parse_publish_batch(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* events = obj->if_contains("events");
+  if (events == nullptr)
+    return fail(errc::validation_failed, "events", "events is required");
+  if (!events->is_array())
+    return fail(errc::invalid_parameter, "events",
+                "events must be an array of events");
+  const auto& arr = events->get_array();
+  if (arr.empty())
+    return fail(errc::validation_failed, "events",
+                "events must contain at least 1 element");
+  if (arr.size() > max_batch_events)
+    return fail(errc::validation_failed, "events",
+                "events must contain at most " +
+                  std::to_string(max_batch_events) + " elements");
+  // Each event's own text, so that its payload is kept byte for byte as in
+  // a single publish (see `parse_publish`); re-serialized if the scanner
+  // disagrees with the parser (a bug).
+  std::vector<std::string_view> texts;
+  if (auto raw = raw_member(body, "events"))
+    texts = raw_elements(*raw);
+  if (texts.size() != arr.size())
+    texts.clear();
+  std::vector<caf::expected<wi::new_event>> result;
+  result.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    auto name = element_name("events", i);
+    if (!arr[i].is_object()) {
+      result.emplace_back(make_error(errc::invalid_parameter, name,
+                                     name + " must be a JSON object"));
+      continue;
+    }
+    std::string serialized;
+    if (texts.empty())
+      serialized = json::serialize(arr[i]);
+    auto ev = parse_publish(
+      texts.empty() ? std::string_view{serialized} : texts[i], {});
+    if (!ev) {
+      // The field as the client sees it: `events[1].event_type`.
+      auto field = name + '.' + field_of(ev.error());
+      result.emplace_back(
+        make_error(code_of(ev.error()), field, text_of(ev.error())));
+      continue;
+    }
+    result.emplace_back(std::move(*ev));
   }
   return result;
 }

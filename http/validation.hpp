@@ -181,6 +181,19 @@ raw_member(std::string_view object_text, std::string_view name);
 [[nodiscard]] caf::expected<wi::new_event>
 parse_publish(std::string_view body, std::string_view key_header);
 
+/// Most events of one `POST /v1/webhook/events/batch`.
+inline constexpr size_t max_batch_events = 100;
+
+/// Parses a `POST /v1/webhook/events/batch` body: `events`, an array of 1 to
+/// `max_batch_events` objects, each one a `POST /v1/webhook/events` body
+/// (`idempotency_key` in the body: there is one header per request, not per
+/// event). An error for the batch as a whole (not JSON, `events` missing,
+/// not an array, empty or too long) fails the whole; otherwise each event
+/// is parsed on its own, in order, its error naming its field as
+/// `events[i].field` (`events[i]` for an element that is not an object).
+[[nodiscard]] caf::expected<std::vector<caf::expected<wi::new_event>>>
+parse_publish_batch(std::string_view body);
+
 /// Validates an event id path segment: 1-64 characters of `[A-Za-z0-9_]`,
 /// else 400 INVALID_PARAMETER on `event_id`.
 [[nodiscard]] caf::expected<std::string> parse_event_id(std::string_view x);

@@ -148,8 +148,11 @@ bool decode_endpoints(reader& r, tenant_sink& out) {
     if (ep.id <= previous || ep.id > st.last_id)
       return false;
     previous = ep.id;
-    if (out.keep)
-      st.endpoints.emplace_hint(st.endpoints.end(), ep.id, std::move(ep));
+    if (out.keep) {
+      auto k =
+        st.endpoints.emplace_hint(st.endpoints.end(), ep.id, std::move(ep));
+      st.subscribers.add(k->second); // derived, not stored
+    }
   }
   return true;
 }

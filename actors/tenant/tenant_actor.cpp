@@ -590,44 +590,59 @@ event_receipt receipt_of(const event_state& ev, bool duplicate) {
                        duplicate};
 }
 
-void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
-             reply_fn<event_receipt> reply) {
+/// A publish admitted, its record on its way to the WAL (see `prepare`).
+struct prepared_publish {
+  event_accepted rec;
+  /// The payload, stored with the record.
+  std::string payload;
+  /// Answers the caller (and whoever raced with the same key) once the
+  /// record applied (the event) or failed (the error).
+  std::function<void(const caf::expected<event_state*>&)> answer;
+  std::string request_id;
+};
+
+/// Decides a publish up to its record: answers `reply` at once (a repeat of
+/// an idempotency key in force, a refusal) or joins the publish under way
+/// with the same key, and returns nothing; or returns the record to commit,
+/// counting its deliveries as `publishing` until `finish_publish`.
+std::optional<prepared_publish> prepare(self_ptr self, new_event& req,
+                                        std::optional<endpoint_id> exclude,
+                                        reply_fn<event_receipt> reply) {
   auto& st = self->state;
   if (!st.delivery) {
     reply(make_error(errc::internal, "deliveries are not configured"));
-    return;
+    return std::nullopt;
   }
   const auto& key = req.idempotency_key;
   auto now = now_millis(self);
   if (const auto* ev =
         idempotent_event(st.data, key, now, st.delivery->idempotency_window)) {
     reply(receipt_of(*ev, true));
-    return;
+    return std::nullopt;
   }
   if (auto i = st.publishing.find(key); i != st.publishing.end()) {
     i->second.push_back(std::move(reply)); // answered with the first
-    return;
+    return std::nullopt;
   }
   auto targets =
     publish_targets(st.data, st.publishing_deliveries, req.event_type, exclude,
                     st.delivery->max_pending);
   if (!targets) {
     reply(targets.error());
-    return;
+    return std::nullopt;
   }
-  auto rec = accept_event(st.data.tenant_id, "evt_" + crypto::random_base62(24),
-                          req, std::move(*targets), now);
-  auto event_id = rec.event_id;
-  auto count = rec.endpoints.size();
-  // Kept for the deliveries' bodies (see `body_cache`); none without any.
-  auto payload = count > 0 ? req.payload : std::string{};
-  st.publishing_deliveries += count;
-  auto request_id = reply.request_id(); // `reply` may move below
+  prepared_publish result{accept_event(st.data.tenant_id,
+                                       "evt_" + crypto::random_base62(24), req,
+                                       std::move(*targets), now),
+                          std::move(req.payload),
+                          {},
+                          reply.request_id()};
+  st.publishing_deliveries += result.rec.endpoints.size();
   if (!key.empty())
     st.publishing[key].push_back(std::move(reply));
   // Answers the caller, and every caller that raced with the same key
   // (those get the same event, marked as a duplicate).
-  auto answer = [self, key, reply](const caf::expected<event_state*>& ev) {
+  result.answer = [self, key, reply](const caf::expected<event_state*>& ev) {
     auto receipt = [&](bool dup) -> caf::expected<event_receipt> {
       if (!ev)
         return ev.error();
@@ -644,27 +659,85 @@ void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
       i->second[n](receipt(n > 0));
     self->state.publishing.erase(i);
   };
-  commit(
-    self, std::move(rec), persistence::payload_key(st.data.tenant_id, event_id),
-    std::move(req.payload),
-    [self, event_id, count, answer, payload, request_id] {
-      log_request(self, "event_accepted", request_id, nullptr);
-      auto& s = self->state;
-      s.publishing_deliveries -= count;
-      auto& ev = s.data.events.at(event_id);
-      if (count > 0)
-        s.bodies.put(event_id, delivery_body(ev, payload));
-      answer(&ev);
-      // Every delivery is due now: start them without a message each.
-      for (const auto& d : ev.deliveries)
-        on_due(self, event_id, d.endpoint);
+  return result;
+}
+
+/// Ends publish `p` whose record `applied` (applied to the state, or the
+/// error that kept it out): answers, and starts the event's deliveries.
+void finish_publish(self_ptr self, const prepared_publish& p,
+                    const caf::error& err) {
+  log_request(self, "event_accepted", p.request_id, err ? &err : nullptr);
+  auto& s = self->state;
+  auto count = p.rec.endpoints.size();
+  s.publishing_deliveries -= count;
+  if (err) {
+    p.answer(err);
+    return;
+  }
+  const auto& event_id = p.rec.event_id;
+  auto& ev = s.data.events.at(event_id);
+  // Kept for the deliveries' bodies (see `body_cache`); none without any.
+  if (count > 0)
+    s.bodies.put(event_id, delivery_body(ev, p.payload));
+  p.answer(&ev);
+  // Every delivery is due now: start them without a message each.
+  for (const auto& d : ev.deliveries)
+    on_due(self, event_id, d.endpoint);
+}
+
+/// Commits the records of `batch` in one WAL append (records and payloads
+/// all or none), then applies and finishes each in order.
+void commit_publishes(self_ptr self, std::vector<prepared_publish> batch) {
+  if (batch.empty())
+    return;
+  auto& st = self->state;
+  wal_append req;
+  req.owner = st.data.tenant_id;
+  req.records.reserve(batch.size());
+  for (auto& p : batch) {
+    req.records.push_back(persistence::encode(p.rec));
+    // Moved unless the deliveries' bodies need it (see `finish_publish`).
+    req.payloads.emplace_back(
+      persistence::payload_key(st.data.tenant_id, p.rec.event_id),
+      p.rec.endpoints.empty() ? std::move(p.payload) : p.payload);
+  }
+  if (batch.size() == 1) { // the single publish's shape
+    req.payload_key = std::move(req.payloads.front().first);
+    req.payload = std::move(req.payloads.front().second);
+    req.payloads.clear();
+  }
+  auto shared =
+    std::make_shared<std::vector<prepared_publish>>(std::move(batch));
+  tenant_commit(
+    self, std::move(req),
+    [self, shared](uint64_t first) {
+      for (auto& p : *shared) {
+        auto err = apply_durable(self, p.rec, first++);
+        finish_publish(self, p, err);
+      }
     },
-    [self, count, answer, request_id](caf::error err) {
-      log_request(self, "event_accepted", request_id, &err);
-      self->state.publishing_deliveries -= count;
-      answer(std::move(err));
+    [self, shared](caf::error err) {
+      for (auto& p : *shared)
+        finish_publish(self, p, err);
     });
 }
+
+void publish(self_ptr self, new_event req, std::optional<endpoint_id> exclude,
+             reply_fn<event_receipt> reply) {
+  auto p = prepare(self, req, exclude, std::move(reply));
+  if (!p)
+    return;
+  std::vector<prepared_publish> one;
+  one.push_back(std::move(*p));
+  commit_publishes(self, std::move(one));
+}
+
+/// `POST /v1/webhook/events/batch` (issue 19): each event is admitted and
+/// decided as a single publish is, in order (an idempotency key repeated
+/// within the batch answers with its first event); the accepted ones share
+/// one WAL append. `reply` gets every event's answer once the last is in.
+void publish_batch(self_ptr self, std::vector<new_event>& events,
+                   reply_fn<batch_receipts> reply);
 
 void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
                reply_fn<delivery_state>& reply) {
@@ -834,6 +907,37 @@ bool admit_client_publish(self_ptr self, const new_event& req,
       inner(std::move(x));
     }};
   return true;
+}
+
+void publish_batch(self_ptr self, std::vector<new_event>& events,
+                   reply_fn<batch_receipts> reply) {
+  struct gathering {
+    batch_receipts results;
+    size_t missing = 0;
+    reply_fn<batch_receipts> reply;
+  };
+  if (events.empty()) {
+    reply(batch_receipts{});
+    return;
+  }
+  auto g = std::make_shared<gathering>();
+  g->results.resize(events.size(), make_error(errc::internal, "not answered"));
+  g->missing = events.size();
+  g->reply = std::move(reply);
+  std::vector<prepared_publish> batch;
+  for (size_t i = 0; i < events.size(); ++i) {
+    reply_fn<event_receipt> slot{g->reply.request_id(),
+                                 [g, i](caf::expected<event_receipt> x) {
+                                   g->results[i] = std::move(x);
+                                   if (--g->missing == 0)
+                                     g->reply(std::move(g->results));
+                                 }};
+    if (!admit_client_publish(self, events[i], slot)) // per-tenant limits
+      continue;
+    if (auto p = prepare(self, events[i], std::nullopt, std::move(slot)))
+      batch.push_back(std::move(*p));
+  }
+  commit_publishes(self, std::move(batch));
 }
 
 /// The admin summary of this tenant as its actor sees it.
@@ -1119,6 +1223,11 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
           !admit_client_publish(self, req, reply)) // per-tenant limits
         return;
       publish(self, std::move(req), std::nullopt, std::move(reply));
+    },
+    [self](publish_atom, std::vector<new_event>& events,
+           reply_fn<batch_receipts>& reply) {
+      if (!refuse_frozen(self, reply))
+        publish_batch(self, events, reply);
     },
     [self](get_atom, const std::string& id, reply_fn<event_state>& reply) {
       const auto& evs = self->state.data.events;

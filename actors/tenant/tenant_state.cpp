@@ -17,6 +17,18 @@ caf::error corrupt(std::string text) {
   return make_error(errc::corrupt_data, "wal", std::move(text));
 }
 
+/// Sets the status of `ep`, keeping `st.subscribers` right (an `inactive`
+/// endpoint is not listed).
+void set_status(tenant_state& st, endpoint& ep, endpoint_status status) {
+  auto before = endpoint_index::listed(ep);
+  auto after = status != endpoint_status::inactive;
+  if (before && !after)
+    st.subscribers.remove(ep);
+  ep.status = status;
+  if (!before && after)
+    st.subscribers.add(ep);
+}
+
 /// Whether `id` names an endpoint that existed and was deleted: ids are
 /// never reused, so a record about it that was written after its
 /// `endpoint_deleted` (it raced with the delete) changes nothing.
@@ -31,7 +43,9 @@ caf::error apply_created(tenant_state& st, Endpoint&& ep) {
                    std::to_string(st.last_id));
   st.last_id = ep.id;
   auto id = ep.id;
-  st.endpoints.emplace_hint(st.endpoints.end(), id, std::forward<Endpoint>(ep));
+  auto i = st.endpoints.emplace_hint(st.endpoints.end(), id,
+                                     std::forward<Endpoint>(ep));
+  st.subscribers.add(i->second);
   return {};
 }
 
@@ -42,7 +56,7 @@ caf::error apply_status(tenant_state& st, const endpoint_status_changed& rec) {
   if (i == st.endpoints.end())
     return corrupt("status change of unknown endpoint " +
                    std::to_string(rec.id));
-  i->second.status = rec.status;
+  set_status(st, i->second, rec.status);
   i->second.last_modified = rec.at;
   // A manual transition resets the breaker: `enable` starts afresh,
   // `disable` records the tenant's own choice.
@@ -173,7 +187,7 @@ caf::error apply_breaker(tenant_state& st, const breaker_changed& rec) {
     b.next_probe_at = rec.next_probe_at;
     b.cooldown_ms = rec.cooldown_ms;
   }
-  i->second.status = rec.status;
+  set_status(st, i->second, rec.status);
   i->second.last_modified = rec.at / 1000;
   return {};
 }
@@ -232,8 +246,11 @@ caf::error apply_updated(tenant_state& st, const endpoint_updated& rec) {
   const auto& c = rec.change;
   if (c.url)
     ep.url = *c.url;
-  if (c.event_types)
+  if (c.event_types) {
+    st.subscribers.remove(ep);
     ep.event_types = *c.event_types;
+    st.subscribers.add(ep);
+  }
   if (c.headers)
     ep.headers = *c.headers;
   if (c.description)
@@ -249,8 +266,11 @@ caf::error apply_updated(tenant_state& st, const endpoint_updated& rec) {
 caf::error apply_deleted(tenant_state& st, const endpoint_deleted& rec) {
   if (was_deleted(st, rec.id))
     return {}; // deleted twice (two requests raced): nothing left to do
-  if (st.endpoints.erase(rec.id) == 0)
+  auto gone = st.endpoints.find(rec.id);
+  if (gone == st.endpoints.end())
     return corrupt("deletion of unknown endpoint " + std::to_string(rec.id));
+  st.subscribers.remove(gone->second);
+  st.endpoints.erase(gone);
   // Its pending deliveries end; every delivery stays listed on its event.
   for (auto& [id, ev] : st.events)
     for (auto& d : ev.deliveries)
@@ -427,11 +447,7 @@ bool matches(const endpoint& ep, std::string_view event_type) {
 
 std::vector<endpoint_id> matching_endpoints(const tenant_state& st,
                                             std::string_view event_type) {
-  std::vector<endpoint_id> result;
-  for (const auto& [id, ep] : st.endpoints)
-    if (matches(ep, event_type))
-      result.push_back(id);
-  return result;
+  return st.subscribers.matching(event_type);
 }
 
 } // namespace wi

@@ -50,7 +50,8 @@ namespace wi {
 [[nodiscard]] bool matches(const endpoint& ep, std::string_view event_type);
 
 /// Returns the identifiers of the endpoints an event of `event_type` goes
-/// to, ascending.
+/// to (those that `matches`), ascending: looked up in `st.subscribers`, so
+/// O(matching endpoints), not O(endpoints).
 [[nodiscard]] std::vector<endpoint_id>
 matching_endpoints(const tenant_state& st, std::string_view event_type);
 

@@ -199,6 +199,10 @@ using wal_writer_actor =
                    caf::replies_to<stats_atom>::with<wal_status>,
                    caf::replies_to<purge_atom, std::string>::with<bool>>;
 
+/// The answers to a batch publish, one per event in order: its receipt,
+/// or why it was refused (issue 19).
+using batch_receipts = std::vector<caf::expected<event_receipt>>;
+
 /// A tenant actor's answer to `freeze`: its state as durably applied once
 /// every WAL commit it had under way completed, and where it stands in the
 /// WAL (`commit_log`: last applied sequence, records since its snapshot).
@@ -227,6 +231,10 @@ using tenant_actor = caf::typed_actor<
   caf::reacts_to<stats_atom, endpoint_id, reply_fn<endpoint_stats>>,
   caf::reacts_to<list_atom, list_query, reply_fn<endpoint_page>>,
   caf::reacts_to<publish_atom, new_event, reply_fn<event_receipt>>,
+  // A batch (`POST /v1/webhook/events/batch`, issue 19): the answer of each
+  // event in order, in one WAL append.
+  caf::reacts_to<publish_atom, std::vector<new_event>,
+                 reply_fn<batch_receipts>>,
   caf::reacts_to<get_atom, std::string, reply_fn<event_state>>,
   caf::reacts_to<attempts_atom, endpoint_id, uint32_t, uint32_t,
                  reply_fn<attempt_page>>,
@@ -353,6 +361,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::tenant_continuation)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::new_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::delivery_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_receipt>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<wi::new_event>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::batch_receipts>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_state>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::attempt_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::delivery_state>)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/endpoint_index.hpp"
 #include "webhook_ingress/limits.hpp"
 
 namespace wi {
@@ -65,6 +66,9 @@ struct tenant_state {
   /// The `seq` of the last event accepted (its acceptance order); 0 when
   /// none.
   uint64_t last_event_seq = 0;
+  /// `endpoints` by subscribed event type (derived, never stored; see
+  /// `endpoint_index`): what a publish looks up.
+  endpoint_index subscribers;
 
   friend bool operator==(const tenant_state&, const tenant_state&) = default;
 };

@@ -62,6 +62,7 @@ const std::set<operation_key> routed{
   {"put", "/admin/v1/tenants/{id}/endpoints/{eid}/disable"},
   {"put", "/admin/v1/tenants/{id}/endpoints/{eid}/enable"},
   {"post", "/admin/v1/tenants/{id}/endpoints/{eid}/resend"},
+  {"post", "/v1/webhook/events/batch"}, // issue 19
 };
 
 /// docs/openapi.json in the source tree.

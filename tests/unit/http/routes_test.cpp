@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 36u); // + DELETE /admin/v1/tenants/{id}/pin
+  EXPECT_EQ(routes.size(), 37u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -59,6 +59,19 @@ TEST(all_routes, table_is_complete) {
     EXPECT_EQ(res->id, r.id);
     EXPECT_EQ(res->path_template, r.path_template);
   }
+}
+
+TEST(match_route, batch_publish_is_a_literal_beside_events_id) {
+  // Issue 19: the literal segment wins over `{id}` for POST; GET of it is
+  // not an event (ids start with `evt_`): 405 naming POST.
+  EXPECT_EQ(must_match(post, "/v1/webhook/events/batch").id,
+            route_id::publish_batch);
+  EXPECT_EQ(must_match(get, "/v1/webhook/events/evt_1").id,
+            route_id::get_event);
+  auto res = match_route(get, "/v1/webhook/events/batch");
+  ASSERT_FALSE(res);
+  EXPECT_EQ(wi::code_of(res.error()), errc::method_not_allowed);
+  EXPECT_EQ(allowed_methods("/v1/webhook/events/batch"), "POST");
 }
 
 TEST(match_route, static_routes) {

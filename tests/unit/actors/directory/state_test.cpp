@@ -216,8 +216,11 @@ TEST(deliveries, percentiles_come_from_the_latency_histogram) {
 
 TEST(deliveries, matching_skips_inactive_endpoints_and_honours_star) {
   auto st = tenant_with("t1", 3);
-  st.endpoints.at(2).event_types = {"*"};
-  st.endpoints.at(3).status = endpoint_status::inactive;
+  endpoint_patch star;
+  star.event_types = std::vector<std::string>{"*"};
+  ASSERT_FALSE(wi::apply(st, endpoint_updated{"t1", 2, 2000, star}));
+  ASSERT_FALSE(wi::apply(
+    st, endpoint_status_changed{"t1", 3, endpoint_status::inactive, 2000}));
   EXPECT_EQ(matching_endpoints(st, "user.created"),
             (std::vector<endpoint_id>{1, 2}));
   EXPECT_EQ(matching_endpoints(st, "other"), (std::vector<endpoint_id>{2}));
