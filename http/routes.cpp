@@ -96,6 +96,9 @@ const std::vector<route_info>& routes_table() {
     {m::del, "/v1/webhook/endpoints/{id}", r::delete_endpoint},
     {m::post, "/v1/webhook/endpoints/{id}/secret/rotate", r::rotate_secret},
     {m::get, "/v1/webhook/endpoints/{id}/secret", r::get_secret},
+    {m::get, "/v1/webhook/events", r::list_events},
+    {m::get, "/v1/webhook/events/{id}/attempts", r::event_attempts},
+    {m::post, "/v1/webhook/endpoints/{id}/recover", r::recover_endpoint},
   };
   return table;
 }

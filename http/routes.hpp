@@ -52,6 +52,10 @@ enum class route_id {
   delete_endpoint,
   rotate_secret,
   get_secret,
+  // Event history and recover (issue 17).
+  list_events,
+  event_attempts,
+  recover_endpoint,
 };
 
 /// One entry of the routing table.
