@@ -314,216 +314,233 @@ key_spec schedule_key(std::string_view name, std::string_view help,
   return k;
 }
 
+/// The options of the HTTP server: address, store, admin token and the
+/// limits checked before a request body is read.
+void add_server_keys(std::vector<key_spec>& xs) {
+  auto non_empty = [](std::string_view x) -> problem {
+    if (x.empty())
+      return "must not be empty";
+    return std::nullopt;
+  };
+  xs.push_back(string_key(
+    "listen", "HOST:PORT to serve HTTP on; port 0 picks a free one",
+    &config::listen, [](std::string_view x) -> problem {
+      if (parse_listen(x))
+        return std::nullopt;
+      return "must be HOST:PORT with a port 0-65535, got " + shown(x);
+    }));
+  xs.back().type_name = "HOST:PORT";
+  xs.push_back(string_key("data-dir", "directory of the embedded store",
+                          &config::data_dir, non_empty));
+  xs.back().type_name = "DIR";
+  xs.push_back(string_key(
+    "admin-token",
+    "admin bearer token (else the one in the store, "
+    "else generated on first start)",
+    &config::admin_token, [](std::string_view) { return problem{}; }, true));
+  xs.back().type_name = "TOKEN";
+  xs.push_back(integer_key("max-body-bytes",
+                           "largest request body accepted (413 beyond)",
+                           &config::max_body_bytes, 1, uint64_t{64} << 20));
+  xs.push_back(integer_key("http-threads", "HTTP I/O threads",
+                           &config::http_threads, 1, 64));
+  xs.push_back(integer_key("max-connections",
+                           "open HTTP connections; new ones beyond are "
+                           "closed at once",
+                           &config::max_connections, 1, 10'000'000));
+  xs.push_back(integer_key("max-body-memory-bytes",
+                           "memory of request bodies being received; "
+                           "beyond, 503 before the body is read",
+                           &config::max_body_memory_bytes, 1,
+                           uint64_t{1} << 40));
+}
+
+/// The options of the store's cadence, deliveries, the breaker and retention.
+void add_delivery_keys(std::vector<key_spec>& xs) {
+  xs.push_back(integer_key(
+    "snapshot-every", "snapshot a tenant after this many of its WAL records",
+    &config::snapshot_every, 1, 100'000'000));
+  xs.push_back(integer_key("shutdown-grace",
+                           "seconds to finish in-flight work and write "
+                           "snapshots on SIGTERM/SIGINT",
+                           &config::shutdown_grace, 0, 3600));
+  xs.push_back(schedule_key("retry-schedule",
+                            "delays between delivery attempts (+-20% "
+                            "jitter)",
+                            &config::retry_schedule));
+  xs.push_back(bool_key("allow-private-targets",
+                        "allow deliveries to loopback, private and "
+                        "link-local addresses (local use and tests only)",
+                        &config::allow_private_targets));
+  xs.push_back(integer_key("delivery-connect-timeout-ms",
+                           "connect timeout of one delivery attempt",
+                           &config::delivery_connect_timeout_ms, 1, 600'000));
+  xs.push_back(integer_key("delivery-timeout-ms",
+                           "total timeout of one delivery attempt",
+                           &config::delivery_timeout_ms, 1, 600'000));
+  xs.push_back(
+    integer_key("max-pending-deliveries",
+                "pending deliveries per tenant before publishes get 429",
+                &config::max_pending_deliveries, 1, 100'000'000));
+  xs.push_back(integer_key("delivery-concurrency",
+                           "delivery attempts in flight over all endpoints",
+                           &config::delivery_concurrency, 1, 100'000));
+  xs.push_back(integer_key("endpoint-concurrency",
+                           "delivery attempts in flight per endpoint",
+                           &config::endpoint_concurrency, 1, 1'000));
+  xs.push_back(integer_key("tenant-concurrency",
+                           "delivery attempts under way per tenant",
+                           &config::tenant_concurrency, 1, 100'000));
+  xs.push_back(integer_key(
+    "breaker-failures", "consecutive failed attempts that disable an endpoint",
+    &config::breaker_failures, 1, 1'000'000));
+  xs.push_back(duration_key("breaker-cooldown",
+                            "first wait before probing a disabled "
+                            "endpoint (doubles after each failed probe)",
+                            &config::breaker_cooldown));
+  xs.push_back(duration_key("breaker-max-cooldown",
+                            "longest wait between probes",
+                            &config::breaker_max_cooldown));
+  xs.push_back(duration_key("retention",
+                            "pending deliveries older than this fail as "
+                            "expired",
+                            &config::retention));
+  xs.push_back(duration_key("prune-interval",
+                            "how often each tenant removes events without "
+                            "a pending delivery older than the retention",
+                            &config::prune_interval));
+}
+
+/// The options of cluster mode (docs/cluster.md).
+void add_cluster_keys(std::vector<key_spec>& xs) {
+  xs.push_back(string_key(
+    "etcd",
+    "etcd client URLs, comma-separated; turns cluster mode on (empty: "
+    "single node)",
+    &config::etcd, [](std::string_view x) -> problem {
+      for (const auto& url : split_etcd_urls(x))
+        if (!url.starts_with("http://") && !url.starts_with("https://"))
+          return "must be http:// or https:// URLs separated by commas, "
+                 "got " +
+                 shown(x);
+      return std::nullopt;
+    }));
+  xs.back().type_name = "URL[,URL...]";
+  xs.push_back(string_key(
+    "node-id",
+    "this node's id in the cluster (default: the one kept in the data "
+    "directory)",
+    &config::node_id, [](std::string_view x) -> problem {
+      auto ok = x.size() <= 64 && std::all_of(x.begin(), x.end(), [](char c) {
+                  return std::isalnum(static_cast<unsigned char>(c)) ||
+                         c == '_' || c == '-' || c == '.';
+                });
+      if (ok)
+        return std::nullopt;
+      return "must be at most 64 letters, digits, '_', '-' or '.', got " +
+             shown(x);
+    }));
+  xs.back().type_name = "NAME";
+  xs.push_back(string_key(
+    "peer-listen",
+    "HOST:PORT for node-to-node traffic in cluster mode; port 0 picks a "
+    "free one",
+    &config::peer_listen, [](std::string_view x) -> problem {
+      if (parse_listen(x))
+        return std::nullopt;
+      return "must be HOST:PORT with a port 0-65535, got " + shown(x);
+    }));
+  xs.back().type_name = "HOST:PORT";
+  xs.push_back(string_key(
+    "advertise-host",
+    "host other nodes and clients reach this node at (default: the host "
+    "of --listen; needed where it is a wildcard)",
+    &config::advertise_host, [](std::string_view x) -> problem {
+      if (x.find_first_of(" /,") == std::string_view::npos)
+        return std::nullopt;
+      return "must be a host name or address, got " + shown(x);
+    }));
+  xs.back().type_name = "HOST";
+  xs.push_back(duration_key("lease-ttl",
+                            "TTL of the node's etcd lease in cluster mode "
+                            "(whole seconds, 2s to 60s)",
+                            &config::lease_ttl));
+  refine_duration(
+    xs.back(),
+    [](config& cfg, std::string_view x, const auto& parse) -> problem {
+      config scratch;
+      if (auto why = parse(scratch, x))
+        return why;
+      auto v = scratch.lease_ttl;
+      if (v < std::chrono::seconds{2} || v > std::chrono::seconds{60} ||
+          v % std::chrono::seconds{1} != milliseconds{0})
+        return "must be whole seconds from 2s to 60s, got " + shown(x);
+      cfg.lease_ttl = v;
+      return std::nullopt;
+    });
+  xs.push_back(duration_key("drain-grace",
+                            "cluster mode: on SIGTERM/SIGINT, how long to "
+                            "move this node's tenants to the others before "
+                            "stopping (0s: no drain)",
+                            &config::drain_grace));
+  // A duration, or zero (no drain), which durations elsewhere refuse.
+  refine_duration(
+    xs.back(),
+    [](config& cfg, std::string_view x, const auto& parse) -> problem {
+      if (x == "0" || x == "0s" || x == "0ms") {
+        cfg.drain_grace = milliseconds{0};
+        return std::nullopt;
+      }
+      return parse(cfg, x);
+    });
+}
+
+/// The per-tenant limits, metrics and logging options.
+void add_limit_and_log_keys(std::vector<key_spec>& xs) {
+  // -- per-tenant limits (issue 13), in `limit_kind` order; the ranges are
+  // the admin API's.
+  struct limit_option {
+    std::string_view name;
+    std::string_view help;
+    uint64_t config::*member;
+  };
+  static constexpr std::array<limit_option, 4> limit_options{{
+    {"tenant-max-endpoints", "endpoints per tenant (422 beyond; 0: no limit)",
+     &config::tenant_max_endpoints},
+    {"tenant-max-stored-bytes",
+     "bytes of stored event payloads per tenant (429 beyond; 0: no limit)",
+     &config::tenant_max_stored_bytes},
+    {"tenant-publish-rate",
+     "publishes per second per tenant (429 beyond; 0: no limit)",
+     &config::tenant_publish_rate},
+    {"tenant-publish-burst",
+     "publishes per tenant at once after a quiet period",
+     &config::tenant_publish_burst},
+  }};
+  for (size_t i = 0; i < limit_options.size(); ++i) {
+    const auto& o = limit_options[i];
+    xs.push_back(integer_key(o.name, o.help, o.member, limit_ranges[i].min,
+                             limit_ranges[i].max));
+  }
+  xs.push_back(bool_key("metrics-public",
+                        "serve GET /metrics without the admin token",
+                        &config::metrics_public));
+  xs.push_back(choice_key("log-format", "log line format on stderr",
+                          &config::log_format, {"text", "json"}));
+  xs.push_back(choice_key("log-level", "least severe level logged",
+                          &config::log_level,
+                          {"trace", "debug", "info", "warn", "error", "off"}));
+}
+
 /// Every option of the file, the environment and `--print-config`, in
 /// documentation order.
 const std::vector<key_spec>& specs() {
   static const std::vector<key_spec> result = [] {
-    auto non_empty = [](std::string_view what) {
-      return [what](std::string_view x) -> problem {
-        if (x.empty())
-          return "must not be empty" + std::string{what};
-        return std::nullopt;
-      };
-    };
     std::vector<key_spec> xs;
-    xs.push_back(string_key(
-      "listen", "HOST:PORT to serve HTTP on; port 0 picks a free one",
-      &config::listen, [](std::string_view x) -> problem {
-        if (parse_listen(x))
-          return std::nullopt;
-        return "must be HOST:PORT with a port 0-65535, got " + shown(x);
-      }));
-    xs.back().type_name = "HOST:PORT";
-    xs.push_back(string_key("data-dir", "directory of the embedded store",
-                            &config::data_dir, non_empty("")));
-    xs.back().type_name = "DIR";
-    xs.push_back(string_key(
-      "admin-token",
-      "admin bearer token (else the one in the store, "
-      "else generated on first start)",
-      &config::admin_token, [](std::string_view) { return problem{}; }, true));
-    xs.back().type_name = "TOKEN";
-    xs.push_back(integer_key("max-body-bytes",
-                             "largest request body accepted (413 beyond)",
-                             &config::max_body_bytes, 1, uint64_t{64} << 20));
-    xs.push_back(integer_key("http-threads", "HTTP I/O threads",
-                             &config::http_threads, 1, 64));
-    xs.push_back(integer_key("max-connections",
-                             "open HTTP connections; new ones beyond are "
-                             "closed at once",
-                             &config::max_connections, 1, 10'000'000));
-    xs.push_back(integer_key("max-body-memory-bytes",
-                             "memory of request bodies being received; "
-                             "beyond, 503 before the body is read",
-                             &config::max_body_memory_bytes, 1,
-                             uint64_t{1} << 40));
-    xs.push_back(integer_key(
-      "snapshot-every", "snapshot a tenant after this many of its WAL records",
-      &config::snapshot_every, 1, 100'000'000));
-    xs.push_back(integer_key("shutdown-grace",
-                             "seconds to finish in-flight work and write "
-                             "snapshots on SIGTERM/SIGINT",
-                             &config::shutdown_grace, 0, 3600));
-    xs.push_back(schedule_key("retry-schedule",
-                              "delays between delivery attempts (+-20% "
-                              "jitter)",
-                              &config::retry_schedule));
-    xs.push_back(bool_key("allow-private-targets",
-                          "allow deliveries to loopback, private and "
-                          "link-local addresses (local use and tests only)",
-                          &config::allow_private_targets));
-    xs.push_back(integer_key("delivery-connect-timeout-ms",
-                             "connect timeout of one delivery attempt",
-                             &config::delivery_connect_timeout_ms, 1, 600'000));
-    xs.push_back(integer_key("delivery-timeout-ms",
-                             "total timeout of one delivery attempt",
-                             &config::delivery_timeout_ms, 1, 600'000));
-    xs.push_back(
-      integer_key("max-pending-deliveries",
-                  "pending deliveries per tenant before publishes get 429",
-                  &config::max_pending_deliveries, 1, 100'000'000));
-    xs.push_back(integer_key("delivery-concurrency",
-                             "delivery attempts in flight over all endpoints",
-                             &config::delivery_concurrency, 1, 100'000));
-    xs.push_back(integer_key("endpoint-concurrency",
-                             "delivery attempts in flight per endpoint",
-                             &config::endpoint_concurrency, 1, 1'000));
-    xs.push_back(integer_key("tenant-concurrency",
-                             "delivery attempts under way per tenant",
-                             &config::tenant_concurrency, 1, 100'000));
-    xs.push_back(
-      integer_key("breaker-failures",
-                  "consecutive failed attempts that disable an endpoint",
-                  &config::breaker_failures, 1, 1'000'000));
-    xs.push_back(duration_key("breaker-cooldown",
-                              "first wait before probing a disabled "
-                              "endpoint (doubles after each failed probe)",
-                              &config::breaker_cooldown));
-    xs.push_back(duration_key("breaker-max-cooldown",
-                              "longest wait between probes",
-                              &config::breaker_max_cooldown));
-    xs.push_back(duration_key("retention",
-                              "pending deliveries older than this fail as "
-                              "expired",
-                              &config::retention));
-    xs.push_back(duration_key("prune-interval",
-                              "how often each tenant removes events without "
-                              "a pending delivery older than the retention",
-                              &config::prune_interval));
-    // -- cluster mode (docs/cluster.md)
-    xs.push_back(string_key(
-      "etcd",
-      "etcd client URLs, comma-separated; turns cluster mode on (empty: "
-      "single node)",
-      &config::etcd, [](std::string_view x) -> problem {
-        for (const auto& url : split_etcd_urls(x))
-          if (!url.starts_with("http://") && !url.starts_with("https://"))
-            return "must be http:// or https:// URLs separated by commas, "
-                   "got " +
-                   shown(x);
-        return std::nullopt;
-      }));
-    xs.back().type_name = "URL[,URL...]";
-    xs.push_back(string_key(
-      "node-id",
-      "this node's id in the cluster (default: the one kept in the data "
-      "directory)",
-      &config::node_id, [](std::string_view x) -> problem {
-        auto ok = x.size() <= 64 && std::all_of(x.begin(), x.end(), [](char c) {
-                    return std::isalnum(static_cast<unsigned char>(c)) ||
-                           c == '_' || c == '-' || c == '.';
-                  });
-        if (ok)
-          return std::nullopt;
-        return "must be at most 64 letters, digits, '_', '-' or '.', got " +
-               shown(x);
-      }));
-    xs.back().type_name = "NAME";
-    xs.push_back(string_key(
-      "peer-listen",
-      "HOST:PORT for node-to-node traffic in cluster mode; port 0 picks a "
-      "free one",
-      &config::peer_listen, [](std::string_view x) -> problem {
-        if (parse_listen(x))
-          return std::nullopt;
-        return "must be HOST:PORT with a port 0-65535, got " + shown(x);
-      }));
-    xs.back().type_name = "HOST:PORT";
-    xs.push_back(string_key(
-      "advertise-host",
-      "host other nodes and clients reach this node at (default: the host "
-      "of --listen; needed where it is a wildcard)",
-      &config::advertise_host, [](std::string_view x) -> problem {
-        if (x.find_first_of(" /,") == std::string_view::npos)
-          return std::nullopt;
-        return "must be a host name or address, got " + shown(x);
-      }));
-    xs.back().type_name = "HOST";
-    xs.push_back(duration_key("lease-ttl",
-                              "TTL of the node's etcd lease in cluster mode "
-                              "(whole seconds, 2s to 60s)",
-                              &config::lease_ttl));
-    refine_duration(
-      xs.back(),
-      [](config& cfg, std::string_view x, const auto& parse) -> problem {
-        config scratch;
-        if (auto why = parse(scratch, x))
-          return why;
-        auto v = scratch.lease_ttl;
-        if (v < std::chrono::seconds{2} || v > std::chrono::seconds{60} ||
-            v % std::chrono::seconds{1} != milliseconds{0})
-          return "must be whole seconds from 2s to 60s, got " + shown(x);
-        cfg.lease_ttl = v;
-        return std::nullopt;
-      });
-    xs.push_back(duration_key("drain-grace",
-                              "cluster mode: on SIGTERM/SIGINT, how long to "
-                              "move this node's tenants to the others before "
-                              "stopping (0s: no drain)",
-                              &config::drain_grace));
-    // A duration, or zero (no drain), which durations elsewhere refuse.
-    refine_duration(
-      xs.back(),
-      [](config& cfg, std::string_view x, const auto& parse) -> problem {
-        if (x == "0" || x == "0s" || x == "0ms") {
-          cfg.drain_grace = milliseconds{0};
-          return std::nullopt;
-        }
-        return parse(cfg, x);
-      });
-    // -- per-tenant limits (issue 13), in `limit_kind` order; the ranges are
-    // the admin API's.
-    struct limit_option {
-      std::string_view name;
-      std::string_view help;
-      uint64_t config::*member;
-    };
-    static constexpr std::array<limit_option, 4> limit_options{{
-      {"tenant-max-endpoints", "endpoints per tenant (422 beyond; 0: no limit)",
-       &config::tenant_max_endpoints},
-      {"tenant-max-stored-bytes",
-       "bytes of stored event payloads per tenant (429 beyond; 0: no limit)",
-       &config::tenant_max_stored_bytes},
-      {"tenant-publish-rate",
-       "publishes per second per tenant (429 beyond; 0: no limit)",
-       &config::tenant_publish_rate},
-      {"tenant-publish-burst",
-       "publishes per tenant at once after a quiet period",
-       &config::tenant_publish_burst},
-    }};
-    for (size_t i = 0; i < limit_options.size(); ++i) {
-      const auto& o = limit_options[i];
-      xs.push_back(integer_key(o.name, o.help, o.member, limit_ranges[i].min,
-                               limit_ranges[i].max));
-    }
-    xs.push_back(bool_key("metrics-public",
-                          "serve GET /metrics without the admin token",
-                          &config::metrics_public));
-    xs.push_back(choice_key("log-format", "log line format on stderr",
-                            &config::log_format, {"text", "json"}));
-    xs.push_back(
-      choice_key("log-level", "least severe level logged", &config::log_level,
-                 {"trace", "debug", "info", "warn", "error", "off"}));
+    add_server_keys(xs);
+    add_delivery_keys(xs);
+    add_cluster_keys(xs);
+    add_limit_and_log_keys(xs);
     return xs;
   }();
   return result;
