@@ -36,7 +36,21 @@ namespace {
 
 /// The writer's full interface: the public one plus the message it sends
 /// itself. Clients only ever see `wal_writer_actor`.
-using wal_writer_impl = wal_writer_actor::extend<caf::reacts_to<flush_atom>>;
+using replicated_atom = caf::atom_constant<caf::atom("replicated")>;
+
+using wal_writer_impl =
+  wal_writer_actor::extend<caf::reacts_to<flush_atom>,
+                           caf::reacts_to<replicated_atom, uint64_t>>;
+
+/// A synced batch whose answers wait for the replication hook: each
+/// append's promise and its result (first sequence number or error).
+struct held_batch {
+  uint64_t id = 0;
+  bool done = false;
+  std::vector<
+    std::pair<caf::typed_response_promise<uint64_t>, caf::expected<uint64_t>>>
+    answers;
+};
 
 /// Records of one append waiting for their batch, and the promise of the
 /// first one's sequence number (the others follow it).
@@ -64,6 +78,11 @@ struct wal_writer_state {
   uint64_t last_snapshot_seq = 0;
   /// Purged owners: their appends are refused and never retained.
   std::set<std::string, std::less<>> purged;
+  /// Synced batches waiting for the replication hook, oldest first (only
+  /// with `cfg.replicate`).
+  std::deque<held_batch> held;
+  /// The id of the next held batch.
+  uint64_t next_held = 1;
 
   wal_writer_state() = default;
   wal_writer_state(const wal_writer_state&) = delete;
@@ -75,6 +94,12 @@ struct wal_writer_state {
       p.promise.deliver(make_error(errc::storage_unavailable,
                                    "the WAL writer stopped before the record "
                                    "was written"));
+    // Durable here but not known to be replicated: never acknowledged.
+    for (auto& h : held)
+      for (auto& [promise, result] : h.answers)
+        promise.deliver(make_error(errc::storage_unavailable,
+                                   "the WAL writer stopped before the record "
+                                   "was replicated"));
   }
 
   static inline const char* name = "wi.wal_writer";
@@ -114,6 +139,40 @@ caf::result<uint64_t> enqueue(wal_writer_pointer self, pending_append entry) {
   return promise;
 }
 
+/// Answers the held batches from the oldest on, as long as the replication
+/// hook is done with them: answers keep batch order.
+void answer_held(wal_writer_pointer self) {
+  auto& held = self->state.held;
+  while (!held.empty() && held.front().done) {
+    for (auto& [promise, result] : held.front().answers) {
+      if (result)
+        promise.deliver(*result);
+      else
+        promise.deliver(result.error());
+    }
+    held.pop_front();
+  }
+}
+
+/// Hands the synced batch (records from `first`, their `owners`) to the
+/// replication hook; its `done` tells this writer that batch `id` may be
+/// answered.
+void replicate(wal_writer_pointer self, uint64_t first,
+               std::vector<std::string_view> owners,
+               std::vector<std::string> records,
+               std::vector<payload_put> payloads, uint64_t id) {
+  synced_batch batch;
+  batch.records.reserve(records.size());
+  for (size_t k = 0; k < records.size(); ++k)
+    batch.records.push_back(
+      {std::string{owners[k]}, first + k, std::move(records[k])});
+  batch.payloads = std::move(payloads);
+  auto handle = caf::actor_cast<wal_writer_impl>(self);
+  self->state.cfg.replicate(std::move(batch), [handle, id] {
+    caf::anon_send(handle, replicated_atom::value, id);
+  });
+}
+
 /// Writes the oldest pending appends, `max_batch` records at most (but
 /// always at least one append, which is never split), as one batch and
 /// answers each of them; schedules the next flush if appends remain.
@@ -130,8 +189,15 @@ void flush(wal_writer_pointer self) {
   std::vector<std::string> records;
   std::vector<payload_put> payloads;
   records.reserve(count);
+  // Record owners, for the replication hook (sequence numbers come later).
+  std::vector<std::string_view> owners;
+  if (st.cfg.replicate)
+    owners.reserve(count);
   for (size_t i = 0; i < n; ++i) {
     auto& p = st.pending[i];
+    if (st.cfg.replicate)
+      for (size_t k = 0; k < p.records.size(); ++k)
+        owners.push_back(k < p.owners.size() ? p.owners[k] : p.owner);
     for (auto& r : p.records)
       records.push_back(std::move(r));
     if (!p.payload_key.empty())
@@ -148,23 +214,38 @@ void flush(wal_writer_pointer self) {
                              std::chrono::steady_clock::now() - started)
                              .count());
   uint64_t seq = first ? *first : 0;
+  held_batch* hold = nullptr;
+  if (st.cfg.replicate) {
+    st.held.push_back({st.next_held++, !first, {}});
+    hold = &st.held.back();
+    if (first)
+      replicate(self, *first, std::move(owners), std::move(records),
+                std::move(payloads), hold->id);
+  }
   for (size_t i = 0; i < n; ++i) {
     auto& front = st.pending.front();
     auto size = front.records.size();
+    auto answer = first ? caf::expected<uint64_t>{seq}
+                        : caf::expected<uint64_t>{first.error()};
     if (first) {
-      front.promise.deliver(uint64_t{seq});
       // Appends queued before a purge are written but not retained.
       bool retained = st.purged.count(front.owner) == 0;
       for (size_t k = 0; k < size; ++k, ++seq)
         if (retained)
           st.retention.on_append(
             k < front.owners.size() ? front.owners[k] : front.owner, seq);
-    } else {
-      front.promise.deliver(first.error());
     }
+    if (hold)
+      hold->answers.emplace_back(front.promise, std::move(answer));
+    else if (answer)
+      front.promise.deliver(*answer);
+    else
+      front.promise.deliver(answer.error());
     st.pending_records -= size;
     st.pending.pop_front();
   }
+  if (hold)
+    answer_held(self);
   if (!st.pending.empty())
     schedule_flush(self);
   if (first)
@@ -247,6 +328,12 @@ wal_writer(wal_writer_pointer self, std::shared_ptr<storage> store,
       return enqueue(self, {std::move(req), {}});
     },
     [self](flush_atom) { flush(self); },
+    [self](replicated_atom, uint64_t id) {
+      for (auto& h : self->state.held)
+        if (h.id == id)
+          h.done = true;
+      answer_held(self);
+    },
     [self](snapshot_atom, const std::string& owner, uint64_t covered,
            const std::string& bytes) {
       return store_snapshot(self, owner, covered, bytes);

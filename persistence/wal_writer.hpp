@@ -14,6 +14,27 @@
 
 namespace wi::persistence {
 
+/// One synced batch as the replication hook sees it (`--replicas 2`): every
+/// record with its owner and sequence number, and the payloads stored or
+/// deleted with them, in WAL order.
+struct synced_batch {
+  struct entry {
+    /// The record's WAL owner (a tenant id, or `directory_owner`).
+    std::string owner;
+    uint64_t seq = 0;
+    std::string bytes;
+  };
+  std::vector<entry> records;
+  std::vector<payload_put> payloads;
+};
+
+/// Called on the writer's thread after each synced batch with that batch;
+/// the writer answers the batch's appends only once `done` was called
+/// (from any thread, exactly once), and answers batches in order. Must not
+/// block.
+using replication_hook =
+  std::function<void(synced_batch batch, std::function<void()> done)>;
+
 /// Limits of the WAL writer's group commit.
 struct wal_writer_config {
   /// Most records written by one synced batch (an append with more records
@@ -35,6 +56,11 @@ struct wal_writer_config {
   /// count and the seconds it took (for metrics); must not block. Default:
   /// none.
   std::function<void(size_t, double)> on_batch;
+  /// Replication (docs/architecture.md, "Cluster: replication"): when set,
+  /// each synced batch goes to this hook and its appends are answered only
+  /// once the hook is done with it (the backup holds it, or was dropped).
+  /// Default: none (answers right after the local sync).
+  replication_hook replicate;
 };
 
 /// Spawns the WAL writer: a detached actor (it blocks on fsync, so it owns a

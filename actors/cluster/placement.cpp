@@ -125,7 +125,10 @@ std::optional<member> decode_member(std::string_view text) {
 }
 
 std::string encode_placement(const placement& x) {
-  return json::serialize(json::object{{"owner", x.owner}, {"epoch", x.epoch}});
+  json::object obj{{"owner", x.owner}, {"epoch", x.epoch}};
+  if (!x.backup.empty())
+    obj["backup"] = x.backup;
+  return json::serialize(obj);
 }
 
 std::optional<placement> decode_placement(std::string_view text) {
@@ -143,7 +146,13 @@ std::optional<placement> decode_placement(std::string_view text) {
     epoch = static_cast<uint64_t>(it->value().get_int64());
   else
     return std::nullopt;
-  return placement{std::move(*owner), epoch};
+  std::string backup;
+  if (auto b = obj->find("backup"); b != obj->end()) {
+    if (!b->value().is_string())
+      return std::nullopt;
+    backup = std::string{b->value().get_string()};
+  }
+  return placement{std::move(*owner), epoch, std::move(backup)};
 }
 
 } // namespace wi::cluster

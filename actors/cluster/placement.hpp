@@ -60,7 +60,7 @@ count_by_owner(const std::map<std::string, placement, std::less<>>& placements);
 /// Parses `encode_member`'s output; nothing when malformed.
 [[nodiscard]] std::optional<member> decode_member(std::string_view text);
 
-/// `{"owner","epoch"}`.
+/// `{"owner","epoch"}`, plus `"backup"` when the placement names one.
 [[nodiscard]] std::string encode_placement(const placement& x);
 
 /// Parses `encode_placement`'s output; nothing when malformed.

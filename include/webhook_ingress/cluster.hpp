@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -42,12 +43,25 @@ struct member {
 
 /// Where one tenant lives: its placement key in etcd.
 struct placement {
+  placement() = default;
+  /// A placement of `owner_id` at `epoch_no`, with `backup_id` as backup
+  /// (none when empty). A constructor, so that `{owner, epoch}` stays
+  /// complete now that `backup` exists.
+  placement(std::string owner_id, std::uint64_t epoch_no,
+            std::string backup_id = {})
+    : owner(std::move(owner_id)), epoch(epoch_no),
+      backup(std::move(backup_id)) {}
+
   /// The owner node's id: the only node that holds the tenant's actor and
   /// records.
   std::string owner;
   /// Grows by one with every change of owner; a node that knows an older
   /// epoch must not acknowledge anything for the tenant.
   std::uint64_t epoch = 0;
+  /// The backup node's id (`--replicas 2`): named only while it holds every
+  /// record the owner acknowledged; empty when the tenant has one copy
+  /// (docs/architecture.md, "Cluster: replication").
+  std::string backup;
 };
 
 /// What a node knows of the cluster right now: its own id, the members and
