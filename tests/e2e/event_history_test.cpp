@@ -272,11 +272,11 @@ TEST_F(history, recover_requeues_what_failed_since_once) {
 }
 
 TEST_F(history, recover_on_a_tripped_endpoint_queues_until_the_probe) {
-  // Two attempts; the breaker trips at the second failure in a row (a
-  // failure after `--breaker-failures` of them), which also ends the
-  // delivery: no probe has run when the recover comes.
+  // Two attempts; the breaker trips at the second failure in a row, the
+  // one that also ends the delivery: no probe has run when the recover
+  // comes (a failed probe would double the cool-down).
   start({"--allow-private-targets", "--retry-schedule", "50ms",
-         "--breaker-failures", "1", "--breaker-cooldown", "1500ms",
+         "--breaker-failures", "2", "--breaker-cooldown", "1s",
          "--breaker-max-cooldown", "5s"});
   auto t = new_tenant();
   auto ep = add_endpoint(t, rx_.url("/down"), {"job.done"});
