@@ -106,6 +106,9 @@ const std::vector<route_info>& routes_table() {
     {m::post, "/admin/v1/tenants/{id}/endpoints/{eid}/resend",
      r::admin_resend_event},
     {m::post, "/v1/webhook/events/batch", r::publish_batch},
+    {m::get, "/v1/webhook/events", r::list_events},
+    {m::get, "/v1/webhook/events/{id}/attempts", r::event_attempts},
+    {m::post, "/v1/webhook/endpoints/{id}/recover", r::recover_endpoint},
   };
   return table;
 }

@@ -60,6 +60,10 @@ enum class route_id {
   admin_resend_event,
   // Batch ingestion (issue 19).
   publish_batch,
+  // Event history and recover (issue 17).
+  list_events,
+  event_attempts,
+  recover_endpoint,
 };
 
 /// One entry of the routing table.

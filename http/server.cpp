@@ -462,6 +462,7 @@ bool is_mutation(route_id id) noexcept {
   case route_id::admin_resend_event:
   case route_id::admin_move_tenant: // a move and a pin change write too
   case route_id::admin_unpin_tenant:
+  case route_id::recover_endpoint:
     return true;
   default:
     return false;
@@ -1852,6 +1853,10 @@ struct server::impl {
                   });
       return;
     }
+    case route_id::list_events:
+    case route_id::event_attempts:
+      dispatch_history(ex, route, found, std::move(tid));
+      return;
     case route_id::get_event: {
       auto event_id = parse_event_id(route.id_param);
       if (!event_id) {
@@ -1915,20 +1920,8 @@ struct server::impl {
         ex.write_error(query.error());
         return;
       }
-      auto reply = reply_with<attempt_page>(
-        ex, [](const exchange& e, const attempt_page& page) {
-          if (page.items.empty()) {
-            e.write_no_content();
-            return;
-          }
-          boost::json::array items;
-          for (const auto& a : page.items)
-            items.push_back(to_json(a));
-          e.write(200, page_body(std::move(items),
-                                 pagination_json(page.page, page.page_size,
-                                                 page.total_items),
-                                 e.meta()));
-        });
+      auto reply = page_reply<attempt_page>(
+        ex, [](const attempt_info& a) { return to_json(a); });
       with_tenant(found, std::move(tid), ex,
                   [id = *id, q = *query, reply](tenant_actor a) {
                     caf::anon_send(a, attempts_atom::value, id, q.page,
@@ -1956,6 +1949,22 @@ struct server::impl {
     case route_id::get_secret:
       dispatch_lifecycle(ex, route.id, found, std::move(tid), *id);
       return;
+    case route_id::recover_endpoint: {
+      auto since = parse_recover(ex.body());
+      if (!since) {
+        ex.write_error(since.error());
+        return;
+      }
+      auto reply =
+        reply_with<uint64_t>(ex, [](const exchange& e, uint64_t requeued) {
+          e.write_data(202, boost::json::object{{"requeued", requeued}});
+        });
+      with_tenant(found, std::move(tid), ex,
+                  [id = *id, since = *since, reply](tenant_actor a) {
+                    caf::anon_send(a, recover_atom::value, id, since, reply);
+                  });
+      return;
+    }
     default:
       ex.write_error(make_error(errc::internal, "unhandled route"));
       return;
@@ -2173,6 +2182,75 @@ struct server::impl {
       return;
     }
     }
+  }
+
+  /// A reply that answers a page (`attempt_page` and its kind): 204 when it
+  /// is empty, else 200 with each item turned into JSON by `item_json` and
+  /// the pagination.
+  template <class Page, class ItemJson>
+  reply_fn<Page> page_reply(const exchange& ex, ItemJson item_json) {
+    return reply_with<Page>(
+      ex, [item_json](const exchange& e, const Page& page) {
+        if (page.items.empty()) {
+          e.write_no_content();
+          return;
+        }
+        boost::json::array items;
+        for (const auto& x : page.items)
+          items.push_back(item_json(x));
+        e.write(200, page_body(std::move(items),
+                               pagination_json(page.page, page.page_size,
+                                               page.total_items),
+                               e.meta()));
+      });
+  }
+
+  /// The event history (issue 17): `GET /v1/webhook/events` and
+  /// `GET /v1/webhook/events/{id}/attempts` of tenant `tid`, authorized
+  /// (`found`).
+  void dispatch_history(const exchange& ex, const route_match& route,
+                        const tenant_table::lookup_result& found,
+                        std::string tid) {
+    auto params = parse_query_params(ex);
+    if (!params) {
+      ex.write_error(params.error());
+      return;
+    }
+    if (route.id == route_id::list_events) {
+      auto query = parse_event_query(*params);
+      if (!query) {
+        ex.write_error(query.error());
+        return;
+      }
+      auto reply = page_reply<event_page>(
+        ex, [](const event_state& x) { return to_json(x); });
+      with_tenant(found, std::move(tid), ex,
+                  [q = std::move(*query), reply](tenant_actor a) {
+                    caf::anon_send(a, list_atom::value, q, reply);
+                  });
+      return;
+    }
+    auto event_id = parse_event_id(route.id_param);
+    if (!event_id) {
+      ex.write_error(event_id.error());
+      return;
+    }
+    auto query = parse_list_query(*params);
+    if (!query) {
+      ex.write_error(query.error());
+      return;
+    }
+    auto reply = page_reply<event_attempt_page>(ex, [](const event_attempt& x) {
+      auto item = to_json(x.attempt);
+      item["endpoint"] = x.endpoint;
+      return item;
+    });
+    with_tenant(
+      found, std::move(tid), ex,
+      [event_id = std::move(*event_id), q = *query, reply](tenant_actor a) {
+        caf::anon_send(a, attempts_atom::value, event_id, q.page, q.page_size,
+                       reply);
+      });
   }
 
   using query_params = std::vector<std::pair<std::string, std::string>>;

@@ -768,6 +768,69 @@ caf::expected<wi::list_query> parse_list_query(
   return result;
 }
 
+namespace {
+
+/// The rules of an event's type (publish, and the history's filter): 1-128
+/// characters of `[A-Za-z0-9._:-]`, else 422 naming `event_type`.
+caf::error check_event_type(std::string_view t) {
+  if (t.empty() || t.size() > limits::max_event_type)
+    return fail(errc::validation_failed, "event_type",
+                "event_type must be 1-" +
+                  std::to_string(limits::max_event_type) + " characters");
+  for (auto c : t)
+    if (!is_event_type_char(c))
+      return fail(errc::validation_failed, "event_type",
+                  "event_type may only contain A-Z, a-z, 0-9, '.', '_', ':' "
+                  "and '-'");
+  return {};
+}
+
+} // namespace
+
+caf::expected<wi::event_query> parse_event_query(
+  const std::vector<std::pair<std::string, std::string>>& params) {
+  auto common = parse_list_query(params);
+  if (!common)
+    return std::move(common.error());
+  wi::event_query result;
+  result.page = common->page;
+  result.page_size = common->page_size;
+  result.created_from = common->created_from;
+  result.created_to = common->created_to;
+  for (const auto& [key, value] : params)
+    if (key == "event_type") {
+      if (auto err = check_event_type(value))
+        return err;
+      result.event_type = value;
+      break; // the first occurrence wins
+    }
+  return result;
+}
+
+caf::expected<wi::unix_millis> parse_recover(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj)
+    return std::move(obj.error());
+  const json::value* since = obj->if_contains("since");
+  // 1. Types (400), 2. unknown fields (422), 3. rules (422).
+  if (since != nullptr && !since->is_string())
+    return fail(errc::invalid_parameter, "since",
+                "since must be an RFC 3339 date-time string");
+  for (const auto& kv : *obj) {
+    std::string_view key{kv.key().data(), kv.key().size()};
+    if (key != "since")
+      return unknown_field(key, "a recover request (since)");
+  }
+  if (since == nullptr)
+    return fail(errc::validation_failed, "since", "since is required");
+  auto at = parse_rfc3339(view(since->get_string()));
+  if (!at)
+    return fail(errc::validation_failed, "since",
+                "since must be an RFC 3339 date-time such as "
+                "2024-01-01T00:00:00Z");
+  return *at;
+}
+
 // -- endpoint id --------------------------------------------------------------
 
 caf::expected<wi::endpoint_id> parse_endpoint_id(std::string_view x,
@@ -981,15 +1044,8 @@ caf::expected<wi::new_event> parse_publish(std::string_view body,
   if (payload == nullptr)
     return fail(errc::validation_failed, "payload", "payload is required");
   auto t = view(type->get_string());
-  if (t.empty() || t.size() > limits::max_event_type)
-    return fail(errc::validation_failed, "event_type",
-                "event_type must be 1-" +
-                  std::to_string(limits::max_event_type) + " characters");
-  for (auto c : t)
-    if (!is_event_type_char(c))
-      return fail(errc::validation_failed, "event_type",
-                  "event_type may only contain A-Z, a-z, 0-9, '.', '_', ':' "
-                  "and '-'");
+  if (auto err = check_event_type(t))
+    return err;
   result.event_type = std::string{t};
   // The client's own text of the value, not a re-serialization: receivers
   // that hash or compare `data`, or parse numbers as decimals, see exactly

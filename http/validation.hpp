@@ -12,6 +12,7 @@
 
 #include "webhook_ingress/domain.hpp"
 #include "webhook_ingress/error.hpp"
+#include "webhook_ingress/history.hpp"
 
 namespace wi::http {
 
@@ -113,6 +114,22 @@ parse_rotate_secret(std::string_view body);
 ///   `created_to` in milliseconds (both inclusive).
 [[nodiscard]] caf::expected<wi::list_query> parse_list_query(
   const std::vector<std::pair<std::string, std::string>>& params);
+
+/// Validates the query of `GET /v1/webhook/events` (issue 17): `page`,
+/// `pageSize`, `initialDate` and `finalDate` exactly as `parse_list_query`
+/// (bounds on the event's `created_at`), then `event_type` (optional; the
+/// rules of publish: 1-128 characters of `[A-Za-z0-9._:-]`, else
+/// `validation_failed` naming `event_type`; the first occurrence wins).
+[[nodiscard]] caf::expected<wi::event_query> parse_event_query(
+  const std::vector<std::pair<std::string, std::string>>& params);
+
+/// Validates the body of `POST /v1/webhook/endpoints/{id}/recover` (issue
+/// 17) and returns `since` in milliseconds: a JSON object with only
+/// `since`, an RFC 3339 date-time string. Bad JSON -> `invalid_json`; not a
+/// string -> `invalid_parameter`; another field, missing, or not RFC 3339
+/// -> `validation_failed` naming the field.
+[[nodiscard]] caf::expected<wi::unix_millis>
+parse_recover(std::string_view body);
 
 /// Parses an endpoint id path segment: decimal digits only (no sign, no
 /// whitespace), fitting uint64; else `invalid_parameter` naming `field`.

@@ -38,10 +38,13 @@ else
     --no-install-recommends "${missing[@]}"
 fi
 
-# The verifier's npm packages, exactly as locked (only the npm registry is
-# contacted, and only when they are not installed yet).
+# The verifier's npm packages (the Standard Webhooks reference verifiers, and
+# @apidevtools/swagger-parser, the OpenAPI validator of openapi_test), exactly
+# as locked (only the npm registry is contacted, and only when they are not
+# installed yet or the lock file changed since).
 verifier="$(dirname "$0")/../tests/e2e/verifier"
-if [ ! -d "$verifier/node_modules" ]; then
+if [ ! -d "$verifier/node_modules/@apidevtools/swagger-parser" ] ||
+  [ "$verifier/package-lock.json" -nt "$verifier/node_modules/.package-lock.json" ]; then
   echo "install-deps: npm ci in tests/e2e/verifier"
   (cd "$verifier" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -776,6 +776,72 @@ void on_resend(self_ptr self, endpoint_id ep_id, const std::string& event_id,
     });
 }
 
+/// Most deliveries one `recover` re-queues; a later call with the same
+/// `since` goes on with the rest (docs/api.md).
+constexpr size_t max_recovered = 10'000;
+
+/// `POST /v1/webhook/endpoints/{id}/recover` (issue 17): re-queues, like
+/// resend, each delivery to `ep_id` that failed for good at or after
+/// `since` (the failed-delivery index, oldest first), all in one WAL append
+/// (`commit_batched`), and answers how many once they are durable.
+/// Deliveries re-queued by a recover under way, and events being pruned,
+/// are left alone.
+void on_recover(self_ptr self, endpoint_id ep_id, unix_millis since,
+                reply_fn<uint64_t>& reply) {
+  auto& st = self->state;
+  if (st.data.endpoints.count(ep_id) == 0) {
+    reply(endpoint_not_found(ep_id));
+    return;
+  }
+  auto ids = st.history.failed_since(
+    ep_id, since, max_recovered + st.recovering.size() + st.pruning.size());
+  ids.erase(
+    std::remove_if(
+      ids.begin(), ids.end(),
+      [&](const std::string& id) {
+        return st.pruning.count(id) > 0 || st.recovering.count({id, ep_id}) > 0;
+      }),
+    ids.end());
+  if (ids.size() > max_recovered)
+    ids.resize(max_recovered);
+  if (ids.empty()) {
+    reply(uint64_t{0});
+    return;
+  }
+  struct progress {
+    size_t remaining;
+    caf::error err;
+    reply_fn<uint64_t> reply;
+  };
+  auto p = std::make_shared<progress>(progress{ids.size(), {}, reply});
+  auto at = now_millis(self);
+  auto done = [self, p, n = uint64_t{ids.size()}] {
+    if (--p->remaining > 0)
+      return;
+    log_request(self, "delivery_rescheduled", p->reply.request_id(),
+                p->err ? &p->err : nullptr);
+    if (p->err)
+      p->reply(std::move(p->err));
+    else
+      p->reply(n);
+  };
+  for (auto& id : ids) {
+    st.recovering.emplace(id, ep_id);
+    commit_batched(
+      self, delivery_rescheduled{st.data.tenant_id, id, ep_id, at},
+      [self, id, ep_id, at, done] {
+        self->state.recovering.erase({id, ep_id});
+        schedule(self, id, ep_id, at);
+        done();
+      },
+      [self, id, ep_id, p, done](caf::error err) {
+        self->state.recovering.erase({id, ep_id});
+        p->err = std::move(err);
+        done();
+      });
+  }
+}
+
 // -- history pruning ----------------------------------------------------------
 
 /// Arms the timer of the next pruning round.
@@ -793,8 +859,17 @@ void on_prune(self_ptr self) {
   auto& st = self->state;
   const auto& cfg = *st.delivery;
   auto now = now_millis(self);
+  // Deliveries a recover is re-queueing count as under way: their events
+  // stay (with their payloads).
+  const auto* busy = &st.in_flight;
+  std::set<delivery_key> merged;
+  if (!st.recovering.empty()) {
+    merged = st.in_flight;
+    merged.insert(st.recovering.begin(), st.recovering.end());
+    busy = &merged;
+  }
   auto choice = choose_prune(
-    st.data, st.in_flight, now,
+    st.data, *busy, now,
     {cfg.retention, cfg.idempotency_window, cfg.max_pruned_per_round});
   if (choice.event_ids.empty()) {
     schedule_prune(self);
@@ -1099,6 +1174,7 @@ void start_tenant(self_ptr self, tenant_state init, const owner_log& log,
   auto& initial = self->state;
   initial.next_id = init.last_id + 1;
   initial.data = std::move(init);
+  initial.history.rebuild(initial.data);
   initial.wal = std::move(wal);
   initial.log =
     commit_log::starting_at(log.last_seq, log.uncovered.size(), snapshot_every);
@@ -1292,6 +1368,23 @@ tenant_actor::behavior_type tenant_behavior(self_ptr self) {
     },
     [self](secret_atom, endpoint_id id, reply_fn<secret_info>& reply) {
       on_secret(self, id, reply);
+    },
+    // Event history and recover (issue 17).
+    [self](list_atom, const event_query& q, reply_fn<event_page>& reply) {
+      reply(self->state.history.list(self->state.data, q));
+    },
+    [self](attempts_atom, const std::string& id, uint32_t page,
+           uint32_t page_size, reply_fn<event_attempt_page>& reply) {
+      const auto& evs = self->state.data.events;
+      if (auto i = evs.find(id); i != evs.end())
+        reply(attempts_of_event(self->state.data, i->second, page, page_size));
+      else
+        reply(event_not_found(id));
+    },
+    [self](recover_atom, endpoint_id id, unix_millis since,
+           reply_fn<uint64_t>& reply) {
+      if (!refuse_frozen(self, reply))
+        on_recover(self, id, since, reply);
     },
     [self](freeze_atom) { return freeze(self); },
   };

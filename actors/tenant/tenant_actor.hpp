@@ -22,6 +22,7 @@
 #include "actors/delivery/retry_policy.hpp"
 #include "actors/tenant/body_cache.hpp"
 #include "actors/tenant/delivery_gate.hpp"
+#include "actors/tenant/event_history.hpp"
 #include "actors/tenant/tenant_limits.hpp"
 #include "actors/tenant/tenant_state.hpp"
 #include "webhook_ingress/messages.hpp"
@@ -143,6 +144,9 @@ struct tenant_actor_state {
   uint64_t next_job = 1;
   /// Deliveries whose expiry record is on its way to the WAL.
   std::set<std::pair<std::string, endpoint_id>> expiring;
+  /// Deliveries a `recover` re-queues whose record is on its way to the WAL
+  /// (a second recover meanwhile leaves them alone).
+  std::set<std::pair<std::string, endpoint_id>> recovering;
   /// Disabled endpoints with a probe under way.
   std::set<endpoint_id> probing;
   /// Endpoints with a breaker record on its way to the WAL (no second trip
@@ -158,6 +162,9 @@ struct tenant_actor_state {
   std::set<std::string> pruning;
   /// Request bodies of recent events (runtime only).
   body_cache bodies;
+  /// The indexes of the event history and of failed deliveries (issue 17;
+  /// runtime only, derived from `data`, kept in step by `apply_durable`).
+  event_history history;
   /// Set when the tenant was deactivated: no attempt or probe starts any
   /// more (attempts under way still end and are recorded).
   bool paused = false;

@@ -42,9 +42,13 @@ caf::error apply_durable(self_ptr self, const record& rec, uint64_t seq) {
       before = i->second.status;
   }
   auto pending_before = static_cast<int64_t>(st.data.pending);
-  if (auto err = wi::apply(st.data, rec))
+  st.history.before(st.data, rec);
+  if (auto err = wi::apply(st.data, rec)) {
+    st.history.rebuild(st.data); // `before` may have dropped an entry
     return make_error(errc::internal,
                       "durable record did not apply: " + text_of(err));
+  }
+  st.history.after(st.data, rec);
   node_metrics().on_applied(rec, st.data, before,
                             static_cast<int64_t>(st.data.pending) -
                               pending_before);

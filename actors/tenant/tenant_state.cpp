@@ -123,7 +123,12 @@ caf::error apply_attempt(tenant_state& st, const attempt_recorded& rec) {
   if (live) {
     d->attempts = rec.attempt.attempt;
     d->status = rec.outcome;
-    d->next_attempt_at = rec.next_attempt_at;
+    // Pending: when the next attempt is due; ended: when it ended (the end
+    // of this attempt), which `recover` compares with its `since`.
+    d->next_attempt_at =
+      rec.outcome == delivery_status::pending
+        ? rec.next_attempt_at
+        : rec.attempt.at + static_cast<unix_millis>(rec.attempt.latency_ms);
     d->reason = rec.reason;
   }
   auto& a = st.activity[rec.endpoint];
@@ -202,6 +207,7 @@ caf::error apply_expired(tenant_state& st, const delivery_expired& rec) {
     return {}; // ended meanwhile: the expiry changes nothing
   d->status = delivery_status::failed;
   d->reason = "expired";
+  d->next_attempt_at = rec.at; // when it failed for good
   --st.activity[rec.endpoint].pending;
   --st.pending;
   return {};

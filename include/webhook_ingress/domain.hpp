@@ -259,7 +259,10 @@ struct delivery_state {
   delivery_status status = delivery_status::pending;
   /// Attempts made so far.
   uint32_t attempts = 0;
-  /// When the next attempt is due (meaningful while pending).
+  /// While pending: when the next attempt is due. Once delivered or
+  /// failed: when that happened (the end of the last attempt, or the
+  /// expiry), which `recover` compares with its `since` (issue 17); 0 for a
+  /// delivery attempted for the last time before this was recorded.
   unix_millis next_attempt_at = 0;
   /// Why a delivery failed (`exhausted`); empty otherwise.
   std::string reason;

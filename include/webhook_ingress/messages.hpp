@@ -17,6 +17,7 @@
 #include "webhook_ingress/admin.hpp"
 #include "webhook_ingress/delivery.hpp"
 #include "webhook_ingress/domain.hpp"
+#include "webhook_ingress/history.hpp"
 #include "webhook_ingress/limits.hpp"
 #include "webhook_ingress/state.hpp"
 #include "webhook_ingress/transfer.hpp"
@@ -64,6 +65,7 @@ using import_atom = caf::atom_constant<caf::atom("import")>;
 using activate_atom = caf::atom_constant<caf::atom("activate")>;
 using discard_atom = caf::atom_constant<caf::atom("discard")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
 
 // -- replies to non-actor callers ---------------------------------------------
 
@@ -277,6 +279,14 @@ using tenant_actor = caf::typed_actor<
   caf::reacts_to<rotate_atom, endpoint_id, secret_rotation,
                  reply_fn<secret_info>>,
   caf::reacts_to<secret_atom, endpoint_id, reply_fn<secret_info>>,
+  // Event history (issue 17): a page of the tenant's events, newest first;
+  // a page of one event's attempts on all endpoints (`errc::not_found` on
+  // `event_id` if none); recover re-queues the endpoint's deliveries that
+  // failed for good at or after a time (unix ms) and answers how many.
+  caf::reacts_to<list_atom, event_query, reply_fn<event_page>>,
+  caf::reacts_to<attempts_atom, std::string, uint32_t, uint32_t,
+                 reply_fn<event_attempt_page>>,
+  caf::reacts_to<recover_atom, endpoint_id, unix_millis, reply_fn<uint64_t>>,
   // A planned move (from the directory): finish what is in the mailbox
   // before this and every WAL commit under way, then stop: no further
   // attempt, probe or prune; outcomes arriving later are dropped; mutations
@@ -370,6 +380,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::endpoint_view>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::endpoint_patch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::secret_rotation)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::secret_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::event_query)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_page>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::reply_fn<wi::event_attempt_page>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::frozen_tenant)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::export_done)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(wi::transfer_done)

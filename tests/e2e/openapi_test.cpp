@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "support/assertions.hpp"
+#include "support/child_process.hpp"
+#include "support/delivery_fixture.hpp"
 #include "support/fixture.hpp"
 #include "support/server_process.hpp"
 
@@ -63,6 +65,10 @@ const std::set<operation_key> routed{
   {"put", "/admin/v1/tenants/{id}/endpoints/{eid}/enable"},
   {"post", "/admin/v1/tenants/{id}/endpoints/{eid}/resend"},
   {"post", "/v1/webhook/events/batch"}, // issue 19
+  // Event history and recover (issue 17).
+  {"get", "/v1/webhook/events"},
+  {"get", "/v1/webhook/events/{id}/attempts"},
+  {"post", "/v1/webhook/endpoints/{id}/recover"},
 };
 
 /// docs/openapi.json in the source tree.
@@ -110,4 +116,31 @@ TEST_F(openapi, other_methods_are_405_with_allow) {
   auto r = client().post("/openapi.json", "{}");
   EXPECT_TRUE(is_error(r, 405, "METHOD_NOT_ALLOWED")) << r;
   EXPECT_EQ(r.header("allow"), "GET");
+}
+
+// An implementation independent of the service checks the served document:
+// @apidevtools/swagger-parser (tests/e2e/verifier/validate_openapi.js)
+// validates it against the OpenAPI 3.0 schema and resolves every $ref.
+TEST_F(openapi, an_independent_validator_accepts_the_served_document) {
+  auto script =
+    source_dir() / "tests" / "e2e" / "verifier" / "validate_openapi.js";
+  ASSERT_TRUE(std::filesystem::exists(script.parent_path() / "node_modules" /
+                                      "@apidevtools" / "swagger-parser"))
+    << "run scripts/install-deps.sh (npm ci in tests/e2e/verifier)";
+  auto r = client().get("/openapi.json");
+  ASSERT_EQ(r.status, 200) << r;
+  temp_dir dir;
+  auto file = dir.path() / "openapi.json";
+  {
+    std::ofstream out{file, std::ios::binary};
+    out << r.body;
+  }
+  child_process node{
+    {wi_e2e::delivery_fixture::node_binary(), script.string(), file.string()}};
+  auto status = node.wait_exit(std::chrono::seconds{60});
+  ASSERT_TRUE(status.has_value()) << "the validator did not finish";
+  node.drain(std::chrono::seconds{5});
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+    << node.stdout_text() << node.stderr_text();
+  EXPECT_EQ(node.stdout_text(), "valid\n") << node.stderr_text();
 }

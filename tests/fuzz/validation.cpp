@@ -159,6 +159,15 @@ void fuzz_list_query(std::string_view input) {
         "page size");
   if (res->created_from && res->created_to)
     check(*res->created_from <= *res->created_to, "date order");
+  // The event history's query (issue 17): the same, plus `event_type`.
+  // A valid list query fails it only on `event_type`.
+  auto events = parse_event_query(split_query(input));
+  if (!events)
+    check_error(events.error(), {errc::validation_failed});
+  else
+    check(events->page == res->page && events->page_size == res->page_size &&
+            events->event_type.size() <= endpoint_limits::max_event_type,
+          "event query");
 }
 
 void fuzz_ids(std::string_view input) {
@@ -208,6 +217,9 @@ void fuzz_admin_bodies(std::string_view input) {
     check_error(rot.error(), {errc::invalid_json, errc::invalid_parameter,
                               errc::validation_failed});
   }
+  if (auto since = parse_recover(input); !since) // recover (issue 17)
+    check_error(since.error(), {errc::invalid_json, errc::invalid_parameter,
+                                errc::validation_failed});
   if (auto patch = parse_patch_endpoint(input)) {
     if (patch->event_types)
       check(!patch->event_types->empty(), "patched event types empty");

@@ -46,7 +46,7 @@ TEST(parse_method, known_and_unknown) {
 
 TEST(all_routes, table_is_complete) {
   const auto& routes = all_routes();
-  EXPECT_EQ(routes.size(), 37u);
+  EXPECT_EQ(routes.size(), 40u);
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : routes) {
     EXPECT_TRUE(
@@ -136,6 +136,14 @@ TEST(match_route, id_routes) {
   x = must_match(get, "/v1/webhook/endpoints/10/statistics");
   EXPECT_EQ(x.id, route_id::get_statistics);
   EXPECT_EQ(x.id_param, "10");
+  x = must_match(get, "/v1/webhook/events");
+  EXPECT_EQ(x.id, route_id::list_events);
+  x = must_match(get, "/v1/webhook/events/evt_1/attempts");
+  EXPECT_EQ(x.id, route_id::event_attempts);
+  EXPECT_EQ(x.id_param, "evt_1");
+  x = must_match(post, "/v1/webhook/endpoints/11/recover");
+  EXPECT_EQ(x.id, route_id::recover_endpoint);
+  EXPECT_EQ(x.id_param, "11");
   // The id segment is raw: validation is the handler's job.
   x = must_match(get, "/v1/webhook/endpoints/abc");
   EXPECT_EQ(x.id, route_id::get_endpoint);
@@ -224,6 +232,10 @@ TEST(allowed_methods, lists_methods_in_fixed_order) {
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/disable"), "PUT");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/enable"), "PUT");
   EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/statistics"), "GET, PUT");
+  // Event history and recover (issue 17).
+  EXPECT_EQ(allowed_methods("/v1/webhook/events"), "GET, POST");
+  EXPECT_EQ(allowed_methods("/v1/webhook/events/evt_1/attempts"), "GET");
+  EXPECT_EQ(allowed_methods("/v1/webhook/endpoints/5/recover"), "POST");
 }
 
 TEST(match_route, dashboard_admin_routes) { // issue 18

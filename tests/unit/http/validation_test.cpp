@@ -778,3 +778,53 @@ TEST(parse_move_tenant, invalid) {
                            json::object{{"to", std::string(65, 'n')}})),
                          errc::validation_failed, "to"));
 }
+
+// -- event history and recover (issue 17) -------------------------------------
+
+TEST(parse_event_query, list_parameters_and_event_type) {
+  auto q = parse_event_query({{"page", "2"},
+                              {"pageSize", "5"},
+                              {"event_type", "user.created"},
+                              {"event_type", "ignored"},
+                              {"initialDate", "2024-01-01T00:00:00Z"}});
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->page, 2u);
+  EXPECT_EQ(q->page_size, 5u);
+  EXPECT_EQ(q->event_type, "user.created");
+  EXPECT_EQ(q->created_from, 1'704'067'200'000);
+  EXPECT_FALSE(q->created_to);
+  EXPECT_TRUE(parse_event_query({})->event_type.empty());
+  // The list query's rules first (types before ranges), then event_type.
+  EXPECT_TRUE(
+    fails_with(parse_event_query({{"event_type", "a b"}, {"pageSize", "x"}}),
+               errc::invalid_parameter, "pageSize"));
+  EXPECT_TRUE(
+    fails_with(parse_event_query({{"event_type", "a b"}, {"pageSize", "0"}}),
+               errc::validation_failed, "pageSize"));
+  for (const auto& bad : {std::string{}, std::string{"a/b"}, std::string{"*"},
+                          std::string(129, 'a')})
+    EXPECT_TRUE(fails_with(parse_event_query({{"event_type", bad}}),
+                           errc::validation_failed, "event_type"))
+      << bad;
+}
+
+TEST(parse_recover, since) {
+  auto since = parse_recover(R"({"since":"2024-01-01T01:00:00.250+01:00"})");
+  ASSERT_TRUE(since);
+  EXPECT_EQ(*since, 1'704'067'200'250);
+  EXPECT_TRUE(fails_with(parse_recover(""), errc::invalid_json, "body"));
+  EXPECT_TRUE(fails_with(parse_recover("[]"), errc::invalid_json, "body"));
+  EXPECT_TRUE(
+    fails_with(parse_recover("{}"), errc::validation_failed, "since"));
+  EXPECT_TRUE(fails_with(parse_recover(R"({"since":null})"),
+                         errc::invalid_parameter, "since"));
+  EXPECT_TRUE(fails_with(parse_recover(R"({"since":1})"),
+                         errc::invalid_parameter, "since"));
+  EXPECT_TRUE(fails_with(parse_recover(R"({"since":"2024-01-01"})"),
+                         errc::validation_failed, "since"));
+  // Types first, then unknown fields, then rules.
+  EXPECT_TRUE(fails_with(parse_recover(R"({"x":1,"since":"nope"})"),
+                         errc::validation_failed, "x"));
+  EXPECT_TRUE(fails_with(parse_recover(R"({"x":1,"since":2})"),
+                         errc::invalid_parameter, "since"));
+}
