@@ -468,10 +468,9 @@ TEST_F(breaker, ExhaustedDeliveriesAreAnnounced) {
   }
   EXPECT_EQ(rx_.requests("/fail").size(), 3u)
     << describe(rx_.requests("/fail"));
-  auto delivery =
-    get_event(t, ev).at("deliveries").as_array().at(0).as_object();
-  EXPECT_EQ(str_at(delivery, "status"), "failed");
-  EXPECT_EQ(str_at(delivery, "reason"), "exhausted");
+  auto d = get_event(t, ev).at("deliveries").as_array().at(0).as_object();
+  EXPECT_EQ(str_at(d, "status"), "failed");
+  EXPECT_EQ(str_at(d, "reason"), "exhausted");
 }
 
 // 10. A pending delivery older than --retention fails as expired, whether
@@ -492,10 +491,9 @@ TEST_F(breaker, PendingDeliveriesExpireAfterRetention) {
     },
     5s))
     << describe(rx_.requests("/notices"));
-  auto delivery =
-    get_event(t, ev).at("deliveries").as_array().at(0).as_object();
-  EXPECT_EQ(str_at(delivery, "status"), "failed");
-  EXPECT_EQ(str_at(delivery, "reason"), "expired");
+  auto d = get_event(t, ev).at("deliveries").as_array().at(0).as_object();
+  EXPECT_EQ(str_at(d, "status"), "failed");
+  EXPECT_EQ(str_at(d, "reason"), "expired");
   EXPECT_EQ(wait_pending(t, failing, 0), 0);
   // No attempt starts after the retention window (700 ms after the event,
   // which is at most the first attempt's arrival; 150 ms of slack for

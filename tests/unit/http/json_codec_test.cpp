@@ -37,9 +37,10 @@ TEST(to_json, endpoint) {
   auto obj =
     json::parse(json::serialize(to_json(sample_endpoint()))).as_object();
   EXPECT_EQ(keys_of(obj),
-            (std::vector<std::string>{"identifier", "url", "secret",
-                                      "event_types", "headers", "status",
-                                      "create_timestamp", "last_modified"}));
+            (std::vector<std::string>{
+              "identifier", "url", "secret", "event_types", "headers", "status",
+              "create_timestamp", "last_modified",
+              "ordering"})); // issue 17: always shown; rate_limit when set
   ASSERT_TRUE(obj.at("identifier").is_number());
   EXPECT_EQ(obj.at("identifier").to_number<int64_t>(), 12345);
   EXPECT_EQ(obj.at("url"), "https://example.com/webhook");
