@@ -916,12 +916,15 @@ caf::error import_refused(self_ptr self, const std::string& id) {
 /// Decodes one import (`prepare_import`) on a thread of its own, answers
 /// and ends: a large tenant's decode holds up neither the directory (which
 /// routes every other tenant of the node) nor a scheduler thread.
-caf::behavior import_worker(caf::event_based_actor* self) {
+/// The import comes as spawn arguments (CAF 0.17 binds a function actor
+/// spawned without arguments through a null `shared_ptr<tuple<>>`, which
+/// UBSan reports as a null reference).
+caf::behavior import_worker(caf::event_based_actor* self,
+                            std::shared_ptr<tenant_export> x, uint64_t epoch) {
   return {
-    [self](import_atom, tenant_export& x,
-           uint64_t epoch) -> caf::result<prepared_import> {
+    [self, x, epoch](import_atom) -> caf::result<prepared_import> {
       self->quit();
-      auto prepared = prepare_import(std::move(x), epoch);
+      auto prepared = prepare_import(std::move(*x), epoch);
       if (!prepared)
         return std::move(prepared.error());
       return std::move(*prepared);
@@ -1000,8 +1003,9 @@ void import_tenant(self_ptr self, tenant_export& x, uint64_t epoch,
     return;
   }
   auto started = std::chrono::steady_clock::now();
-  auto worker = self->spawn<caf::detached>(import_worker);
-  self->request(worker, caf::infinite, import_atom::value, std::move(x), epoch)
+  auto worker = self->spawn<caf::detached>(
+    import_worker, std::make_shared<tenant_export>(std::move(x)), epoch);
+  self->request(worker, caf::infinite, import_atom::value)
     .then([self, started,
            done](prepared_import& p) { write_import(self, p, started, done); },
           [done](caf::error& err) { done.fn(std::move(err)); });
